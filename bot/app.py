@@ -1,0 +1,149 @@
+"""The discord.py bot: ``setup_hook`` wires the store, engine, sender, scheduler and cogs; nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+import aiohttp
+import discord
+import yarl
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from discord.ext import commands
+
+from bot.config import Settings
+from bot.delivery.discord_transport import DiscordTransport
+from bot.delivery.sender import Sender
+from bot.engine import Engine, PollResult, utc_now
+from bot.sources.base import Source
+from bot.sources.huggingface import HuggingFaceSource
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+COGS = ("bot.cogs.subscriptions",)
+# APScheduler's default misfire grace of 1 s drops runs whenever the loop is busy; a late poll is still useful.
+JOB_DEFAULTS = {"misfire_grace_time": 3600, "coalesce": True, "max_instances": 1}
+
+
+def point_client_at(settings: Settings) -> None:
+    """Send REST and gateway traffic to the configured URLs (a proxy, or the test emulator)."""
+    if settings.discord.api_base_url:
+        discord.http.Route.BASE = settings.discord.api_base_url.rstrip("/")
+    if settings.discord.gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord.gateway_url)
+
+
+def build_sources(settings: Settings) -> list[Source]:
+    sources: list[Source] = []
+    hf = settings.sources.huggingface
+    if hf.enabled:
+        sources.append(HuggingFaceSource(hf.url, hf.poll_interval, hf.timeout))
+    return sources
+
+
+class PaperBot(commands.Bot):
+    """paperbot's Discord client. Only the ``guilds`` intent: no privileged intents are needed."""
+
+    store: Store
+    engine: Engine
+    sender: Sender
+    http_session: aiohttp.ClientSession
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+        )
+        self.settings = settings
+        self.clock = clock
+        self.sources = build_sources(settings)
+        self.scheduler = AsyncIOScheduler(timezone="UTC", job_defaults=JOB_DEFAULTS)
+        self._deliver_lock = asyncio.Lock()
+        self._running_jobs: set[asyncio.Task[object]] = set()
+
+    async def setup_hook(self) -> None:
+        self.store = await Store.open(self.settings.storage.path)
+        self.engine = Engine(self.store, clock=self.clock,
+                             max_subscriptions_per_guild=self.settings.limits.subscriptions_per_guild)
+        await self.engine.load()
+        self.sender = Sender(self.store, DiscordTransport(self), self.clock, on_paused=self._on_paused)
+        self.http_session = aiohttp.ClientSession(headers={"User-Agent": "paperbot (+https://github.com/)"})
+        for cog in COGS:
+            await self.load_extension(cog)
+        await self.sync_commands()
+        for source in self.sources:
+            self.scheduler.add_job(self.poll, "interval", seconds=source.poll_interval, args=[source],
+                                   id=f"poll:{source.name}", next_run_time=self.clock())
+        self.scheduler.add_job(self.deliver, "interval", seconds=self.settings.delivery.interval, id="deliver",
+                               next_run_time=self.clock())
+        self.scheduler.start()
+
+    async def sync_commands(self) -> None:
+        """Register slash commands: instantly in the dev guild when configured, else globally."""
+        guild_id = self.settings.discord.dev_guild_id
+        if guild_id:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+        else:
+            synced = await self.tree.sync()
+        log.info("synced %d slash commands%s", len(synced), f" to guild {guild_id}" if guild_id else "")
+
+    async def poll(self, source: Source) -> PollResult:
+        """Poll one source (a scheduler job); kicks the sender when something was queued."""
+        with self._tracked():
+            result = await self.engine.poll(source, self.http_session)
+        if result.queued:
+            await self.deliver()
+        return result
+
+    async def deliver(self) -> None:
+        """Drain the outbox (a scheduler job). Runs are serialised; a run already going covers this one."""
+        if self._deliver_lock.locked():
+            return
+        async with self._deliver_lock:
+            try:
+                with self._tracked():
+                    await self.sender.drain()
+            except Exception:
+                log.exception("delivery run failed; will retry on the next run")
+
+    @contextmanager
+    def _tracked(self) -> Iterator[None]:
+        """Remember the running job so ``close`` can cancel it before the store closes."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._running_jobs.add(task)
+        try:
+            yield
+        finally:
+            self._running_jobs.discard(task)
+
+    def _on_paused(self, channel_id: int, reason: str, subscription_ids: list[int]) -> None:
+        self.engine.forget_subscriptions(subscription_ids)
+
+    def next_poll_time(self, source_name: str = "huggingface") -> datetime | None:
+        job = self.scheduler.get_job(f"poll:{source_name}")
+        return None if job is None else job.next_run_time
+
+    async def close(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        for task in list(self._running_jobs):
+            if task is not asyncio.current_task():
+                task.cancel()
+        await asyncio.gather(*(t for t in self._running_jobs if t is not asyncio.current_task()),
+                             return_exceptions=True)
+        await super().close()
+        if hasattr(self, "http_session"):
+            await self.http_session.close()
+        if hasattr(self, "store"):
+            await self.store.close()
