@@ -1,0 +1,31 @@
+"""Shared fixtures: a temporary store and paper factories."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.models import Paper
+from bot.store import Store
+
+T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+
+
+def make_paper(n: int = 1, **overrides: object) -> Paper:
+    fields: dict[str, object] = {
+        "id": f"2411.{n:05d}",
+        "title": f"Paper number {n} about long-context attention",
+        "abstract": "We study attention sinks in long-context language models.",
+        "authors": ("Ada Lovelace", "Alan Turing"),
+        "url": f"https://huggingface.co/papers/2411.{n:05d}",
+    }
+    fields.update(overrides)
+    return Paper(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def store(tmp_path):
+    s = await Store.open(str(tmp_path / "test.db"))
+    yield s
+    await s.close()

@@ -1,0 +1,101 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_settings, parse_duration, settings_from_dict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_defaults_when_no_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PAPERBOT_CONFIG", raising=False)
+    settings = load_settings()
+    assert settings.storage.path == "paperbot.db"
+    assert settings.sources.huggingface.poll_interval == 900
+    assert settings.discord.token_env == "DISCORD_TOKEN"
+
+
+def test_example_config_is_valid_and_complete():
+    import tomllib
+
+    raw = tomllib.loads((ROOT / "config.example.toml").read_text())
+    settings = settings_from_dict(raw)
+    assert settings.sources.huggingface.url == "https://huggingface.co/api/daily_papers"
+    assert set(raw) == {"discord", "storage", "sources", "delivery", "limits"}
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(900, 900), ("15m", 900), ("1h", 3600), ("90s", 90), (1, 1)])
+def test_durations(value, seconds):
+    assert parse_duration(value, "k") == seconds
+
+
+@pytest.mark.parametrize("value", [0, 0.5, "fast", "", True, "-5m"])
+def test_bad_durations(value):
+    with pytest.raises(ConfigError, match="^k:"):
+        parse_duration(value, "k")
+
+
+def test_short_poll_interval_warns():
+    settings = settings_from_dict({"sources": {"huggingface": {"poll_interval": 5}}})
+    assert any("below 60s" in w for w in settings.warnings)
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({"discord": {"dev_guild_id": "x"}}, "discord.dev_guild_id"),
+        ({"discord": {"bogus": 1}}, "discord.bogus"),
+        ({"sources": {"huggingface": {"enabled": "yes"}}}, "sources.huggingface.enabled"),
+        ({"sources": {"huggingface": {"url": "ftp://x"}}}, "sources.huggingface.url"),
+        ({"storage": "x.db"}, "storage"),
+        ({"nope": {}}, "nope"),
+    ],
+)
+def test_invalid_config_names_the_key(raw, key):
+    with pytest.raises(ConfigError, match=f"^{key}"):
+        settings_from_dict(raw)
+
+
+def _cli(*args, env_extra=None, cwd):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "PAPERBOT_CONFIG")}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=60)
+
+
+def test_run_without_token_exits_2_with_one_line(tmp_path):
+    result = _cli("run", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "DISCORD_TOKEN" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_custom_token_env_is_named(tmp_path):
+    (tmp_path / "c.toml").write_text('[discord]\ntoken_env = "MY_TOKEN"\n')
+    result = _cli("run", "--config", "c.toml", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2 and "MY_TOKEN" in result.stderr
+
+
+def test_invalid_config_exits_2(tmp_path):
+    (tmp_path / "config.toml").write_text("[storage]\npath = 5\n")
+    result = _cli("run", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT), "DISCORD_TOKEN": "x"})
+    assert result.returncode == 2 and "storage.path" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_check_creates_database(tmp_path):
+    (tmp_path / "c.toml").write_text('[storage]\npath = "data/p.db"\n')
+    result = _cli("check", "--config", "c.toml", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert "schema v1" in result.stdout
+    assert (tmp_path / "data" / "p.db").exists()
+
+
+def test_config_env_var_is_used(tmp_path):
+    (tmp_path / "elsewhere.toml").write_text('[storage]\npath = "e.db"\n')
+    result = _cli("check", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT),
+                                                    "PAPERBOT_CONFIG": str(tmp_path / "elsewhere.toml")})
+    assert result.returncode == 0 and "e.db" in result.stdout
