@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 COGS = ("bot.cogs.subscriptions",)
 # APScheduler's default misfire grace of 1 s drops runs whenever the loop is busy; a late poll is still useful.
+SHUTDOWN_GRACE_SECONDS = 10.0
 JOB_DEFAULTS = {"misfire_grace_time": 3600, "coalesce": True, "max_instances": 1}
 
 
@@ -137,11 +138,12 @@ class PaperBot(commands.Bot):
     async def close(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        for task in list(self._running_jobs):
-            if task is not asyncio.current_task():
+        running = [t for t in self._running_jobs if t is not asyncio.current_task()]
+        if running:  # let an in-flight poll or delivery finish its transaction; cancel it only if it hangs
+            _, hung = await asyncio.wait(running, timeout=SHUTDOWN_GRACE_SECONDS)
+            for task in hung:
                 task.cancel()
-        await asyncio.gather(*(t for t in self._running_jobs if t is not asyncio.current_task()),
-                             return_exceptions=True)
+            await asyncio.gather(*hung, return_exceptions=True)
         await super().close()
         if hasattr(self, "http_session"):
             await self.http_session.close()

@@ -12,7 +12,22 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
-from bot.matching import Query, SubscriptionIndex, document_for, matches, parse_query
+from bot.matching import Query, document_for, matches, parse_query
+
+
+class SubscriptionIndex:  # TEMP until bot.matching.index lands
+    def __init__(self) -> None:
+        self.q: dict[int, Query] = {}
+
+    def add(self, i: int, q: Query) -> None:
+        self.q[i] = q
+
+    def remove(self, i: int) -> None:
+        self.q.pop(i, None)
+
+    def match(self, doc):  # type: ignore[no-untyped-def]
+        return {i for i, q in self.q.items() if matches(q, doc)}
+
 from bot.models import Paper, Subscription, SubscriptionStatus
 from bot.sources.base import Source, SourceError, backoff_delay
 from bot.store import DeliveryKey, Store

@@ -364,7 +364,11 @@ class Store:
         return None if row is None else DeliveryStatus(row[0])
 
     async def outbox_depth(self) -> int:
-        row = await self._fetchone("SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'sending')")
+        """Deliveries waiting to go out for active subscriptions (a paused one's rows wait for its resume)."""
+        row = await self._fetchone(
+            "SELECT COUNT(*) FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id "
+            "WHERE d.status IN ('pending', 'sending') AND s.status = 'active'"
+        )
         return int(row[0])
 
     # -- sources --------------------------------------------------------------------------------------
