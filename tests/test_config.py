@@ -35,7 +35,7 @@ def test_durations(value, seconds):
 
 @pytest.mark.parametrize("value", [0, 0.5, "fast", "", True, "-5m"])
 def test_bad_durations(value):
-    with pytest.raises(ConfigError, match="^k:"):
+    with pytest.raises(ConfigError, match=r"^k:"):
         parse_duration(value, "k")
 
 

@@ -39,16 +39,15 @@ async def reply(interaction: discord.Interaction, content: str | None = None, *,
     """Answer an interaction whether or not it was deferred; splits embeds across messages as needed."""
     messages = pack_messages(embeds) or [[]]
     for index, batch in enumerate(messages):
-        kwargs = {
-            "content": content if index == 0 else None,
-            "embeds": [discord.Embed.from_dict(e) for e in batch],
-            "ephemeral": ephemeral,
-            "allowed_mentions": discord.AllowedMentions.none(),
-        }
+        text = content if index == 0 else None
+        as_embeds = [discord.Embed.from_dict(e) for e in batch]
+        none = discord.AllowedMentions.none()
         if interaction.response.is_done():
-            await interaction.followup.send(**kwargs)  # type: ignore[arg-type]
+            await interaction.followup.send(content=text or discord.utils.MISSING, embeds=as_embeds,
+                                            ephemeral=ephemeral, allowed_mentions=none)
         else:
-            await interaction.response.send_message(**kwargs)  # type: ignore[arg-type]
+            await interaction.response.send_message(content=text, embeds=as_embeds, ephemeral=ephemeral,
+                                                    allowed_mentions=none)
 
 
 def line_embeds(title: str, lines: Sequence[str], colour: int = 0x5865F2) -> list[Embed]:

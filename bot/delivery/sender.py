@@ -100,7 +100,7 @@ class Sender:
         by_channel: dict[int, list[PendingDelivery]] = defaultdict(list)
         for row in due:
             by_channel[row.channel_id].append(row)
-        totals = defaultdict(int)
+        totals: dict[str, int] = defaultdict(int)
         for channel_id, rows in by_channel.items():
             for key, value in (await self._drain_channel(channel_id, rows)).items():
                 totals[key] += value

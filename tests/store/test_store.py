@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import aiosqlite
+import pytest
 
 from bot.models import DeliveryStatus, SubscriptionStatus
 from bot.store import Store
@@ -106,10 +107,8 @@ async def test_failed_transaction_leaves_nothing(store):
     def plan(papers):
         raise RuntimeError("boom")
 
-    try:
+    with pytest.raises(RuntimeError):
         await store.ingest([make_paper(1)], plan, T0)
-    except RuntimeError:
-        pass
     assert await store.get_paper("2411.00001") is None
 
 
