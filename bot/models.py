@@ -40,6 +40,13 @@ class Paper:
     ai_keywords: tuple[str, ...] = ()
     published_at: datetime | None = None
     first_seen_at: datetime | None = None
+    # How the source announced it: "new" (first listing), "cross" (cross-list), or "replace"/"replace-cross"
+    # (a new version of an existing paper: stored and merged, never delivered as new).
+    announce_type: str = "new"
+
+    @property
+    def is_new_version(self) -> bool:
+        return self.announce_type.startswith("replace")
 
 
 class SubscriptionStatus(StrEnum):
