@@ -17,14 +17,15 @@ from discord.ext import commands
 from bot.config import Settings
 from bot.delivery.discord_transport import DiscordTransport
 from bot.delivery.sender import Sender
-from bot.engine import Engine, PollResult, utc_now
+from bot.engine import Engine, Limits, PollResult, utc_now
+from bot.models import Target
 from bot.sources.base import Source
 from bot.sources.huggingface import HuggingFaceSource
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-COGS = ("bot.cogs.subscriptions",)
+COGS = ("bot.cogs.subscriptions", "bot.cogs.alerts")
 # APScheduler's default misfire grace of 1 s drops runs whenever the loop is busy; a late poll is still useful.
 SHUTDOWN_GRACE_SECONDS = 10.0
 JOB_DEFAULTS = {"misfire_grace_time": 3600, "coalesce": True, "max_instances": 1}
@@ -72,10 +73,12 @@ class PaperBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self.store = await Store.open(self.settings.storage.path)
+        limits = self.settings.limits
         self.engine = Engine(self.store, clock=self.clock,
-                             max_subscriptions_per_guild=self.settings.limits.subscriptions_per_guild)
+                             limits=Limits(limits.subscriptions_per_guild, limits.alerts_per_user))
         await self.engine.load()
-        self.sender = Sender(self.store, DiscordTransport(self), self.clock, on_paused=self._on_paused)
+        self.sender = Sender(self.store, DiscordTransport(self), self.clock, on_paused=self._on_paused,
+                             digest_cap=self.settings.delivery.digest_cap)
         self.http_session = aiohttp.ClientSession(headers={"User-Agent": "paperbot (+https://github.com/)"})
         for cog in COGS:
             await self.load_extension(cog)
@@ -128,7 +131,7 @@ class PaperBot(commands.Bot):
         finally:
             self._running_jobs.discard(task)
 
-    def _on_paused(self, channel_id: int, reason: str, subscription_ids: list[int]) -> None:
+    def _on_paused(self, target: Target, reason: str, subscription_ids: list[int]) -> None:
         self.engine.forget_subscriptions(subscription_ids)
 
     def next_poll_time(self, source_name: str = "huggingface") -> datetime | None:

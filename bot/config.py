@@ -52,11 +52,13 @@ class SourcesSettings:
 class DeliverySettings:
     interval: float = 5.0
     max_backfill: int = 10
+    digest_cap: int = 25
 
 
 @dataclass(frozen=True, slots=True)
 class LimitsSettings:
     subscriptions_per_guild: int = 50
+    alerts_per_user: int = 20
 
 
 @dataclass(frozen=True, slots=True)

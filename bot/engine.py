@@ -13,28 +13,15 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 
 from bot.matching import Query, document_for, matches, parse_query
-
-
-class SubscriptionIndex:  # TEMP until bot.matching.index lands
-    def __init__(self) -> None:
-        self.q: dict[int, Query] = {}
-
-    def add(self, i: int, q: Query) -> None:
-        self.q[i] = q
-
-    def remove(self, i: int) -> None:
-        self.q.pop(i, None)
-
-    def match(self, doc):  # type: ignore[no-untyped-def]
-        return {i for i, q in self.q.items() if matches(q, doc)}
-
-from bot.models import Paper, Subscription, SubscriptionStatus
+from bot.matching.index import SubscriptionIndex
+from bot.models import Paper, Schedule, Subscription, SubscriptionKind, SubscriptionStatus
 from bot.sources.base import Source, SourceError, backoff_delay
-from bot.store import DeliveryKey, Store
+from bot.store import DeliveryKey, Owner, Store
 
 log = logging.getLogger(__name__)
 
 PREVIEW_DAYS = 7
+UPVOTE_RECHECK = timedelta(days=3)  # HF upvotes keep growing for a few days after listing
 
 
 def utc_now() -> datetime:
@@ -42,7 +29,7 @@ def utc_now() -> datetime:
 
 
 class LimitReached(Exception):
-    """A per-server cap (e.g. subscriptions) would be exceeded; the message says which and how to fix it."""
+    """A cap (subscriptions per server, alerts per user) would be exceeded; the message says how to fix it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,32 +43,58 @@ class PollResult:
     catalogued: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    subscriptions_per_guild: int = 50
+    alerts_per_user: int = 20
+
+
 class Engine:
     """Owns the subscription index and the data path source → store → matcher → outbox."""
 
-    def __init__(self, store: Store, *, clock: Callable[[], datetime] = utc_now,
-                 max_subscriptions_per_guild: int = 50) -> None:
+    def __init__(self, store: Store, *, clock: Callable[[], datetime] = utc_now, limits: Limits = Limits()) -> None:
         self.store = store
         self.clock = clock
-        self.max_subscriptions_per_guild = max_subscriptions_per_guild
+        self.limits = limits
         self.index = SubscriptionIndex()
+        self._active: dict[int, Subscription] = {}
         self._retry_at: dict[str, datetime] = {}
 
     async def load(self) -> None:
         """Index every active subscription (at start)."""
         for sub in await self.store.active_subscriptions():
             try:
-                self.index.add(sub.id, parse_query(sub.query))
+                self._index(sub, parse_query(sub.query))
             except ValueError:
                 log.exception("stored subscription #%d has a query that no longer parses; skipping it", sub.id)
 
+    def _index(self, sub: Subscription, query: Query) -> None:
+        self.index.add(sub.id, query)
+        self._active[sub.id] = sub
+
+    def _unindex(self, subscription_id: int) -> None:
+        self.index.remove(subscription_id)
+        self._active.pop(subscription_id, None)
+
     # -- polling --------------------------------------------------------------------------------------
 
-    def plan(self, papers: Sequence[Paper]) -> list[DeliveryKey]:
-        """(subscription, paper) pairs for newly seen papers, from the index."""
+    def plan(self, new: Sequence[Paper], recheck: Sequence[Paper] = ()) -> list[DeliveryKey]:
+        """(subscription, paper) pairs to deliver.
+
+        ``new`` papers go to every matching subscription whose ``min_upvotes`` they reach. ``recheck``
+        papers (seen recently, metadata just updated) go only to threshold subscriptions they now reach
+        and that existed when the paper was first seen. The outbox ignores pairs it already holds.
+        """
         keys: list[DeliveryKey] = []
-        for paper in papers:
-            keys.extend((sub_id, paper.id) for sub_id in sorted(self.index.match(document_for(paper))))
+        for paper, sub_ids in zip(new, self.index.match_many([document_for(p) for p in new]), strict=True):
+            keys.extend((i, paper.id) for i in sorted(sub_ids) if paper.upvotes >= self._active[i].min_upvotes)
+        if recheck and any(s.min_upvotes for s in self._active.values()):
+            for paper, sub_ids in zip(recheck, self.index.match_many([document_for(p) for p in recheck]),
+                                      strict=True):
+                for sub in (self._active[i] for i in sorted(sub_ids)):
+                    if 0 < sub.min_upvotes <= paper.upvotes and paper.first_seen_at is not None \
+                            and paper.first_seen_at >= sub.created_at:
+                        keys.append((sub.id, paper.id))
         return keys
 
     async def poll(self, source: Source, session: aiohttp.ClientSession) -> PollResult:
@@ -105,47 +118,59 @@ class Engine:
                         source.name, failures, delay, exc)
             return PollResult(source.name, error=str(exc))
         first = state is None or state.last_success_at is None
-        result = await self.store.ingest(papers, (lambda _: ()) if first else self.plan, now)
+        result = await self.store.ingest(papers, (lambda new, recheck: ()) if first else self.plan, now,
+                                         recheck_since=now - UPVOTE_RECHECK)
         await self.store.record_source_result(source.name, now, None)
         self._retry_at.pop(source.name, None)
         log.info("%s: %d listed, %d new, %d deliveries queued%s", source.name, len(papers),
                  len(result.new_papers), result.queued, " (first poll: catalogued only)" if first else "")
         return PollResult(source.name, len(papers), len(result.new_papers), result.queued, catalogued=first)
 
-    # -- subscriptions --------------------------------------------------------------------------------
+    # -- subscriptions and alerts ---------------------------------------------------------------------
 
-    async def add_subscription(self, *, guild_id: int, channel_id: int, query: Query, created_by: int,
+    async def add_subscription(self, *, owner: Owner, user_id: int, query: Query, channel_id: int | None = None,
+                               schedule: Schedule = Schedule.INSTANT, min_upvotes: int = 0,
                                backfill: int = 0) -> tuple[Subscription, int]:
-        """Create a subscription; queue up to ``backfill`` of the newest stored matches. Returns (sub, queued)."""
-        if await self.store.count_subscriptions(guild_id) >= self.max_subscriptions_per_guild:
-            raise LimitReached(
-                f"This server already has {self.max_subscriptions_per_guild} subscriptions, the most allowed. "
-                "Remove one with `/subscriptions remove` first."
-            )
-        backfill_ids = [p.id for p in (await self.preview(query))[:backfill]] if backfill > 0 else []
+        """Create a channel subscription (owner = a guild) or a DM alert (owner = a user).
+
+        Queues up to ``backfill`` of the newest stored matches (sent at once, even on a digest schedule).
+        Returns the subscription and how many papers were backfilled.
+        """
+        cap = self.limits.subscriptions_per_guild if owner.scope == "guild" else self.limits.alerts_per_user
+        if await self.store.count_subscriptions(owner) >= cap:
+            if owner.scope == "guild":
+                raise LimitReached(f"This server already has {cap} subscriptions, the most allowed. "
+                                   "Remove one with `/subscriptions remove` first.")
+            raise LimitReached(f"You already have {cap} alerts, the most allowed. "
+                               "Remove one with `/alerts remove` first.")
+        backfill_ids = []
+        if backfill > 0:
+            backfill_ids = [p.id for p in await self.preview(query) if p.upvotes >= min_upvotes][:backfill]
+        is_channel = owner.scope == "guild"
         sub = await self.store.add_subscription(
-            guild_id=guild_id, channel_id=channel_id, query=query.text, created_by=created_by,
-            now=self.clock(), backfill=backfill_ids,
+            kind=SubscriptionKind.CHANNEL if is_channel else SubscriptionKind.ALERT, user_id=user_id,
+            query=query.text, now=self.clock(), guild_id=owner.id if is_channel else None,
+            channel_id=channel_id, schedule=schedule, min_upvotes=min_upvotes, backfill=backfill_ids,
         )
-        self.index.add(sub.id, query)
+        self._index(sub, query)
         return sub, len(backfill_ids)
 
-    async def set_status(self, guild_id: int, subscription_id: int, status: SubscriptionStatus | str,
+    async def set_status(self, owner: Owner, subscription_id: int, status: SubscriptionStatus,
                          reason: str | None = None) -> Subscription | None:
-        """Pause, resume or remove one of this guild's subscriptions; None when not found."""
-        sub = await self.store.get_subscription(guild_id, subscription_id)
-        if sub is None or not await self.store.set_subscription_status(guild_id, subscription_id, status, reason):
+        """Pause, resume or remove one of this owner's subscriptions; None when not found."""
+        sub = await self.store.get_subscription(owner, subscription_id)
+        if sub is None or not await self.store.set_subscription_status(owner, subscription_id, status, reason):
             return None
-        if status == SubscriptionStatus.ACTIVE:
-            self.index.add(sub.id, parse_query(sub.query))
+        if status is SubscriptionStatus.ACTIVE:
+            self._index(sub, parse_query(sub.query))
         else:
-            self.index.remove(sub.id)
+            self._unindex(sub.id)
         return sub
 
     def forget_subscriptions(self, subscription_ids: Sequence[int]) -> None:
-        """Drop paused subscriptions from the index (the sender paused them in the store)."""
+        """Drop subscriptions the sender paused (the store already records it) from the index."""
         for sub_id in subscription_ids:
-            self.index.remove(sub_id)
+            self._unindex(sub_id)
 
     async def preview(self, query: Query, days: int = PREVIEW_DAYS) -> list[Paper]:
         """Stored papers first seen in the last ``days`` days that match ``query``, newest first."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -52,18 +52,47 @@ class Paper:
 class SubscriptionStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
+    REMOVED = "removed"
+
+
+class SubscriptionKind(StrEnum):
+    CHANNEL = "channel"  # /subscriptions: posts into a server channel
+    ALERT = "alert"  # /alerts: DMs one user
+
+
+class Schedule(StrEnum):
+    INSTANT = "instant"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+class TargetKind(StrEnum):
+    CHANNEL = "channel"
+    USER = "user"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where deliveries go: a channel by id, or a user's DM channel."""
+
+    kind: TargetKind
+    id: int
 
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
-    """A channel's standing query."""
+    """A standing query: a channel's (``/subscriptions``) or a user's DM alert (``/alerts``)."""
 
     id: int
-    guild_id: int
-    channel_id: int
+    kind: SubscriptionKind
+    guild_id: int | None
+    channel_id: int | None
+    user_id: int
     query: str
-    created_by: int
     created_at: datetime
+    schedule: Schedule = Schedule.INSTANT
+    min_upvotes: int = 0
+    last_digest_at: datetime | None = None
     status: SubscriptionStatus = SubscriptionStatus.ACTIVE
     pause_reason: str | None = None
     delivered_count: int = 0
@@ -72,9 +101,17 @@ class Subscription:
     def active(self) -> bool:
         return self.status is SubscriptionStatus.ACTIVE
 
+    @property
+    def target(self) -> Target:
+        if self.kind is SubscriptionKind.CHANNEL:
+            assert self.channel_id is not None
+            return Target(TargetKind.CHANNEL, self.channel_id)
+        return Target(TargetKind.USER, self.user_id)
+
 
 class DeliveryStatus(StrEnum):
     PENDING = "pending"
+    HELD = "held"  # waiting for the subscription's digest
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
@@ -85,8 +122,23 @@ class PendingDelivery:
     """An outbox row joined with what the sender needs to post it."""
 
     subscription_id: int
-    channel_id: int
+    target: Target
     paper: Paper
     attempts: int = 0
     nonce: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSettings:
+    """When digests go out, for one server or one user: local time in an IANA zone; weekly on a weekday."""
+
+    timezone: str = "UTC"
+    digest_time: str = "09:00"
+    weekly_day: int = 0  # Monday
+
+    def describe(self) -> str:
+        return f"daily at {self.digest_time} ({self.timezone}); weekly on {WEEKDAY_NAMES[self.weekly_day]}s"

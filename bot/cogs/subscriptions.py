@@ -1,41 +1,53 @@
 """``/subscriptions``: server staff choose which papers a channel receives.
 
 The whole group is guild-only with Manage Channels as its default permission (Discord applies both
-to top-level groups only); the target channel's permissions are checked again on every change.
+to top-level groups only); the member's permissions in the *target* channel are checked on every change.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.common import UserFacingError, code, line_embeds, parse_user_query, relative_time, reply
+from bot.cogs.common import (
+    WEEKDAY_CHOICES,
+    UserFacingError,
+    code,
+    delivery_text,
+    handle_command_error,
+    line_embeds,
+    next_digest_text,
+    parse_user_query,
+    relative_time,
+    reply,
+    subscription_choices,
+    subscription_line,
+    timezone_autocomplete,
+    update_digest_settings,
+    user_cooldown,
+)
 from bot.delivery.render import render_paper_embed, trim
 from bot.engine import PREVIEW_DAYS, LimitReached
-from bot.models import Subscription, SubscriptionStatus
+from bot.models import Schedule, Subscription, SubscriptionStatus
+from bot.store import Owner
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
 
-log = logging.getLogger(__name__)
-
 BOT_NEEDS = discord.Permissions(view_channel=True, send_messages=True, embed_links=True)
 PREVIEW_SHOWN = 10
-AUTOCOMPLETE_LIMIT = 25
 
 
 def _missing(have: discord.Permissions, need: discord.Permissions) -> list[str]:
     return [name.replace("_", " ").title() for name, value in need if value and not getattr(have, name)]
 
 
-def _status(sub: Subscription) -> str:
-    if sub.status is SubscriptionStatus.ACTIVE:
-        return "active"
-    return f"paused ({sub.pause_reason})" if sub.pause_reason else "paused"
+def _guild(interaction: discord.Interaction) -> Owner:
+    assert interaction.guild_id is not None  # the group is guild-only
+    return Owner.guild(interaction.guild_id)
 
 
 @app_commands.guild_only()
@@ -48,17 +60,19 @@ class Subscriptions(commands.GroupCog, group_name="subscriptions",
 
     # -- checks ---------------------------------------------------------------------------------------
 
-    async def _check_target(self, interaction: discord.Interaction, channel: discord.abc.GuildChannel) -> None:
-        """The member must manage the *target* channel, and the bot must be able to post embeds there."""
+    def _member_permissions(self, interaction: discord.Interaction,
+                            channel: discord.abc.GuildChannel) -> discord.Permissions:
         resolved = interaction.namespace.channel
         if resolved is not None and getattr(resolved, "id", None) == channel.id:
-            member_perms = resolved.permissions  # Discord's own computation for this member in that channel
-        elif interaction.channel_id == channel.id:
-            member_perms = interaction.permissions
-        else:
-            assert isinstance(interaction.user, discord.Member)
-            member_perms = channel.permissions_for(interaction.user)
-        if not member_perms.manage_channels:
+            return resolved.permissions  # Discord's own computation for this member in that channel
+        if interaction.channel_id == channel.id:
+            return interaction.permissions
+        assert isinstance(interaction.user, discord.Member)
+        return channel.permissions_for(interaction.user)
+
+    def _check_target(self, interaction: discord.Interaction, channel: discord.abc.GuildChannel) -> None:
+        """The member must manage the *target* channel, and the bot must be able to post embeds there."""
+        if not self._member_permissions(interaction, channel).manage_channels:
             raise UserFacingError(f"You need the **Manage Channels** permission in {channel.mention} to do that.")
         me = channel.guild.me
         bot_perms = interaction.app_permissions if interaction.channel_id == channel.id or me is None \
@@ -70,17 +84,14 @@ class Subscriptions(commands.GroupCog, group_name="subscriptions",
             )
 
     async def _own_subscription(self, interaction: discord.Interaction, subscription_id: int) -> Subscription:
-        assert interaction.guild_id is not None
-        sub = await self.bot.store.get_subscription(interaction.guild_id, subscription_id)
+        """One of this server's subscriptions, whose channel the member may manage."""
+        sub = await self.bot.store.get_subscription(_guild(interaction), subscription_id)
         if sub is None:
             raise UserFacingError(f"Subscription #{subscription_id} was not found in this server.")
-        channel = interaction.guild.get_channel(sub.channel_id) if interaction.guild else None
-        if channel is not None:
-            resolved_perms = channel.permissions_for(interaction.user)  # type: ignore[arg-type]
-            if not resolved_perms.manage_channels:
-                raise UserFacingError(
-                    f"You need the **Manage Channels** permission in {channel.mention} to change #{sub.id}."
-                )
+        channel = interaction.guild.get_channel(sub.channel_id or 0) if interaction.guild else None
+        if channel is not None and not self._member_permissions(interaction, channel).manage_channels:
+            raise UserFacingError(f"You need the **Manage Channels** permission in {channel.mention} "
+                                  f"to change #{sub.id}.")
         return sub
 
     # -- commands -------------------------------------------------------------------------------------
@@ -89,31 +100,39 @@ class Subscriptions(commands.GroupCog, group_name="subscriptions",
     @app_commands.describe(
         query='What to match, e.g. "long context" OR "attention sink" (see the README for the syntax)',
         channel="Where to post (default: this channel)",
+        schedule="instant (default), or one daily / weekly digest message",
+        min_upvotes="Only papers with at least this many Hugging Face upvotes (default 0)",
         backfill="Also post up to this many recent stored matches now (0-10, default 0)",
     )
+    @user_cooldown()
     async def add(self, interaction: discord.Interaction, query: str,
-                  channel: discord.TextChannel | None = None,
+                  channel: discord.TextChannel | None = None, schedule: Schedule = Schedule.INSTANT,
+                  min_upvotes: app_commands.Range[int, 0, 100_000] = 0,
                   backfill: app_commands.Range[int, 0, 10] = 0) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         target = channel or interaction.channel
         if not isinstance(target, discord.TextChannel):
             raise UserFacingError("Papers can only be posted in a text or announcement channel; pick one.")
-        await self._check_target(interaction, target)
+        self._check_target(interaction, target)
         parsed = parse_user_query(query)
-        assert interaction.guild_id is not None
         try:
             sub, queued = await self.bot.engine.add_subscription(
-                guild_id=interaction.guild_id, channel_id=target.id, query=parsed,
-                created_by=interaction.user.id, backfill=min(backfill, self.bot.settings.delivery.max_backfill),
+                owner=_guild(interaction), user_id=interaction.user.id, query=parsed, channel_id=target.id,
+                schedule=schedule, min_upvotes=min_upvotes,
+                backfill=min(backfill, self.bot.settings.delivery.max_backfill),
             )
         except LimitReached as exc:
             raise UserFacingError(str(exc)) from exc
         lines = [
-            f"Subscription **#{sub.id}** added: new papers matching it will be posted in {target.mention}.",
+            f"Subscription **#{sub.id}** added: new papers matching it will be posted in {target.mention} "
+            f"({delivery_text(sub)}).",
             f"Query: {code(parsed.text)}",
             f"Understood as: {code(parsed.describe())}",
             f"Next check for new papers: {relative_time(self.bot.next_poll_time())}.",
         ]
+        if schedule is not Schedule.INSTANT:
+            settings = await self.bot.store.digest_settings(_guild(interaction))
+            lines.append(f"Digests: {settings.describe()} — {next_digest_text(settings, self.bot.clock())}.")
         if queued:
             lines.append(f"Posting the {queued} most recent stored match{'es' if queued != 1 else ''} now.")
         elif backfill:
@@ -124,53 +143,48 @@ class Subscriptions(commands.GroupCog, group_name="subscriptions",
 
     @app_commands.command(name="list", description="Show this server's subscriptions")
     @app_commands.describe(channel="Only this channel's subscriptions")
+    @user_cooldown()
     async def list_(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        assert interaction.guild_id is not None
-        subs = await self.bot.store.list_subscriptions(interaction.guild_id, channel.id if channel else None)
+        subs = await self.bot.store.list_subscriptions(_guild(interaction), channel.id if channel else None)
         if not subs:
             where = f" for {channel.mention}" if channel else ""
             await reply(interaction, f"No subscriptions{where} yet. Add one with `/subscriptions add`.")
             return
-        lines = [
-            f"**#{s.id}** · <#{s.channel_id}> · {_status(s)} · {s.delivered_count} delivered\n"
-            f"{code(trim(s.query, 200))}"
-            for s in subs
-        ]
         title = f"{len(subs)} subscription{'s' if len(subs) != 1 else ''}" + (f" in #{channel.name}" if channel else "")
-        await reply(interaction, embeds=line_embeds(title, lines))
+        await reply(interaction, embeds=line_embeds(title, [subscription_line(s) for s in subs]))
 
     @app_commands.command(name="remove", description="Delete a subscription")
     @app_commands.describe(subscription="The subscription's id (#N)")
+    @user_cooldown()
     async def remove(self, interaction: discord.Interaction, subscription: int) -> None:
-        await self._change_status(interaction, subscription, "removed", "removed; nothing more will be posted for it")
+        await self._change(interaction, subscription, SubscriptionStatus.REMOVED,
+                           "removed; nothing more will be posted for it")
 
     @app_commands.command(name="pause", description="Stop posting for a subscription until resumed")
     @app_commands.describe(subscription="The subscription's id (#N)")
+    @user_cooldown()
     async def pause(self, interaction: discord.Interaction, subscription: int) -> None:
-        await self._change_status(interaction, subscription, SubscriptionStatus.PAUSED, "paused",
-                                  reason="paused by a moderator")
+        await self._change(interaction, subscription, SubscriptionStatus.PAUSED, "paused",
+                           reason="paused by a moderator")
 
     @app_commands.command(name="resume", description="Resume a paused subscription")
     @app_commands.describe(subscription="The subscription's id (#N)")
+    @user_cooldown()
     async def resume(self, interaction: discord.Interaction, subscription: int) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        sub = await self._own_subscription(interaction, subscription)
-        channel = interaction.guild.get_channel(sub.channel_id) if interaction.guild else None
-        if isinstance(channel, discord.TextChannel):
-            await self._check_target(interaction, channel)
-        await self._change_status(interaction, subscription, SubscriptionStatus.ACTIVE,
-                                  "resumed; papers waiting for it will be posted shortly")
+        await self._change(interaction, subscription, SubscriptionStatus.ACTIVE,
+                           "resumed; papers waiting for it will be posted shortly")
         await self.bot.deliver()
 
-    async def _change_status(self, interaction: discord.Interaction, subscription_id: int,
-                             status: SubscriptionStatus | str, done: str, reason: str | None = None) -> None:
-        if not interaction.response.is_done():
-            await interaction.response.defer(ephemeral=True, thinking=True)
-        await self._own_subscription(interaction, subscription_id)
-        assert interaction.guild_id is not None
-        sub = await self.bot.engine.set_status(interaction.guild_id, subscription_id, status, reason)
-        if sub is None:
+    async def _change(self, interaction: discord.Interaction, subscription_id: int, status: SubscriptionStatus,
+                      done: str, reason: str | None = None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        sub = await self._own_subscription(interaction, subscription_id)
+        channel = interaction.guild.get_channel(sub.channel_id or 0) if interaction.guild else None
+        if status is SubscriptionStatus.ACTIVE and isinstance(channel, discord.TextChannel):
+            self._check_target(interaction, channel)
+        changed = await self.bot.engine.set_status(_guild(interaction), subscription_id, status, reason)
+        if changed is None:
             raise UserFacingError(f"Subscription #{subscription_id} was not found in this server.")
         await reply(interaction, f"Subscription **#{sub.id}** ({code(trim(sub.query, 200))}) {done}.")
 
@@ -179,20 +193,16 @@ class Subscriptions(commands.GroupCog, group_name="subscriptions",
     @resume.autocomplete("subscription")
     async def _subscription_autocomplete(self, interaction: discord.Interaction,
                                          current: str) -> list[app_commands.Choice[int]]:
-        if interaction.guild_id is None:
+        if interaction.guild is None:
             return []
-        needle = current.strip().lstrip("#").casefold()
-        choices = []
-        for sub in await self.bot.store.list_subscriptions(interaction.guild_id):
-            channel = interaction.guild.get_channel(sub.channel_id) if interaction.guild else None
-            label = f"#{sub.id} · {sub.query} · #{channel.name if channel else sub.channel_id} · {_status(sub)}"
-            if needle in label.casefold():
-                choices.append(app_commands.Choice(name=trim(label, 100), value=sub.id))
-        return choices[:AUTOCOMPLETE_LIMIT]
+        guild = interaction.guild
+        return await subscription_choices(self.bot.store, Owner.guild(guild.id), current,
+                                          lambda cid: getattr(guild.get_channel(cid), "name", None))
 
     @app_commands.command(name="preview", description=f"Show stored papers from the last {PREVIEW_DAYS} days "
                                                       "that a query would match")
     @app_commands.describe(query="The query to try (same syntax as /subscriptions add)")
+    @user_cooldown()
     async def preview(self, interaction: discord.Interaction, query: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         parsed = parse_user_query(query)
@@ -207,30 +217,25 @@ class Subscriptions(commands.GroupCog, group_name="subscriptions",
                     f"from the last {PREVIEW_DAYS} days match{more}.",
                     embeds=[render_paper_embed(p) for p in shown])
 
+    @app_commands.command(name="settings", description="Show or change when this server's digests are sent")
+    @app_commands.describe(timezone="IANA timezone, e.g. Europe/Berlin (default UTC)",
+                           digest_time="Local time of day for digests, HH:MM (default 09:00)",
+                           weekly_day="Day of the week for weekly digests (default Monday)")
+    @app_commands.choices(weekly_day=WEEKDAY_CHOICES)
+    @app_commands.autocomplete(timezone=timezone_autocomplete)
+    @user_cooldown()
+    async def settings(self, interaction: discord.Interaction, timezone: str | None = None,
+                       digest_time: str | None = None, weekly_day: str | None = None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        settings, changed = await update_digest_settings(self.bot.store, _guild(interaction), timezone,
+                                                         digest_time, weekly_day)
+        verb = "Digest settings updated" if changed else "Digest settings for this server"
+        await reply(interaction, f"{verb}: {settings.describe()}; "
+                                 f"{next_digest_text(settings, self.bot.clock())}.")
+
     async def cog_app_command_error(self, interaction: discord.Interaction,
                                     error: app_commands.AppCommandError) -> None:
         await handle_command_error(interaction, error)
-
-
-async def handle_command_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
-    """Show user mistakes as a friendly ephemeral message; log real bugs and say something went wrong."""
-    original = getattr(error, "original", error)
-    if isinstance(original, UserFacingError):
-        message = str(original)
-    elif isinstance(error, app_commands.CommandOnCooldown):
-        message = f"Slow down a little: try again in {error.retry_after:.0f}s."
-    elif isinstance(error, app_commands.CheckFailure):
-        message = "You don't have permission to use this command here."
-    elif isinstance(error, app_commands.TransformerError):
-        message = f"I couldn't understand the value {code(str(error.value))} for that option."
-    else:
-        log.error("command %s failed", interaction.command and interaction.command.qualified_name,
-                  exc_info=original)
-        message = "Something went wrong on my side; it has been logged. Please try again later."
-    try:
-        await reply(interaction, message)
-    except discord.HTTPException:
-        log.warning("could not send an error reply for interaction %s", interaction.id)
 
 
 async def setup(bot: PaperBot) -> None:

@@ -12,16 +12,30 @@ from bot.delivery.sender import Rejected, RetryLater, TargetGone
 
 # 403 codes that are about pacing, not permission: try again later instead of pausing.
 TRANSIENT_FORBIDDEN = {40003}
+CANNOT_DM = 50007
 
 
 def describe_http_error(exc: discord.HTTPException) -> str:
     """A short, user-facing reason such as ``Missing Permissions (403, code 50013)``."""
+    if exc.code == CANNOT_DM:
+        return "DMs closed"
     text = exc.text or exc.response.reason or "error"
     return f"{text} ({exc.status}, code {exc.code})" if exc.code else f"{text} ({exc.status})"
 
 
+def _policy_error(exc: discord.HTTPException) -> Exception:
+    """Map a Discord error to the sender's policy: pause the target, retry later, or give up on the payload."""
+    if isinstance(exc, discord.Forbidden | discord.NotFound):
+        if exc.code in TRANSIENT_FORBIDDEN:
+            return RetryLater(describe_http_error(exc))
+        return TargetGone(describe_http_error(exc))
+    if exc.status == 429 or exc.status >= 500:
+        return RetryLater(describe_http_error(exc), getattr(exc, "retry_after", None))
+    return Rejected(describe_http_error(exc))
+
+
 class DiscordTransport:
-    """Posts one message of embeds into a channel by id, without needing the channel in cache."""
+    """Posts one message of embeds into a channel by id (no cache needed), and opens DM channels."""
 
     def __init__(self, client: discord.Client) -> None:
         self.client = client
@@ -34,15 +48,20 @@ class DiscordTransport:
                 nonce=nonce,
                 allowed_mentions=discord.AllowedMentions.none(),
             )
-        except (discord.Forbidden, discord.NotFound) as exc:
-            if exc.code in TRANSIENT_FORBIDDEN:
-                raise RetryLater(describe_http_error(exc)) from exc
-            raise TargetGone(describe_http_error(exc)) from exc
         except discord.HTTPException as exc:
-            if exc.status == 429 or exc.status >= 500:
-                retry_after = getattr(exc, "retry_after", None)
-                raise RetryLater(describe_http_error(exc), retry_after) from exc
-            raise Rejected(describe_http_error(exc)) from exc
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise _policy_error(exc) from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise RetryLater(f"network error: {type(exc).__name__}: {exc}") from exc
         return message.id
+
+    async def open_dm(self, user_id: int) -> int:
+        """``POST /users/@me/channels``; the sender stores the result so each DM is opened once."""
+        try:
+            channel = await self.client.create_dm(discord.Object(id=user_id))
+        except discord.HTTPException as exc:
+            if exc.status == 400:  # unknown user: nothing to deliver to
+                raise TargetGone(describe_http_error(exc)) from exc
+            raise _policy_error(exc) from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise RetryLater(f"network error: {type(exc).__name__}: {exc}") from exc
+        return channel.id

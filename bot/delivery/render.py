@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from bot.models import Paper
+from bot.models import Paper, Subscription
 
 Embed = dict[str, Any]
 
@@ -141,3 +142,53 @@ def pack_messages(embeds: Iterable[Embed]) -> list[list[Embed]]:
     if current:
         messages.append(current)
     return messages
+
+
+DIGEST_CAP = 25
+DIGEST_DESCRIPTION_BUDGET = 3900  # under the 4,096 description limit with room for the "more" line
+DIGEST_LINK_LIMIT = 200
+
+
+def _digest_line(rank: int, paper: Paper) -> str:
+    """``**1.** [Title](url) · ▲ 42 · First Author et al.`` — never cut inside the link."""
+    title = trim(escape_markdown(clean_text(paper.title)) or paper.id, 120)
+    link = safe_url(paper.url)
+    line = f"**{rank}.** [{title}]({link})" if link and len(link) <= DIGEST_LINK_LIMIT else f"**{rank}.** {title}"
+    if paper.source == "huggingface" or paper.upvotes:
+        line += f" · ▲ {paper.upvotes}"
+    authors = escape_markdown(shorten_authors(paper.authors, shown=1))
+    if authors:
+        line += " · " + trim(authors, 60)
+    return line
+
+
+def render_digest(subscription: Subscription, papers: Sequence[Paper], start: datetime, end: datetime,
+                  cap: int = DIGEST_CAP) -> list[Embed]:
+    """A digest as one embed: header with period and counts, then up to ``cap`` papers as compact lines.
+
+    ``papers`` should already be ordered (upvotes, then recency). Lines stop at the cap or when the
+    embed would outgrow Discord's limits, and the rest is counted, so a digest is always one message.
+    """
+    count = len(papers)
+    period = f"<t:{int(start.timestamp())}:f> → <t:{int(end.timestamp())}:f>"
+    query = trim(subscription.query.replace("`", "ʼ"), 150)
+    description = f"{count} new paper{'s' if count != 1 else ''} matching `{query}`\n{period}\n"
+    shown = 0
+    for rank, paper in enumerate(papers[:cap], start=1):
+        line = _digest_line(rank, paper)
+        if len(description) + len(line) + 1 > DIGEST_DESCRIPTION_BUDGET:
+            break
+        description += "\n" + line
+        shown += 1
+    if (more := count - shown) > 0:
+        how = "/subscriptions preview" if subscription.guild_id is not None else "/papers search"
+        description += f"\n…and **{more}** more match{'es' if more != 1 else ''}: see them with `{how}`."
+    label = "Weekly" if subscription.schedule == "weekly" else "Daily"
+    return [{
+        "type": "rich",
+        "title": f"{label} digest · #{subscription.id}",
+        "description": description,
+        "color": HF_COLOUR,
+        "footer": {"text": f"paperbot digest · subscription #{subscription.id}"},
+        "timestamp": end.isoformat(),
+    }]

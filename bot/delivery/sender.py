@@ -1,9 +1,9 @@
-"""Drain the outbox: group due deliveries per channel into messages and post them exactly once.
+"""Drain the outbox: group due deliveries per target into messages and post them exactly once.
 
 The transport (Discord in production) is behind a small protocol so this module has no Discord in it.
 Exactly-once rests on three things: the (subscription, paper) primary key in the outbox, a nonce
 recorded *before* each request (a resend after a crash or timeout reuses it and Discord returns the
-existing message), and a per-channel check that a paper already posted there is not posted again.
+existing message), and a per-target check that a paper already posted there is not posted again.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.delivery.render import Embed, pack_messages, render_paper_embed
-from bot.models import Paper, PendingDelivery
-from bot.store import DeliveryKey, Store
+from bot.delivery.render import Embed, pack_messages, render_digest, render_paper_embed
+from bot.delivery.schedule import latest_due
+from bot.models import DeliveryStatus, Paper, PendingDelivery, Subscription, Target, TargetKind
+from bot.store import DeliveryKey, Owner, Store
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ MAX_ATTEMPTS = 12  # with the backoff above: about an hour of trying before a pa
 
 
 class TargetGone(Exception):
-    """The target refuses our messages for good (403 missing access, 404 unknown channel)."""
+    """The target refuses our messages for good (403 missing access, 404 unknown channel, DMs closed)."""
 
 
 class RetryLater(Exception):
@@ -48,19 +49,27 @@ class Transport(Protocol):
         """Post one message and return its id; raises TargetGone, RetryLater or Rejected."""
         ...
 
+    async def open_dm(self, user_id: int) -> int:
+        """Open (or fetch) the DM channel with a user; raises TargetGone, RetryLater or Rejected."""
+        ...
 
-@dataclass(frozen=True, slots=True)
+
+PausedCallback = Callable[[Target, str, list[int]], None]
+
+
+@dataclass
 class DrainResult:
     messages: int = 0
     delivered: int = 0
-    paused_channels: int = 0
+    paused_targets: int = 0
     retried: int = 0
     failed: int = 0
+    digests: int = 0
 
 
-def message_nonce(channel_id: int, paper_ids: Sequence[str]) -> str:
-    """A deterministic nonce (≤ 25 chars) for one message: the same batch always gets the same nonce."""
-    digest = hashlib.sha256(f"{channel_id}:{','.join(sorted(paper_ids))}".encode()).hexdigest()
+def message_nonce(*parts: object) -> str:
+    """A deterministic nonce (≤ 25 chars): the same batch always gets the same nonce."""
+    digest = hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()
     return "pb" + digest[:23]
 
 
@@ -72,119 +81,162 @@ def retry_delay(attempts: int, server_hint: float | None = None) -> float:
 
 @dataclass
 class _Batch:
-    """One message to one channel: the papers in order, and which subscriptions each satisfies."""
+    """One message to one target: embeds, and the deliveries the message completes."""
 
-    channel_id: int
-    papers: dict[str, Paper]
-    keys: dict[str, list[DeliveryKey]]
-    nonce: str | None = None
+    target: Target
+    embeds: list[Embed]
+    keys: list[DeliveryKey]
+    nonce: str
+    attempts: int = 0
+    retry_status: DeliveryStatus = DeliveryStatus.PENDING
+
+
+@dataclass
+class _Papers:
+    """Papers bound for one target, in order, with the subscriptions each one satisfies."""
+
+    papers: dict[str, Paper] = field(default_factory=dict)
+    keys: dict[str, list[DeliveryKey]] = field(default_factory=lambda: defaultdict(list))
     attempts: int = 0
 
-    def all_keys(self) -> list[DeliveryKey]:
-        return [k for keys in self.keys.values() for k in keys]
+    def add(self, row: PendingDelivery) -> None:
+        self.papers.setdefault(row.paper.id, row.paper)
+        self.keys[row.paper.id].append((row.subscription_id, row.paper.id))
+        self.attempts = max(self.attempts, row.attempts)
+
+    def embeds(self) -> list[tuple[str, Embed]]:
+        return [(pid, render_paper_embed(p, sorted({s for s, _ in self.keys[pid]}))) for pid, p in self.papers.items()]
 
 
 class Sender:
-    """Posts due outbox rows through a transport, recording every outcome in the store."""
+    """Posts due outbox rows and digests through a transport, recording every outcome in the store."""
 
     def __init__(self, store: Store, transport: Transport, clock: Callable[[], datetime],
-                 on_paused: Callable[[int, str, list[int]], None] | None = None) -> None:
+                 on_paused: PausedCallback | None = None, digest_cap: int = 25) -> None:
         self.store = store
         self.transport = transport
         self.clock = clock
         self.on_paused = on_paused
+        self.digest_cap = digest_cap
 
     async def drain(self, limit: int = 500) -> DrainResult:
-        """Send everything due now (up to ``limit`` rows); one failing channel never blocks another."""
-        due = await self.store.due_deliveries(self.clock(), limit)
-        by_channel: dict[int, list[PendingDelivery]] = defaultdict(list)
-        for row in due:
-            by_channel[row.channel_id].append(row)
-        totals: dict[str, int] = defaultdict(int)
-        for channel_id, rows in by_channel.items():
-            for key, value in (await self._drain_channel(channel_id, rows)).items():
-                totals[key] += value
-        return DrainResult(**totals)
+        """Send everything due now (up to ``limit`` rows), then any digest whose time has come.
 
-    async def _drain_channel(self, channel_id: int, rows: list[PendingDelivery]) -> dict[str, int]:
-        counts: dict[str, int] = defaultdict(int)
-        batches = await self._plan_batches(channel_id, rows, counts)
-        for batch in batches:
-            outcome = await self._send(batch)
-            counts[outcome] += len(batch.all_keys()) if outcome in ("delivered", "retried", "failed") else 1
-            if outcome == "delivered":
-                counts["messages"] += 1
-            elif outcome != "failed":
-                break  # paused or backing off: the channel's remaining batches wait too
-        return counts
+        Targets are served one after another; one failing target never blocks another.
+        """
+        result = DrainResult()
+        by_target: dict[Target, list[PendingDelivery]] = defaultdict(list)
+        for row in await self.store.due_deliveries(self.clock(), limit):
+            by_target[row.target].append(row)
+        for target, rows in by_target.items():
+            for batch in await self._plan_batches(target, rows, result):
+                if not await self._send(batch, result):
+                    break  # paused or backing off: this target's remaining batches wait too
+        await self._send_due_digests(result)
+        return result
 
-    async def _plan_batches(self, channel_id: int, rows: list[PendingDelivery],
-                            counts: dict[str, int]) -> list[_Batch]:
+    async def _plan_batches(self, target: Target, rows: list[PendingDelivery], result: DrainResult) -> list[_Batch]:
         now = self.clock()
-        resumed: dict[str, _Batch] = {}
-        fresh_papers: dict[str, Paper] = {}
-        fresh_keys: dict[str, list[DeliveryKey]] = defaultdict(list)
-        attempts = 0
+        resumed: dict[str, _Papers] = defaultdict(_Papers)
+        fresh = _Papers()
         for row in rows:
-            key = (row.subscription_id, row.paper.id)
             if row.nonce is not None:
-                # Interrupted or failed before: resend exactly that batch, with its nonce.
-                batch = resumed.setdefault(row.nonce, _Batch(channel_id, {}, defaultdict(list), row.nonce))
-                batch.papers[row.paper.id] = row.paper
-                batch.keys[row.paper.id].append(key)
-                batch.attempts = max(batch.attempts, row.attempts)
+                resumed[row.nonce].add(row)  # interrupted or failed before: resend that batch, same nonce
                 continue
-            existing = await self.store.sent_message_for(channel_id, row.paper.id)
+            existing = await self.store.sent_message_for(target, row.paper.id)
             if existing is not None:
                 # Another subscription already brought this paper here: never post it twice.
-                await self.store.mark_sent([key], existing, now)
-                counts["delivered"] += 1
+                await self.store.mark_sent([(row.subscription_id, row.paper.id)], existing, now)
+                result.delivered += 1
                 continue
-            fresh_papers.setdefault(row.paper.id, row.paper)
-            fresh_keys[row.paper.id].append(key)
-            attempts = max(attempts, row.attempts)
-        batches = list(resumed.values())
-        embeds = [(pid, self._embed(paper, fresh_keys[pid])) for pid, paper in fresh_papers.items()]
-        by_id = {id(embed): pid for pid, embed in embeds}
+            fresh.add(row)
+        batches = [
+            _Batch(target, [e for _, e in group.embeds()], [k for ks in group.keys.values() for k in ks],
+                   nonce, group.attempts)
+            for nonce, group in resumed.items()
+        ]
+        embeds = fresh.embeds()
+        paper_of = {id(embed): pid for pid, embed in embeds}
         for message in pack_messages(embed for _, embed in embeds):
-            ids = [by_id[id(e)] for e in message]
-            batches.append(_Batch(channel_id, {i: fresh_papers[i] for i in ids},
-                                  {i: fresh_keys[i] for i in ids}, None, attempts))
+            ids = [paper_of[id(e)] for e in message]
+            keys = [k for pid in ids for k in fresh.keys[pid]]
+            batches.append(_Batch(target, message, keys, message_nonce(target.kind, target.id, *sorted(ids)),
+                                  fresh.attempts))
         return batches
 
-    @staticmethod
-    def _embed(paper: Paper, keys: Sequence[DeliveryKey]) -> Embed:
-        return render_paper_embed(paper, sorted({sub_id for sub_id, _ in keys}))
+    async def _channel_for(self, target: Target) -> int:
+        if target.kind is TargetKind.CHANNEL:
+            return target.id
+        channel_id = await self.store.dm_channel(target.id)
+        if channel_id is None:
+            channel_id = await self.transport.open_dm(target.id)
+            await self.store.save_dm_channel(target.id, channel_id, self.clock())
+        return channel_id
 
-    async def _send(self, batch: _Batch) -> str:
-        keys = batch.all_keys()
-        nonce = batch.nonce or message_nonce(batch.channel_id, list(batch.papers))
-        embeds = [self._embed(paper, batch.keys[pid]) for pid, paper in batch.papers.items()]
-        await self.store.mark_sending(keys, nonce, self.clock())
+    async def _send(self, batch: _Batch, result: DrainResult) -> bool:
+        """Send one batch and record the outcome; False when the target should not be tried again now."""
+        await self.store.mark_sending(batch.keys, batch.nonce, self.clock())
         attempts = batch.attempts + 1
         try:
-            message_id = await self.transport.send(batch.channel_id, embeds, nonce)
+            message_id = await self.transport.send(await self._channel_for(batch.target), batch.embeds, batch.nonce)
         except TargetGone as exc:
             reason = str(exc)
-            paused = await self.store.pause_channel(batch.channel_id, reason)
-            await self.store.mark_retry(keys, reason, self.clock())
-            log.warning("channel %s refuses messages (%s); paused subscriptions %s",
-                        batch.channel_id, reason, paused)
+            paused = await self.store.pause_target(batch.target, reason)
+            await self.store.mark_retry(batch.keys, reason, self.clock(), batch.retry_status)
+            log.warning("%s %s refuses messages (%s); paused subscriptions %s",
+                        batch.target.kind, batch.target.id, reason, paused)
             if self.on_paused is not None:
-                self.on_paused(batch.channel_id, reason, paused)
-            return "paused_channels"
+                self.on_paused(batch.target, reason, paused)
+            result.paused_targets += 1
+            return False
         except RetryLater as exc:
             if attempts >= MAX_ATTEMPTS:
-                await self.store.mark_failed(keys, f"gave up after {attempts} attempts: {exc}")
-                log.error("giving up on %d deliveries to channel %s: %s", len(keys), batch.channel_id, exc)
-                return "failed"
+                await self.store.mark_failed(batch.keys, f"gave up after {attempts} attempts: {exc}")
+                log.error("giving up on %d deliveries to %s: %s", len(batch.keys), batch.target, exc)
+                result.failed += len(batch.keys)
+                return True
             delay = retry_delay(attempts, exc.retry_after)
-            await self.store.mark_retry(keys, str(exc), self.clock() + timedelta(seconds=delay))
-            log.info("delivery to channel %s will retry in %.0fs: %s", batch.channel_id, delay, exc)
-            return "retried"
+            await self.store.mark_retry(batch.keys, str(exc), self.clock() + timedelta(seconds=delay),
+                                        batch.retry_status)
+            log.info("delivery to %s will retry in %.0fs: %s", batch.target, delay, exc)
+            result.retried += len(batch.keys)
+            return False
         except Rejected as exc:
-            await self.store.mark_failed(keys, str(exc))
-            log.error("Discord rejected a message to channel %s: %s", batch.channel_id, exc)
-            return "failed"
-        await self.store.mark_sent(keys, message_id, self.clock())
-        return "delivered"
+            await self.store.mark_failed(batch.keys, str(exc))
+            log.error("Discord rejected a message to %s: %s", batch.target, exc)
+            result.failed += len(batch.keys)
+            return True
+        await self.store.mark_sent(batch.keys, message_id, self.clock())
+        result.messages += 1
+        result.delivered += len(batch.keys)
+        return True
+
+    # -- digests --------------------------------------------------------------------------------------
+
+    async def _send_due_digests(self, result: DrainResult) -> None:
+        now = self.clock()
+        for sub in await self.store.digest_subscriptions():
+            owner = Owner.guild(sub.guild_id) if sub.guild_id is not None else Owner.user(sub.user_id)
+            period_start = sub.last_digest_at or sub.created_at
+            due = latest_due(period_start, now, sub.schedule, await self.store.digest_settings(owner))
+            if due is None:
+                continue
+            blocked_until = await self.store.digest_blocked_until(sub.id)
+            if blocked_until is not None and blocked_until > now:
+                continue
+            held = await self.store.held_deliveries(sub.id)
+            interrupted = [row for row in held if row.nonce is not None]
+            rows = interrupted or held  # a digest cut short by a crash is resent as it was, same nonce
+            if rows:
+                failed_before = result.failed
+                if not await self._send(self._digest_batch(sub, rows, period_start, due), result):
+                    continue  # paused or backing off: the same period is retried later
+                result.digests += result.failed == failed_before
+            await self.store.set_last_digest(sub.id, due)
+
+    def _digest_batch(self, sub: Subscription, rows: list[PendingDelivery], start: datetime,
+                      end: datetime) -> _Batch:
+        nonce = rows[0].nonce or message_nonce("digest", sub.id, end.isoformat())
+        embeds = render_digest(sub, [r.paper for r in rows], start, end, cap=self.digest_cap)
+        keys = [(r.subscription_id, r.paper.id) for r in rows]
+        return _Batch(sub.target, embeds, keys, nonce, max(r.attempts for r in rows), DeliveryStatus.HELD)

@@ -21,10 +21,15 @@ import aiosqlite
 
 from bot.models import (
     DeliveryStatus,
+    DigestSettings,
     Paper,
     PendingDelivery,
+    Schedule,
     Subscription,
+    SubscriptionKind,
     SubscriptionStatus,
+    Target,
+    TargetKind,
 )
 from bot.store.migrations import MIGRATIONS
 
@@ -33,15 +38,33 @@ log = logging.getLogger(__name__)
 DeliveryKey = tuple[int, str]
 """(subscription id, paper id): the identity of one delivery."""
 
-Planner = Callable[[Sequence[Paper]], Iterable[DeliveryKey]]
-"""Given newly seen papers, the (subscription, paper) pairs that should be delivered."""
+Planner = Callable[[Sequence[Paper], Sequence[Paper]], Iterable[DeliveryKey]]
+"""Given (newly seen papers, recently seen papers whose metadata was just updated), the (subscription,
+paper) pairs that should be delivered. Pairs already in the outbox are ignored, so re-planning is safe."""
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who owns a set of subscriptions: a server (channel subscriptions) or a user (DM alerts)."""
+
+    scope: str  # "guild" or "user"
+    id: int
+
+    @classmethod
+    def guild(cls, guild_id: int) -> Owner:
+        return cls("guild", guild_id)
+
+    @classmethod
+    def user(cls, user_id: int) -> Owner:
+        return cls("user", user_id)
 
 _PAPER_COLUMNS = (
     "id, title, abstract, authors, categories, source, url, pdf_url, code_url, project_url, "
     "thumbnail_url, upvotes, ai_summary, ai_keywords, published_at, first_seen_at"
 )
 _SUBSCRIPTION_COLUMNS = (
-    "s.id, s.guild_id, s.channel_id, s.query, s.created_by, s.created_at, s.status, s.pause_reason, "
+    "s.id, s.kind, s.guild_id, s.channel_id, s.user_id, s.query, s.created_at, s.schedule, s.min_upvotes, "
+    "s.last_digest_at, s.status, s.pause_reason, "
     "(SELECT COUNT(*) FROM deliveries d WHERE d.subscription_id = s.id AND d.status = 'sent')"
 )
 
@@ -74,9 +97,10 @@ def _paper_from_row(row: Sequence[Any]) -> Paper:
 
 def _subscription_from_row(row: Sequence[Any]) -> Subscription:
     return Subscription(
-        id=row[0], guild_id=row[1], channel_id=row[2], query=row[3], created_by=row[4],
-        created_at=_dt(row[5]) or datetime.min.replace(tzinfo=UTC), status=SubscriptionStatus(row[6]),
-        pause_reason=row[7], delivered_count=row[8],
+        id=row[0], kind=SubscriptionKind(row[1]), guild_id=row[2], channel_id=row[3], user_id=row[4],
+        query=row[5], created_at=_dt(row[6]) or datetime.min.replace(tzinfo=UTC), schedule=Schedule(row[7]),
+        min_upvotes=row[8], last_digest_at=_dt(row[9]), status=SubscriptionStatus(row[10]),
+        pause_reason=row[11], delivered_count=row[12],
     )
 
 
@@ -155,50 +179,34 @@ class Store:
 
     # -- papers ---------------------------------------------------------------------------------------
 
-    async def ingest(self, papers: Sequence[Paper], plan: Planner, now: datetime) -> IngestResult:
-        """Store ``papers`` and queue deliveries for the newly seen ones, in one transaction.
+    async def ingest(self, papers: Sequence[Paper], plan: Planner, now: datetime,
+                     recheck_since: datetime | None = None) -> IngestResult:
+        """Store ``papers`` and queue their deliveries, in one transaction.
 
-        Papers already stored keep their ``first_seen_at`` and are never re-planned (a new version or a
-        second source updates metadata only). ``plan`` is called with the new papers inside the
-        transaction, so a crash can never store a paper without its deliveries.
+        Papers seen for the first time are "new" and passed to ``plan``; a new *version* of a paper
+        (``announce_type`` replace) is stored but never new. Papers already stored keep ``first_seen_at``
+        and get their metadata merged (upvotes only grow; missing fields are filled in). Those first seen
+        at or after ``recheck_since`` are passed to ``plan`` as "updated", with their merged metadata, so
+        upvote thresholds can be re-checked. ``plan`` runs inside the transaction: a crash can never store
+        a paper without its deliveries.
         """
         unique = list({p.id: p for p in papers}.values())
         async with self._transaction() as db:
-            known: set[str] = set()
-            ids = [p.id for p in unique]
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                async with db.execute(f"SELECT id FROM papers WHERE id IN ({marks})", chunk) as cursor:
-                    known.update(row[0] for row in await cursor.fetchall())
-            new = tuple(replace(p, first_seen_at=now) for p in unique if p.id not in known)
+            known = await _existing_ids(db, [p.id for p in unique])
+            inserted = [replace(p, first_seen_at=now) for p in unique if p.id not in known]
             await db.executemany(
                 f"INSERT INTO papers ({_PAPER_COLUMNS}, updated_at) VALUES ({','.join('?' * 17)})",
-                [_paper_params(p, now) for p in new],
+                [_paper_params(p, now) for p in inserted],
             )
-            updated = [p for p in unique if p.id in known]
-            await db.executemany(
-                """UPDATE papers SET title = ?, abstract = ?,
-                       authors = CASE WHEN ? = '[]' THEN authors ELSE ? END,
-                       categories = CASE WHEN ? = '[]' THEN categories ELSE ? END,
-                       url = COALESCE(NULLIF(url, ''), ?), pdf_url = COALESCE(?, pdf_url),
-                       code_url = COALESCE(?, code_url), project_url = COALESCE(?, project_url),
-                       thumbnail_url = COALESCE(?, thumbnail_url), upvotes = MAX(upvotes, ?),
-                       ai_summary = COALESCE(?, ai_summary),
-                       ai_keywords = CASE WHEN ? = '[]' THEN ai_keywords ELSE ? END, updated_at = ?
-                   WHERE id = ?""",
-                [
-                    (
-                        p.title, p.abstract, json.dumps(p.authors), json.dumps(p.authors),
-                        json.dumps(p.categories), json.dumps(p.categories), p.url, p.pdf_url, p.code_url,
-                        p.project_url, p.thumbnail_url, p.upvotes, p.ai_summary,
-                        json.dumps(p.ai_keywords), json.dumps(p.ai_keywords), _ts(now), p.id,
-                    )
-                    for p in updated
-                ],
-            )
-            queued = await _queue(db, list(plan(new)) if new else [], now)
-        return IngestResult(new_papers=new, updated=len(updated), queued=queued)
+            merged = [p for p in unique if p.id in known]
+            await db.executemany(_MERGE_PAPER, [_merge_params(p, now) for p in merged])
+            recheck: list[Paper] = []
+            if recheck_since is not None and merged:
+                recheck = await _papers_by_id(db, [p.id for p in merged], first_seen_since=recheck_since)
+            new = tuple(p for p in inserted if not p.is_new_version)
+            keys = list(plan(new, recheck)) if new or recheck else []
+            queued = await _queue(db, keys, now)
+        return IngestResult(new_papers=new, updated=len(merged), queued=queued)
 
     async def get_paper(self, paper_id: str) -> Paper | None:
         row = await self._fetchone(f"SELECT {_PAPER_COLUMNS} FROM papers WHERE id = ?", (paper_id,))
@@ -217,55 +225,60 @@ class Store:
         row = await self._fetchone("SELECT COUNT(*) FROM papers")
         return int(row[0])
 
-    # -- subscriptions --------------------------------------------------------------------------------
+    # -- subscriptions and alerts ---------------------------------------------------------------------
 
     async def add_subscription(
         self,
         *,
-        guild_id: int,
-        channel_id: int,
+        kind: SubscriptionKind,
+        user_id: int,
         query: str,
-        created_by: int,
         now: datetime,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+        schedule: Schedule = Schedule.INSTANT,
+        min_upvotes: int = 0,
         backfill: Sequence[str] = (),
     ) -> Subscription:
-        """Create a subscription and queue ``backfill`` paper ids for it, atomically."""
+        """Create a channel subscription or an alert, and queue ``backfill`` paper ids for it, atomically."""
         async with self._transaction() as db:
             cursor = await db.execute(
-                "INSERT INTO subscriptions (guild_id, channel_id, query, created_by, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (guild_id, channel_id, query, created_by, _ts(now)),
+                "INSERT INTO subscriptions (kind, guild_id, channel_id, user_id, query, schedule, min_upvotes, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (str(kind), guild_id, channel_id, user_id, query, str(schedule), min_upvotes, _ts(now)),
             )
             sub_id = cursor.lastrowid
             assert sub_id is not None
-            await _queue(db, [(sub_id, paper_id) for paper_id in backfill], now)
+            await _queue(db, [(sub_id, paper_id) for paper_id in backfill], now, hold=False)
         return Subscription(
-            id=sub_id, guild_id=guild_id, channel_id=channel_id, query=query, created_by=created_by,
-            created_at=now,
+            id=sub_id, kind=kind, guild_id=guild_id, channel_id=channel_id, user_id=user_id, query=query,
+            created_at=now, schedule=schedule, min_upvotes=min_upvotes,
         )
 
-    async def count_subscriptions(self, guild_id: int) -> int:
-        row = await self._fetchone(
-            "SELECT COUNT(*) FROM subscriptions WHERE guild_id = ? AND status != 'removed'", (guild_id,)
-        )
+    async def count_subscriptions(self, owner: Owner) -> int:
+        """Live (not removed) subscriptions of a server, or alerts of a user."""
+        where, params = _owner_filter(owner)
+        row = await self._fetchone(f"SELECT COUNT(*) FROM subscriptions s WHERE {where} AND s.status != 'removed'",
+                                   params)
         return int(row[0])
 
-    async def list_subscriptions(self, guild_id: int, channel_id: int | None = None) -> list[Subscription]:
-        """This guild's subscriptions (optionally one channel's), oldest first."""
-        sql = f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE s.guild_id = ? AND s.status != 'removed'"
-        params: list[Any] = [guild_id]
+    async def list_subscriptions(self, owner: Owner, channel_id: int | None = None) -> list[Subscription]:
+        """A server's subscriptions (optionally one channel's) or a user's alerts, oldest first."""
+        where, params = _owner_filter(owner)
+        sql = f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE {where} AND s.status != 'removed'"
         if channel_id is not None:
             sql += " AND s.channel_id = ?"
-            params.append(channel_id)
+            params = (*params, channel_id)
         rows = await self._fetchall(sql + " ORDER BY s.id", params)
         return [_subscription_from_row(r) for r in rows]
 
-    async def get_subscription(self, guild_id: int, subscription_id: int) -> Subscription | None:
-        """A subscription of *this* guild; another guild's id reads as not found."""
+    async def get_subscription(self, owner: Owner, subscription_id: int) -> Subscription | None:
+        """One of *this owner's* subscriptions; another server's or user's id reads as not found."""
+        where, params = _owner_filter(owner)
         row = await self._fetchone(
             f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions s "
-            "WHERE s.id = ? AND s.guild_id = ? AND s.status != 'removed'",
-            (subscription_id, guild_id),
+            f"WHERE s.id = ? AND {where} AND s.status != 'removed'",
+            (subscription_id, *params),
         )
         return None if row is None else _subscription_from_row(row)
 
@@ -275,36 +288,82 @@ class Store:
         )
         return [_subscription_from_row(r) for r in rows]
 
-    async def set_subscription_status(
-        self, guild_id: int, subscription_id: int, status: SubscriptionStatus | str, reason: str | None = None
-    ) -> bool:
-        """Pause, resume or remove one of this guild's subscriptions; False when it is not found."""
+    async def digest_subscriptions(self) -> list[Subscription]:
+        """Active subscriptions and alerts on a daily or weekly schedule."""
+        rows = await self._fetchall(
+            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions s "
+            "WHERE s.status = 'active' AND s.schedule != 'instant' ORDER BY s.id"
+        )
+        return [_subscription_from_row(r) for r in rows]
+
+    async def set_subscription_status(self, owner: Owner, subscription_id: int, status: SubscriptionStatus,
+                                      reason: str | None = None) -> bool:
+        """Pause, resume or remove one of this owner's subscriptions; False when it is not found."""
+        where, params = _owner_filter(owner)
         async with self._transaction() as db:
             cursor = await db.execute(
-                "UPDATE subscriptions SET status = ?, pause_reason = ? "
-                "WHERE id = ? AND guild_id = ? AND status != 'removed'",
-                (str(status), reason, subscription_id, guild_id),
+                f"UPDATE subscriptions AS s SET status = ?, pause_reason = ? "
+                f"WHERE s.id = ? AND {where} AND s.status != 'removed'",
+                (str(status), reason, subscription_id, *params),
             )
             return cursor.rowcount > 0
 
-    async def pause_channel(self, channel_id: int, reason: str) -> list[int]:
-        """Pause every active subscription posting into ``channel_id``; returns their ids."""
+    async def pause_target(self, target: Target, reason: str) -> list[int]:
+        """Pause every active subscription delivering to ``target``; returns their ids."""
+        column, kind = ("channel_id", "channel") if target.kind is TargetKind.CHANNEL else ("user_id", "alert")
         async with self._transaction() as db, db.execute(
-            "UPDATE subscriptions SET status = 'paused', pause_reason = ? "
-            "WHERE channel_id = ? AND status = 'active' RETURNING id",
-            (reason, channel_id),
+            f"UPDATE subscriptions SET status = 'paused', pause_reason = ? "
+            f"WHERE {column} = ? AND kind = ? AND status = 'active' RETURNING id",
+            (reason, target.id, kind),
         ) as cursor:
             return sorted(row[0] for row in await cursor.fetchall())
+
+    async def set_last_digest(self, subscription_id: int, period_end: datetime) -> None:
+        async with self._transaction() as db:
+            await db.execute("UPDATE subscriptions SET last_digest_at = ? WHERE id = ?",
+                             (_ts(period_end), subscription_id))
+
+    # -- digest settings ------------------------------------------------------------------------------
+
+    async def digest_settings(self, owner: Owner) -> DigestSettings:
+        row = await self._fetchone(
+            "SELECT timezone, digest_time, weekly_day FROM digest_settings WHERE scope = ? AND owner_id = ?",
+            (owner.scope, owner.id),
+        )
+        return DigestSettings() if row is None else DigestSettings(row[0], row[1], row[2])
+
+    async def save_digest_settings(self, owner: Owner, settings: DigestSettings) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                """INSERT INTO digest_settings (scope, owner_id, timezone, digest_time, weekly_day)
+                   VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (scope, owner_id) DO UPDATE SET timezone = excluded.timezone,
+                       digest_time = excluded.digest_time, weekly_day = excluded.weekly_day""",
+                (owner.scope, owner.id, settings.timezone, settings.digest_time, settings.weekly_day),
+            )
+
+    # -- DM channels ----------------------------------------------------------------------------------
+
+    async def dm_channel(self, user_id: int) -> int | None:
+        row = await self._fetchone("SELECT channel_id FROM dm_channels WHERE user_id = ?", (user_id,))
+        return None if row is None else int(row[0])
+
+    async def save_dm_channel(self, user_id: int, channel_id: int, now: datetime) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO dm_channels (user_id, channel_id, opened_at) VALUES (?, ?, ?)",
+                (user_id, channel_id, _ts(now)),
+            )
 
     # -- outbox ---------------------------------------------------------------------------------------
 
     async def due_deliveries(self, now: datetime, limit: int = 500) -> list[PendingDelivery]:
-        """Deliveries ready to send for active subscriptions, oldest first.
+        """Instant deliveries ready to send for active subscriptions, oldest first.
 
         Rows left in ``sending`` by a crash come back with their nonce so the resend is deduplicated.
         """
         rows = await self._fetchall(
-            f"""SELECT d.subscription_id, d.channel_id, d.attempts, d.nonce, {_prefixed('p')}
+            f"""SELECT d.subscription_id, d.target_kind, d.target_id, d.attempts, d.nonce, {_prefixed('p')}
                 FROM deliveries d
                 JOIN subscriptions s ON s.id = d.subscription_id
                 JOIN papers p ON p.id = d.paper_id
@@ -313,19 +372,33 @@ class Store:
                 LIMIT ?""",
             (_ts(now), limit),
         )
-        return [
-            PendingDelivery(
-                subscription_id=r[0], channel_id=r[1], attempts=r[2], nonce=r[3], paper=_paper_from_row(r[4:])
-            )
-            for r in rows
-        ]
+        return [_pending_from_row(r) for r in rows]
 
-    async def sent_message_for(self, channel_id: int, paper_id: str) -> int | None:
-        """The message that already carried ``paper_id`` into ``channel_id`` (via any subscription)."""
+    async def held_deliveries(self, subscription_id: int) -> list[PendingDelivery]:
+        """What a digest subscription has accumulated (including a digest interrupted mid-send)."""
+        rows = await self._fetchall(
+            f"""SELECT d.subscription_id, d.target_kind, d.target_id, d.attempts, d.nonce, {_prefixed('p')}
+                FROM deliveries d JOIN papers p ON p.id = d.paper_id
+                WHERE d.subscription_id = ? AND d.status IN ('held', 'sending')
+                ORDER BY p.upvotes DESC, p.first_seen_at DESC, p.id""",
+            (subscription_id,),
+        )
+        return [_pending_from_row(r) for r in rows]
+
+    async def digest_blocked_until(self, subscription_id: int) -> datetime | None:
+        """When a failed digest send may be retried (None: not blocked)."""
         row = await self._fetchone(
-            "SELECT message_id FROM deliveries WHERE channel_id = ? AND paper_id = ? AND status = 'sent' "
-            "LIMIT 1",
-            (channel_id, paper_id),
+            "SELECT MAX(next_attempt_at) FROM deliveries WHERE subscription_id = ? AND status = 'held'",
+            (subscription_id,),
+        )
+        return _dt(row[0]) if row and row[0] else None
+
+    async def sent_message_for(self, target: Target, paper_id: str) -> int | None:
+        """The message that already carried ``paper_id`` to ``target`` (via any subscription)."""
+        row = await self._fetchone(
+            "SELECT message_id FROM deliveries WHERE target_kind = ? AND target_id = ? AND paper_id = ? "
+            "AND status = 'sent' LIMIT 1",
+            (str(target.kind), target.id, paper_id),
         )
         return None if row is None else row[0]
 
@@ -340,16 +413,18 @@ class Store:
             keys, "status = 'sent', message_id = ?, sent_at = ?, last_error = NULL", (message_id, _ts(now))
         )
 
-    async def mark_retry(self, keys: Sequence[DeliveryKey], error: str, retry_at: datetime) -> None:
-        """Back to pending (keeping the nonce) until ``retry_at``."""
+    async def mark_retry(self, keys: Sequence[DeliveryKey], error: str, retry_at: datetime,
+                         status: DeliveryStatus = DeliveryStatus.PENDING) -> None:
+        """Back to ``status`` (pending, or held for a digest), keeping the nonce, until ``retry_at``."""
         await self._update_deliveries(
-            keys, "status = 'pending', last_error = ?, next_attempt_at = ?", (error, _ts(retry_at))
+            keys, "status = ?, last_error = ?, next_attempt_at = ?", (str(status), error, _ts(retry_at))
         )
 
     async def mark_failed(self, keys: Sequence[DeliveryKey], error: str) -> None:
         await self._update_deliveries(keys, "status = 'failed', last_error = ?", (error,))
 
-    async def _update_deliveries(self, keys: Sequence[DeliveryKey], assignments: str, params: tuple[Any, ...]) -> None:
+    async def _update_deliveries(self, keys: Sequence[DeliveryKey], assignments: str,
+                                 params: tuple[Any, ...]) -> None:
         async with self._transaction() as db:
             await db.executemany(
                 f"UPDATE deliveries SET {assignments} WHERE subscription_id = ? AND paper_id = ?",
@@ -364,7 +439,7 @@ class Store:
         return None if row is None else DeliveryStatus(row[0])
 
     async def outbox_depth(self) -> int:
-        """Deliveries waiting to go out for active subscriptions (a paused one's rows wait for its resume)."""
+        """Instant deliveries waiting to go out for active subscriptions (paused ones wait for resume)."""
         row = await self._fetchone(
             "SELECT COUNT(*) FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id "
             "WHERE d.status IN ('pending', 'sending') AND s.status = 'active'"
@@ -412,17 +487,83 @@ def _prefixed(alias: str) -> str:
     return ", ".join(f"{alias}.{column.strip()}" for column in _PAPER_COLUMNS.split(","))
 
 
-async def _queue(db: aiosqlite.Connection, keys: Sequence[DeliveryKey], now: datetime) -> int:
-    """Insert pending deliveries; an existing (subscription, paper) row is left untouched (at most once)."""
+async def _queue(db: aiosqlite.Connection, keys: Sequence[DeliveryKey], now: datetime, hold: bool = True) -> int:
+    """Insert deliveries; an existing (subscription, paper) row is left untouched (at most once, ever).
+
+    A digest subscription's rows are ``held`` for its digest unless ``hold`` is False (backfill goes out now).
+    """
     if not keys:
         return 0
     before = db.total_changes
     await db.executemany(
-        """INSERT OR IGNORE INTO deliveries (subscription_id, paper_id, channel_id, created_at, next_attempt_at)
-           SELECT id, ?, channel_id, ?, ? FROM subscriptions WHERE id = ?""",
-        [(paper_id, _ts(now), _ts(now), sub_id) for sub_id, paper_id in keys],
+        """INSERT OR IGNORE INTO deliveries
+               (subscription_id, paper_id, target_kind, target_id, status, created_at, next_attempt_at)
+           SELECT id, ?, CASE kind WHEN 'channel' THEN 'channel' ELSE 'user' END,
+                  CASE kind WHEN 'channel' THEN channel_id ELSE user_id END,
+                  CASE WHEN ? AND schedule != 'instant' THEN 'held' ELSE 'pending' END, ?, ?
+           FROM subscriptions WHERE id = ?""",
+        [(paper_id, hold, _ts(now), _ts(now), sub_id) for sub_id, paper_id in keys],
     )
     return db.total_changes - before
+
+
+async def _existing_ids(db: aiosqlite.Connection, ids: Sequence[str]) -> set[str]:
+    known: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        async with db.execute(f"SELECT id FROM papers WHERE id IN ({marks})", chunk) as cursor:
+            known.update(row[0] for row in await cursor.fetchall())
+    return known
+
+
+async def _papers_by_id(db: aiosqlite.Connection, ids: Sequence[str], first_seen_since: datetime) -> list[Paper]:
+    papers: list[Paper] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        async with db.execute(
+            f"SELECT {_PAPER_COLUMNS} FROM papers WHERE id IN ({marks}) AND first_seen_at >= ?",
+            (*chunk, _ts(first_seen_since)),
+        ) as cursor:
+            papers.extend(_paper_from_row(row) for row in await cursor.fetchall())
+    return papers
+
+
+_MERGE_PAPER = """
+    UPDATE papers SET
+        title = CASE WHEN ? != '' THEN ? ELSE title END,
+        abstract = CASE WHEN ? != '' THEN ? ELSE abstract END,
+        authors = CASE WHEN ? = '[]' THEN authors ELSE ? END,
+        categories = CASE WHEN ? = '[]' THEN categories ELSE ? END,
+        url = CASE WHEN ? = 'huggingface' OR url = '' THEN ? ELSE url END,
+        pdf_url = COALESCE(pdf_url, ?), code_url = COALESCE(?, code_url),
+        project_url = COALESCE(?, project_url), thumbnail_url = COALESCE(?, thumbnail_url),
+        upvotes = MAX(upvotes, ?), ai_summary = COALESCE(?, ai_summary),
+        ai_keywords = CASE WHEN ? = '[]' THEN ai_keywords ELSE ? END,
+        published_at = COALESCE(published_at, ?), updated_at = ?
+    WHERE id = ?"""
+
+
+def _merge_params(p: Paper, now: datetime) -> tuple[Any, ...]:
+    """Parameters for _MERGE_PAPER: fill gaps, grow upvotes, prefer the HF page as the paper's link."""
+    authors, categories, keywords = json.dumps(p.authors), json.dumps(p.categories), json.dumps(p.ai_keywords)
+    return (
+        p.title, p.title, p.abstract, p.abstract, authors, authors, categories, categories, p.source, p.url,
+        p.pdf_url, p.code_url, p.project_url, p.thumbnail_url, p.upvotes, p.ai_summary, keywords, keywords,
+        _ts(p.published_at), _ts(now), p.id,
+    )
+
+
+def _owner_filter(owner: Owner) -> tuple[str, tuple[Any, ...]]:
+    if owner.scope == "guild":
+        return "s.kind = 'channel' AND s.guild_id = ?", (owner.id,)
+    return "s.kind = 'alert' AND s.user_id = ?", (owner.id,)
+
+
+def _pending_from_row(r: Sequence[Any]) -> PendingDelivery:
+    return PendingDelivery(subscription_id=r[0], target=Target(TargetKind(r[1]), r[2]), attempts=r[3],
+                           nonce=r[4], paper=_paper_from_row(r[5:]))
 
 
 async def _user_version(db: aiosqlite.Connection) -> int:

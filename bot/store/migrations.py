@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 MIGRATIONS: tuple[str, ...] = (
-    # 1: papers, channel subscriptions, the delivery outbox, per-source state.
+    # 1: papers, subscriptions (channel + DM alerts), the delivery outbox, DM channels, digest settings,
+    # per-source state.
     """
     CREATE TABLE papers (
         id TEXT PRIMARY KEY,
@@ -28,22 +29,31 @@ MIGRATIONS: tuple[str, ...] = (
 
     CREATE TABLE subscriptions (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
-        guild_id INTEGER NOT NULL,
-        channel_id INTEGER NOT NULL,
+        kind TEXT NOT NULL DEFAULT 'channel' CHECK (kind IN ('channel', 'alert')),
+        guild_id INTEGER,                 -- channel subscriptions: the owning server
+        channel_id INTEGER,               -- channel subscriptions: where papers are posted
+        user_id INTEGER NOT NULL,         -- who created it; for alerts the owner and DM recipient
         query TEXT NOT NULL,
-        created_by INTEGER NOT NULL,
+        schedule TEXT NOT NULL DEFAULT 'instant' CHECK (schedule IN ('instant', 'daily', 'weekly')),
+        min_upvotes INTEGER NOT NULL DEFAULT 0,
         created_at TEXT NOT NULL,
+        last_digest_at TEXT,              -- end of the period the last digest covered
         status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused', 'removed')),
-        pause_reason TEXT
+        pause_reason TEXT,
+        CHECK ((kind = 'channel') = (guild_id IS NOT NULL AND channel_id IS NOT NULL))
     );
     CREATE INDEX subscriptions_guild ON subscriptions (guild_id, channel_id);
+    CREATE INDEX subscriptions_user ON subscriptions (user_id, kind);
 
+    -- The outbox. target is where the paper goes: ('channel', channel id) or ('user', user id → their DM).
+    -- 'held' rows wait for their subscription's digest.
     CREATE TABLE deliveries (
         subscription_id INTEGER NOT NULL REFERENCES subscriptions (id),
         paper_id TEXT NOT NULL REFERENCES papers (id),
-        channel_id INTEGER NOT NULL,
+        target_kind TEXT NOT NULL CHECK (target_kind IN ('channel', 'user')),
+        target_id INTEGER NOT NULL,
         status TEXT NOT NULL DEFAULT 'pending'
-            CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+            CHECK (status IN ('pending', 'held', 'sending', 'sent', 'failed')),
         nonce TEXT,
         attempts INTEGER NOT NULL DEFAULT 0,
         message_id INTEGER,
@@ -54,7 +64,23 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (subscription_id, paper_id)
     );
     CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
-    CREATE INDEX deliveries_channel_paper ON deliveries (channel_id, paper_id, status);
+    CREATE INDEX deliveries_target_paper ON deliveries (target_kind, target_id, paper_id, status);
+
+    CREATE TABLE dm_channels (
+        user_id INTEGER PRIMARY KEY,
+        channel_id INTEGER NOT NULL,
+        opened_at TEXT NOT NULL
+    );
+
+    -- Digest settings per server ('guild') or per user ('user').
+    CREATE TABLE digest_settings (
+        scope TEXT NOT NULL CHECK (scope IN ('guild', 'user')),
+        owner_id INTEGER NOT NULL,
+        timezone TEXT NOT NULL DEFAULT 'UTC',
+        digest_time TEXT NOT NULL DEFAULT '09:00',
+        weekly_day INTEGER NOT NULL DEFAULT 0 CHECK (weekly_day BETWEEN 0 AND 6),
+        PRIMARY KEY (scope, owner_id)
+    );
 
     CREATE TABLE source_state (
         source TEXT PRIMARY KEY,
@@ -62,7 +88,8 @@ MIGRATIONS: tuple[str, ...] = (
         last_success_at TEXT,
         consecutive_failures INTEGER NOT NULL DEFAULT 0,
         last_error TEXT,
-        next_attempt_at TEXT
+        next_attempt_at TEXT,
+        degraded INTEGER NOT NULL DEFAULT 0
     );
     """,
 )

@@ -33,7 +33,7 @@ async def test_commands_are_synced_to_the_dev_guild(world: World):
     await world.start_bot()
     commands = world.emulator.guild_commands[world.guild_id]
     group = next(c for c in commands if c["name"] == "subscriptions")
-    assert {o["name"] for o in group["options"]} == {"add", "list", "remove", "pause", "resume", "preview"}
+    assert {o["name"] for o in group["options"]} == {"add", "list", "remove", "pause", "resume", "preview", "settings"}
     assert group["default_member_permissions"] == str(1 << 4)
     assert group.get("contexts") in (None, [0]) or group.get("dm_permission") is False
 

@@ -3,13 +3,17 @@ from datetime import timedelta
 import aiosqlite
 import pytest
 
-from bot.models import DeliveryStatus, SubscriptionStatus
-from bot.store import Store
+from bot.models import DeliveryStatus, Schedule, SubscriptionKind, SubscriptionStatus, Target, TargetKind
+from bot.store import Owner, Store
 from tests.conftest import T0, make_paper
 
 
-async def _sub(store, guild=1, channel=10, query="attention"):
-    return await store.add_subscription(guild_id=guild, channel_id=channel, query=query, created_by=5, now=T0)
+async def _sub(store, guild=1, channel=10, query="attention", **kwargs):
+    return await store.add_subscription(kind=SubscriptionKind.CHANNEL, guild_id=guild, channel_id=channel,
+                                        user_id=5, query=query, now=T0, **kwargs)
+
+
+G1, G2 = Owner.guild(1), Owner.guild(2)
 
 
 async def test_migrations_are_idempotent_and_wal(tmp_path):
@@ -26,7 +30,7 @@ async def test_ingest_plans_only_new_papers_and_keeps_first_seen(store):
     sub = await _sub(store)
     seen = []
 
-    def plan(papers):
+    def plan(papers, recheck):
         seen.append([p.id for p in papers])
         return [(sub.id, p.id) for p in papers]
 
@@ -42,8 +46,8 @@ async def test_ingest_plans_only_new_papers_and_keeps_first_seen(store):
 
 async def test_metadata_merge_never_loses_fields(store):
     await store.ingest([make_paper(1, upvotes=30, thumbnail_url="https://x/t.png", code_url="https://g/c")],
-                       lambda p: (), T0)
-    await store.ingest([make_paper(1, upvotes=3, authors=(), code_url=None)], lambda p: (), T0)
+                       lambda new, recheck: (), T0)
+    await store.ingest([make_paper(1, upvotes=3, authors=(), code_url=None)], lambda new, recheck: (), T0)
     paper = await store.get_paper("2411.00001")
     assert paper.upvotes == 30 and paper.thumbnail_url == "https://x/t.png" and paper.code_url == "https://g/c"
     assert paper.authors == ("Ada Lovelace", "Alan Turing")
@@ -51,14 +55,14 @@ async def test_metadata_merge_never_loses_fields(store):
 
 async def test_delivery_is_unique_per_subscription_and_paper(store):
     sub = await _sub(store)
-    await store.ingest([make_paper(1)], lambda ps: [(sub.id, p.id) for p in ps] * 2, T0)
-    await store.add_subscription(guild_id=1, channel_id=10, query="x", created_by=1, now=T0, backfill=[])
+    await store.ingest([make_paper(1)], lambda ps, _: [(sub.id, p.id) for p in ps] * 2, T0)
+    await _sub(store, query="x")
     assert len(await store.due_deliveries(T0)) == 1
 
 
 async def test_outbox_lifecycle(store):
     sub = await _sub(store)
-    await store.ingest([make_paper(1), make_paper(2)], lambda ps: [(sub.id, p.id) for p in ps], T0)
+    await store.ingest([make_paper(1), make_paper(2)], lambda ps, _: [(sub.id, p.id) for p in ps], T0)
     due = await store.due_deliveries(T0)
     assert [d.paper.id for d in due] == ["2411.00001", "2411.00002"]
     keys = [(sub.id, "2411.00001")]
@@ -70,41 +74,42 @@ async def test_outbox_lifecycle(store):
     assert due[0].nonce == "nonce1" and due[0].attempts == 1
     await store.mark_sent(keys, 999, T0)
     assert await store.delivery_status(sub.id, "2411.00001") is DeliveryStatus.SENT
-    assert await store.sent_message_for(10, "2411.00001") == 999
-    assert (await store.get_subscription(1, sub.id)).delivered_count == 1
+    assert await store.sent_message_for(Target(TargetKind.CHANNEL, 10), "2411.00001") == 999
+    assert (await store.get_subscription(G1, sub.id)).delivered_count == 1
 
 
 async def test_guild_isolation(store):
     mine = await _sub(store, guild=1)
-    assert await store.get_subscription(2, mine.id) is None
-    assert not await store.set_subscription_status(2, mine.id, SubscriptionStatus.PAUSED, "x")
-    assert (await store.get_subscription(1, mine.id)).active
-    assert await store.list_subscriptions(2) == []
+    assert await store.get_subscription(G2, mine.id) is None
+    assert not await store.set_subscription_status(G2, mine.id, SubscriptionStatus.PAUSED, "x")
+    assert await store.get_subscription(Owner.user(5), mine.id) is None  # a channel sub is not an alert
+    assert (await store.get_subscription(G1, mine.id)).active
+    assert await store.list_subscriptions(G2) == []
 
 
 async def test_pause_channel_pauses_only_that_channel_and_hides_its_outbox(store):
     a = await _sub(store, channel=10)
     b = await _sub(store, channel=11)
-    await store.ingest([make_paper(1)], lambda ps: [(a.id, "2411.00001"), (b.id, "2411.00001")], T0)
-    assert await store.pause_channel(10, "Missing Access (403, code 50001)") == [a.id]
-    paused = await store.get_subscription(1, a.id)
+    await store.ingest([make_paper(1)], lambda ps, _: [(a.id, "2411.00001"), (b.id, "2411.00001")], T0)
+    assert await store.pause_target(Target(TargetKind.CHANNEL, 10), "Missing Access (403, code 50001)") == [a.id]
+    paused = await store.get_subscription(G1, a.id)
     assert paused.status is SubscriptionStatus.PAUSED and "50001" in paused.pause_reason
     assert [d.subscription_id for d in await store.due_deliveries(T0)] == [b.id]
-    await store.set_subscription_status(1, a.id, SubscriptionStatus.ACTIVE)
+    await store.set_subscription_status(G1, a.id, SubscriptionStatus.ACTIVE)
     assert len(await store.due_deliveries(T0)) == 2
 
 
 async def test_removed_subscriptions_free_the_cap_and_vanish(store):
     sub = await _sub(store)
-    assert await store.count_subscriptions(1) == 1
-    await store.set_subscription_status(1, sub.id, "removed")
-    assert await store.count_subscriptions(1) == 0
-    assert await store.get_subscription(1, sub.id) is None
-    assert not await store.set_subscription_status(1, sub.id, SubscriptionStatus.ACTIVE)
+    assert await store.count_subscriptions(G1) == 1
+    await store.set_subscription_status(G1, sub.id, SubscriptionStatus.REMOVED)
+    assert await store.count_subscriptions(G1) == 0
+    assert await store.get_subscription(G1, sub.id) is None
+    assert not await store.set_subscription_status(G1, sub.id, SubscriptionStatus.ACTIVE)
 
 
 async def test_failed_transaction_leaves_nothing(store):
-    def plan(papers):
+    def plan(papers, recheck):
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
@@ -118,3 +123,50 @@ async def test_source_state(store):
     assert await store.record_source_result("hf", T0, None) == 0
     state = await store.source_state("hf")
     assert state.consecutive_failures == 0 and state.last_success_at == T0
+
+
+async def test_alerts_are_per_user_and_target_the_user(store):
+    alert = await store.add_subscription(kind=SubscriptionKind.ALERT, user_id=77, query="x", now=T0)
+    assert alert.target == Target(TargetKind.USER, 77)
+    assert await store.get_subscription(Owner.user(78), alert.id) is None
+    assert [a.id for a in await store.list_subscriptions(Owner.user(77))] == [alert.id]
+    await store.ingest([make_paper(1)], lambda ps, _: [(alert.id, "2411.00001")], T0)
+    (due,) = await store.due_deliveries(T0)
+    assert due.target == Target(TargetKind.USER, 77)
+    assert await store.pause_target(Target(TargetKind.USER, 77), "DMs closed") == [alert.id]
+
+
+async def test_digest_subscriptions_hold_their_deliveries(store):
+    daily = await _sub(store, schedule=Schedule.DAILY)
+    await store.ingest([make_paper(1, upvotes=3), make_paper(2, upvotes=9)],
+                       lambda ps, _: [(daily.id, p.id) for p in ps], T0)
+    assert await store.due_deliveries(T0) == []
+    held = await store.held_deliveries(daily.id)
+    assert [h.paper.id for h in held] == ["2411.00002", "2411.00001"]  # by upvotes
+    assert [s.id for s in await store.digest_subscriptions()] == [daily.id]
+
+
+async def test_recheck_passes_recent_updated_papers_with_merged_metadata(store):
+    await store.ingest([make_paper(1, upvotes=2)], lambda n, r: (), T0)
+    seen = []
+    await store.ingest([make_paper(1, upvotes=12)], lambda n, r: seen.extend(r) or (), T0 + timedelta(hours=5),
+                       recheck_since=T0 - timedelta(days=3))
+    assert [(p.id, p.upvotes, p.first_seen_at) for p in seen] == [("2411.00001", 12, T0)]
+    seen.clear()
+    await store.ingest([make_paper(1, upvotes=20)], lambda n, r: seen.extend(r) or (), T0 + timedelta(days=5),
+                       recheck_since=T0 + timedelta(days=2))
+    assert seen == []
+
+
+async def test_new_versions_are_stored_but_never_new(store):
+    result = await store.ingest([make_paper(1, announce_type="replace")], lambda n, r: [(1, p.id) for p in n], T0)
+    assert result.new_papers == () and await store.get_paper("2411.00001") is not None
+
+
+async def test_digest_settings_round_trip(store):
+    from bot.models import DigestSettings
+
+    assert await store.digest_settings(G1) == DigestSettings()
+    await store.save_digest_settings(G1, DigestSettings("Europe/Berlin", "07:30", 4))
+    assert await store.digest_settings(G1) == DigestSettings("Europe/Berlin", "07:30", 4)
+    assert await store.digest_settings(Owner.user(1)) == DigestSettings()

@@ -1,0 +1,158 @@
+"""``/alerts``: anyone gets matching papers in their DMs.
+
+Usable in servers and in DMs with the bot, and installable to a user's account as well as to a
+server. Every alert belongs to one user: nobody else can see or touch it, whatever server they are in.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cogs.common import (
+    WEEKDAY_CHOICES,
+    UserFacingError,
+    code,
+    delivery_text,
+    handle_command_error,
+    line_embeds,
+    next_digest_text,
+    parse_user_query,
+    relative_time,
+    reply,
+    subscription_choices,
+    subscription_line,
+    timezone_autocomplete,
+    update_digest_settings,
+    user_cooldown,
+)
+from bot.delivery.render import trim
+from bot.engine import PREVIEW_DAYS, LimitReached
+from bot.models import Schedule, SubscriptionStatus
+from bot.store import Owner
+
+if TYPE_CHECKING:
+    from bot.app import PaperBot
+
+
+
+def _me(interaction: discord.Interaction) -> Owner:
+    return Owner.user(interaction.user.id)
+
+
+@app_commands.allowed_installs(guilds=True, users=True)
+@app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+class Alerts(commands.GroupCog, group_name="alerts", group_description="Get new papers matching a query in your DMs"):
+    def __init__(self, bot: PaperBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    @app_commands.command(name="add", description="DM me new papers matching a query")
+    @app_commands.describe(
+        query='What to match, e.g. "diffusion transformer" OR au:"Yann LeCun" (see the README for the syntax)',
+        schedule="instant (default), or one daily / weekly digest message",
+        min_upvotes="Only papers with at least this many Hugging Face upvotes (default 0)",
+        backfill="Also DM up to this many recent stored matches now (0-10, default 0)",
+    )
+    @user_cooldown()
+    async def add(self, interaction: discord.Interaction, query: str, schedule: Schedule = Schedule.INSTANT,
+                  min_upvotes: app_commands.Range[int, 0, 100_000] = 0,
+                  backfill: app_commands.Range[int, 0, 10] = 0) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        parsed = parse_user_query(query)
+        try:
+            alert, queued = await self.bot.engine.add_subscription(
+                owner=_me(interaction), user_id=interaction.user.id, query=parsed, schedule=schedule,
+                min_upvotes=min_upvotes, backfill=min(backfill, self.bot.settings.delivery.max_backfill),
+            )
+        except LimitReached as exc:
+            raise UserFacingError(str(exc)) from exc
+        lines = [
+            f"Alert **#{alert.id}** added: I'll DM you new papers matching it ({delivery_text(alert)}).",
+            f"Query: {code(parsed.text)}",
+            f"Understood as: {code(parsed.describe())}",
+            f"Next check for new papers: {relative_time(self.bot.next_poll_time())}.",
+        ]
+        if schedule is not Schedule.INSTANT:
+            settings = await self.bot.store.digest_settings(_me(interaction))
+            lines.append(f"Digests: {settings.describe()} — {next_digest_text(settings, self.bot.clock())}. "
+                         "Change with `/alerts settings`.")
+        if queued:
+            lines.append(f"Sending you the {queued} most recent stored match{'es' if queued != 1 else ''} now.")
+        elif backfill:
+            lines.append(f"No stored papers from the last {PREVIEW_DAYS} days match yet, so nothing to backfill.")
+        lines.append("Make sure you accept DMs from me (this server's privacy settings, or install the app).")
+        await reply(interaction, "\n".join(lines))
+        if queued:
+            await self.bot.deliver()
+
+    @app_commands.command(name="list", description="Show your alerts")
+    @user_cooldown()
+    async def list_(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        alerts = await self.bot.store.list_subscriptions(_me(interaction))
+        if not alerts:
+            await reply(interaction, "You have no alerts yet. Add one with `/alerts add`.")
+            return
+        title = f"Your {len(alerts)} alert{'s' if len(alerts) != 1 else ''}"
+        await reply(interaction, embeds=line_embeds(title, [subscription_line(a) for a in alerts]))
+
+    @app_commands.command(name="remove", description="Delete one of your alerts")
+    @app_commands.describe(alert="The alert's id (#N)")
+    @user_cooldown()
+    async def remove(self, interaction: discord.Interaction, alert: int) -> None:
+        await self._change(interaction, alert, SubscriptionStatus.REMOVED, "removed")
+
+    @app_commands.command(name="pause", description="Stop one of your alerts until resumed")
+    @app_commands.describe(alert="The alert's id (#N)")
+    @user_cooldown()
+    async def pause(self, interaction: discord.Interaction, alert: int) -> None:
+        await self._change(interaction, alert, SubscriptionStatus.PAUSED, "paused", reason="paused by you")
+
+    @app_commands.command(name="resume", description="Resume one of your paused alerts")
+    @app_commands.describe(alert="The alert's id (#N)")
+    @user_cooldown()
+    async def resume(self, interaction: discord.Interaction, alert: int) -> None:
+        await self._change(interaction, alert, SubscriptionStatus.ACTIVE, "resumed")
+        await self.bot.deliver()
+
+    async def _change(self, interaction: discord.Interaction, alert_id: int, status: SubscriptionStatus,
+                      done: str, reason: str | None = None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        alert = await self.bot.engine.set_status(_me(interaction), alert_id, status, reason)
+        if alert is None:
+            raise UserFacingError(f"Alert #{alert_id} was not found among your alerts.")
+        await reply(interaction, f"Alert **#{alert.id}** ({code(trim(alert.query, 200))}) {done}.")
+
+    @remove.autocomplete("alert")
+    @pause.autocomplete("alert")
+    @resume.autocomplete("alert")
+    async def _alert_autocomplete(self, interaction: discord.Interaction,
+                                  current: str) -> list[app_commands.Choice[int]]:
+        return await subscription_choices(self.bot.store, _me(interaction), current)
+
+    @app_commands.command(name="settings", description="Show or change when your digests are sent")
+    @app_commands.describe(timezone="IANA timezone, e.g. America/New_York (default UTC)",
+                           digest_time="Local time of day for digests, HH:MM (default 09:00)",
+                           weekly_day="Day of the week for weekly digests (default Monday)")
+    @app_commands.choices(weekly_day=WEEKDAY_CHOICES)
+    @app_commands.autocomplete(timezone=timezone_autocomplete)
+    @user_cooldown()
+    async def settings(self, interaction: discord.Interaction, timezone: str | None = None,
+                       digest_time: str | None = None, weekly_day: str | None = None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        settings, changed = await update_digest_settings(self.bot.store, _me(interaction), timezone,
+                                                         digest_time, weekly_day)
+        verb = "Your digest settings were updated" if changed else "Your digest settings"
+        await reply(interaction, f"{verb}: {settings.describe()}; {next_digest_text(settings, self.bot.clock())}.")
+
+    async def cog_app_command_error(self, interaction: discord.Interaction,
+                                    error: app_commands.AppCommandError) -> None:
+        await handle_command_error(interaction, error)
+
+
+async def setup(bot: PaperBot) -> None:
+    await bot.add_cog(Alerts(bot))
