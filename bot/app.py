@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 
 import aiohttp
 import discord
@@ -85,9 +85,9 @@ class PaperBot(commands.Bot):
         await self.sync_commands()
         for source in self.sources:
             self.scheduler.add_job(self.poll, "interval", seconds=source.poll_interval, args=[source],
-                                   id=f"poll:{source.name}", next_run_time=self.clock())
+                                   id=f"poll:{source.name}", next_run_time=datetime.now(UTC))
         self.scheduler.add_job(self.deliver, "interval", seconds=self.settings.delivery.interval, id="deliver",
-                               next_run_time=self.clock())
+                               next_run_time=datetime.now(UTC))
         self.scheduler.start()
 
     async def sync_commands(self) -> None:

@@ -120,6 +120,7 @@ class SourceState:
     last_success_at: datetime | None
     consecutive_failures: int
     last_error: str | None
+    successes: int = 0
 
 
 class Store:
@@ -453,11 +454,12 @@ class Store:
         async with self._transaction() as db:
             if error is None:
                 await db.execute(
-                    """INSERT INTO source_state (source, last_attempt_at, last_success_at, consecutive_failures)
-                       VALUES (?, ?, ?, 0)
+                    """INSERT INTO source_state (source, last_attempt_at, last_success_at, consecutive_failures,
+                                               successes)
+                       VALUES (?, ?, ?, 0, 1)
                        ON CONFLICT (source) DO UPDATE SET last_attempt_at = excluded.last_attempt_at,
                            last_success_at = excluded.last_success_at, consecutive_failures = 0,
-                           last_error = NULL""",
+                           successes = successes + 1, last_error = NULL""",
                     (source, _ts(now), _ts(now)),
                 )
                 return 0
@@ -474,13 +476,13 @@ class Store:
 
     async def source_state(self, source: str) -> SourceState | None:
         row = await self._fetchone(
-            "SELECT source, last_attempt_at, last_success_at, consecutive_failures, last_error "
+            "SELECT source, last_attempt_at, last_success_at, consecutive_failures, last_error, successes "
             "FROM source_state WHERE source = ?",
             (source,),
         )
         if row is None:
             return None
-        return SourceState(row[0], _dt(row[1]), _dt(row[2]), row[3], row[4])
+        return SourceState(row[0], _dt(row[1]), _dt(row[2]), row[3], row[4], row[5])
 
 
 def _prefixed(alias: str) -> str:

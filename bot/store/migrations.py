@@ -87,6 +87,7 @@ MIGRATIONS: tuple[str, ...] = (
         last_attempt_at TEXT,
         last_success_at TEXT,
         consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        successes INTEGER NOT NULL DEFAULT 0,
         last_error TEXT,
         next_attempt_at TEXT,
         degraded INTEGER NOT NULL DEFAULT 0

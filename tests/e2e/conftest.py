@@ -44,6 +44,25 @@ def arxiv_ids(messages: list[dict[str, Any]]) -> list[str]:
     return ids
 
 
+class FakeClock:
+    """A clock the test moves by hand; the bot reads it for every decision (polls, digests, retries)."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+    def set(self, when: datetime) -> None:
+        self.now = when
+
+    def day(self) -> str:
+        return self.now.date().isoformat()
+
+
 @dataclass
 class World:
     """The emulated Discord server, the fake HF API, and the bot under test."""
@@ -57,6 +76,7 @@ class World:
     moderator_id: int
     member_id: int
     config: dict[str, Any] = field(default_factory=dict)
+    clock: FakeClock | None = None
     bot: PaperBot | None = None
     _task: asyncio.Task[None] | None = None
 
@@ -75,7 +95,7 @@ class World:
     async def start_bot(self) -> PaperBot:
         settings = self.settings()
         point_client_at(settings)
-        bot = PaperBot(settings)
+        bot = PaperBot(settings, clock=self.clock) if self.clock else PaperBot(settings)
         self.bot = bot
         self._task = asyncio.create_task(bot.start(DiscordEmulator.BOT_TOKEN))
         await self.emulator.wait_for_ready(timeout=15)
@@ -103,18 +123,18 @@ class World:
         """Wait until the bot has completed ``count`` more successful HF polls."""
         assert self.bot is not None
         store = self.bot.store
-        deadline = asyncio.get_running_loop().time() + timeout
         state = await store.source_state("huggingface")
-        last = state.last_success_at if state else None
-        for _ in range(count):
-            while True:
-                state = await store.source_state("huggingface")
-                if state is not None and state.last_success_at is not None and state.last_success_at != last:
-                    last = state.last_success_at
-                    break
-                if asyncio.get_running_loop().time() > deadline:
-                    raise AssertionError("timed out waiting for a poll")
-                await asyncio.sleep(0.05)
+        target = (state.successes if state else 0) + count
+
+        async def done() -> bool:
+            now = await store.source_state("huggingface")
+            return now is not None and now.successes >= target
+
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not await done():
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("timed out waiting for a poll")
+            await asyncio.sleep(0.05)
 
     async def outbox_drained(self, timeout: float = 10) -> None:
         """Wait until nothing is pending or in flight in the outbox."""
@@ -131,6 +151,12 @@ class World:
             user_id=user_id or self.moderator_id, name="subscriptions", subcommand=subcommand,
             options=options, guild_id=self.guild_id, channel_id=channel_id or self.channel_id,
         )
+
+    async def alerts(self, subcommand: str, *, user_id: int, in_dm: bool = False, **options: Any) -> Any:
+        """``/alerts`` from the guild's channel, or from the user's DM with the bot."""
+        where: dict[str, Any] = {} if in_dm else {"guild_id": self.guild_id, "channel_id": self.channel_id}
+        return await self.emulator.invoke(user_id=user_id, name="alerts", subcommand=subcommand, options=options,
+                                          **where)
 
 
 @pytest.fixture
