@@ -205,3 +205,13 @@ async def test_upvote_threshold_is_crossed_once(world: World, items):
             item["paper"]["upvotes"] = 75
     await world.polls_completed(3)
     assert len(world.emulator.messages(world.channel_id)) == 1
+
+
+async def test_alerts_are_installable_to_users_and_usable_in_dms(world: World, items):
+    await _boot(world, items)
+    group = next(c for c in world.emulator.global_commands if c["name"] == "alerts")
+    assert sorted(group["integration_types"]) == [0, 1]  # guild install + user install
+    assert sorted(group["contexts"]) == [0, 1, 2]  # guild, bot DM, private channels
+    assert group.get("default_member_permissions") is None
+    subs = next(c for c in world.emulator.global_commands if c["name"] == "subscriptions")
+    assert subs.get("dm_permission") is False or subs.get("contexts") == [0]
