@@ -19,13 +19,15 @@ from bot.delivery.discord_transport import DiscordTransport
 from bot.delivery.sender import Sender
 from bot.engine import Engine, Limits, PollResult, utc_now
 from bot.models import Target
+from bot.sources.arxiv import ArxivSource
 from bot.sources.base import Source
 from bot.sources.huggingface import HuggingFaceSource
+from bot.sources.rss import RssSource
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-COGS = ("bot.cogs.subscriptions", "bot.cogs.alerts")
+COGS = ("bot.cogs.subscriptions", "bot.cogs.alerts", "bot.cogs.papers")
 # APScheduler's default misfire grace of 1 s drops runs whenever the loop is busy; a late poll is still useful.
 SHUTDOWN_GRACE_SECONDS = 10.0
 JOB_DEFAULTS = {"misfire_grace_time": 3600, "coalesce": True, "max_instances": 1}
@@ -40,10 +42,16 @@ def point_client_at(settings: Settings) -> None:
 
 
 def build_sources(settings: Settings) -> list[Source]:
+    """The enabled sources, one plug-in each (see bot/sources/)."""
     sources: list[Source] = []
-    hf = settings.sources.huggingface
+    hf, arxiv = settings.sources.huggingface, settings.sources.arxiv
     if hf.enabled:
         sources.append(HuggingFaceSource(hf.url, hf.poll_interval, hf.timeout))
+    if arxiv.enabled:
+        sources.append(ArxivSource(arxiv.url, arxiv.categories, arxiv.poll_interval, arxiv.announce_types,
+                                   arxiv.timeout))
+    sources.extend(RssSource(feed.name, feed.url, feed.poll_interval, feed.timeout)
+                   for feed in settings.sources.feeds)
     return sources
 
 
@@ -75,7 +83,8 @@ class PaperBot(commands.Bot):
         self.store = await Store.open(self.settings.storage.path)
         limits = self.settings.limits
         self.engine = Engine(self.store, clock=self.clock,
-                             limits=Limits(limits.subscriptions_per_guild, limits.alerts_per_user))
+                             limits=Limits(limits.subscriptions_per_guild, limits.alerts_per_user),
+                             degraded_after=self.settings.sources.degraded_after)
         await self.engine.load()
         self.sender = Sender(self.store, DiscordTransport(self), self.clock, on_paused=self._on_paused,
                              digest_cap=self.settings.delivery.digest_cap)
@@ -105,9 +114,26 @@ class PaperBot(commands.Bot):
         """Poll one source (a scheduler job); kicks the sender when something was queued."""
         with self._tracked():
             result = await self.engine.poll(source, self.http_session)
+        if result.health is not None:
+            await self._tell_owner(source.name, result)
         if result.queued:
             await self.deliver()
         return result
+
+    async def _tell_owner(self, source: str, result: PollResult) -> None:
+        """DM the application's owner once when a source degrades and once when it recovers."""
+        if result.health == "degraded":
+            text = (f"paperbot: the **{source}** source has failed {self.engine.degraded_after} polls in a row "
+                    f"and is backing off. Last error: {result.error}")
+        else:
+            text = f"paperbot: the **{source}** source has recovered and is polling normally again."
+        try:
+            info = await self.application_info()
+            owner = info.team.owner if info.team and info.team.owner else info.owner
+            channel = await self.create_dm(discord.Object(id=owner.id))
+            await channel.send(text[:2000], allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException as exc:
+            log.warning("could not DM the owner about %s (%s): %s", source, result.health, exc)
 
     async def deliver(self) -> None:
         """Drain the outbox (a scheduler job). Runs are serialised; a run already going covers this one."""

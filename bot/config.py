@@ -44,8 +44,31 @@ class HuggingFaceSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ArxivSettings:
+    enabled: bool = False
+    url: str = "https://rss.arxiv.org/rss"
+    categories: tuple[str, ...] = ("cs.CL", "cs.LG")
+    poll_interval: float = 3600.0
+    announce_types: tuple[str, ...] = ("new", "cross")
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSettings:
+    """One generic RSS/Atom feed (``[[sources.feeds]]``)."""
+
+    name: str = ""
+    url: str = ""
+    poll_interval: float = 3600.0
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
 class SourcesSettings:
     huggingface: HuggingFaceSettings = field(default_factory=HuggingFaceSettings)
+    arxiv: ArxivSettings = field(default_factory=ArxivSettings)
+    feeds: tuple[FeedSettings, ...] = ()
+    degraded_after: int = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +142,14 @@ def _build(cls: type, raw: object, prefix: str) -> Any:
             values[name] = _build(type(default), value, key)
         elif name in _DURATION_KEYS:
             values[name] = parse_duration(value, key, _DURATION_MINIMUMS.get(name, MIN_POLL_SECONDS))
+        elif name == "feeds":
+            if not isinstance(value, list):
+                raise ConfigError(f"{key}: expected a list of [[sources.feeds]] tables")
+            values[name] = tuple(_build(FeedSettings, item, f"{key}[{i}]") for i, item in enumerate(value))
+        elif isinstance(default, tuple):
+            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
+            values[name] = tuple(v.strip() for v in value)
         elif isinstance(default, bool):
             if not isinstance(value, bool):
                 raise ConfigError(f"{key}: expected true or false, got {value!r}")
@@ -149,11 +180,14 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
         raise ConfigError("discord.token_env: must name an environment variable")
     if not settings.storage.path.strip():
         raise ConfigError("storage.path: must not be empty")
-    for key, url in (("discord.api_base_url", settings.discord.api_base_url),
-                     ("discord.gateway_url", settings.discord.gateway_url),
-                     ("sources.huggingface.url", hf.url)):
+    urls = [("discord.api_base_url", settings.discord.api_base_url),
+            ("discord.gateway_url", settings.discord.gateway_url),
+            ("sources.huggingface.url", hf.url), ("sources.arxiv.url", settings.sources.arxiv.url)]
+    urls += [(f"sources.feeds[{i}].url", feed.url or "<missing>") for i, feed in enumerate(settings.sources.feeds)]
+    for key, url in urls:
         if url and not re.match(r"^(https?|wss?)://", url):
             raise ConfigError(f"{key}: expected an http(s):// or ws(s):// URL, got {url!r}")
+    _check_sources(settings.sources)
     if settings.delivery.max_backfill > 10:
         raise ConfigError("delivery.max_backfill: at most 10")
     return Settings(
@@ -164,6 +198,32 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
         limits=settings.limits,
         warnings=tuple(warnings),
     )
+
+
+ARXIV_ANNOUNCE_TYPES = {"new", "cross", "replace", "replace-cross"}
+_CATEGORY_RE = re.compile(r"^[a-z-]+(\.[A-Za-z-]+)?$")
+_FEED_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+def _check_sources(sources: SourcesSettings) -> None:
+    arxiv = sources.arxiv
+    for category in arxiv.categories:
+        if not _CATEGORY_RE.match(category):
+            raise ConfigError(f"sources.arxiv.categories: {category!r} is not an arXiv category like cs.CL")
+    if arxiv.enabled and not arxiv.categories:
+        raise ConfigError("sources.arxiv.categories: list at least one category, e.g. [\"cs.CL\"]")
+    if unknown := set(arxiv.announce_types) - ARXIV_ANNOUNCE_TYPES:
+        raise ConfigError(f"sources.arxiv.announce_types: unknown {sorted(unknown)}; use new, cross")
+    if arxiv.poll_interval < 3:
+        raise ConfigError("sources.arxiv.poll_interval: arXiv allows one request every 3 s at most")
+    names = set()
+    for i, feed in enumerate(sources.feeds):
+        if not _FEED_NAME_RE.match(feed.name):
+            raise ConfigError(f"sources.feeds[{i}].name: expected a short lowercase name like \"jmlr\", "
+                              f"got {feed.name!r}")
+        if feed.name in names or feed.name in ("huggingface", "arxiv"):
+            raise ConfigError(f"sources.feeds[{i}].name: {feed.name!r} is used twice")
+        names.add(feed.name)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:

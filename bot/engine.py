@@ -6,6 +6,7 @@ Slash commands and the scheduler call into this; it never posts anything itself 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,14 +14,18 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 
 from bot.matching import Query, document_for, matches, parse_query
+from bot.matching.explain import Explanation, explain
 from bot.matching.index import SubscriptionIndex
-from bot.models import Paper, Schedule, Subscription, SubscriptionKind, SubscriptionStatus
+from bot.models import DeliveryStatus, Paper, Schedule, Subscription, SubscriptionKind, SubscriptionStatus
 from bot.sources.base import Source, SourceError, backoff_delay
-from bot.store import DeliveryKey, Owner, Store
+from bot.store import DeliveryKey, DeliveryRecord, Owner, Store
+from bot.store.search import fts_expression
 
 log = logging.getLogger(__name__)
 
 PREVIEW_DAYS = 7
+SEARCH_CANDIDATES = 500  # full-text candidates fetched before exact matching and ranking
+SEARCH_SCAN = 5000  # recent papers scanned when a query cannot use the full-text index
 UPVOTE_RECHECK = timedelta(days=3)  # HF upvotes keep growing for a few days after listing
 
 
@@ -41,6 +46,17 @@ class PollResult:
     error: str | None = None
     skipped: bool = False
     catalogued: bool = False
+    health: str | None = None  # "degraded" when it crossed the failure threshold, "recovered" after
+
+
+@dataclass(frozen=True, slots=True)
+class PaperExplanation:
+    """The answer to "why was this (not) posted?" for one subscription."""
+
+    subscription: Subscription
+    verdict: Explanation
+    reason: str
+    delivery: DeliveryRecord | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +68,12 @@ class Limits:
 class Engine:
     """Owns the subscription index and the data path source → store → matcher → outbox."""
 
-    def __init__(self, store: Store, *, clock: Callable[[], datetime] = utc_now, limits: Limits = Limits()) -> None:
+    def __init__(self, store: Store, *, clock: Callable[[], datetime] = utc_now, limits: Limits = Limits(),
+                 degraded_after: int = 5) -> None:
         self.store = store
         self.clock = clock
         self.limits = limits
+        self.degraded_after = degraded_after
         self.index = SubscriptionIndex()
         self._active: dict[int, Subscription] = {}
         self._retry_at: dict[str, datetime] = {}
@@ -112,19 +130,28 @@ class Engine:
             papers = await source.fetch(session, now)
         except SourceError as exc:
             failures = await self.store.record_source_result(source.name, now, str(exc))
-            delay = backoff_delay(source.poll_interval, failures)
+            delay = backoff_delay(source.poll_interval, failures, jitter=0.2)
             self._retry_at[source.name] = now + timedelta(seconds=delay)
             log.warning("%s poll failed (%d in a row; next try in %.0fs): %s",
                         source.name, failures, delay, exc)
-            return PollResult(source.name, error=str(exc))
+            health = None
+            if failures >= self.degraded_after and not (state and state.degraded):
+                await self.store.set_source_degraded(source.name, True)
+                health = "degraded"
+            return PollResult(source.name, error=str(exc), health=health)
         first = state is None or state.last_success_at is None
         result = await self.store.ingest(papers, (lambda new, recheck: ()) if first else self.plan, now,
                                          recheck_since=now - UPVOTE_RECHECK)
         await self.store.record_source_result(source.name, now, None)
         self._retry_at.pop(source.name, None)
+        health = None
+        if state is not None and state.degraded:
+            await self.store.set_source_degraded(source.name, False)
+            health = "recovered"
         log.info("%s: %d listed, %d new, %d deliveries queued%s", source.name, len(papers),
                  len(result.new_papers), result.queued, " (first poll: catalogued only)" if first else "")
-        return PollResult(source.name, len(papers), len(result.new_papers), result.queued, catalogued=first)
+        return PollResult(source.name, len(papers), len(result.new_papers), result.queued, catalogued=first,
+                          health=health)
 
     # -- subscriptions and alerts ---------------------------------------------------------------------
 
@@ -171,6 +198,63 @@ class Engine:
         """Drop subscriptions the sender paused (the store already records it) from the index."""
         for sub_id in subscription_ids:
             self._unindex(sub_id)
+
+    # -- reading papers -------------------------------------------------------------------------------
+
+    async def search(self, query: Query, source: str | None = None, limit: int = 100) -> list[Paper]:
+        """Stored papers matching ``query``, best first: FTS5 relevance blended with upvotes and recency.
+
+        FTS5 selects candidates (bm25 relevance); the exact matcher keeps only true matches. A query FTS5
+        cannot constrain (only categories, say) is matched against the most recent papers instead.
+        """
+        expression = fts_expression(query.root)
+        if expression is None:
+            scored = [(p, 0.0) for p in await self.store.latest_papers(SEARCH_SCAN, source)]
+        else:
+            scored = [(p, -bm25) for p, bm25 in await self.store.search_papers(expression, SEARCH_CANDIDATES, source)]
+        hits = [(p, relevance) for p, relevance in scored if matches(query, document_for(p))]
+        if not hits:
+            return []
+        top_relevance = max(r for _, r in hits) or 1.0
+        top_upvotes = math.log1p(max(p.upvotes for p, _ in hits)) or 1.0
+        now = self.clock()
+
+        def score(item: tuple[Paper, float]) -> float:
+            paper, relevance = item
+            age_days = (now - (paper.first_seen_at or now)).total_seconds() / 86400
+            return (relevance / top_relevance + 0.3 * math.log1p(paper.upvotes) / top_upvotes
+                    + 0.3 * math.exp(-max(age_days, 0) / 7))
+
+        return [p for p, _ in sorted(hits, key=score, reverse=True)[:limit]]
+
+    async def explain(self, paper: Paper, sub: Subscription) -> PaperExplanation:
+        """Did ``paper`` match ``sub``, and if it matched, why was it (not) delivered?"""
+        verdict = explain(parse_query(sub.query), document_for(paper))
+        record = await self.store.delivery_record(sub.id, paper.id)
+        paused = f"the subscription is paused ({sub.pause_reason or 'no reason given'})"
+        if record is not None:
+            if record.status is DeliveryStatus.SENT:
+                return PaperExplanation(sub, verdict, "delivered", record)
+            if not sub.active:
+                return PaperExplanation(sub, verdict, paused + "; it will be posted when resumed", record)
+            if record.status is DeliveryStatus.HELD:
+                return PaperExplanation(sub, verdict, f"waiting for the {sub.schedule} digest", record)
+            if record.status is DeliveryStatus.FAILED:
+                return PaperExplanation(sub, verdict, f"delivery failed: {record.last_error}", record)
+            retry = f" (retrying after: {record.last_error})" if record.last_error else ""
+            return PaperExplanation(sub, verdict, "queued: it will be posted within seconds" + retry, record)
+        if not verdict.matched:
+            return PaperExplanation(sub, verdict, "it does not match the query", None)
+        if paper.first_seen_at is not None and paper.first_seen_at < sub.created_at:
+            return PaperExplanation(sub, verdict, "it was listed before the subscription existed "
+                                                  "(only newer papers are posted, unless backfilled)", None)
+        if paper.upvotes < sub.min_upvotes:
+            return PaperExplanation(sub, verdict, f"it has {paper.upvotes} upvotes, below this subscription's "
+                                                  f"min_upvotes of {sub.min_upvotes}", None)
+        if not sub.active:
+            return PaperExplanation(sub, verdict, paused, None)
+        return PaperExplanation(sub, verdict, "it matches but has not been queued yet; it will be considered "
+                                              "on the next poll", None)
 
     async def preview(self, query: Query, days: int = PREVIEW_DAYS) -> list[Paper]:
         """Stored papers first seen in the last ``days`` days that match ``query``, newest first."""

@@ -93,8 +93,15 @@ def footer_marker(paper_id: str) -> str:
     return f"arXiv {paper_id}"
 
 
-def render_paper_embed(paper: Paper, subscription_ids: Sequence[int] = ()) -> Embed:
-    """One paper as one embed: linked title, authors, summary, upvotes and links, footer with source and ids."""
+FULL_EMBED_BUDGET = 3500  # /papers show: one embed alone in its message, so the whole abstract fits
+
+
+def render_paper_embed(paper: Paper, subscription_ids: Sequence[int] = (), *, full: bool = False) -> Embed:
+    """One paper as one embed: linked title, authors, summary, upvotes and links, footer with source and ids.
+
+    ``full`` shows the whole abstract (and the AI summary when there is one) for a single-paper message.
+    """
+    budget = FULL_EMBED_BUDGET if full else EMBED_CHAR_BUDGET
     source = SOURCE_NAMES.get(paper.source, paper.source)
     subs = ", ".join(f"#{i}" for i in subscription_ids)
     footer = trim(" · ".join(x for x in (source, f"subscription {subs}" if subs else "",
@@ -119,8 +126,11 @@ def render_paper_embed(paper: Paper, subscription_ids: Sequence[int] = ()) -> Em
     while links and len(links_line) > EMBED_CHAR_BUDGET // 2:  # absurdly long URLs: drop links, keep text
         links.pop()
         links_line = " · ".join(links)
-    summary = escape_markdown(clean_text(paper.ai_summary or paper.abstract))
-    room = EMBED_CHAR_BUDGET - embed_length(embed) - len(links_line) - 2
+    text = paper.ai_summary or paper.abstract
+    if full and paper.ai_summary and paper.abstract:
+        text = f"{paper.abstract}\n\nAI summary: {paper.ai_summary}"
+    summary = escape_markdown(clean_text(text) if not full else "\n\n".join(map(clean_text, text.split("\n\n"))))
+    room = budget - embed_length(embed) - len(links_line) - 2
     description = "\n\n".join(x for x in (trim(summary, max(room, 0)), links_line) if x)
     if description:
         embed["description"] = trim(description, DESCRIPTION_LIMIT)

@@ -114,6 +114,14 @@ class IngestResult:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    status: DeliveryStatus
+    message_id: int | None
+    last_error: str | None
+    channel_id: int | None  # where the message went (the DM channel for alerts, once opened)
+
+
+@dataclass(frozen=True, slots=True)
 class SourceState:
     source: str
     last_attempt_at: datetime | None
@@ -121,6 +129,7 @@ class SourceState:
     consecutive_failures: int
     last_error: str | None
     successes: int = 0
+    degraded: bool = False
 
 
 class Store:
@@ -222,9 +231,43 @@ class Store:
         )
         return [_paper_from_row(r) for r in rows]
 
-    async def count_papers(self) -> int:
-        row = await self._fetchone("SELECT COUNT(*) FROM papers")
+    async def count_papers(self, source: str | None = None) -> int:
+        if source is None:
+            row = await self._fetchone("SELECT COUNT(*) FROM papers")
+        else:
+            row = await self._fetchone("SELECT COUNT(*) FROM papers WHERE source = ?", (source,))
         return int(row[0])
+
+    async def latest_papers(self, limit: int, source: str | None = None) -> list[Paper]:
+        """The most recently first-seen papers (optionally from one source), newest first."""
+        where, params = ("WHERE source = ?", (source,)) if source else ("", ())
+        rows = await self._fetchall(
+            f"SELECT {_PAPER_COLUMNS} FROM papers {where} ORDER BY first_seen_at DESC, id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [_paper_from_row(r) for r in rows]
+
+    async def trending_papers(self, since: datetime, limit: int) -> list[Paper]:
+        """Hugging Face papers first seen since ``since``, most upvoted first."""
+        rows = await self._fetchall(
+            f"SELECT {_PAPER_COLUMNS} FROM papers WHERE first_seen_at >= ? AND upvotes > 0 "
+            "ORDER BY upvotes DESC, first_seen_at DESC LIMIT ?",
+            (_ts(since), limit),
+        )
+        return [_paper_from_row(r) for r in rows]
+
+    async def search_papers(self, expression: str, limit: int, source: str | None = None) -> list[tuple[Paper, float]]:
+        """Full-text candidates for an FTS5 ``expression`` (see bot.store.search), with bm25 scores (lower is
+        better; the title weighs most)."""
+        where, params = (" AND p.source = ?", (source,)) if source else ("", ())
+        rows = await self._fetchall(
+            f"""SELECT {_prefixed('p')}, bm25(papers_fts, 8.0, 2.0, 1.0, 3.0)
+                FROM papers_fts JOIN papers p ON p.rowid = papers_fts.rowid
+                WHERE papers_fts MATCH ?{where}
+                ORDER BY bm25(papers_fts, 8.0, 2.0, 1.0, 3.0) LIMIT ?""",
+            (expression, *params, limit),
+        )
+        return [(_paper_from_row(r[:16]), float(r[16])) for r in rows]
 
     # -- subscriptions and alerts ---------------------------------------------------------------------
 
@@ -433,11 +476,21 @@ class Store:
             )
 
     async def delivery_status(self, subscription_id: int, paper_id: str) -> DeliveryStatus | None:
+        record = await self.delivery_record(subscription_id, paper_id)
+        return None if record is None else record.status
+
+    async def delivery_record(self, subscription_id: int, paper_id: str) -> DeliveryRecord | None:
+        """The outbox row for one (subscription, paper), with the channel its message went to."""
         row = await self._fetchone(
-            "SELECT status FROM deliveries WHERE subscription_id = ? AND paper_id = ?",
+            """SELECT d.status, d.message_id, d.last_error, d.target_kind, d.target_id, dm.channel_id
+               FROM deliveries d LEFT JOIN dm_channels dm ON d.target_kind = 'user' AND dm.user_id = d.target_id
+               WHERE d.subscription_id = ? AND d.paper_id = ?""",
             (subscription_id, paper_id),
         )
-        return None if row is None else DeliveryStatus(row[0])
+        if row is None:
+            return None
+        channel_id = row[4] if row[3] == "channel" else row[5]
+        return DeliveryRecord(DeliveryStatus(row[0]), row[1], row[2], channel_id)
 
     async def outbox_depth(self) -> int:
         """Instant deliveries waiting to go out for active subscriptions (paused ones wait for resume)."""
@@ -476,13 +529,17 @@ class Store:
 
     async def source_state(self, source: str) -> SourceState | None:
         row = await self._fetchone(
-            "SELECT source, last_attempt_at, last_success_at, consecutive_failures, last_error, successes "
+            "SELECT source, last_attempt_at, last_success_at, consecutive_failures, last_error, successes, degraded "
             "FROM source_state WHERE source = ?",
             (source,),
         )
         if row is None:
             return None
-        return SourceState(row[0], _dt(row[1]), _dt(row[2]), row[3], row[4], row[5])
+        return SourceState(row[0], _dt(row[1]), _dt(row[2]), row[3], row[4], row[5], bool(row[6]))
+
+    async def set_source_degraded(self, source: str, degraded: bool) -> None:
+        async with self._transaction() as db:
+            await db.execute("UPDATE source_state SET degraded = ? WHERE source = ?", (int(degraded), source))
 
 
 def _prefixed(alias: str) -> str:

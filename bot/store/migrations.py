@@ -93,4 +93,27 @@ MIGRATIONS: tuple[str, ...] = (
         degraded INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 2: full-text search over papers (FTS5, Porter stemming, accents folded), kept in sync by triggers.
+    """
+    CREATE VIRTUAL TABLE papers_fts USING fts5(
+        title, abstract, authors, ai_keywords,
+        content='papers', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER papers_fts_insert AFTER INSERT ON papers BEGIN
+        INSERT INTO papers_fts (rowid, title, abstract, authors, ai_keywords)
+        VALUES (new.rowid, new.title, new.abstract, new.authors, new.ai_keywords);
+    END;
+    CREATE TRIGGER papers_fts_update AFTER UPDATE OF title, abstract, authors, ai_keywords ON papers BEGIN
+        INSERT INTO papers_fts (papers_fts, rowid, title, abstract, authors, ai_keywords)
+        VALUES ('delete', old.rowid, old.title, old.abstract, old.authors, old.ai_keywords);
+        INSERT INTO papers_fts (rowid, title, abstract, authors, ai_keywords)
+        VALUES (new.rowid, new.title, new.abstract, new.authors, new.ai_keywords);
+    END;
+    CREATE TRIGGER papers_fts_delete AFTER DELETE ON papers BEGIN
+        INSERT INTO papers_fts (papers_fts, rowid, title, abstract, authors, ai_keywords)
+        VALUES ('delete', old.rowid, old.title, old.abstract, old.authors, old.ai_keywords);
+    END;
+    INSERT INTO papers_fts (papers_fts) VALUES ('rebuild');
+    CREATE INDEX papers_source_seen ON papers (source, first_seen_at);
+    """,
 )

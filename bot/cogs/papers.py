@@ -1,0 +1,235 @@
+"""``/papers``: search, browse and look up stored papers, and ask why a paper was (not) posted.
+
+Everyone can use these, in servers and in DMs. Replies are ephemeral except ``show``, which posts the
+paper so it can be shared in the conversation.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cogs.common import (
+    UserFacingError,
+    code,
+    handle_command_error,
+    line_embeds,
+    parse_user_query,
+    relative_time,
+    reply,
+    user_cooldown,
+)
+from bot.delivery.render import render_paper_embed, trim
+from bot.engine import PaperExplanation
+from bot.models import Paper, Subscription, normalize_arxiv_id
+from bot.store import Owner
+
+if TYPE_CHECKING:
+    from bot.app import PaperBot
+
+PAGE_SIZE = 5
+TRENDING_DAYS = 3
+MAX_EXPLAINED = 25
+
+
+def paper_key(raw: str) -> str:
+    """An arXiv id or URL (any version) → the stored id; other ids (``doi:…``, ``rss:…``) as typed."""
+    return normalize_arxiv_id(raw) or raw.strip()
+
+
+class SearchPager(discord.ui.View):
+    """Prev/next buttons over a result list; only the person who searched can turn the pages."""
+
+    def __init__(self, owner_id: int, header: str, papers: list[Paper]) -> None:
+        super().__init__(timeout=600)
+        self.owner_id = owner_id
+        self.header = header
+        self.papers = papers
+        self.page = 0
+        self._sync_buttons()
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-len(self.papers) // PAGE_SIZE))
+
+    def content(self) -> str:
+        first = self.page * PAGE_SIZE
+        last = min(first + PAGE_SIZE, len(self.papers))
+        return f"{self.header}\nResults {first + 1}–{last} of {len(self.papers)} (page {self.page + 1}/{self.pages})"
+
+    def embeds(self) -> list[discord.Embed]:
+        first = self.page * PAGE_SIZE
+        return [discord.Embed.from_dict(render_paper_embed(p)) for p in self.papers[first : first + PAGE_SIZE]]
+
+    def _sync_buttons(self) -> None:
+        self.previous.disabled = self.page == 0
+        self.next.disabled = self.page >= self.pages - 1
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id != self.owner_id:
+            await interaction.response.send_message("These results belong to someone else's search; run "
+                                                    "`/papers search` yourself.", ephemeral=True)
+            return False
+        return True
+
+    async def _show(self, interaction: discord.Interaction, page: int) -> None:
+        self.page = max(0, min(page, self.pages - 1))
+        self._sync_buttons()
+        await interaction.response.edit_message(content=self.content(), embeds=self.embeds(), view=self)
+
+    @discord.ui.button(label="◀ Previous", style=discord.ButtonStyle.secondary, custom_id="papers:prev")
+    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button[SearchPager]) -> None:
+        await self._show(interaction, self.page - 1)
+
+    @discord.ui.button(label="Next ▶", style=discord.ButtonStyle.secondary, custom_id="papers:next")
+    async def next(self, interaction: discord.Interaction, button: discord.ui.Button[SearchPager]) -> None:
+        await self._show(interaction, self.page + 1)
+
+
+def _explanation_line(item: PaperExplanation, guild_id: int | None) -> str:
+    sub, verdict = item.subscription, item.verdict
+    head = f"{'✅' if verdict.matched else '❌'} **#{sub.id}** {code(trim(sub.query, 120))}"
+    found = f"found: {', '.join(code(h) for h in verdict.hits[:6])}" if verdict.hits else "no term found"
+    detail = found if verdict.matched else "; ".join(verdict.failures[:3]) or found
+    reason = item.reason
+    if item.delivery is not None and item.delivery.message_id and item.delivery.channel_id:
+        where = guild_id if sub.guild_id is not None else "@me"
+        reason += f" — [jump to the message](https://discord.com/channels/{where}/{item.delivery.channel_id}/" \
+                  f"{item.delivery.message_id})"
+    return f"{head}\n{trim(detail, 300)}\n→ {reason}"
+
+
+@app_commands.allowed_installs(guilds=True, users=True)
+@app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+class Papers(commands.GroupCog, group_name="papers", group_description="Search and look up stored papers"):
+    def __init__(self, bot: PaperBot) -> None:
+        self.bot = bot
+        self.started = time.monotonic()
+        super().__init__()
+
+    async def _source_autocomplete(self, interaction: discord.Interaction,
+                                   current: str) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=s.name, value=s.name) for s in self.bot.sources
+                if current.lower() in s.name.lower()][:25]
+
+    def _check_source(self, source: str | None) -> None:
+        if source is not None and source not in {s.name for s in self.bot.sources}:
+            names = ", ".join(s.name for s in self.bot.sources) or "none configured"
+            raise UserFacingError(f"Unknown source {source!r}; the sources are: {names}.")
+
+    @app_commands.command(name="search", description="Search stored papers with the subscription query language")
+    @app_commands.describe(query='e.g. "long context" OR "attention sink"', source="Only papers from this source")
+    @app_commands.autocomplete(source=_source_autocomplete)
+    @user_cooldown()
+    async def search(self, interaction: discord.Interaction, query: str, source: str | None = None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        self._check_source(source)
+        parsed = parse_user_query(query)
+        papers = await self.bot.engine.search(parsed, source)
+        if not papers:
+            await reply(interaction, f"No stored papers match {code(parsed.describe())}.")
+            return
+        pager = SearchPager(interaction.user.id, f"Search: {code(parsed.describe())}", papers)
+        await interaction.followup.send(pager.content(), embeds=pager.embeds(), view=pager, ephemeral=True,
+                                        allowed_mentions=discord.AllowedMentions.none())
+
+    @app_commands.command(name="latest", description="The most recently listed papers")
+    @app_commands.describe(source="Only papers from this source", count="How many (1-10, default 5)")
+    @app_commands.autocomplete(source=_source_autocomplete)
+    @user_cooldown()
+    async def latest(self, interaction: discord.Interaction, source: str | None = None,
+                     count: app_commands.Range[int, 1, 10] = 5) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        self._check_source(source)
+        papers = await self.bot.store.latest_papers(count, source)
+        if not papers:
+            await reply(interaction, "No papers stored yet; the first poll may still be running.")
+            return
+        await reply(interaction, f"The {len(papers)} most recently listed papers:",
+                    embeds=[render_paper_embed(p) for p in papers])
+
+    @app_commands.command(name="trending", description=f"Most upvoted Hugging Face papers of the last "
+                                                       f"{TRENDING_DAYS} days")
+    @user_cooldown()
+    async def trending(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        papers = await self.bot.store.trending_papers(self.bot.clock() - timedelta(days=TRENDING_DAYS), 10)
+        if not papers:
+            await reply(interaction, f"No upvoted papers in the last {TRENDING_DAYS} days.")
+            return
+        await reply(interaction, f"Trending (last {TRENDING_DAYS} days, by upvotes):",
+                    embeds=[render_paper_embed(p) for p in papers])
+
+    @app_commands.command(name="show", description="Post one paper in full")
+    @app_commands.describe(id="arXiv id or URL (arxiv.org, huggingface.co/papers), e.g. 2403.01234")
+    @user_cooldown()
+    async def show(self, interaction: discord.Interaction, id: str) -> None:
+        paper = await self.bot.store.get_paper(paper_key(id))
+        if paper is None:
+            raise UserFacingError(f"I don't have {code(trim(id, 100))} stored. Only papers listed by the sources "
+                                  "since paperbot started watching them are known.")
+        await interaction.response.send_message(embed=discord.Embed.from_dict(render_paper_embed(paper, full=True)),
+                                                allowed_mentions=discord.AllowedMentions.none())
+
+    @app_commands.command(name="explain", description="Why was a paper posted — or not — for my subscriptions?")
+    @app_commands.describe(paper="arXiv id or URL",
+                           subscription="Only this subscription (in DMs: alert) id; default: all of them")
+    @user_cooldown()
+    async def explain(self, interaction: discord.Interaction, paper: str, subscription: int | None = None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await self.bot.store.get_paper(paper_key(paper))
+        if found is None:
+            raise UserFacingError(f"I don't have {code(trim(paper, 100))} stored, so nothing could have matched "
+                                  "it. It may not have been listed by a source yet.")
+        owner = Owner.guild(interaction.guild_id) if interaction.guild_id and interaction.guild else \
+            Owner.user(interaction.user.id)
+        noun = "subscription" if owner.scope == "guild" else "alert"
+        subs: list[Subscription]
+        if subscription is not None:
+            one = await self.bot.store.get_subscription(owner, subscription)
+            if one is None:
+                where = "in this server" if owner.scope == "guild" else "among your alerts"
+                raise UserFacingError(f"{noun.title()} #{subscription} was not found {where}.")
+            subs = [one]
+        else:
+            subs = (await self.bot.store.list_subscriptions(owner))[:MAX_EXPLAINED]
+        if not subs:
+            hint = "/subscriptions add" if owner.scope == "guild" else "/alerts add"
+            await reply(interaction, f"There are no {noun}s here to explain against. Add one with `{hint}`.")
+            return
+        lines = [_explanation_line(await self.bot.engine.explain(found, s), interaction.guild_id) for s in subs]
+        title = trim(f"{found.id}: {found.title}", 250)
+        await reply(interaction, embeds=line_embeds(title, lines))
+
+    @app_commands.command(name="status", description="Sources, outbox and uptime")
+    @user_cooldown()
+    async def status(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        lines = []
+        for source in self.bot.sources:
+            state = await self.bot.store.source_state(source.name)
+            stored = await self.bot.store.count_papers(source.name)
+            last = relative_time(state.last_success_at) if state and state.last_success_at else "never"
+            health = "ok"
+            if state and state.consecutive_failures:
+                health = f"{state.consecutive_failures} failure(s) in a row: {trim(state.last_error or '', 150)}"
+            lines.append(f"**{source.name}** · last good poll {last} · next "
+                         f"{relative_time(self.bot.next_poll_time(source.name))} · {health} · {stored} papers")
+        lines.append(f"Outbox: {await self.bot.store.outbox_depth()} waiting · "
+                     f"{await self.bot.store.count_papers()} papers stored · "
+                     f"up {timedelta(seconds=int(time.monotonic() - self.started))}")
+        await reply(interaction, embeds=line_embeds("paperbot status", lines))
+
+    async def cog_app_command_error(self, interaction: discord.Interaction,
+                                    error: app_commands.AppCommandError) -> None:
+        await handle_command_error(interaction, error)
+
+
+async def setup(bot: PaperBot) -> None:
+    await bot.add_cog(Papers(bot))
+

@@ -1,0 +1,43 @@
+"""Translate a parsed query into an SQLite FTS5 MATCH expression that selects a superset of its matches.
+
+Raw user text is not valid FTS5 (``long-context`` reads as a column filter, ``cs.CL`` is a syntax error),
+so queries are parsed by :mod:`bot.matching` and only normalized tokens — letters and digits — reach FTS5,
+always quoted. What FTS5 cannot express exactly (categories, negations, unstemmed phrases) is widened,
+never narrowed: the exact matcher filters the candidates afterwards.
+"""
+
+from __future__ import annotations
+
+from bot.matching import Field, Node, Not, Or, Term
+
+_COLUMNS = {
+    Field.TEXT: "{title abstract ai_keywords}",
+    Field.TITLE: "{title}",
+    Field.ABSTRACT: "{abstract}",
+    Field.AUTHOR: "{authors}",
+}
+
+
+def fts_expression(node: Node) -> str | None:
+    """An FTS5 expression matching at least every paper ``node`` matches; None when unconstrained."""
+    if isinstance(node, Term):
+        return _term(node)
+    if isinstance(node, Not):
+        return None  # FTS5 has no unary NOT; the exact matcher applies it
+    if isinstance(node, Or):
+        parts = [fts_expression(child) for child in node.children]
+        if any(part is None for part in parts):
+            return None
+        return " OR ".join(f"({part})" for part in parts)
+    # AND: the constrainable children. Negations are left to the exact matcher: FTS5's tokenizer and ours
+    # could disagree on an edge case, and a NOT here would then drop a paper the query does match.
+    parts = [part for child in node.children if (part := fts_expression(child)) is not None]
+    return " AND ".join(f"({part})" for part in parts) if parts else None
+
+
+def _term(term: Term) -> str | None:
+    columns = _COLUMNS.get(term.field)
+    if columns is None or not term.tokens:
+        return None  # categories are not in the full-text index
+    phrase = '"' + " ".join(term.tokens) + '"' + (" *" if term.prefix else "")
+    return f"{columns} : {phrase}"
