@@ -49,7 +49,7 @@ def build_sources(settings: Settings) -> list[Source]:
         sources.append(HuggingFaceSource(hf.url, hf.poll_interval, hf.timeout))
     if arxiv.enabled:
         sources.append(ArxivSource(arxiv.url, arxiv.categories, arxiv.poll_interval, arxiv.announce_types,
-                                   arxiv.timeout))
+                                   arxiv.timeout, arxiv.min_request_gap))
     sources.extend(RssSource(feed.name, feed.url, feed.poll_interval, feed.timeout)
                    for feed in settings.sources.feeds)
     return sources

@@ -51,6 +51,7 @@ class ArxivSettings:
     poll_interval: float = 3600.0
     announce_types: tuple[str, ...] = ("new", "cross")
     timeout: float = 30.0
+    min_request_gap: float = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +119,9 @@ def _key(prefix: str, name: str) -> str:
     return name if prefix == "" else f"{prefix}.{name}"
 
 
-_DURATION_KEYS = {"poll_interval", "interval", "timeout"}
-_DURATION_MINIMUMS = {"interval": 0.1}  # the outbox drain may run often; polls may not
+_DURATION_KEYS = {"poll_interval", "interval", "timeout", "min_request_gap"}
+# The outbox drain may run often; polls may not. The arXiv gap may be lowered only for a local mirror or tests.
+_DURATION_MINIMUMS = {"interval": 0.1, "min_request_gap": 0.0}
 
 
 def _build(cls: type, raw: object, prefix: str) -> Any:
@@ -176,6 +178,8 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
         warnings.append(
             f"sources.huggingface.poll_interval is {hf.poll_interval:g}s; below 60s risks Hugging Face rate limits"
         )
+    if settings.sources.arxiv.min_request_gap < 3:
+        warnings.append("sources.arxiv.min_request_gap is below 3s: arXiv's terms allow one request every 3 s")
     if not settings.discord.token_env.strip():
         raise ConfigError("discord.token_env: must name an environment variable")
     if not settings.storage.path.strip():
@@ -214,8 +218,6 @@ def _check_sources(sources: SourcesSettings) -> None:
         raise ConfigError("sources.arxiv.categories: list at least one category, e.g. [\"cs.CL\"]")
     if unknown := set(arxiv.announce_types) - ARXIV_ANNOUNCE_TYPES:
         raise ConfigError(f"sources.arxiv.announce_types: unknown {sorted(unknown)}; use new, cross")
-    if arxiv.poll_interval < 3:
-        raise ConfigError("sources.arxiv.poll_interval: arXiv allows one request every 3 s at most")
     names = set()
     for i, feed in enumerate(sources.feeds):
         if not _FEED_NAME_RE.match(feed.name):

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from bot.models import Paper, Subscription
+from bot.models import ARXIV_ID_RE, Paper, Subscription
 
 Embed = dict[str, Any]
 
@@ -90,7 +90,7 @@ def embed_length(embed: Embed) -> int:
 
 def footer_marker(paper_id: str) -> str:
     """The footer text that identifies a paper in a posted message (used to recognise our own posts)."""
-    return f"arXiv {paper_id}"
+    return f"arXiv {paper_id}" if ARXIV_ID_RE.fullmatch(paper_id) else paper_id
 
 
 FULL_EMBED_BUDGET = 3500  # /papers show: one embed alone in its message, so the whole abstract fits

@@ -38,7 +38,7 @@ def arxiv_ids(messages: list[dict[str, Any]]) -> list[str]:
     ids = []
     for m in messages:
         for e in m["embeds"]:
-            found = re.search(r"arXiv (\S+)$", e["footer"]["text"])
+            found = re.search(r"(?:arXiv )?(\S+)$", e["footer"]["text"])
             assert found, e["footer"]
             ids.append(found.group(1))
     return ids
