@@ -115,3 +115,19 @@ async def test_status(world: World, items):
     result = await papers(world, "status", user_id=world.member_id)
     text = result.embeds[0]["description"]
     assert "**huggingface**" in text and "ok" in text and "30 papers" in text and "Outbox: 0 waiting" in text
+
+
+async def test_search_pages_with_buttons(world: World, items):
+    await _boot(world, items, count=71)
+    first = await papers(world, "search", query="language OR model")
+    total = int(re.search(r"of (\d+)", first.content).group(1))
+    assert total > 10
+    page1 = arxiv_ids([{"embeds": first.embeds}])
+    second = await world.emulator.click(user_id=world.moderator_id, message=first.message, custom_id="papers:next")
+    assert "Results 6–10" in second.data["content"]
+    page2 = arxiv_ids([{"embeds": second.data["embeds"]}])
+    assert len(page2) == 5 and not set(page1) & set(page2)
+    back = await world.emulator.click(user_id=world.moderator_id, message=second.message, custom_id="papers:prev")
+    assert arxiv_ids([{"embeds": back.data["embeds"]}]) == page1
+    prev = world.emulator.find_component(back.message, "papers:prev")
+    assert prev["disabled"] is True

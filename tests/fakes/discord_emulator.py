@@ -9,6 +9,7 @@ Point discord.py at it and run a ``commands.Bot`` in the test's event loop::
     task = asyncio.create_task(bot.start(DiscordEmulator.BOT_TOKEN))
     await emu.wait_for_ready()
     result = await emu.invoke(user_id=..., name="subscribe", guild_id=...)
+    page2 = await emu.click(user_id=..., message=result.message, custom_id="next")   # a button on the reply
     ...
     await bot.close(); await task; await emu.stop()   # restore Route.BASE / DEFAULT_GATEWAY too
 
@@ -28,6 +29,11 @@ Notes for test authors:
 * ``messages(cid)`` lists what the bot posted with POST /channels/{cid}/messages. Interaction responses
   and followups are in the ``InteractionResult`` (and, when not ephemeral, in
   ``messages(cid, include_interaction_messages=True)`` / GET history).
+* ``click(message=..., custom_id=...)`` presses a button on any live message the bot created (channel
+  message, interaction response or followup, ephemeral or not; action rows or components v2 nesting)
+  like the Discord client would: only enabled buttons, only where the user can see the message. It
+  follows the bot's answer (UPDATE_MESSAGE, DEFERRED_UPDATE_MESSAGE + edit, or a new message) and keeps
+  the stored message current, so later clicks see the new components.
 * An unexpected REST call gets 404 ``{"message": "404: Not Found", "code": 0}``; see ``requests`` /
   ``find_requests``. An emulator bug is answered with 400 "emulator internal error" (never a 5xx, which
   discord.py would retry for ~25 s) and kept in ``internal_errors``.
@@ -121,6 +127,10 @@ INTENT_DIRECT_MESSAGES = 1 << 12
 DISCORD_EPOCH_MS = 1420070400000
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
+IS_COMPONENTS_V2 = 1 << 15
+#: Message flags a bot may set when it creates a channel message (SUPPRESS_EMBEDS, SUPPRESS_NOTIFICATIONS,
+#: IS_COMPONENTS_V2).
+_SETTABLE_FLAGS = (1 << 2) | (1 << 12) | IS_COMPONENTS_V2
 
 _ERROR_MESSAGES = {
     10003: "Unknown Channel",
@@ -272,9 +282,12 @@ class RecordedRequest:
 class InteractionResult:
     """What the bot did with one interaction. Lists keep filling as more followups/edits arrive.
 
-    ``data`` is the callback's ``data`` (type 4/7/8/9); for a deferral (type 5/6) it is the payload of
-    the first followup or ``@original`` edit that completed it. ``followups`` holds followup payloads
-    other than the one that completed a deferral; ``edits`` every ``PATCH @original`` payload.
+    For ``invoke``: ``data`` is the callback's ``data`` (type 4/8/9); for a deferral (type 5) it is the
+    payload of the first followup or ``@original`` edit that completed it. For ``click``: ``data`` is the
+    resulting message object -- the clicked message as updated (type 7, or 6 + edit) or the new message
+    (type 4, or 5 + followup/edit). ``followups`` holds followup payloads other than the one that
+    completed a deferral; ``edits`` every ``PATCH @original`` payload. ``message`` is a snapshot of the
+    stored original-response message (for a type 6/7 click: the clicked message), e.g. to ``click`` on.
     """
 
     interaction_id: int
@@ -297,7 +310,22 @@ class InteractionResult:
         return list(self.data.get("embeds") or [])
 
     @property
+    def components(self) -> list[JSON]:
+        return list(self.data.get("components") or [])
+
+    @property
+    def message(self) -> JSON:
+        """The stored original-response message (id, channel_id, content, embeds, components, flags,
+        interaction_metadata, ...) as it is now; a copy."""
+        if self.original_message is None:
+            raise AssertionError(f"interaction {self.interaction_id} has no response message "
+                                 f"(response type {self.response_type})")
+        return copy.deepcopy(self.original_message)
+
+    @property
     def ephemeral(self) -> bool:
+        if self.original_message is not None:
+            return bool(int(self.original_message.get("flags") or 0) & EPHEMERAL)
         if self.response_type in (5, 6):
             return bool(self.deferred_flags & EPHEMERAL)
         return bool(int(self.data.get("flags") or 0) & EPHEMERAL)
@@ -315,6 +343,7 @@ class _Pending:
     error: str | None = None
     choices: list[JSON] | None = None
     rejected: list[str] = field(default_factory=list)  # error answers to callback/followup attempts
+    clicked: JSON | None = None  # the stored message whose component was clicked (type 3)
 
     @property
     def channel_id(self) -> int:
@@ -421,6 +450,7 @@ class DiscordEmulator:
 
         self._sent: dict[int, list[JSON]] = {}  # POST /channels/{id}/messages results, per channel
         self._history: dict[int, list[JSON]] = {}  # everything visible in the channel
+        self._message_index: dict[str, JSON] = {}  # every live message the bot created (incl. ephemeral), by id
         self._dm_by_user: dict[int, int] = {}
         self._channel_errors: dict[int, tuple[int, int, str]] = {}
         self._faults: list[_Fault] = []
@@ -1027,6 +1057,7 @@ class DiscordEmulator:
             "allowed_mentions": copy.deepcopy(body.get("allowed_mentions")),
         }
         channel.last_message_id = mid
+        self._message_index[msg["id"]] = msg
         return msg
 
     def _attachment(self, channel: Channel, upload: JSON) -> JSON:
@@ -1219,18 +1250,28 @@ class DiscordEmulator:
                               f"Interaction response type {rtype} is not valid here")
         result = pending.result
         channel = self.channels[pending.channel_id]
+        clicked = pending.clicked
+        if rtype in (6, 7) and clicked is None:
+            raise _form_error(["type"], "INTERACTION_RESPONSE_TYPE_INVALID",
+                              f"Interaction response type {rtype} needs an interaction on a message")
         message: JSON | None = None
         if rtype == 4:
             self._validate_message(data)
             flags = int(data.get("flags") or 0)
             message = self._interaction_message(pending, channel, data, flags=flags, original=True)
-            result.data = copy.deepcopy(data)
+            result.data = copy.deepcopy(message if clicked is not None else data)
         elif rtype in (5, 6):
             result.deferred_flags = int(data.get("flags") or 0)
             if rtype == 5:
                 message = self._interaction_message(
                     pending, channel, {}, flags=LOADING | (result.deferred_flags & EPHEMERAL), original=True
                 )
+            else:  # DEFERRED_UPDATE_MESSAGE: @original is now the clicked message
+                message = result.original_message = clicked
+        elif rtype == 7 and clicked is not None:  # UPDATE_MESSAGE: edit the clicked message in place
+            self._apply_edit(clicked, data, self.channels[int(clicked["channel_id"])])
+            message = result.original_message = clicked
+            result.data = copy.deepcopy(clicked)
         elif rtype == 8:
             choices = data.get("choices") or []
             if len(choices) > 25:
@@ -1253,25 +1294,37 @@ class DiscordEmulator:
         out: JSON = {"interaction": {
             "id": str(result.interaction_id), "type": itype,
             "response_message_loading": rtype == 5,
-            "response_message_ephemeral": bool((int(data.get("flags") or 0)) & EPHEMERAL),
+            "response_message_ephemeral": bool(int((message or data).get("flags") or 0) & EPHEMERAL),
         }, "resource": {"type": rtype}}
         if message is not None:
             out["interaction"]["response_message_id"] = message["id"]
-            out["resource"]["message"] = self._public_message(message)
+            if rtype != 6:
+                out["resource"]["message"] = self._public_message(message)
         return 200, out
+
+    def _complete_click(self, pending: _Pending, msg: JSON) -> None:
+        """A click's result is the message it produced/updated, as stored now."""
+        pending.result.data = copy.deepcopy(msg)
+        pending.completed.set()
 
     def _interaction_message(self, pending: _Pending, channel: Channel, body: JSON, *, flags: int,
                              original: bool) -> JSON:
-        msg = self._new_message(channel, {**body, "nonce": None}, type=20 if original else 0, flags=flags)
+        is_command = pending.payload["type"] == 2
+        msg = self._new_message(channel, {**body, "nonce": None}, type=20 if original and is_command else 0,
+                                flags=flags)
         user = pending.payload.get("member", {}).get("user") or pending.payload.get("user")
+        metadata: JSON = {
+            "id": str(pending.result.interaction_id), "type": pending.payload["type"], "user": user,
+            "authorizing_integration_owners": pending.payload["authorizing_integration_owners"],
+        }
+        if pending.clicked is not None:
+            metadata["interacted_message_id"] = pending.clicked["id"]
+        else:
+            metadata["name"] = pending.payload["data"]["name"]
         msg.update({
             "webhook_id": str(self.application_id),
             "application_id": str(self.application_id),
-            "interaction_metadata": {
-                "id": str(pending.result.interaction_id), "type": pending.payload["type"], "user": user,
-                "authorizing_integration_owners": pending.payload["authorizing_integration_owners"],
-                "name": pending.payload["data"]["name"],
-            },
+            "interaction_metadata": metadata,
         })
         if not original and pending.result.original_message is not None:
             msg["interaction_metadata"]["original_response_message_id"] = pending.result.original_message["id"]
@@ -1293,7 +1346,7 @@ class DiscordEmulator:
             raise
         result = pending.result
         channel = self.channels[pending.channel_id]
-        if result.response_type in (5, 6) and not pending.completed.is_set():
+        if result.response_type == 5 and not pending.completed.is_set():
             # Discord: the first followup after a deferral replaces the "thinking" message.
             msg = result.original_message
             if msg is None:
@@ -1302,9 +1355,12 @@ class DiscordEmulator:
             else:
                 self._apply_edit(msg, body, channel)
                 msg["edited_timestamp"] = None
-            result.data = copy.deepcopy(body)
-            pending.completed.set()
-        else:
+            if pending.clicked is not None:
+                self._complete_click(pending, msg)
+            else:
+                result.data = copy.deepcopy(body)
+                pending.completed.set()
+        else:  # after a deferred update (type 6) followups are new messages; only an edit completes it
             flags = int(body.get("flags") or 0)
             msg = self._interaction_message(pending, channel, body, flags=flags, original=False)
             result.followups.append(copy.deepcopy(body))
@@ -1327,14 +1383,18 @@ class DiscordEmulator:
             history = self._history.get(channel.id, [])
             if msg in history:
                 history.remove(msg)
+            self._message_index.pop(msg["id"], None)
             return 204, None
         body = req.json if isinstance(req.json, dict) else {}
         self._apply_edit(msg, body, channel)
         if m["mid"] == "@original":
             result.edits.append(copy.deepcopy(body))
             if result.response_type in (5, 6) and not pending.completed.is_set():
-                result.data = copy.deepcopy(body)
-                pending.completed.set()
+                if pending.clicked is not None:
+                    self._complete_click(pending, msg)
+                else:
+                    result.data = copy.deepcopy(body)
+                    pending.completed.set()
         return 200, self._public_message(msg)
 
     # ------------------------------------------------------------------ REST handlers: channels, messages
@@ -1381,7 +1441,7 @@ class DiscordEmulator:
                         and old["author"]["id"] == str(self.bot_user_id)
                         and dt.datetime.fromisoformat(old["timestamp"]) >= horizon):
                     return 200, self._public_message(old)
-        msg = self._new_message(channel, body)
+        msg = self._new_message(channel, body, flags=int(body.get("flags") or 0) & _SETTABLE_FLAGS)
         self._sent.setdefault(channel.id, []).append(msg)
         self._history.setdefault(channel.id, []).append(msg)
         self._message_event(channel, msg)
@@ -1417,10 +1477,14 @@ class DiscordEmulator:
             sent = self._sent.get(channel.id, [])
             if msg in sent:
                 sent.remove(msg)
+            self._message_index.pop(msg["id"], None)
             return 204, None
         if msg["author"]["id"] != str(self.bot_user_id):
             raise _ApiError(403, 50005, "Cannot edit a message authored by another user")
         self._apply_edit(msg, req.json if isinstance(req.json, dict) else {}, channel)
+        for pending in self._pending.values():  # a deferred update (type 6) may be completed by a plain edit
+            if pending.clicked is msg and pending.result.response_type == 6 and not pending.completed.is_set():
+                self._complete_click(pending, msg)
         return 200, self._public_message(msg)
 
     # ------------------------------------------------------------------ REST handlers: guilds
@@ -1689,6 +1753,110 @@ class DiscordEmulator:
             raise AssertionError(pending.error)
         return copy.deepcopy(pending.choices or [])
 
+    async def click(
+        self,
+        *,
+        user_id: int,
+        message: JSON,
+        custom_id: str,
+        guild_id: int | None = None,
+        timeout: float = 10,
+        wait_for_edit: bool = True,
+    ) -> InteractionResult:
+        """Click the button ``custom_id`` on a message the bot created, as ``user_id``: dispatch a
+        component interaction (type 3) and wait for the bot's answer.
+
+        ``message`` is a message dict from ``messages()``, GET history, ``InteractionResult.message`` or
+        ``followup_messages``; only its ``id`` counts -- the click happens on the message as stored now.
+        The result's ``data`` is the message the click produced: the clicked message after an
+        UPDATE_MESSAGE (type 7) or after a DEFERRED_UPDATE_MESSAGE (type 6) followed by an edit
+        (``PATCH @original`` or PATCH /channels/{cid}/messages/{mid}); a new message for type 4, or type 5
+        followed by a followup/edit. ``wait_for_edit=False`` returns right after a type 6 (buttons that only
+        acknowledge). Raises AssertionError where Discord would not let the user click (unknown or
+        deleted message, no such button, disabled button, someone else's ephemeral message, a channel the
+        user cannot see) or the bot's answer was late, TimeoutError when the bot does not answer (e.g. no
+        view listens for the custom_id any more: Discord shows "This interaction failed")."""
+        pending = self._prepare_click(user_id, message, custom_id, guild_id)
+        deadline = asyncio.get_running_loop().time() + timeout
+        what = f"the click on {custom_id!r} (message {pending.payload['message']['id']})"
+        await self._deliver(pending, timeout)
+        await self._wait_event(pending, pending.responded, deadline,
+                               f"bot did not respond to {what} within {timeout} s")
+        if pending.error:
+            raise AssertionError(pending.error)
+        result = pending.result
+        if result.response_type == 6 and not wait_for_edit:
+            if not pending.completed.is_set() and pending.clicked is not None:
+                result.data = copy.deepcopy(pending.clicked)
+            return result
+        hint = (" (the bot answered DEFERRED_UPDATE_MESSAGE but did not edit the message; "
+                "pass wait_for_edit=False for buttons that only acknowledge)") if result.response_type == 6 else ""
+        await self._wait_event(pending, pending.completed, deadline,
+                               f"{what} was deferred but no edit/followup arrived within {timeout} s{hint}")
+        return result
+
+    @classmethod
+    def walk_components(cls, components: Iterable[JSON]) -> Iterable[JSON]:
+        """Every component, depth first: action rows' children and components v2 containers/sections
+        (``components``, ``accessory``)."""
+        for comp in components:
+            if not isinstance(comp, dict):
+                continue
+            yield comp
+            yield from cls.walk_components(comp.get("components") or [])
+            accessory = comp.get("accessory")
+            if isinstance(accessory, dict):
+                yield from cls.walk_components([accessory])
+
+    @classmethod
+    def find_component(cls, message: JSON, custom_id: str) -> JSON | None:
+        """A copy of the component with that ``custom_id`` in a message dict (any nesting), or None."""
+        for comp in cls.walk_components(message.get("components") or []):
+            if comp.get("custom_id") == custom_id:
+                return copy.deepcopy(comp)
+        return None
+
+    def _prepare_click(self, user_id: int, message: JSON, custom_id: str, guild_id: int | None) -> _Pending:
+        if user_id not in self.users:
+            raise AssertionError(f"unknown user {user_id}")
+        mid = str(message.get("id") or "") if isinstance(message, dict) else ""
+        stored = self._message_index.get(mid)
+        if stored is None:
+            raise AssertionError(f"message {mid or message!r} is not a live message the bot created")
+        channel = self.channels.get(int(stored["channel_id"]))
+        if channel is None:
+            raise AssertionError(f"message {mid}: channel {stored['channel_id']} no longer exists")
+        flags = int(stored.get("flags") or 0)
+        if flags & EPHEMERAL:
+            viewer = ((stored.get("interaction_metadata") or {}).get("user") or {}).get("id")
+            if viewer != str(user_id):
+                raise AssertionError(f"message {mid} is ephemeral: only user {viewer} sees it, not {user_id}")
+        if channel.guild_id is not None:
+            if guild_id is not None and guild_id != channel.guild_id:
+                raise AssertionError(f"message {mid} is in guild {channel.guild_id}, not {guild_id}")
+            guild, channel, context, perms = self._interaction_place(user_id, channel.guild_id, channel.id)
+            if not perms & VIEW_CHANNEL:
+                raise AssertionError(f"user {user_id} cannot see channel {channel.id} (message {mid})")
+        else:
+            if guild_id is not None:
+                raise AssertionError(f"message {mid} is in a DM channel, not in guild {guild_id}")
+            if channel.recipient_id != user_id:
+                raise AssertionError(f"message {mid} is in user {channel.recipient_id}'s DMs, not {user_id}'s")
+            guild, channel, context, perms = self._interaction_place(user_id, None, None)
+        button = self.find_component(stored, custom_id)
+        if button is None:
+            have = [c["custom_id"] for c in self.walk_components(stored.get("components") or [])
+                    if "custom_id" in c]
+            raise AssertionError(f"message {mid} has no component {custom_id!r} (custom_ids: {have})")
+        if button.get("type") != 2:
+            raise AssertionError(f"component {custom_id!r} is of type {button.get('type')}, not a button")
+        if button.get("disabled"):
+            raise AssertionError(f"button {custom_id!r} on message {mid} is disabled")
+        data: JSON = {"custom_id": custom_id, "component_type": 2}
+        if "id" in button:
+            data["id"] = button["id"]
+        return self._interaction_payload(3, data, user_id, guild, channel, context, perms, message=stored)
+
     async def _wait_event(self, pending: _Pending, event: asyncio.Event, deadline: float, message: str) -> None:
         remaining = deadline - asyncio.get_running_loop().time()
         try:
@@ -1725,33 +1893,22 @@ class DiscordEmulator:
             where = f"guild {guild_id} or global" if guild_id is not None else "global"
             raise AssertionError(f"command not synced: /{name} ({where} commands: "
                                  f"{[c['name'] for c in self._visible_commands(guild_id)]})")
-        guild = self._guild(guild_id) if guild_id is not None else None
-        if guild is not None:
-            if user_id not in guild.members:
-                raise AssertionError(f"user {user_id} is not a member of guild {guild.id}")
+        if guild_id is not None and channel_id is None:
+            channel_id = next((c for c in self._guild(guild_id).channel_ids if self.channels[c].type in (0, 5)), None)
             if channel_id is None:
-                channel_id = next((c for c in guild.channel_ids if self.channels[c].type in (0, 5)), None)
-                if channel_id is None:
-                    raise AssertionError(f"guild {guild.id} has no text channel to invoke /{name} in")
-            channel = self._channel(channel_id)
-            if channel.guild_id != guild.id:
-                raise AssertionError(f"channel {channel_id} is not in guild {guild.id}")
-            context = 0
-            member_perms = self.permissions_for(guild.id, channel.id, user_id)
+                raise AssertionError(f"guild {guild_id} has no text channel to invoke /{name} in")
+        if guild_id is None and channel_id is not None and channel_id != self._dm_by_user.get(user_id):
+            raise AssertionError("a DM invoke happens in the user's DM channel; omit channel_id")
+        guild, channel, context, member_perms = self._interaction_place(user_id, guild_id, channel_id)
+        if guild is not None:
             dmp = command.get("default_member_permissions")
             if dmp is not None and not self._is_admin(guild, user_id):
                 required = int(dmp)
                 if required == 0 or member_perms & required != required:
                     raise PermissionError(f"/{name} requires permissions {required}; user {user_id} has "
                                           f"{member_perms} in channel {channel.id}")
-        else:
-            if channel_id is not None and channel_id != self._dm_by_user.get(user_id):
-                raise AssertionError("a DM invoke happens in the user's DM channel; omit channel_id")
-            channel = self._ensure_dm(user_id)
-            context = 1
-            member_perms = DM_PERMISSIONS
-            if command.get("dm_permission") is False:
-                raise PermissionError(f"/{name} is not available in DMs (dm_permission false)")
+        elif command.get("dm_permission") is False:
+            raise PermissionError(f"/{name} is not available in DMs (dm_permission false)")
         contexts = command.get("contexts")
         if contexts is not None and context not in contexts:
             raise PermissionError(f"/{name} is not available in context {context} (contexts {contexts})")
@@ -1764,6 +1921,32 @@ class DiscordEmulator:
             data["resolved"] = resolved
         if "guild_id" in command:
             data["guild_id"] = command["guild_id"]
+        return self._interaction_payload(itype, data, user_id, guild, channel, context, member_perms)
+
+    def _interaction_place(
+        self, user_id: int, guild_id: int | None, channel_id: int | None
+    ) -> tuple[Guild | None, Channel, int, int]:
+        """Where an interaction by ``user_id`` happens: (guild, channel, context, the user's permissions
+        there). A guild channel needs ``channel_id``; no guild means the user's DM with the bot."""
+        if user_id not in self.users:
+            raise AssertionError(f"unknown user {user_id}")
+        if guild_id is None:
+            return None, self._ensure_dm(user_id), 1, DM_PERMISSIONS
+        guild = self._guild(guild_id)
+        if user_id not in guild.members:
+            raise AssertionError(f"user {user_id} is not a member of guild {guild.id}")
+        if channel_id is None:
+            raise AssertionError("a guild interaction needs a channel")
+        channel = self._channel(channel_id)
+        if channel.guild_id != guild.id:
+            raise AssertionError(f"channel {channel_id} is not in guild {guild.id}")
+        return guild, channel, 0, self.permissions_for(guild.id, channel.id, user_id)
+
+    def _interaction_payload(
+        self, itype: int, data: JSON, user_id: int, guild: Guild | None, channel: Channel, context: int,
+        member_perms: int, *, message: JSON | None = None,
+    ) -> _Pending:
+        """The INTERACTION_CREATE payload Discord sends (``message``: the clicked message, for type 3)."""
         iid = self._snowflake()
         token = f"emu.{secrets.token_urlsafe(24)}"
         payload: JSON = {
@@ -1771,6 +1954,8 @@ class DiscordEmulator:
             "version": 1, "data": data, "channel_id": str(channel.id), "locale": "en-US", "entitlements": [],
             "entitlement_sku_ids": [], "context": context, "attachment_size_limit": self.ATTACHMENT_SIZE_LIMIT,
         }
+        if message is not None:
+            payload["message"] = copy.deepcopy(self._public_message(message))
         if guild is not None:
             channel_data = self._channel_dict(channel) | {"permissions": str(member_perms)}
             payload.update({
@@ -1785,7 +1970,7 @@ class DiscordEmulator:
                 "user": self.users[user_id].to_dict(), "channel": self._channel_dict(channel),
                 "app_permissions": str(DM_PERMISSIONS), "authorizing_integration_owners": {"0": "0"},
             })
-        return _Pending(payload, InteractionResult(iid, token), created=0.0)
+        return _Pending(payload, InteractionResult(iid, token), created=0.0, clicked=message)
 
     def _visible_commands(self, guild_id: int | None) -> list[JSON]:
         return (self.guild_commands.get(guild_id, []) if guild_id is not None else []) + self.global_commands

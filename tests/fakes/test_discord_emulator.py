@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import discord
@@ -21,6 +22,7 @@ from tests.fakes.discord_emulator import (
 )
 
 TOPICS = ["llm", "long-context", "retrieval", "vision"]
+PAGES = ["alpha", "beta", "gamma"]
 
 
 def make_feeds_group() -> app_commands.Group:
@@ -53,6 +55,84 @@ def make_feeds_group() -> app_commands.Group:
     return group
 
 
+class Pager(discord.ui.View):
+    """Pages through PAGES: "next" answers UPDATE_MESSAGE (type 7), "prev" DEFERRED_UPDATE_MESSAGE (type 6)
+    and then edits @original. Only the invoking user may click."""
+
+    def __init__(self, owner_id: int) -> None:
+        super().__init__(timeout=60)
+        self.owner_id = owner_id
+        self.page = 0
+        self.sync()
+
+    def sync(self) -> None:
+        self.prev.disabled = self.page == 0
+        self.next.disabled = self.page == len(PAGES) - 1
+
+    def content(self) -> str:
+        return f"Page {self.page + 1}/{len(PAGES)}"
+
+    def embed(self) -> discord.Embed:
+        return discord.Embed(title="Papers", description=PAGES[self.page])
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id != self.owner_id:
+            await interaction.response.send_message("This pager is not yours.", ephemeral=True)
+            return False
+        return True
+
+    @discord.ui.button(label="Prev", custom_id="prev")
+    async def prev(self, interaction: discord.Interaction, button: discord.ui.Button[Pager]) -> None:
+        await interaction.response.defer()
+        self.page -= 1
+        self.sync()
+        await interaction.edit_original_response(content=self.content(), embed=self.embed(), view=self)
+
+    @discord.ui.button(label="Next", custom_id="next")
+    async def next(self, interaction: discord.Interaction, button: discord.ui.Button[Pager]) -> None:
+        self.page += 1
+        self.sync()
+        await interaction.response.edit_message(content=self.content(), embed=self.embed(), view=self)
+
+
+class Counter(discord.ui.View):
+    """A persistent (stateless) view for plain channel messages: the count lives in the message."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+
+    @discord.ui.button(label="+1", custom_id="counter:add")
+    async def add(self, interaction: discord.Interaction, button: discord.ui.Button[Counter]) -> None:
+        assert interaction.message is not None
+        count = int(interaction.message.content.split()[-1]) + 1
+        await interaction.response.edit_message(content=f"clicks: {count}")
+
+    @discord.ui.button(label="ack", custom_id="counter:ack")
+    async def ack(self, interaction: discord.Interaction, button: discord.ui.Button[Counter]) -> None:
+        await interaction.response.defer()
+
+    @discord.ui.button(label="who", custom_id="counter:who")
+    async def who(self, interaction: discord.Interaction, button: discord.ui.Button[Counter]) -> None:
+        await interaction.response.send_message(f"clicked by {interaction.user.id}", ephemeral=True)
+
+
+class Ballot(discord.ui.LayoutView):
+    """Components v2: a button as a section accessory inside a container."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=30)
+        self.votes = 0
+        self.text = discord.ui.TextDisplay[Ballot]("votes: 0")
+        button = discord.ui.Button[Ballot](label="vote", custom_id="ballot:vote")
+        button.callback = self.vote  # type: ignore[method-assign]
+        self.add_item(discord.ui.Container(discord.ui.Section(self.text, accessory=button)))
+
+    async def vote(self, interaction: discord.Interaction) -> None:
+        self.votes += 1
+        self.text.content = f"votes: {self.votes}"
+        await interaction.response.edit_message(view=self)
+
+
 class EmuBot(commands.Bot):
     def __init__(self, dev_guild_id: int) -> None:
         super().__init__(
@@ -77,15 +157,35 @@ class EmuBot(commands.Bot):
             await asyncio.sleep(0.3)
             await interaction.response.send_message("late")
 
+        @app_commands.command(name="pager", description="Pages with buttons")
+        async def pager(interaction: discord.Interaction, public: bool = False, deferred: bool = False) -> None:
+            view = Pager(interaction.user.id)
+            if not deferred:
+                await interaction.response.send_message(view.content(), embed=view.embed(), view=view,
+                                                        ephemeral=not public)
+                return
+            await interaction.response.defer(ephemeral=not public, thinking=True)
+            await interaction.followup.send(view.content(), embed=view.embed(), view=view, ephemeral=not public)
+            second = Pager(interaction.user.id)
+            await interaction.followup.send(second.content(), embed=second.embed(), view=second,
+                                            ephemeral=not public)
+
+        self.component_interactions: list[discord.Interaction] = []
         self.tree.add_command(ping)
         self.tree.add_command(serveronly)
         self.tree.add_command(slow)
+        self.tree.add_command(pager)
         self.tree.add_command(make_feeds_group(), guild=self.dev_guild)
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         """discord.py sleeps 5 s before every non-initial IDENTIFY; not needed against the emulator."""
 
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.type is discord.InteractionType.component:
+            self.component_interactions.append(interaction)
+
     async def setup_hook(self) -> None:
+        self.add_view(Counter())  # persistent: answers its custom_ids on any message
         await self.tree.sync(guild=self.dev_guild)
         await self.tree.sync()
 
@@ -132,6 +232,7 @@ async def world(emu: DiscordEmulator) -> AsyncIterator[World]:
         await emu.wait_for_ready()
         await asyncio.wait_for(bot.wait_until_ready(), 5)
         yield World(emu, bot, guild.id, general, announcements, admin, pleb)
+        assert emu.internal_errors == []
     finally:
         await bot.close()
         await asyncio.wait_for(task, 5)
@@ -140,7 +241,7 @@ async def world(emu: DiscordEmulator) -> AsyncIterator[World]:
 async def test_login_sync_and_content_type(world: World) -> None:
     emu = world.emu
     assert [c["name"] for c in emu.guild_commands[world.guild_id]] == ["feeds"]
-    assert {c["name"] for c in emu.global_commands} == {"ping", "serveronly", "slow"}
+    assert {c["name"] for c in emu.global_commands} == {"ping", "serveronly", "slow", "pager"}
     feeds = emu.guild_commands[world.guild_id][0]
     assert feeds["default_member_permissions"] == str(MANAGE_CHANNELS)
     assert world.bot.get_guild(world.guild_id) is not None
@@ -301,3 +402,113 @@ def test_permissions_for_algorithm() -> None:
     assert emu.permissions_for(guild.id, channel, user) & view
     assert emu.permissions_for(guild.id, channel, emu.bot_user_id) == 0  # no VIEW_CHANNEL -> nothing
     assert emu.permissions_for(guild.id, channel, emu.owner_id) == discord.Permissions.all().value
+
+
+def buttons(message: dict[str, Any]) -> dict[str, bool]:
+    """custom_id -> disabled for a message's buttons."""
+    return {c["custom_id"]: bool(c.get("disabled")) for row in message["components"] for c in row["components"]}
+
+
+async def test_click_pages_an_ephemeral_reply(world: World) -> None:
+    emu = world.emu
+    result = await emu.invoke(user_id=world.pleb, name="pager", guild_id=world.guild_id)
+    assert result.response_type == 4 and result.ephemeral
+    msg = result.message
+    assert msg["flags"] & 64 and msg["channel_id"] == str(world.general)
+    assert msg["content"] == "Page 1/3" and buttons(msg) == {"prev": True, "next": False}
+
+    first = await emu.click(user_id=world.pleb, message=msg, custom_id="next")
+    assert first.response_type == 7 and first.ephemeral
+    assert first.data["id"] == msg["id"] and first.message["id"] == msg["id"]
+    assert first.content == "Page 2/3" and first.embeds[0]["description"] == "beta"
+    assert buttons(first.message) == {"prev": False, "next": False}
+    seen = world.bot.component_interactions[-1]
+    assert seen.data == {"custom_id": "next", "component_type": 2}
+    assert seen.message is not None and seen.message.id == int(msg["id"]) and seen.message.flags.ephemeral
+    assert seen.message.interaction_metadata is not None
+    assert seen.message.interaction_metadata.id == result.interaction_id
+
+    second = await emu.click(user_id=world.pleb, message=first.message, custom_id="next")
+    assert second.content == "Page 3/3" and second.embeds[0]["description"] == "gamma"
+    assert buttons(second.message) == {"prev": False, "next": True}
+    assert buttons(result.message) == {"prev": False, "next": True}  # the stored message was updated
+    with pytest.raises(AssertionError, match="disabled"):
+        await emu.click(user_id=world.pleb, message=msg, custom_id="next")  # the stale dict: state is current
+    with pytest.raises(AssertionError, match="no component 'nope'"):
+        await emu.click(user_id=world.pleb, message=msg, custom_id="nope")
+    with pytest.raises(AssertionError, match="ephemeral"):
+        await emu.click(user_id=world.admin, message=msg, custom_id="prev")  # others don't see it
+
+    back = await emu.click(user_id=world.pleb, message=msg, custom_id="prev")  # type 6, then PATCH @original
+    assert back.response_type == 6 and back.ephemeral and back.content == "Page 2/3"
+    assert back.edits and back.data["id"] == msg["id"]
+    assert buttons(back.message) == {"prev": False, "next": False}
+    assert emu.messages(world.general, include_interaction_messages=True) == []
+
+
+async def test_click_refused_by_interaction_check(world: World) -> None:
+    emu = world.emu
+    result = await emu.invoke(user_id=world.pleb, name="pager", options={"public": True}, guild_id=world.guild_id)
+    assert not result.ephemeral
+    refused = await emu.click(user_id=world.admin, message=result.message, custom_id="next")
+    assert refused.response_type == 4 and refused.ephemeral and refused.content == "This pager is not yours."
+    assert refused.message["interaction_metadata"]["interacted_message_id"] == result.message["id"]
+    assert result.message["content"] == "Page 1/3"
+    ok = await emu.click(user_id=world.pleb, message=result.message, custom_id="next")
+    assert ok.response_type == 7 and not ok.ephemeral and ok.content == "Page 2/3"
+    [shown] = emu.messages(world.general, include_interaction_messages=True)  # the refusal was ephemeral
+    assert shown["id"] == result.message["id"] and shown["content"] == "Page 2/3"
+
+
+async def test_click_on_deferred_reply_and_followup(world: World) -> None:
+    emu = world.emu
+    result = await emu.invoke(user_id=world.pleb, name="pager", options={"deferred": True}, guild_id=world.guild_id)
+    assert result.response_type == 5 and result.ephemeral and result.content == "Page 1/3"
+    await emu.wait_for_followups(result, 1)
+    [followup] = result.followup_messages
+    assert followup["id"] != result.message["id"] and buttons(followup) == {"prev": True, "next": False}
+    clicked = await emu.click(user_id=world.pleb, message=followup, custom_id="next")
+    assert clicked.data["id"] == followup["id"] and clicked.content == "Page 2/3"
+    assert result.message["content"] == "Page 1/3"  # each message has its own view
+    clicked = await emu.click(user_id=world.pleb, message=result.message, custom_id="next")
+    assert clicked.data["id"] == result.message["id"] and clicked.content == "Page 2/3"
+
+
+async def test_click_on_a_channel_message_with_a_persistent_view(world: World) -> None:
+    emu = world.emu
+    channel = world.bot.get_channel(world.general)
+    assert isinstance(channel, discord.TextChannel)
+    view = Counter()
+    await channel.send("clicks: 0", view=view)
+    [msg] = emu.messages(world.general)
+    first = await emu.click(user_id=world.pleb, message=msg, custom_id="counter:add")
+    assert first.response_type == 7 and not first.ephemeral and first.content == "clicks: 1"
+    view.stop()  # now only the persistent Counter added in setup_hook (no message id) can answer
+    [msg] = emu.messages(world.general)
+    assert msg["content"] == "clicks: 1"
+    second = await emu.click(user_id=world.admin, message=msg, custom_id="counter:add")
+    assert second.content == "clicks: 2" and emu.messages(world.general)[0]["content"] == "clicks: 2"
+    acked = await emu.click(user_id=world.pleb, message=msg, custom_id="counter:ack", wait_for_edit=False)
+    assert acked.response_type == 6 and acked.content == "clicks: 2"
+    who = await emu.click(user_id=world.admin, message=msg, custom_id="counter:who")
+    assert who.response_type == 4 and who.ephemeral and who.content == f"clicked by {world.admin}"
+
+    pager = Pager(world.pleb)
+    await channel.send("orphan", view=pager)
+    pager.stop()  # nobody listens for its custom_ids any more: Discord shows "This interaction failed"
+    with pytest.raises(TimeoutError):
+        await emu.click(user_id=world.pleb, message=emu.messages(world.general)[-1], custom_id="next", timeout=0.3)
+
+
+async def test_click_components_v2(world: World) -> None:
+    emu = world.emu
+    channel = world.bot.get_channel(world.general)
+    assert isinstance(channel, discord.TextChannel)
+    await channel.send(view=Ballot())
+    [msg] = emu.messages(world.general)
+    assert msg["flags"] & (1 << 15)  # IS_COMPONENTS_V2
+    assert DiscordEmulator.find_component(msg, "ballot:vote") is not None
+    result = await emu.click(user_id=world.pleb, message=msg, custom_id="ballot:vote")
+    assert result.response_type == 7
+    texts = [c["content"] for c in DiscordEmulator.walk_components(result.components) if c["type"] == 10]
+    assert texts == ["votes: 1"]
