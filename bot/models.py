@@ -126,6 +126,8 @@ class PendingDelivery:
     paper: Paper
     attempts: int = 0
     nonce: str | None = None
+    attempted_at: datetime | None = None
+    owner_id: int = 0  # the guild (channel subscriptions) or user (alerts): senders take turns between owners
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

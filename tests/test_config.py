@@ -90,7 +90,7 @@ def test_check_creates_database(tmp_path):
     (tmp_path / "c.toml").write_text('[storage]\npath = "data/p.db"\n')
     result = _cli("check", "--config", "c.toml", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr
-    assert "schema v1" in result.stdout
+    assert "schema v3" in result.stdout
     assert (tmp_path / "data" / "p.db").exists()
 
 

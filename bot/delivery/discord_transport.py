@@ -65,3 +65,18 @@ class DiscordTransport:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise RetryLater(f"network error: {type(exc).__name__}: {exc}") from exc
         return channel.id
+
+    async def recent_footers(self, channel_id: int, limit: int = 100) -> list[tuple[int, list[str]]]:
+        """Our own recent messages in a channel with their embed footers (needs Read Message History)."""
+        channel = self.client.get_partial_messageable(channel_id)
+        me = self.client.user.id if self.client.user else None
+        found: list[tuple[int, list[str]]] = []
+        try:
+            async for message in channel.history(limit=limit):
+                if message.author.id == me:
+                    found.append((message.id, [e.footer.text or "" for e in message.embeds]))
+        except discord.HTTPException as exc:
+            raise _policy_error(exc) from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise RetryLater(f"network error: {type(exc).__name__}: {exc}") from exc
+        return found

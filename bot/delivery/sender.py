@@ -8,6 +8,7 @@ existing message), and a per-target check that a paper already posted there is n
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections import defaultdict
@@ -16,13 +17,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.delivery.render import Embed, pack_messages, render_digest, render_paper_embed
+from bot.delivery.pacing import RequestPacer
+from bot.delivery.render import Embed, footer_marker, pack_messages, render_digest, render_paper_embed
 from bot.delivery.schedule import latest_due
 from bot.models import DeliveryStatus, Paper, PendingDelivery, Subscription, Target, TargetKind
 from bot.store import DeliveryKey, Owner, Store
 
 log = logging.getLogger(__name__)
 
+# Discord returns the existing message for a repeated nonce only for "a few minutes"; past this age an
+# interrupted send is looked for in the channel's history before it is sent again.
+NONCE_WINDOW = timedelta(minutes=2)
 RETRY_BASE_SECONDS = 5.0
 RETRY_CAP_SECONDS = 600.0
 MAX_ATTEMPTS = 12  # with the backoff above: about an hour of trying before a payload is given up on
@@ -53,6 +58,10 @@ class Transport(Protocol):
         """Open (or fetch) the DM channel with a user; raises TargetGone, RetryLater or Rejected."""
         ...
 
+    async def recent_footers(self, channel_id: int, limit: int = 100) -> list[tuple[int, list[str]]]:
+        """(message id, embed footer texts) of our own recent messages in a channel, newest first."""
+        ...
+
 
 PausedCallback = Callable[[Target, str, list[int]], None]
 
@@ -65,6 +74,18 @@ class DrainResult:
     retried: int = 0
     failed: int = 0
     digests: int = 0
+
+
+def _fair_order(by_target: dict[Target, list[PendingDelivery]]) -> list[Target]:
+    """Targets interleaved across owners (servers, users): A1, B1, C1, A2, B2, ... rather than A1..A500, B1."""
+    by_owner: dict[int, list[Target]] = defaultdict(list)
+    for target, rows in by_target.items():
+        by_owner[rows[0].owner_id].append(target)
+    queues = list(by_owner.values())
+    order: list[Target] = []
+    for turn in range(max((len(q) for q in queues), default=0)):
+        order.extend(q[turn] for q in queues if turn < len(q))
+    return order
 
 
 def message_nonce(*parts: object) -> str:
@@ -98,11 +119,17 @@ class _Papers:
     papers: dict[str, Paper] = field(default_factory=dict)
     keys: dict[str, list[DeliveryKey]] = field(default_factory=lambda: defaultdict(list))
     attempts: int = 0
+    last_attempt: datetime | None = None
 
     def add(self, row: PendingDelivery) -> None:
         self.papers.setdefault(row.paper.id, row.paper)
         self.keys[row.paper.id].append((row.subscription_id, row.paper.id))
         self.attempts = max(self.attempts, row.attempts)
+        if row.attempted_at is not None and (self.last_attempt is None or row.attempted_at > self.last_attempt):
+            self.last_attempt = row.attempted_at
+
+    def attempted_before(self, moment: datetime) -> bool:
+        return self.last_attempt is not None and self.last_attempt < moment
 
     def embeds(self) -> list[tuple[str, Embed]]:
         return [(pid, render_paper_embed(p, sorted({s for s, _ in self.keys[pid]}))) for pid, p in self.papers.items()]
@@ -112,26 +139,36 @@ class Sender:
     """Posts due outbox rows and digests through a transport, recording every outcome in the store."""
 
     def __init__(self, store: Store, transport: Transport, clock: Callable[[], datetime],
-                 on_paused: PausedCallback | None = None, digest_cap: int = 25) -> None:
+                 on_paused: PausedCallback | None = None, digest_cap: int = 25,
+                 requests_per_second: float = 45.0, concurrency: int = 8) -> None:
         self.store = store
         self.transport = transport
         self.clock = clock
         self.on_paused = on_paused
         self.digest_cap = digest_cap
+        self.pacer = RequestPacer(requests_per_second)
+        self.concurrency = concurrency
 
     async def drain(self, limit: int = 500) -> DrainResult:
         """Send everything due now (up to ``limit`` rows), then any digest whose time has come.
 
-        Targets are served one after another; one failing target never blocks another.
+        Targets are served concurrently (up to ``concurrency`` at once), taking turns between servers and
+        users so one large server cannot starve the rest; every request waits for the global pacer, and
+        discord.py's per-channel buckets pace each channel. One failing target never blocks another.
         """
         result = DrainResult()
         by_target: dict[Target, list[PendingDelivery]] = defaultdict(list)
         for row in await self.store.due_deliveries(self.clock(), limit):
             by_target[row.target].append(row)
-        for target, rows in by_target.items():
-            for batch in await self._plan_batches(target, rows, result):
-                if not await self._send(batch, result):
-                    break  # paused or backing off: this target's remaining batches wait too
+        slots = asyncio.Semaphore(self.concurrency)
+
+        async def drain_target(target: Target) -> None:
+            async with slots:
+                for batch in await self._plan_batches(target, by_target[target], result):
+                    if not await self._send(batch, result):
+                        break  # paused or backing off: this target's remaining batches wait too
+
+        await asyncio.gather(*(drain_target(t) for t in _fair_order(by_target)))
         await self._send_due_digests(result)
         return result
 
@@ -150,11 +187,13 @@ class Sender:
                 result.delivered += 1
                 continue
             fresh.add(row)
-        batches = [
-            _Batch(target, [e for _, e in group.embeds()], [k for ks in group.keys.values() for k in ks],
-                   nonce, group.attempts)
-            for nonce, group in resumed.items()
-        ]
+        batches = []
+        for nonce, group in resumed.items():
+            if group.attempted_before(now - NONCE_WINDOW):
+                await self._settle_from_history(target, group, result)
+            if group.papers:
+                batches.append(_Batch(target, [e for _, e in group.embeds()],
+                                      [k for ks in group.keys.values() for k in ks], nonce, group.attempts))
         embeds = fresh.embeds()
         paper_of = {id(embed): pid for pid, embed in embeds}
         for message in pack_messages(embed for _, embed in embeds):
@@ -164,11 +203,30 @@ class Sender:
                                   fresh.attempts))
         return batches
 
+    async def _settle_from_history(self, target: Target, group: _Papers, result: DrainResult) -> None:
+        """An interrupted send too old for nonce deduplication: if our message with these papers is in the
+        channel already (recognised by the paper marker in the embed footer), record it instead of resending."""
+        markers = {footer_marker(pid): pid for pid in group.papers}
+        try:
+            await self.pacer.acquire()
+            recent = await self.transport.recent_footers(await self._channel_for(target))
+        except (TargetGone, RetryLater, Rejected) as exc:
+            log.warning("could not read %s's history to check an interrupted send (%s); sending again", target, exc)
+            return
+        for message_id, footers in recent:
+            for footer in footers:
+                for marker, pid in markers.items():
+                    if footer.endswith(marker) and pid in group.papers:
+                        await self.store.mark_sent(group.keys[pid], message_id, self.clock())
+                        result.delivered += len(group.keys.pop(pid))
+                        del group.papers[pid]
+
     async def _channel_for(self, target: Target) -> int:
         if target.kind is TargetKind.CHANNEL:
             return target.id
         channel_id = await self.store.dm_channel(target.id)
         if channel_id is None:
+            await self.pacer.acquire()
             channel_id = await self.transport.open_dm(target.id)
             await self.store.save_dm_channel(target.id, channel_id, self.clock())
         return channel_id
@@ -178,7 +236,9 @@ class Sender:
         await self.store.mark_sending(batch.keys, batch.nonce, self.clock())
         attempts = batch.attempts + 1
         try:
-            message_id = await self.transport.send(await self._channel_for(batch.target), batch.embeds, batch.nonce)
+            channel_id = await self._channel_for(batch.target)
+            await self.pacer.acquire()
+            message_id = await self.transport.send(channel_id, batch.embeds, batch.nonce)
         except TargetGone as exc:
             reason = str(exc)
             paused = await self.store.pause_target(batch.target, reason)

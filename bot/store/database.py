@@ -401,28 +401,34 @@ class Store:
 
     # -- outbox ---------------------------------------------------------------------------------------
 
-    async def due_deliveries(self, now: datetime, limit: int = 500) -> list[PendingDelivery]:
-        """Instant deliveries ready to send for active subscriptions, oldest first.
+    async def due_deliveries(self, now: datetime, limit: int = 500, per_target: int = 50) -> list[PendingDelivery]:
+        """Instant deliveries ready to send for active subscriptions, oldest first, at most ``per_target`` rows
+        for any one target so that one target's backlog cannot crowd the others out of a drain.
 
         Rows left in ``sending`` by a crash come back with their nonce so the resend is deduplicated.
         """
         rows = await self._fetchall(
-            f"""SELECT d.subscription_id, d.target_kind, d.target_id, d.attempts, d.nonce, {_prefixed('p')}
-                FROM deliveries d
+            f"""SELECT {_PENDING_COLUMNS} FROM (
+                    SELECT d.*, ROW_NUMBER() OVER (
+                        PARTITION BY d.target_kind, d.target_id ORDER BY d.created_at, d.paper_id, d.subscription_id
+                    ) AS position
+                    FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
+                    WHERE d.status IN ('pending', 'sending') AND d.next_attempt_at <= ? AND s.status = 'active'
+                ) d
                 JOIN subscriptions s ON s.id = d.subscription_id
                 JOIN papers p ON p.id = d.paper_id
-                WHERE d.status IN ('pending', 'sending') AND d.next_attempt_at <= ? AND s.status = 'active'
+                WHERE d.position <= ?
                 ORDER BY d.created_at, p.first_seen_at, d.paper_id, d.subscription_id
                 LIMIT ?""",
-            (_ts(now), limit),
+            (_ts(now), per_target, limit),
         )
         return [_pending_from_row(r) for r in rows]
 
     async def held_deliveries(self, subscription_id: int) -> list[PendingDelivery]:
         """What a digest subscription has accumulated (including a digest interrupted mid-send)."""
         rows = await self._fetchall(
-            f"""SELECT d.subscription_id, d.target_kind, d.target_id, d.attempts, d.nonce, {_prefixed('p')}
-                FROM deliveries d JOIN papers p ON p.id = d.paper_id
+            f"""SELECT {_PENDING_COLUMNS}
+                FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id JOIN papers p ON p.id = d.paper_id
                 WHERE d.subscription_id = ? AND d.status IN ('held', 'sending')
                 ORDER BY p.upvotes DESC, p.first_seen_at DESC, p.id""",
             (subscription_id,),
@@ -449,7 +455,7 @@ class Store:
     async def mark_sending(self, keys: Sequence[DeliveryKey], nonce: str, now: datetime) -> None:
         """Record the nonce *before* the request, so a crash resends with the same one."""
         await self._update_deliveries(
-            keys, "status = 'sending', nonce = ?, attempts = attempts + 1", (nonce,)
+            keys, "status = 'sending', nonce = ?, attempts = attempts + 1, attempted_at = ?", (nonce, _ts(now))
         )
 
     async def mark_sent(self, keys: Sequence[DeliveryKey], message_id: int, now: datetime) -> None:
@@ -620,9 +626,15 @@ def _owner_filter(owner: Owner) -> tuple[str, tuple[Any, ...]]:
     return "s.kind = 'alert' AND s.user_id = ?", (owner.id,)
 
 
+_PENDING_COLUMNS = (
+    "d.subscription_id, d.target_kind, d.target_id, d.attempts, d.nonce, d.attempted_at, "
+    "COALESCE(s.guild_id, s.user_id), " + ", ".join(f"p.{c.strip()}" for c in _PAPER_COLUMNS.split(","))
+)
+
+
 def _pending_from_row(r: Sequence[Any]) -> PendingDelivery:
     return PendingDelivery(subscription_id=r[0], target=Target(TargetKind(r[1]), r[2]), attempts=r[3],
-                           nonce=r[4], paper=_paper_from_row(r[5:]))
+                           nonce=r[4], attempted_at=_dt(r[5]), owner_id=r[6], paper=_paper_from_row(r[7:]))
 
 
 async def _user_version(db: aiosqlite.Connection) -> int:

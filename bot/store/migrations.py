@@ -116,4 +116,9 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO papers_fts (papers_fts) VALUES ('rebuild');
     CREATE INDEX papers_source_seen ON papers (source, first_seen_at);
     """,
+    # 3: when a delivery was last attempted, so an interrupted send older than Discord's nonce window is
+    # checked against the channel's history instead of being resent blindly.
+    """
+    ALTER TABLE deliveries ADD COLUMN attempted_at TEXT;
+    """,
 )

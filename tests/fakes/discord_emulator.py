@@ -52,10 +52,12 @@ import http
 import json
 import logging
 import math
+import random
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,6 +159,11 @@ def _status_message(status: int, code: int) -> str:
         return f"{status}: {http.HTTPStatus(status).phrase}"
     except ValueError:
         return str(status)
+
+
+def _ceil_ms(seconds: float) -> float:
+    """Round up to whole milliseconds (rate-limit times must never tell a client to come back too early)."""
+    return math.ceil(round(seconds * 1000, 6)) / 1000
 
 
 def _now_iso() -> str:
@@ -274,8 +281,9 @@ class RecordedRequest:
     json: Any
     headers: dict[str, str]
     status: int = 0
-    time: float = 0.0
+    time: float = 0.0  # time.monotonic() when the request arrived
     response: Any = None
+    response_headers: dict[str, str] = field(default_factory=dict)  # what the emulator added (rate limits, Via)
 
 
 @dataclass
@@ -360,6 +368,39 @@ class _Fault:
     remaining: int
     retry_after: float
     global_: bool
+
+
+@dataclass
+class _RandomFaults:
+    """State of ``fail_randomly``: one RNG drives both the "fail?" and the "which fault?" draws."""
+
+    method: str
+    pattern: re.Pattern[str]
+    rate: float
+    faults: tuple[tuple[int, int], ...]
+    rng: random.Random
+    retry_after: float
+    limit: int | None
+    injected: int = 0
+
+
+@dataclass
+class _Bucket:
+    """One per-channel message bucket: a fixed window that opens with its first request."""
+
+    reset_at: float  # time.monotonic() when the window ends
+    used: int = 0
+
+
+@dataclass
+class _RateLimits:
+    """State of ``enforce_rate_limits``."""
+
+    global_per_second: int
+    channel_limit: int
+    channel_period: float
+    global_window: deque[float] = field(default_factory=deque)  # admission times in the last second
+    buckets: dict[int, _Bucket] = field(default_factory=dict)  # by channel id
 
 
 class _ApiError(Exception):
@@ -454,6 +495,16 @@ class DiscordEmulator:
         self._dm_by_user: dict[int, int] = {}
         self._channel_errors: dict[int, tuple[int, int, str]] = {}
         self._faults: list[_Fault] = []
+        self._after_create_faults: list[_Fault] = []
+        self._random_faults: _RandomFaults | None = None
+        self._rate_limits: _RateLimits | None = None
+        #: 429s the emulator answered (rate-limit enforcement and injected faults).
+        self.rate_limited_count = 0
+        #: Every 401, 403 and 429 answered: what Discord's Cloudflare ban counts (10,000 per 10 minutes).
+        self.invalid_request_count = 0
+        #: (method, path, status) of every injected fault (``fail_next``, ``fail_randomly``,
+        #: ``fail_after_create_next``), in order.
+        self.injected_faults: list[tuple[str, str, int]] = []
         self._pending: dict[int, _Pending] = {}
         self._pending_by_token: dict[str, _Pending] = {}
         self._session: _Session | None = None
@@ -731,11 +782,63 @@ class DiscordEmulator:
         global_: bool = False,
     ) -> None:
         """Answer the next ``times`` requests with that method (``*`` = any) whose path (without
-        /api/v10) fully matches ``path_pattern`` with this error. 429s carry what discord.py needs to
-        retry (JSON body, ``Via``, ``X-RateLimit-*``)."""
+        /api/v10) fully matches ``path_pattern`` with this error, without letting them take effect (no
+        message is created). 429s carry what discord.py needs to retry (JSON body with ``retry_after`` and
+        ``global``, ``Via``, ``X-RateLimit-*`` with scope "user"); with ``global_=True`` the body says
+        ``"global": true`` and the headers ``X-RateLimit-Global: true`` / ``X-RateLimit-Scope: global``, and
+        discord.py holds back every new request (any route) until ``retry_after`` has passed.
+        Other statuses get ``{"message", "code"}``. Checked before ``fail_randomly``."""
         self._faults.append(
             _Fault(method.upper(), re.compile(path_pattern), status, code, message, times, retry_after, global_)
         )
+
+    def fail_after_create_next(
+        self, method: str, path_pattern: str, status: int = 502, times: int = 1, *, code: int = 0, message: str = "",
+    ) -> None:
+        """Let the next ``times`` matching requests take effect (the message is created, the edit applied)
+        and then answer them with this error -- Discord timing out after it committed. discord.py retries
+        500/502/504 (after 1 s, 3 s, ...); a message POST retried with the same nonce (discord.py sends a
+        random one with every ``send`` and ``enforce_nonce``) gets the existing message back, a retry
+        without a nonce creates a duplicate. Only requests the emulator would have answered with a 2xx are
+        turned into errors, and only they use up ``times``."""
+        self._after_create_faults.append(
+            _Fault(method.upper(), re.compile(path_pattern), status, code, message, times, 0.05, False)
+        )
+
+    def fail_randomly(
+        self,
+        method: str,
+        path_pattern: str,
+        *,
+        rate: float,
+        faults: Sequence[tuple[int, int]] = ((429, 0), (502, 0)),
+        seed: int = 0,
+        retry_after: float = 0.05,
+        limit: int | None = None,
+    ) -> None:
+        """Fail matching requests at random, reproducibly. Each request with that method (``*`` = any) whose
+        path (without /api/v10) fully matches ``path_pattern`` fails with probability ``rate``; the fault,
+        one ``(status, code)`` of ``faults``, is picked by the same ``random.Random(seed)``, so the same
+        sequence of matching requests gets the same faults. Failed requests take no effect (nothing is
+        created). 429s look like ``fail_next``'s (``retry_after``, ``Via``, ``X-RateLimit-*``, scope
+        "user"); other statuses get a JSON ``{"message", "code"}`` body. ``limit``: inject at most that many
+        faults. Replaces an earlier ``fail_randomly``; ``fail_next`` faults are served first. Every injected
+        fault is appended to ``injected_faults``."""
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"rate must be within [0, 1], not {rate}")
+        if not faults:
+            raise ValueError("faults must not be empty")
+        for status, _code in faults:
+            if status < 400:
+                raise ValueError(f"a fault needs an error status, not {status}")
+        self._random_faults = _RandomFaults(
+            method.upper(), re.compile(path_pattern), rate, tuple((int(s), int(c)) for s, c in faults),
+            random.Random(seed), retry_after, limit,
+        )
+
+    def stop_failing_randomly(self) -> None:
+        """Turn ``fail_randomly`` off (``injected_faults`` keeps the record)."""
+        self._random_faults = None
 
     def set_channel_error(self, channel_id: int, status: int, code: int, message: str = "") -> None:
         """Every message post to that channel fails with this error until cleared."""
@@ -744,42 +847,189 @@ class DiscordEmulator:
     def clear_channel_error(self, channel_id: int) -> None:
         self._channel_errors.pop(channel_id, None)
 
-    def _take_fault(self, method: str, path: str) -> _Fault | None:
-        for fault in self._faults:
+    @staticmethod
+    def _take_fault(faults: list[_Fault], method: str, path: str) -> _Fault | None:
+        for fault in faults:
             if fault.remaining > 0 and fault.method in ("*", method) and fault.pattern.fullmatch(path):
                 fault.remaining -= 1
                 if fault.remaining <= 0:
-                    self._faults.remove(fault)
+                    faults.remove(fault)
                 return fault
         return None
 
+    def _take_random_fault(self, method: str, path: str) -> tuple[int, int] | None:
+        rf = self._random_faults
+        if rf is None or (rf.limit is not None and rf.injected >= rf.limit):
+            return None
+        if rf.method not in ("*", method) or not rf.pattern.fullmatch(path):
+            return None
+        if rf.rng.random() >= rf.rate:
+            return None
+        fault = rf.faults[rf.rng.randrange(len(rf.faults))]
+        rf.injected += 1
+        return fault
+
+    # ------------------------------------------------------------------ rate limits
+    def enforce_rate_limits(
+        self, *, global_per_second: int = 50, channel_messages: tuple[int, float] = (5, 5.0)
+    ) -> None:
+        """Enforce Discord's rate limits (off by default; calling again resets the counters' windows).
+
+        * Global: more than ``global_per_second`` bot-authenticated REST requests in any 1-second window
+          (sliding) -> 429 ``{"message": "You are being rate limited.", "retry_after": <s until the
+          oldest request in the window is 1 s old>, "global": true}`` with ``X-RateLimit-Global: true``,
+          ``X-RateLimit-Scope: global`` and ``Via``. Interaction callbacks and webhook (followup) requests
+          are exempt, as on Discord. discord.py sleeps ``retry_after`` and blocks new requests meanwhile,
+          but does not pace itself under this limit.
+        * Per channel: ``POST /channels/{id}/messages`` at most ``channel_messages[0]`` per
+          ``channel_messages[1]`` seconds per channel (a fixed window opened by its first request; Discord's
+          is 5 per 5 s) -> 429 with scope "user". Every response of that route carries the bucket headers
+          discord.py paces itself with: ``X-RateLimit-Limit``, ``-Remaining``, ``-Reset`` (epoch seconds),
+          ``-Reset-After`` (seconds) and ``-Bucket`` -- one hash for the route, the channel being the major
+          parameter, as on Discord (discord.py keys its buckets by hash + major parameter), so a client
+          that honours them gets no 429 from this bucket.
+
+        Requests failed by ``fail_next`` / ``fail_randomly`` are answered before these checks and are not
+        counted. See ``rate_limited_count``, ``invalid_request_count``, ``requests_per_second`` and
+        ``peak_requests``."""
+        limit, period = channel_messages
+        if global_per_second < 1 or limit < 1 or period <= 0:
+            raise ValueError("rate limits must be positive")
+        self._rate_limits = _RateLimits(global_per_second, int(limit), float(period))
+
+    def stop_enforcing_rate_limits(self) -> None:
+        """Turn ``enforce_rate_limits`` off again."""
+        self._rate_limits = None
+
+    @property
+    def request_times(self) -> list[float]:
+        """Arrival time (``time.monotonic()``) of every recorded REST request, in order."""
+        return [r.time for r in self.requests]
+
+    def _throughput_sample(self, method: str, path_pattern: str, statuses: Iterable[int] | None) -> list[float]:
+        wanted = None if statuses is None else set(statuses)
+        return [r.time for r in self.find_requests(method, path_pattern) if wanted is None or r.status in wanted]
+
+    def requests_per_second(
+        self,
+        window_start: float | None = None,
+        window_end: float | None = None,
+        *,
+        method: str = "*",
+        path_pattern: str = r".*",
+        statuses: Iterable[int] | None = None,
+    ) -> float:
+        """Sustained rate of recorded requests (method ``*`` = any, path regex fullmatch, answered with one
+        of ``statuses`` if given, e.g. ``[200]``) that arrived within ``[window_start, window_end]``
+        (``time.monotonic()`` values; default: the first/last such request), per second. 0.0 when nothing
+        matched or the window has no length."""
+        times = self._throughput_sample(method, path_pattern, statuses)
+        if not times:
+            return 0.0
+        start = times[0] if window_start is None else window_start
+        end = times[-1] if window_end is None else window_end
+        if end <= start:
+            return 0.0
+        return sum(1 for t in times if start <= t <= end) / (end - start)
+
+    def peak_requests(
+        self, window: float = 1.0, *, method: str = "*", path_pattern: str = r".*",
+        statuses: Iterable[int] | None = None,
+    ) -> int:
+        """The most matching requests (as for ``requests_per_second``) that arrived within any ``window``
+        seconds: e.g. ``peak_requests(1.0, statuses=[200])`` must stay <= 50 under Discord's global limit."""
+        times = self._throughput_sample(method, path_pattern, statuses)
+        best = lo = 0
+        for hi, t in enumerate(times):
+            while t - times[lo] >= window:
+                lo += 1
+            best = max(best, hi - lo + 1)
+        return best
+
     @staticmethod
-    def _fault_response(fault: _Fault) -> web.Response:
-        headers = {"Content-Type": "application/json", "Via": "1.1 google"}
-        if fault.status == 429:
-            body: JSON = {
-                "message": fault.message or "You are being rate limited.",
-                "retry_after": fault.retry_after,
-                "global": fault.global_,
-            }
-            if fault.code:
-                body["code"] = fault.code
-            headers["Retry-After"] = str(max(1, math.ceil(fault.retry_after)))
-            if fault.global_:
-                headers["X-RateLimit-Global"] = "true"
-                headers["X-RateLimit-Scope"] = "global"
+    def _route_bucket_hash(method: str, path: str) -> str:
+        """A stable per-route bucket hash, like Discord's ``X-RateLimit-Bucket`` (ids do not change it)."""
+        template = re.sub(r"/\d+", "/{id}", path)
+        return hashlib.sha1(f"{method} {template}".encode()).hexdigest()[:32]
+
+    @staticmethod
+    def _message_bucket_channel(rec: RecordedRequest) -> int | None:
+        m = re.fullmatch(r"/channels/(\d+)/messages", rec.path) if rec.method == "POST" else None
+        return int(m.group(1)) if m else None
+
+    def _bucket_headers(self, rec: RecordedRequest, bucket: _Bucket | None, limit: int) -> dict[str, str]:
+        """``X-RateLimit-*`` for a bucket (None: an injected 429 without enforcement -> exhausted for
+        ``retry_after``, handled by the caller)."""
+        reset_after = 0.0 if bucket is None else max(0.0, bucket.reset_at - time.monotonic())
+        used = limit if bucket is None else bucket.used
+        return {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(max(0, limit - used)),
+            "X-RateLimit-Reset": f"{_ceil_ms(time.time() + reset_after):.3f}",
+            "X-RateLimit-Reset-After": f"{_ceil_ms(reset_after):.3f}",
+            "X-RateLimit-Bucket": self._route_bucket_hash(rec.method, rec.path),
+        }
+
+    def _admit(self, rec: RecordedRequest) -> tuple[web.Response | None, _Bucket | None]:
+        """Rate-limit enforcement: (a 429 to answer, None) or (None, the message bucket the request used)."""
+        rl = self._rate_limits
+        if rl is None:
+            return None, None
+        now = time.monotonic()
+        if self._needs_auth(rec.path):  # bot-authenticated (checked already); callbacks/webhooks are exempt
+            window = rl.global_window
+            while window and window[0] <= now - 1.0:
+                window.popleft()
+            if len(window) >= rl.global_per_second:
+                return self._error_response(rec, 429, retry_after=window[0] + 1.0 - now, global_=True), None
+            window.append(now)
+        cid = self._message_bucket_channel(rec)
+        if cid is None:
+            return None, None
+        bucket = rl.buckets.get(cid)
+        if bucket is None or now >= bucket.reset_at:
+            bucket = rl.buckets[cid] = _Bucket(now + rl.channel_period)
+        if bucket.used >= rl.channel_limit:
+            headers = self._bucket_headers(rec, bucket, rl.channel_limit)
+            return self._error_response(rec, 429, retry_after=bucket.reset_at - now, headers=headers), None
+        bucket.used += 1
+        return None, bucket
+
+    def _error_response(
+        self, rec: RecordedRequest, status: int, code: int = 0, message: str = "", *, retry_after: float = 0.05,
+        global_: bool = False, headers: dict[str, str] | None = None,
+    ) -> web.Response:
+        """An emulator-made error (injected or rate limit). 429: Discord's body and headers (``Via``,
+        ``Retry-After``, global or bucket ``X-RateLimit-*`` with ``headers`` as the bucket's); others:
+        ``{"message", "code"}``."""
+        out = {"Via": "1.1 google"}
+        if status == 429:
+            retry_after = _ceil_ms(max(retry_after, 0.001))
+            body: JSON = {"message": message or "You are being rate limited.", "retry_after": retry_after,
+                          "global": global_}
+            if code:
+                body["code"] = code
+            out["Retry-After"] = str(max(1, math.ceil(retry_after)))
+            if global_:
+                out.update({"X-RateLimit-Global": "true", "X-RateLimit-Scope": "global"})
             else:
-                headers.update({
-                    "X-RateLimit-Limit": "5",
-                    "X-RateLimit-Remaining": "0",
-                    "X-RateLimit-Reset": f"{time.time() + fault.retry_after:.3f}",
-                    "X-RateLimit-Reset-After": f"{fault.retry_after:.3f}",
-                    "X-RateLimit-Bucket": hashlib.sha1(fault.pattern.pattern.encode()).hexdigest()[:16],
-                    "X-RateLimit-Scope": "user",
-                })
+                if headers is None:
+                    limit = self._rate_limits.channel_limit if self._rate_limits is not None else 5
+                    headers = self._bucket_headers(rec, None, limit)
+                    headers["X-RateLimit-Reset"] = f"{_ceil_ms(time.time() + retry_after):.3f}"
+                    headers["X-RateLimit-Reset-After"] = f"{retry_after:.3f}"
+                out.update(headers)
+                out["X-RateLimit-Scope"] = "user"
         else:
-            body = {"message": fault.message or _status_message(fault.status, fault.code), "code": fault.code}
-        return web.Response(status=fault.status, body=json.dumps(body).encode(), headers=headers)
+            body = {"message": message or _status_message(status, code), "code": code}
+        rec.response = body
+        rec.response_headers = out
+        return self._json(status, body, out)
+
+    def _inject(self, rec: RecordedRequest, status: int, code: int = 0, message: str = "", *,
+                retry_after: float = 0.05, global_: bool = False) -> web.Response:
+        self.injected_faults.append((rec.method, rec.path, status))
+        return self._error_response(rec, status, code, message, retry_after=retry_after, global_=global_)
 
     # ------------------------------------------------------------------ REST plumbing
     def _build_routes(self) -> None:
@@ -845,16 +1095,43 @@ class DiscordEmulator:
         self.requests.append(rec)
         response = await self._respond(rec)
         rec.status = response.status
+        if response.status == 429:
+            self.rate_limited_count += 1
+        if response.status in (401, 403, 429):
+            self.invalid_request_count += 1
         self._notify()
         return response
 
     async def _respond(self, rec: RecordedRequest) -> web.Response:
+        """Auth, then injected faults (``fail_next``, then ``fail_randomly``), then rate-limit enforcement,
+        then the route's handler (and ``fail_after_create_next`` on its 2xx answer)."""
         if self._needs_auth(rec.path) and rec.headers.get("Authorization") != f"Bot {self.BOT_TOKEN}":
             rec.response = {"message": "401: Unauthorized", "code": 0}
             return self._json(401, rec.response)
-        fault = self._take_fault(rec.method, rec.path)
+        fault = self._take_fault(self._faults, rec.method, rec.path)
         if fault is not None:
-            return self._fault_response(fault)
+            return self._inject(rec, fault.status, fault.code, fault.message, retry_after=fault.retry_after,
+                                global_=fault.global_)
+        random_fault = self._take_random_fault(rec.method, rec.path)
+        if random_fault is not None:
+            assert self._random_faults is not None
+            return self._inject(rec, *random_fault, retry_after=self._random_faults.retry_after)
+        limited, bucket = self._admit(rec)
+        if limited is not None:
+            return limited
+        status, payload = await self._route(rec)
+        rec.response = payload
+        if 200 <= status < 300:
+            fault = self._take_fault(self._after_create_faults, rec.method, rec.path)
+            if fault is not None:
+                return self._inject(rec, fault.status, fault.code, fault.message, retry_after=fault.retry_after)
+        headers: dict[str, str] = {}
+        if bucket is not None and self._rate_limits is not None:
+            headers = self._bucket_headers(rec, bucket, self._rate_limits.channel_limit)
+        rec.response_headers = headers
+        return self._json(status, payload, headers)
+
+    async def _route(self, rec: RecordedRequest) -> tuple[int, Any]:
         path_matched = False
         for method, pattern, handler in self._routes:
             m = pattern.fullmatch(rec.path)
@@ -864,27 +1141,24 @@ class DiscordEmulator:
             if method != rec.method:
                 continue
             try:
-                status, payload = await handler(rec, m.groupdict())
+                return await handler(rec, m.groupdict())
             except _ApiError as exc:
-                status, payload = exc.status, exc.body()
+                return exc.status, exc.body()
             except Exception as exc:  # an emulator bug: fail loudly, and not with a 5xx discord.py would retry
                 _log.exception("emulator error handling %s %s", rec.method, rec.path)
                 self.internal_errors.append(exc)
-                status, payload = 400, {"message": f"emulator internal error: {exc!r}", "code": 0}
-            rec.response = payload
-            return self._json(status, payload)
+                return 400, {"message": f"emulator internal error: {exc!r}", "code": 0}
         if path_matched:
-            rec.response = {"message": "405: Method Not Allowed", "code": 0}
-            return self._json(405, rec.response)
-        rec.response = {"message": "404: Not Found", "code": 0}
-        return self._json(404, rec.response)
+            return 405, {"message": "405: Method Not Allowed", "code": 0}
+        return 404, {"message": "404: Not Found", "code": 0}
 
     @staticmethod
-    def _json(status: int, payload: Any) -> web.Response:
+    def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> web.Response:
+        extra = dict(headers or {})
         if status == 204 or payload is None:
-            return web.Response(status=204)
+            return web.Response(status=204, headers=extra)
         return web.Response(
-            status=status, body=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+            status=status, body=json.dumps(payload).encode(), headers={"Content-Type": "application/json", **extra}
         )
 
     # ------------------------------------------------------------------ serializers
@@ -1448,20 +1722,39 @@ class DiscordEmulator:
         return 200, self._public_message(msg)
 
     async def _r_list_messages(self, req: RecordedRequest, m: dict[str, str]) -> tuple[int, Any]:
+        """GET history: newest first, ``limit`` 1..100 (default 50), one of ``before`` / ``after`` /
+        ``around`` (message ids or any snowflake, e.g. one made from a time); ``after`` gives the oldest
+        ``limit`` messages after the id, ``around`` up to ``limit // 2`` older ones plus the id and newer.
+        Interaction responses shown in the channel are included. Without READ_MESSAGE_HISTORY in a guild
+        channel Discord returns no messages (200 [])."""
         channel = self._rest_channel(m["cid"])
-        try:
-            limit = int(req.query.get("limit", "50"))
-        except ValueError:
-            raise _form_error(["limit"], "NUMBER_TYPE_COERCE", "Value is not int.") from None
+        query = dict(req.query)
+        for key in ("limit", "before", "after", "around"):
+            if key in query:
+                try:
+                    int(query[key])
+                except ValueError:
+                    message = "Value is not int." if key == "limit" else f"Value \"{query[key]}\" is not snowflake."
+                    raise _form_error([key], "NUMBER_TYPE_COERCE", message) from None
+        limit = int(query.get("limit", "50"))
         if not 1 <= limit <= 100:
             raise _form_error(["limit"], "NUMBER_TYPE_MAX", "int value should be between 1 and 100.")
-        msgs = list(self._history.get(channel.id, []))
-        if "before" in req.query:
-            msgs = [x for x in msgs if int(x["id"]) < int(req.query["before"])]
-        if "after" in req.query:
-            msgs = [x for x in msgs if int(x["id"]) > int(req.query["after"])]
-            msgs = msgs[:limit]  # Discord returns the oldest `limit` after the id, still newest first
-        msgs = msgs[-limit:]
+        if len({"before", "after", "around"} & set(query)) > 1:
+            raise _form_error([], "BASE_TYPE_BAD_REQUEST", "Only one of around, before or after may be given")
+        if (channel.guild_id is not None
+                and not self.permissions_for(channel.guild_id, channel.id, self.bot_user_id) & READ_MESSAGE_HISTORY):
+            return 200, []
+        msgs = sorted(self._history.get(channel.id, []), key=lambda x: int(x["id"]))
+        if "before" in query:
+            msgs = [x for x in msgs if int(x["id"]) < int(query["before"])][-limit:]
+        elif "after" in query:
+            msgs = [x for x in msgs if int(x["id"]) > int(query["after"])][:limit]
+        elif "around" in query:
+            pivot = int(query["around"])
+            older = [x for x in msgs if int(x["id"]) < pivot][-(limit // 2):] if limit > 1 else []
+            msgs = older + [x for x in msgs if int(x["id"]) >= pivot][: limit - len(older)]
+        else:
+            msgs = msgs[-limit:]
         return 200, [self._public_message(x) for x in reversed(msgs)]
 
     async def _r_channel_message(self, req: RecordedRequest, m: dict[str, str]) -> tuple[int, Any]:

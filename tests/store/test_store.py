@@ -5,6 +5,7 @@ import pytest
 
 from bot.models import DeliveryStatus, Schedule, SubscriptionKind, SubscriptionStatus, Target, TargetKind
 from bot.store import Owner, Store
+from bot.store.migrations import MIGRATIONS
 from tests.conftest import T0, make_paper
 
 
@@ -20,7 +21,7 @@ async def test_migrations_are_idempotent_and_wal(tmp_path):
     path = str(tmp_path / "m.db")
     for _ in range(2):
         store = await Store.open(path)
-        assert await store.schema_version() == 1
+        assert await store.schema_version() == len(MIGRATIONS)
         await store.close()
     async with aiosqlite.connect(path) as db, db.execute("PRAGMA journal_mode") as cur:
         assert (await cur.fetchone())[0] == "wal"

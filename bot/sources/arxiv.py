@@ -1,0 +1,172 @@
+"""arXiv's daily listing RSS (``rss.arxiv.org/rss/cs.CL+cs.LG``): new, cross-listed and replaced papers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import time
+import weakref
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+
+from bot.models import Paper
+from bot.sources.rss import (
+    ARXIV_ABS_URL,
+    ARXIV_PDF_URL,
+    FeedClient,
+    arxiv_id_of,
+    categories_of,
+    published_at,
+    read_feed,
+    text_of,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ANNOUNCE_TYPES = ("new", "cross")
+# The description reads "arXiv:2203.01250v3 Announce Type: replace \nAbstract: We consider ...".
+_DESCRIPTION_PREFIX_RE = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*([\w-]+)\s*(?:Abstract:\s*)?", re.IGNORECASE)
+# When a combined feed lists a paper twice, keep the listing that can be delivered.
+_PREFERENCE = {"new": 0, "cross": 1, "replace": 2, "replace-cross": 3}
+_NAME_SEPARATOR_RE = re.compile(r"[()]|,\s*(?:and\s+)?|\s+and\s+")
+
+
+class _RequestPacer:
+    """arXiv's terms allow one request at a time, at most one every few seconds, from the whole process.
+
+    Requests take turns; each starts at least ``gap`` seconds after the previous one ended. The timestamp is
+    process-wide; the lock is per event loop because an asyncio.Lock binds to the first loop that waits on it
+    (the bot runs one loop, but each test runs its own).
+    """
+
+    def __init__(self) -> None:
+        self._last_end = -math.inf
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+    @asynccontextmanager
+    async def turn(self, gap: float) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        async with lock:
+            wait = self._last_end + gap - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                yield
+            finally:
+                self._last_end = time.monotonic()
+
+
+class ArxivSource:
+    """Polls one RSS feed covering all configured categories, conditionally and within arXiv's rate limit."""
+
+    name = "arxiv"
+    _pacer = _RequestPacer()  # class-level: shared by every ArxivSource in the process
+
+    def __init__(self, url: str = "https://rss.arxiv.org/rss", categories: Sequence[str] = ("cs.CL",),
+                 poll_interval: float = 3600, announce_types: Sequence[str] = DEFAULT_ANNOUNCE_TYPES,
+                 timeout: float = 30.0, min_request_gap: float = 3.0) -> None:
+        if not categories:
+            raise ValueError("ArxivSource needs at least one category")
+        self.categories = tuple(categories)
+        self.url = f"{url.rstrip('/')}/{'+'.join(self.categories)}"
+        self.poll_interval = poll_interval
+        self.announce_types = tuple(announce_types)
+        self.min_request_gap = min_request_gap
+        self._feed = FeedClient(self.url, timeout)
+
+    async def fetch(self, session: aiohttp.ClientSession, now: datetime) -> list[Paper]:
+        if self._feed.is_fresh(now):
+            return []
+        async with self._pacer.turn(self.min_request_gap):
+            document = await self._feed.get(session, now)
+        return [] if document is None else _papers(document, self.announce_types)
+
+
+def parse_arxiv_feed(body: bytes, announce_types: Sequence[str] = DEFAULT_ANNOUNCE_TYPES) -> list[Paper]:
+    """Papers listed in an arXiv RSS document, one per arXiv id.
+
+    Kept: items announced as one of ``announce_types``, and every ``replace``/``replace-cross`` item (new
+    versions: the store merges their metadata and never delivers them as new). Malformed items are skipped
+    with a warning; a body that is not a whole feed raises SourceError; an empty feed gives [].
+    """
+    return _papers(read_feed(body, "arXiv feed"), announce_types)
+
+
+def _papers(document: Any, announce_types: Sequence[str]) -> list[Paper]:
+    papers: dict[str, Paper] = {}
+    for entry in document.entries:
+        try:
+            paper = _parse_item(entry)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("skipping malformed arXiv item: %s", exc)
+            continue
+        if paper.announce_type not in announce_types and not paper.is_new_version:
+            continue
+        kept = papers.get(paper.id)
+        if kept is None or _rank(paper) < _rank(kept):
+            papers[paper.id] = paper
+    return list(papers.values())
+
+
+def _rank(paper: Paper) -> int:
+    return _PREFERENCE.get(paper.announce_type, len(_PREFERENCE))
+
+
+def _parse_item(entry: Any) -> Paper:
+    paper_id = arxiv_id_of(entry)
+    if paper_id is None:
+        raise ValueError(f"no arXiv id in guid {entry.get('id')!r} or link {entry.get('link')!r}")
+    description = entry.get("summary")
+    if not isinstance(description, str):
+        description = ""
+    prefix = _DESCRIPTION_PREFIX_RE.match(description)
+    announce_type = text_of(entry.get("arxiv_announce_type")).lower() or (prefix.group(1).lower() if prefix else "")
+    if not announce_type:
+        raise ValueError(f"paper {paper_id} has no announce type")
+    title = text_of(entry.get("title"))
+    if not title:
+        raise ValueError(f"paper {paper_id} has no title")
+    # arXiv's abstract is plain text (TeX included), so "$x<y$" stays as written rather than read as a tag.
+    abstract = text_of(description[prefix.end():] if prefix else description)
+    return Paper(
+        id=paper_id,
+        title=title,
+        abstract=abstract,
+        authors=_authors(entry),
+        categories=categories_of(entry),
+        source="arxiv",
+        url=ARXIV_ABS_URL.format(id=paper_id),
+        pdf_url=ARXIV_PDF_URL.format(id=paper_id),
+        published_at=published_at(entry),
+        announce_type=announce_type,
+    )
+
+
+def _authors(entry: Any) -> tuple[str, ...]:
+    """``dc:creator`` holds every author in one string: "A. Author, B. Author (MIT, CSAIL), and C. Author"."""
+    creators = [text_of(a.get("name")) for a in entry.get("authors") or () if isinstance(a, dict)]
+    names: list[str] = []
+    for creator in creators or [text_of(entry.get("author"))]:
+        names.extend(_split_names(creator))
+    return tuple(dict.fromkeys(names))
+
+
+def _split_names(creator: str) -> list[str]:
+    names, depth, start = [], 0, 0
+    for separator in _NAME_SEPARATOR_RE.finditer(creator):
+        token = separator.group()
+        if token == "(":
+            depth += 1
+        elif token == ")":
+            depth = max(depth - 1, 0)
+        elif depth == 0:  # commas inside an affiliation's parentheses do not separate authors
+            names.append(creator[start:separator.start()])
+            start = separator.end()
+    names.append(creator[start:])
+    return [name for name in map(text_of, names) if name]
