@@ -58,6 +58,7 @@ def _run(settings: Settings) -> int:
                      f"(e.g. export {settings.discord.token_env}=...) — see README, 'Discord application setup'")
     from bot.app import PaperBot, point_client_at  # imported late: `check` and errors stay fast
     discord.utils.setup_logging(level=logging.INFO)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every job run at INFO
     for warning in settings.warnings:
         logging.getLogger("bot").warning(warning)
     point_client_at(settings)
