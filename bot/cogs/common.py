@@ -27,6 +27,7 @@ from bot.store import Owner, Store
 log = logging.getLogger(__name__)
 
 MAX_LINES_EMBED_CHARS = 4000
+MAX_CONTENT = 2000
 AUTOCOMPLETE_LIMIT = 25
 
 
@@ -56,7 +57,7 @@ async def reply(interaction: discord.Interaction, content: str | None = None, *,
     """Answer an interaction whether or not it was deferred; splits embeds across messages as needed."""
     messages = pack_messages(embeds) or [[]]
     for index, batch in enumerate(messages):
-        text = content if index == 0 else None
+        text = trim(content, MAX_CONTENT) if content and index == 0 else None
         as_embeds = [discord.Embed.from_dict(e) for e in batch]
         none = discord.AllowedMentions.none()
         if interaction.response.is_done():

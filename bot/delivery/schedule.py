@@ -29,6 +29,11 @@ class ScheduleError(ValueError):
     """A timezone, time or weekday the user typed is not valid; the message says how to fix it."""
 
 
+def _shown(text: str, limit: int = 60) -> str:
+    """User input echoed back in an error: quoted, and short."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
 @lru_cache(maxsize=1)
 def _zones() -> frozenset[str]:
     return frozenset(available_timezones())
@@ -46,9 +51,9 @@ def validate_timezone(name: str) -> str:
             pass
         else:
             return zone
-    close = difflib.get_close_matches(cleaned, sorted(_zones()), n=3, cutoff=0.6)
+    close = difflib.get_close_matches(cleaned, sorted(_zones()), n=3, cutoff=0.6) if len(cleaned) <= 64 else []
     hint = f" Did you mean {', '.join(close)}?" if close else " Use an IANA name such as Europe/Berlin or UTC."
-    raise ScheduleError(f"Unknown timezone {name!r}.{hint}")
+    raise ScheduleError(f"Unknown timezone {_shown(name)}.{hint}")
 
 
 def timezone_choices(current: str, limit: int = 25) -> list[str]:
@@ -63,14 +68,14 @@ def parse_digest_time(text: str) -> str:
     """``"9:00"``, ``"09:30"``, ``"18h00"`` → ``"HH:MM"``; ScheduleError otherwise."""
     match = _TIME_RE.match(text)
     if not match:
-        raise ScheduleError(f"{text!r} is not a time of day; use 24-hour HH:MM, e.g. 09:00 or 18:30.")
+        raise ScheduleError(f"{_shown(text)} is not a time of day; use 24-hour HH:MM, e.g. 09:00 or 18:30.")
     return f"{int(match.group(1)):02d}:{match.group(2)}"
 
 
 def parse_weekday(text: str) -> int:
     key = text.strip().lower()[:3]
     if key not in WEEKDAYS:
-        raise ScheduleError(f"{text!r} is not a weekday; use mon, tue, wed, thu, fri, sat or sun.")
+        raise ScheduleError(f"{_shown(text)} is not a weekday; use mon, tue, wed, thu, fri, sat or sun.")
     return WEEKDAYS.index(key)
 
 
