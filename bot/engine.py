@@ -130,7 +130,7 @@ class Engine:
             papers = await source.fetch(session, now)
         except SourceError as exc:
             failures = await self.store.record_source_result(source.name, now, str(exc))
-            delay = backoff_delay(source.poll_interval, failures, jitter=0.2)
+            delay = max(backoff_delay(source.poll_interval, failures, jitter=0.2), exc.retry_after or 0)
             self._retry_at[source.name] = now + timedelta(seconds=delay)
             log.warning("%s poll failed (%d in a row; next try in %.0fs): %s",
                         source.name, failures, delay, exc)

@@ -12,7 +12,23 @@ from bot.models import Paper
 
 
 class SourceError(Exception):
-    """A fetch failed (timeout, HTTP error, malformed body); the poll is retried later with backoff."""
+    """A fetch failed (timeout, HTTP error, malformed body); the poll is retried later with backoff.
+
+    ``retry_after``: seconds the server asked us to wait (HTTP 429/503 ``Retry-After``), if it said.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Parse a ``Retry-After`` header given in seconds (the HTTP-date form is ignored)."""
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and 0 <= seconds < 86400 else None
 
 
 class Source(Protocol):

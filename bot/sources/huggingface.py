@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 
 from bot.models import Paper, normalize_arxiv_id
-from bot.sources.base import SourceError
+from bot.sources.base import SourceError, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ class HuggingFaceSource:
             async with session.get(self.url, params=params, timeout=self.timeout) as response:
                 body = await response.read()
                 if response.status != 200:
-                    raise SourceError(f"HTTP {response.status} from {self.url} (date={day}, p={page})")
+                    raise SourceError(f"HTTP {response.status} from {self.url} (date={day}, p={page})",
+                                      retry_after_seconds(response.headers.get("Retry-After")))
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SourceError(f"{type(exc).__name__} fetching {self.url}: {exc}") from exc
         try:

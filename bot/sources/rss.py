@@ -18,7 +18,7 @@ import aiohttp
 import feedparser
 
 from bot.models import ARXIV_ID_RE, Paper
-from bot.sources.base import SourceError
+from bot.sources.base import SourceError, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,8 @@ class FeedClient:
             self.fresh_until = _fresh_until(response.headers, now)
             return None
         if response.status != 200:
-            raise SourceError(_status_message(self.url, response.status, response.headers))
+            raise SourceError(_status_message(self.url, response.status, response.headers),
+                              retry_after_seconds(response.headers.get("Retry-After")))
         document = read_feed(body, self.url)
         self.etag = response.headers.get("ETag")
         self.last_modified = response.headers.get("Last-Modified")

@@ -94,3 +94,19 @@ async def test_a_slow_poll_is_not_doubled(world: World, items, monkeypatch):
     await world.start_bot()
     await world.polls_completed(2, timeout=20)
     assert peak == 1
+
+
+async def test_source_429_retry_after_is_honoured_and_a_stall_times_out(world: World, items):
+    world.config = {"sources": {"huggingface": {"url": world.hf.url, "poll_interval": 1, "timeout": 1}}}
+    await _subscribed(world, items)
+    before = len(world.hf.requests)
+    world.hf.fail_next(429, headers={"Retry-After": "3"})
+    await world.wait_until(lambda: len(world.hf.requests) > before)
+    await asyncio.sleep(2.0)  # the poll interval is 1 s, but HF asked for 3 s
+    assert len(world.hf.requests) == before + 1
+    world.hf.fail_next(200, stall=30)  # a hung server: the 1 s timeout fails the poll, nothing is marked seen
+    world.hf.publish(today(), items[30:])
+    await world.emulator.wait_for_messages(world.channel_id, 1, timeout=15)
+    await world.outbox_drained()
+    assert sorted(arxiv_ids(world.emulator.messages(world.channel_id))) == sorted(expected_ids(items[30:]))
+    assert (await world.bot.store.source_state("huggingface")).successes >= 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import json
 from collections import defaultdict
@@ -25,6 +27,7 @@ class Fault:
     body: bytes
     times: int
     headers: dict[str, str]
+    stall: float = 0.0
 
 
 class FakeHuggingFace:
@@ -35,6 +38,7 @@ class FakeHuggingFace:
         self.requests: list[dict[str, str]] = []
         self._faults: list[Fault] = []
         self._runner: web.AppRunner | None = None
+        self._stopping = asyncio.Event()
         self.port = 0
 
     @property
@@ -42,6 +46,7 @@ class FakeHuggingFace:
         return f"http://127.0.0.1:{self.port}/api/daily_papers"
 
     async def start(self) -> None:
+        self._stopping = asyncio.Event()
         app = web.Application()
         app.router.add_get("/api/daily_papers", self._daily_papers)
         self._runner = web.AppRunner(app)
@@ -51,6 +56,7 @@ class FakeHuggingFace:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
+        self._stopping.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -59,9 +65,10 @@ class FakeHuggingFace:
         self.days[day].extend(items)
 
     def fail_next(self, status: int = 500, *, body: bytes = b'{"error": "boom"}', times: int = 1,
-                  headers: dict[str, str] | None = None) -> None:
-        """Answer the next ``times`` requests with ``status`` and ``body`` (e.g. 200 with broken JSON)."""
-        self._faults.append(Fault(status, body, times, headers or {}))
+                  headers: dict[str, str] | None = None, stall: float = 0.0) -> None:
+        """Answer the next ``times`` requests with ``status`` and ``body`` (e.g. 200 with broken JSON),
+        after ``stall`` seconds of silence (a hung server; the stall ends early when the server stops)."""
+        self._faults.append(Fault(status, body, times, headers or {}, stall))
 
     async def _daily_papers(self, request: web.Request) -> web.Response:
         self.requests.append(dict(request.query))
@@ -70,6 +77,9 @@ class FakeHuggingFace:
             fault.times -= 1
             if fault.times <= 0:
                 self._faults.pop(0)
+            if fault.stall:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), fault.stall)
             return web.Response(status=fault.status, body=fault.body, headers=fault.headers,
                                 content_type="application/json")
         day = request.query.get("date", "")
