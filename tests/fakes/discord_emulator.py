@@ -34,6 +34,12 @@ Notes for test authors:
   like the Discord client would: only enabled buttons, only where the user can see the message. It
   follows the bot's answer (UPDATE_MESSAGE, DEFERRED_UPDATE_MESSAGE + edit, or a new message) and keeps
   the stored message current, so later clicks see the new components.
+* Faults: ``fail_next`` (the next N matching requests fail, 429s incl. a global one), ``fail_randomly``
+  (seeded, reproducible), ``fail_after_create_next`` (the message is created, then a 5xx: the nonce must
+  save the retry), ``set_channel_error``. ``enforce_rate_limits()`` (off by default) adds Discord's global
+  50/s limit and per-channel message buckets with the headers discord.py paces itself by;
+  ``rate_limited_count``, ``invalid_request_count``, ``requests_per_second`` and ``peak_requests`` measure.
+* ``add_user_message`` puts someone else's message into a channel's history (GET /channels/{id}/messages).
 * An unexpected REST call gets 404 ``{"message": "404: Not Found", "code": 0}``; see ``requests`` /
   ``find_requests``. An emulator bug is answered with 400 "emulator internal error" (never a 5xx, which
   discord.py would retry for ~25 s) and kept in ``internal_errors``.
@@ -71,6 +77,7 @@ __all__ = [
     "DEFAULT_EVERYONE",
     "EMBED_LINKS",
     "MANAGE_CHANNELS",
+    "READ_MESSAGE_HISTORY",
     "SEND_MESSAGES",
     "VIEW_CHANNEL",
     "Channel",
@@ -760,6 +767,29 @@ class DiscordEmulator:
         source = self._history if include_interaction_messages else self._sent
         return [copy.deepcopy(m) for m in source.get(channel_id, [])]
 
+    def add_user_message(
+        self, channel_id: int, user_id: int, content: str = "", *, embeds: list[JSON] | None = None
+    ) -> JSON:
+        """Put a message by someone other than the bot (a user or another bot added with ``add_user``) into
+        a channel's history, e.g. to check that the bot only picks its own messages out of GET history.
+        It is not in ``messages()`` (the bot's posts) and cannot be clicked; MESSAGE_CREATE is dispatched
+        under the matching intent. Returns a copy of the stored message."""
+        channel = self._channel(channel_id)
+        user = self.users.get(user_id)
+        if user is None or user_id == self.bot_user_id:
+            raise AssertionError(f"unknown user {user_id} (or the bot itself: post with the bot instead)")
+        if channel.guild_id is not None and user_id not in self.guilds[channel.guild_id].members:
+            raise AssertionError(f"user {user_id} is not a member of guild {channel.guild_id}")
+        if channel.recipient_id is not None and channel.recipient_id != user_id:
+            raise AssertionError(f"channel {channel_id} is user {channel.recipient_id}'s DM, not {user_id}'s")
+        msg = self._new_message(channel, {"content": content, "embeds": embeds or []})
+        self._message_index.pop(msg["id"], None)
+        msg["author"] = user.to_dict()
+        self._history.setdefault(channel.id, []).append(msg)
+        self._message_event(channel, msg)
+        self._notify()
+        return copy.deepcopy(self._public_message(msg))
+
     def dm_channel_id(self, user_id: int) -> int | None:
         return self._dm_by_user.get(user_id)
 
@@ -975,7 +1005,7 @@ class DiscordEmulator:
         rl = self._rate_limits
         if rl is None:
             return None, None
-        now = time.monotonic()
+        now = rec.time  # arrival: requests are admitted in arrival order (no await in between)
         if self._needs_auth(rec.path):  # bot-authenticated (checked already); callbacks/webhooks are exempt
             window = rl.global_window
             while window and window[0] <= now - 1.0:
@@ -1360,9 +1390,11 @@ class DiscordEmulator:
             if channel.guild_id is not None:
                 guild = self.guilds[channel.guild_id]
                 event["guild_id"] = str(channel.guild_id)
-                member = self._member_dict(guild, guild.members[self.bot_user_id])
-                member.pop("user")
-                event["member"] = member
+                author = guild.members.get(int(msg["author"]["id"]))
+                if author is not None:
+                    member = self._member_dict(guild, author)
+                    member.pop("user")
+                    event["member"] = member
             return event
 
         self._dispatch_if(intent, "MESSAGE_CREATE", build)
