@@ -1,0 +1,157 @@
+"""Evaluating a query against one prepared paper.
+
+A query is compiled once, at parse time, into nested closures; evaluating it is then a handful
+of set lookups with no tree walking or dispatch on node types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from bot.matching.document import VIEW_INDEX, FieldView, PaperDocument, pair_key
+from bot.matching.nodes import STEMMED_FIELDS, And, Field, Node, Not, Or, Term
+from bot.matching.text import stem
+
+if TYPE_CHECKING:
+    from bot.matching.query import Query
+
+Predicate = Callable[[PaperDocument], bool]
+
+
+def term_words(term: Term) -> tuple[str, ...]:
+    """The strings a term compares against a field: stems for stemmed terms, else the tokens."""
+    if term.stemmed:
+        return tuple(stem(token) for token in term.tokens)
+    return term.tokens
+
+
+def view_stems(term: Term) -> tuple[str, ...]:
+    """The term's tokens as they appear in a view's ``stems``: stemmed in text fields, as-is elsewhere.
+
+    For a prefix term the last entry is meaningless (prefixes are never stemmed); callers drop it.
+    """
+    if term.stemmed or term.field not in STEMMED_FIELDS:
+        return term_words(term)
+    return tuple(stem(token) for token in term.tokens)
+
+
+def phrase_in(sequence: list[str], words: tuple[str, ...], prefix: bool) -> bool:
+    """Return whether ``words`` occur consecutively in ``sequence``.
+
+    With ``prefix``, the last word only has to start the token at its position. ``list.index``
+    does the scanning in C, which beats building a position index for every paper.
+    """
+    first = words[0]
+    size = len(words)
+    exact = list(words[:-1]) if prefix else list(words)
+    exact_size = len(exact)
+    last = words[-1]
+    start = -1
+    try:
+        while True:
+            start = sequence.index(first, start + 1)
+            if sequence[start : start + exact_size] != exact:
+                continue
+            if not prefix:
+                return True
+            end = start + size - 1
+            if end < len(sequence) and sequence[end].startswith(last):
+                return True
+    except ValueError:
+        return False
+
+
+def _view_predicate(index: int, check: Callable[[FieldView], bool]) -> Predicate:
+    def predicate(doc: PaperDocument) -> bool:
+        return check(doc.views[index])
+
+    return predicate
+
+
+def compile_term(term: Term) -> Predicate:
+    """Compile one term into a predicate over documents."""
+    index = VIEW_INDEX[term.field]
+    words = term_words(term)
+    if term.field is Field.CATEGORY:
+        (category,) = words
+        if term.prefix:
+            return lambda doc: any(c.startswith(category) for c in doc.views[index].tokens)
+        return lambda doc: category in doc.views[index].token_set
+    if len(words) == 1:
+        (word,) = words
+        if term.prefix:
+            return _view_predicate(index, lambda view: view.has_prefix(word))
+        if term.stemmed:
+            return lambda doc: word in doc.views[index].stem_set
+        return lambda doc: word in doc.views[index].token_set
+    prefix = term.prefix
+    stemmed = term.stemmed
+    whole = words[:-1] if prefix else words
+    whole_stems = view_stems(term)[: len(whole)]
+    pairs = frozenset(map(pair_key, whole_stems, whole_stems[1:]))
+    if stemmed and not prefix and len(words) == 2:
+        (pair,) = pairs
+        return _view_predicate(index, lambda view: pair in view.pairs(True))
+    # Cheap rejections before scanning: every whole word, and every adjacent pair of stems, must
+    # occur. (Stem pairs serve exact phrases too, so one pair set per paper is enough.)
+    required = frozenset(whole)
+
+    def check(view: FieldView) -> bool:
+        values = view.stem_set if stemmed else view.token_set
+        return (
+            required <= values
+            and (not pairs or pairs <= view.pairs(True))
+            and phrase_in(view.stems if stemmed else view.tokens, words, prefix)
+        )
+
+    return _view_predicate(index, check)
+
+
+def _all(predicates: tuple[Predicate, ...]) -> Predicate:
+    if len(predicates) == 2:
+        first, second = predicates
+        return lambda doc: first(doc) and second(doc)
+
+    def predicate(doc: PaperDocument) -> bool:
+        # A plain loop: all() over a generator costs a frame per call on this hot path.
+        for child in predicates:  # noqa: SIM110
+            if not child(doc):
+                return False
+        return True
+
+    return predicate
+
+
+def _any(predicates: tuple[Predicate, ...]) -> Predicate:
+    if len(predicates) == 2:
+        first, second = predicates
+        return lambda doc: first(doc) or second(doc)
+
+    def predicate(doc: PaperDocument) -> bool:
+        for child in predicates:  # noqa: SIM110 (see _all)
+            if child(doc):
+                return True
+        return False
+
+    return predicate
+
+
+def compile_node(node: Node) -> Predicate:
+    """Compile a syntax tree into a predicate over documents."""
+    if isinstance(node, Term):
+        return compile_term(node)
+    if isinstance(node, Not):
+        child = compile_node(node.child)
+        return lambda doc: not child(doc)
+    children = tuple(compile_node(child) for child in node.children)
+    if isinstance(node, And):
+        return _all(children)
+    if isinstance(node, Or):
+        return _any(children)
+    raise TypeError(f"not a query node: {node!r}")
+
+
+def matches(query: Query, doc: PaperDocument) -> bool:
+    """Return whether ``query`` matches the prepared paper ``doc``."""
+    return query.predicate(doc)
