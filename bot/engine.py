@@ -76,7 +76,6 @@ class Engine:
         self.degraded_after = degraded_after
         self.index = SubscriptionIndex()
         self._active: dict[int, Subscription] = {}
-        self._retry_at: dict[str, datetime] = {}
 
     async def load(self) -> None:
         """Index every active subscription (at start)."""
@@ -122,16 +121,15 @@ class Engine:
         catalogues what is listed, so a fresh install never floods channels with the existing backlog.
         """
         now = self.clock()
-        retry_at = self._retry_at.get(source.name)
-        if retry_at is not None and now < retry_at:
-            return PollResult(source.name, skipped=True)
         state = await self.store.source_state(source.name)
+        if state is not None and state.next_attempt_at is not None and now < state.next_attempt_at:
+            return PollResult(source.name, skipped=True)  # backing off (remembered across restarts)
         try:
             papers = await source.fetch(session, now)
         except SourceError as exc:
             failures = await self.store.record_source_result(source.name, now, str(exc))
             delay = max(backoff_delay(source.poll_interval, failures, jitter=0.2), exc.retry_after or 0)
-            self._retry_at[source.name] = now + timedelta(seconds=delay)
+            await self.store.set_next_attempt(source.name, now + timedelta(seconds=delay))
             log.warning("%s poll failed (%d in a row; next try in %.0fs): %s",
                         source.name, failures, delay, exc)
             health = None
@@ -143,7 +141,6 @@ class Engine:
         result = await self.store.ingest(papers, (lambda new, recheck: ()) if first else self.plan, now,
                                          recheck_since=now - UPVOTE_RECHECK)
         await self.store.record_source_result(source.name, now, None)
-        self._retry_at.pop(source.name, None)
         health = None
         if state is not None and state.degraded:
             await self.store.set_source_degraded(source.name, False)

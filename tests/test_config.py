@@ -99,3 +99,43 @@ def test_config_env_var_is_used(tmp_path):
     result = _cli("check", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT),
                                                     "PAPERBOT_CONFIG": str(tmp_path / "elsewhere.toml")})
     assert result.returncode == 0 and "e.db" in result.stdout
+
+
+def test_example_config_documents_every_key():
+    import dataclasses
+    import tomllib
+
+    from bot.config import FeedSettings, Settings
+
+    text = (ROOT / "config.example.toml").read_text()
+    raw = tomllib.loads(text)
+
+    def keys(cls: type, prefix: str) -> set[str]:
+        out = set()
+        for f in dataclasses.fields(cls):
+            default = getattr(cls(), f.name)
+            if f.name == "warnings":
+                continue
+            if dataclasses.is_dataclass(default):
+                out |= keys(type(default), f"{prefix}{f.name}.")
+            else:
+                out.add(f"{prefix}{f.name}")
+        return out
+
+    def present(cls: type, table: dict, prefix: str) -> set[str]:
+        out = set()
+        for name, value in table.items():
+            if isinstance(value, dict):
+                out |= present(cls, value, f"{prefix}{name}.")
+            else:
+                out.add(f"{prefix}{name}")
+        return out
+
+    documented = present(Settings, raw, "") | {"sources.feeds"}  # the feeds table is shown commented out
+    assert keys(Settings, "") <= documented, keys(Settings, "") - documented
+    for field in dataclasses.fields(FeedSettings):
+        assert f"# {field.name} = " in text
+    readme = (ROOT / "README.md").read_text()
+    for key in keys(Settings, ""):
+        if key != "sources.feeds":
+            assert f"`{key}`" in readme, f"README does not document {key}"

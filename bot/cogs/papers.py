@@ -216,10 +216,13 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
             stored = await self.bot.store.count_papers(source.name)
             last = relative_time(state.last_success_at) if state and state.last_success_at else "never"
             health = "ok"
+            next_poll = self.bot.next_poll_time(source.name)
             if state and state.consecutive_failures:
                 health = f"{state.consecutive_failures} failure(s) in a row: {trim(state.last_error or '', 150)}"
-            lines.append(f"**{source.name}** · last good poll {last} · next "
-                         f"{relative_time(self.bot.next_poll_time(source.name))} · {health} · {stored} papers")
+                if state.next_attempt_at and (next_poll is None or state.next_attempt_at > next_poll):
+                    next_poll = state.next_attempt_at  # backing off
+            lines.append(f"**{source.name}** · last good poll {last} · next {relative_time(next_poll)} · "
+                         f"{health} · {stored} papers")
         lines.append(f"Outbox: {await self.bot.store.outbox_depth()} waiting · "
                      f"{await self.bot.store.count_papers()} papers stored · "
                      f"up {timedelta(seconds=int(time.monotonic() - self.started))}")

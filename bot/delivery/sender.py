@@ -191,6 +191,8 @@ class Sender:
         for nonce, group in resumed.items():
             if group.attempted_before(now - NONCE_WINDOW):
                 await self._settle_from_history(target, group, result)
+                # Not in the channel: send again, with a new nonce (Discord has forgotten the old one).
+                nonce = message_nonce(target.kind, target.id, *sorted(group.papers), "retry", group.attempts)
             if group.papers:
                 batches.append(_Batch(target, [e for _, e in group.embeds()],
                                       [k for ks in group.keys.values() for k in ks], nonce, group.attempts))

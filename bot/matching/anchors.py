@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Set
 from enum import IntEnum
+from itertools import pairwise
 
 from bot.matching.document import VIEW_INDEX, PaperDocument, pair_key
 from bot.matching.nodes import And, Field, Node, Not, Term
@@ -55,9 +56,13 @@ PREFIX_KEY_LENGTHS = (2, 3, 4, 5)
 # Stems found in more than ~30% of a sample of ML abstracts (the seed trending page). Anchoring
 # an AND on one of these would make the query a candidate for most papers, so they are costed
 # as nearly useless; the other parts of the AND are preferred.
-COMMON_STEMS = frozenset(
-    ["a", "of", "in", "the", "and", "to", "we", "model", "for", "that", "on", "thi", "languag", "with", "i", "our", "task", "from", "by", "propos", "base", "larg", "an", "train", "us", "method", "perform", "ar", "can", "learn", "result", "be", "it", "at", "gener", "which", "have", "these", "predict", "inform", "llm", "howev", "demonstr", "dataset", "specif", "or", "into", "data", "their", "compar", "text", "effect", "exist", "ha", "work", "prompt", "both", "state", "art", "includ", "show", "paper", "approach", "improv", "is", "as", "are", "this"]
-)
+_COMMON_STEMS_TEXT = """
+    a of in the and to we model for that on thi languag with i our task from by propos base larg an
+    train us method perform ar can learn result be it at gener which have these predict inform llm
+    howev demonstr dataset specif or into data their compar text effect exist ha work prompt both
+    state art includ show paper approach improv is as are this
+"""
+COMMON_STEMS = frozenset(_COMMON_STEMS_TEXT.split())
 
 
 def prefix_key(prefix: str) -> str:
@@ -124,7 +129,7 @@ def _term_anchor(term: Term) -> Anchor | None:
     else:
         stems = [stem(token) for token in whole]
         options.extend((Family.TEXT, word) for word in stems)
-        options.extend((Family.TEXT_PAIR, pair_key(*pair)) for pair in zip(stems, stems[1:], strict=False))
+        options.extend((Family.TEXT_PAIR, pair_key(*pair)) for pair in pairwise(stems))
     if term.prefix and len(term.tokens[-1]) >= PREFIX_KEY_LENGTHS[0]:
         family = _PREFIX_FAMILIES.get(term.field, Family.TEXT_PREFIX)
         options.append((family, prefix_key(term.tokens[-1])))

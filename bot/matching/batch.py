@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import pairwise
 
 from bot.matching.document import VIEW_INDEX, FieldView, PaperDocument, pair_key
 from bot.matching.matcher import compile_term, term_words
@@ -80,7 +81,7 @@ def _lookups(node: Node) -> Iterator[tuple[int, int, str]]:
     if len(whole) == 1:
         yield _WORDS, slot, whole[0]
     else:
-        for first, second in zip(whole, whole[1:], strict=False):
+        for first, second in pairwise(whole):
             yield _PAIRS, slot, pair_key(first, second)
 
 
@@ -228,7 +229,7 @@ class Batch:
         else:
             pairs = self.pair_table(slot)
             candidates = self.all
-            for first, second in zip(whole, whole[1:], strict=False):
+            for first, second in pairwise(whole):
                 candidates &= pairs.mask(pair_key(first, second))
             if len(words) == 2:
                 return candidates  # A two-word phrase is exactly its pair.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left
+from itertools import pairwise
 
 from bot.matching.nodes import Field
 from bot.matching.text import normalize, split_tokens, stem_all, tokenize
@@ -55,7 +56,7 @@ class FieldView:
         found = self._pairs.get(stems)
         if found is None:
             sequence = self.stems if stems else self.tokens
-            found = self._pairs[stems] = frozenset(map(_join_pair, zip(sequence, sequence[1:])))
+            found = self._pairs[stems] = frozenset(map(_join_pair, pairwise(sequence)))
         return found
 
     def sorted_tokens(self) -> list[str]:

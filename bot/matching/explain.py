@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from bot.matching.document import PaperDocument
 from bot.matching.matcher import compile_term
-from bot.matching.nodes import And, Node, Not, Or, Term
+from bot.matching.nodes import And, Node, Not, Term
 from bot.matching.query import Query, describe
 
 

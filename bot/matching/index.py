@@ -9,7 +9,7 @@ batch at once with bitsets (:mod:`bot.matching.batch`). Both paths give exactly 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 
 from bot.matching.anchors import FAMILY_SOURCES, Family, Key, anchor_keys, document_keys
 from bot.matching.batch import Batch, Lookups, MaskFunction, compile_mask
@@ -100,35 +100,24 @@ class SubscriptionIndex:
         return {sub_id for sub_id in self._candidates(value_sets) if predicates[sub_id](doc)}
 
     def match_many(self, docs: Sequence[PaperDocument]) -> list[set[int]]:
-        """Match a batch of papers; the result is aligned with ``docs`` (``result[i]`` is for ``docs[i]``)."""
+        """Match a batch of papers; the result is aligned with ``docs`` (``result[i]`` is for ``docs[i]``).
+
+        Small batches are matched paper by paper; larger ones with bitsets over the whole batch.
+        """
         if len(docs) < self.batch_threshold:
             return [self.match(doc) for doc in docs]
         batch = Batch(docs, self._lookups)
-        results: list[set[int]] = [set() for _ in docs]
-        # Bound methods, looked up once: distributing matches is the hot loop for big batches.
-        adders = [result.add for result in results]
+        found: list[list[int]] = [[] for _ in docs]
+        # Bound methods, looked up once: distributing matches is the hot loop for big batches
+        # (list.append, then one set() per paper, is cheaper than set.add per match).
+        adders = [ids.append for ids in found]
         masks = self._masks
         candidates = masks.keys() if len(docs) >= ALL_QUERIES_FROM else self._batch_candidates(batch)
         for sub_id in candidates:
             mask = masks[sub_id](batch)
-            if not mask:
-                continue
-            if not mask & (mask - 1):
-                # One matching paper: the common case for a selective subscription.
-                adders[mask.bit_length() - 1](sub_id)
-            elif mask.bit_count() <= _FEW_BITS:
-                while mask:
-                    lowest = mask & -mask
-                    adders[lowest.bit_length() - 1](sub_id)
-                    mask ^= lowest
-            else:
-                # Inlined set_bits(): str.find skips the zero bits in C.
-                digits = bin(mask)[:1:-1]
-                number = digits.find("1")
-                while number >= 0:
-                    adders[number](sub_id)
-                    number = digits.find("1", number + 1)
-        return results
+            if mask:
+                _distribute(sub_id, mask, adders)
+        return [set(ids) for ids in found]
 
     def _batch_candidates(self, batch: Batch) -> set[int]:
         """Queries filed under a key that some paper of the batch carries, plus the unanchored ones."""
@@ -149,3 +138,22 @@ class SubscriptionIndex:
             for key in hits:
                 candidates |= postings[key]
         return candidates
+
+
+def _distribute(sub_id: int, mask: int, adders: list[Callable[[int], None]]) -> None:
+    """Call ``adders[j](sub_id)`` for every set bit ``j`` of ``mask``."""
+    if not mask & (mask - 1):
+        # One matching paper: the common case for a selective subscription.
+        adders[mask.bit_length() - 1](sub_id)
+    elif mask.bit_count() <= _FEW_BITS:
+        while mask:
+            lowest = mask & -mask
+            adders[lowest.bit_length() - 1](sub_id)
+            mask ^= lowest
+    else:
+        # Dense masks: str.find skips the zero bits in C.
+        digits = bin(mask)[:1:-1]
+        number = digits.find("1")
+        while number >= 0:
+            adders[number](sub_id)
+            number = digits.find("1", number + 1)

@@ -92,11 +92,8 @@ def stem(token: str) -> str:
     if cached is None:
         if len(_STEM_CACHE) >= _STEM_CACHE_LIMIT:
             _STEM_CACHE.clear()
-        if _MIN_STEMMED_LENGTH <= len(token) <= _MAX_STEMMED_LENGTH:
-            cached = _STEMMER.stemWord(token)
-        else:
-            cached = token
-        _STEM_CACHE[token] = cached
+        stemmable = _MIN_STEMMED_LENGTH <= len(token) <= _MAX_STEMMED_LENGTH
+        cached = _STEM_CACHE[token] = _STEMMER.stemWord(token) if stemmable else token
     return cached
 
 

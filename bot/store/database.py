@@ -130,6 +130,7 @@ class SourceState:
     last_error: str | None
     successes: int = 0
     degraded: bool = False
+    next_attempt_at: datetime | None = None  # set while backing off after failures
 
 
 class Store:
@@ -508,8 +509,9 @@ class Store:
 
     # -- sources --------------------------------------------------------------------------------------
 
-    async def record_source_result(self, source: str, now: datetime, error: str | None) -> int:
-        """Record a poll's outcome; returns the number of consecutive failures after it."""
+    async def record_source_result(self, source: str, now: datetime, error: str | None,
+                                   next_attempt: datetime | None = None) -> int:
+        """Record a poll's outcome (and, after a failure, when to try again); returns the consecutive failures."""
         async with self._transaction() as db:
             if error is None:
                 await db.execute(
@@ -518,7 +520,7 @@ class Store:
                        VALUES (?, ?, ?, 0, 1)
                        ON CONFLICT (source) DO UPDATE SET last_attempt_at = excluded.last_attempt_at,
                            last_success_at = excluded.last_success_at, consecutive_failures = 0,
-                           successes = successes + 1, last_error = NULL""",
+                           successes = successes + 1, last_error = NULL, next_attempt_at = NULL""",
                     (source, _ts(now), _ts(now)),
                 )
                 return 0
@@ -533,15 +535,20 @@ class Store:
                 row = await cursor.fetchone()
             return int(row[0]) if row else 1
 
+    async def set_next_attempt(self, source: str, when: datetime | None) -> None:
+        """When a backing-off source may be polled again (None: at its normal interval)."""
+        async with self._transaction() as db:
+            await db.execute("UPDATE source_state SET next_attempt_at = ? WHERE source = ?", (_ts(when), source))
+
     async def source_state(self, source: str) -> SourceState | None:
         row = await self._fetchone(
-            "SELECT source, last_attempt_at, last_success_at, consecutive_failures, last_error, successes, degraded "
-            "FROM source_state WHERE source = ?",
+            "SELECT source, last_attempt_at, last_success_at, consecutive_failures, last_error, successes, degraded, "
+            "next_attempt_at FROM source_state WHERE source = ?",
             (source,),
         )
         if row is None:
             return None
-        return SourceState(row[0], _dt(row[1]), _dt(row[2]), row[3], row[4], row[5], bool(row[6]))
+        return SourceState(row[0], _dt(row[1]), _dt(row[2]), row[3], row[4], row[5], bool(row[6]), _dt(row[7]))
 
     async def set_source_degraded(self, source: str, degraded: bool) -> None:
         async with self._transaction() as db:

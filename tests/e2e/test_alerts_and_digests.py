@@ -215,3 +215,22 @@ async def test_alerts_are_installable_to_users_and_usable_in_dms(world: World, i
     assert group.get("default_member_permissions") is None
     subs = next(c for c in world.emulator.global_commands if c["name"] == "subscriptions")
     assert subs.get("dm_permission") is False or subs.get("contexts") == [0]
+
+
+async def test_opening_dms_too_fast_backs_off_then_delivers(world: World, items):
+    clock = await _boot(world, items)
+    await world.alerts("add", user_id=world.member_id, query=QUERY)
+    world.emulator.fail_next("POST", r"/users/@me/channels", status=403, code=40003,
+                             message="You are opening direct messages too fast.")
+    world.hf.publish(clock.day(), items[30:])
+    await world.wait_until(lambda: bool(world.emulator.find_requests("POST", r"/users/@me/channels")))
+    await world.polls_completed(2)
+    assert world.emulator.dm_channel_id(world.member_id) is None or \
+        world.emulator.messages(world.emulator.dm_channel_id(world.member_id)) == []
+    listed = (await world.alerts("list", user_id=world.member_id)).embeds[0]["description"]
+    assert "active" in listed  # backing off, not paused
+    clock.advance(seconds=30)
+    await world.wait_until(lambda: world.emulator.dm_channel_id(world.member_id) is not None)
+    await world.emulator.wait_for_messages(world.emulator.dm_channel_id(world.member_id), 1)
+    opens = world.emulator.find_requests("POST", r"/users/@me/channels")
+    assert [r.status for r in opens] == [403, 200]

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot.matching import document_for, matches, parse_query
@@ -148,3 +149,52 @@ async def test_kill_9_during_delivery_never_loses_or_doubles(world: World, items
         await bot.stop()
     log = (tmp_path / "bot.log").read_text(errors="replace")
     assert DiscordEmulator.BOT_TOKEN not in log  # the token never reaches the logs
+
+
+async def _rewind_to_sending(db: Path, paper_ids: list[str], minutes_ago: float) -> None:
+    """Put delivered rows back to "sending", as if the bot had died after Discord accepted the message."""
+    import aiosqlite
+
+    when = (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat(timespec="microseconds")
+    async with aiosqlite.connect(db) as conn:
+        marks = ",".join("?" * len(paper_ids))
+        await conn.execute(f"UPDATE deliveries SET status = 'sending', attempted_at = ? WHERE paper_id IN ({marks})",
+                           (when, *paper_ids))
+        await conn.commit()
+
+
+async def test_old_interrupted_sends_are_checked_against_history(world: World, items):
+    from tests.e2e.test_subscriptions import QUERY, expected_ids
+
+    world.hf.publish(today(), items[:30])
+    await world.start_bot()
+    await world.polls_completed(1)
+    await world.subscriptions("add", query=QUERY)
+    world.hf.publish(today(), items[30:])
+    (message,) = await world.emulator.wait_for_messages(world.channel_id, 1)
+    await world.outbox_drained()
+    await world.stop_bot()
+    posted = expected_ids(items[30:])
+    # Crash "after Discord accepted, before we recorded", 10 minutes ago: beyond the nonce window.
+    await _rewind_to_sending(world.db_path, posted, minutes_ago=10)
+    posts_before = len(world.emulator.find_requests("POST", r"/channels/\d+/messages"))
+    await world.start_bot()
+    await world.outbox_drained()
+    assert world.emulator.find_requests("GET", rf"/channels/{world.channel_id}/messages")  # history was read
+    assert len(world.emulator.find_requests("POST", r"/channels/\d+/messages")) == posts_before  # not resent
+    for paper_id in posted:
+        record = await world.bot.store.delivery_record(1, paper_id)
+        assert record.status == "sent" and record.message_id == int(message["id"])
+
+    # The same situation, but the message is not in the channel (say it never reached Discord): sent again, once.
+    await world.stop_bot()
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bot {DiscordEmulator.BOT_TOKEN}"}) as http:
+        url = f"{world.emulator.api_base}/channels/{world.channel_id}/messages/{message['id']}"
+        async with http.delete(url) as response:
+            assert response.status == 204
+    await _rewind_to_sending(world.db_path, posted, minutes_ago=10)
+    await world.start_bot()
+    (again,) = await world.emulator.wait_for_messages(world.channel_id, 1)
+    await world.outbox_drained()
+    assert len(world.emulator.find_requests("POST", r"/channels/\d+/messages")) == posts_before + 1
+    assert sorted(arxiv_ids([again])) == sorted(posted)

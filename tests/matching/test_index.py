@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from bot.matching import Field, Not, Query, QueryError, Term, document_for, matches, parse_query
+from bot.matching import index as index_module
 from bot.matching.anchors import Family, anchor_keys
 from bot.matching.batch import set_bits
 from bot.matching.index import SubscriptionIndex
@@ -27,6 +30,10 @@ def assert_index_agrees(index: SubscriptionIndex, queries: dict[int, Query], sam
     for threshold in (0, len(documents) + 1):
         # Forces the bitset batch path, then the per-paper path.
         index.batch_threshold = threshold
+        assert index.match_many(documents) == expected
+    # Big batches skip candidate selection and evaluate every query: check that path too.
+    index.batch_threshold = 0
+    with patch.object(index_module, "ALL_QUERIES_FROM", 0):
         assert index.match_many(documents) == expected
 
 
