@@ -165,14 +165,18 @@ class PaperBot(commands.Bot):
         return None if job is None else job.next_run_time
 
     async def close(self) -> None:
+        # Stop starting jobs, let an in-flight poll or delivery finish (cancel it only if it hangs), and only
+        # then shut the scheduler down: its shutdown cancels running jobs mid-transaction.
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.pause()
         running = [t for t in self._running_jobs if t is not asyncio.current_task()]
-        if running:  # let an in-flight poll or delivery finish its transaction; cancel it only if it hangs
+        if running:
             _, hung = await asyncio.wait(running, timeout=SHUTDOWN_GRACE_SECONDS)
             for task in hung:
                 task.cancel()
             await asyncio.gather(*hung, return_exceptions=True)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         await super().close()
         if hasattr(self, "http_session"):
             await self.http_session.close()

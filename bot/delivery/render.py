@@ -172,8 +172,13 @@ def _digest_line(rank: int, paper: Paper) -> str:
     return line
 
 
+def digest_marker(nonce: str) -> str:
+    """The footer reference that identifies one digest message (used to recognise it after a crash)."""
+    return f"ref {nonce[-8:]}"
+
+
 def render_digest(subscription: Subscription, papers: Sequence[Paper], start: datetime, end: datetime,
-                  cap: int = DIGEST_CAP) -> list[Embed]:
+                  cap: int = DIGEST_CAP, nonce: str = "") -> list[Embed]:
     """A digest as one embed: header with period and counts, then up to ``cap`` papers as compact lines.
 
     ``papers`` should already be ordered (upvotes, then recency). Lines stop at the cap or when the
@@ -199,6 +204,6 @@ def render_digest(subscription: Subscription, papers: Sequence[Paper], start: da
         "title": f"{label} digest · #{subscription.id}",
         "description": description,
         "color": HF_COLOUR,
-        "footer": {"text": f"paperbot digest · subscription #{subscription.id}"},
+        "footer": {"text": f"paperbot digest · subscription #{subscription.id} · {digest_marker(nonce)}"},
         "timestamp": end.isoformat(),
     }]

@@ -18,7 +18,14 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.delivery.pacing import RequestPacer
-from bot.delivery.render import Embed, footer_marker, pack_messages, render_digest, render_paper_embed
+from bot.delivery.render import (
+    Embed,
+    digest_marker,
+    footer_marker,
+    pack_messages,
+    render_digest,
+    render_paper_embed,
+)
 from bot.delivery.schedule import latest_due
 from bot.models import DeliveryStatus, Paper, PendingDelivery, Subscription, Target, TargetKind
 from bot.store import DeliveryKey, Owner, Store
@@ -74,6 +81,11 @@ class DrainResult:
     retried: int = 0
     failed: int = 0
     digests: int = 0
+
+
+def _attempted_before(rows: Sequence[PendingDelivery], moment: datetime) -> bool:
+    last = max((r.attempted_at for r in rows if r.attempted_at is not None), default=None)
+    return last is not None and last < moment
 
 
 def _fair_order(by_target: dict[Target, list[PendingDelivery]]) -> list[Target]:
@@ -235,7 +247,8 @@ class Sender:
 
     async def _send(self, batch: _Batch, result: DrainResult) -> bool:
         """Send one batch and record the outcome; False when the target should not be tried again now."""
-        await self.store.mark_sending(batch.keys, batch.nonce, self.clock())
+        in_flight = DeliveryStatus.HELD if batch.retry_status is DeliveryStatus.HELD else DeliveryStatus.SENDING
+        await self.store.mark_sending(batch.keys, batch.nonce, self.clock(), in_flight)
         attempts = batch.attempts + 1
         try:
             channel_id = await self._channel_for(batch.target)
@@ -289,16 +302,40 @@ class Sender:
             held = await self.store.held_deliveries(sub.id)
             interrupted = [row for row in held if row.nonce is not None]
             rows = interrupted or held  # a digest cut short by a crash is resent as it was, same nonce
+            nonce = interrupted[0].nonce if interrupted else message_nonce("digest", sub.id, due.isoformat())
+            assert nonce is not None
+            if interrupted and _attempted_before(interrupted, now - NONCE_WINDOW):
+                if await self._digest_already_posted(sub, rows, nonce, result):
+                    await self.store.set_last_digest(sub.id, due)
+                    continue
+                nonce = message_nonce("digest", sub.id, due.isoformat(), "retry", max(r.attempts for r in rows))
             if rows:
                 failed_before = result.failed
-                if not await self._send(self._digest_batch(sub, rows, period_start, due), result):
+                if not await self._send(self._digest_batch(sub, rows, period_start, due, nonce), result):
                     continue  # paused or backing off: the same period is retried later
                 result.digests += result.failed == failed_before
             await self.store.set_last_digest(sub.id, due)
 
+    async def _digest_already_posted(self, sub: Subscription, rows: list[PendingDelivery], nonce: str,
+                                     result: DrainResult) -> bool:
+        """Is the interrupted digest (recognised by its footer reference) in the channel already?"""
+        marker = digest_marker(nonce)
+        try:
+            await self.pacer.acquire()
+            recent = await self.transport.recent_footers(await self._channel_for(sub.target))
+        except (TargetGone, RetryLater, Rejected) as exc:
+            log.warning("could not read %s's history to check an interrupted digest (%s)", sub.target, exc)
+            return False
+        for message_id, footers in recent:
+            if any(footer.endswith(marker) for footer in footers):
+                keys = [(r.subscription_id, r.paper.id) for r in rows]
+                await self.store.mark_sent(keys, message_id, self.clock())
+                result.delivered += len(keys)
+                return True
+        return False
+
     def _digest_batch(self, sub: Subscription, rows: list[PendingDelivery], start: datetime,
-                      end: datetime) -> _Batch:
-        nonce = rows[0].nonce or message_nonce("digest", sub.id, end.isoformat())
-        embeds = render_digest(sub, [r.paper for r in rows], start, end, cap=self.digest_cap)
+                      end: datetime, nonce: str) -> _Batch:
+        embeds = render_digest(sub, [r.paper for r in rows], start, end, cap=self.digest_cap, nonce=nonce)
         keys = [(r.subscription_id, r.paper.id) for r in rows]
         return _Batch(sub.target, embeds, keys, nonce, max(r.attempts for r in rows), DeliveryStatus.HELD)

@@ -3,6 +3,7 @@ subscription index that matches many stored queries at once. Pure Python: no Dis
 
 from bot.matching.document import PaperDocument, document_for
 from bot.matching.errors import QueryError
+from bot.matching.index import SubscriptionIndex
 from bot.matching.matcher import matches
 from bot.matching.nodes import And, Field, Node, Not, Or, Term
 from bot.matching.query import Query, parse_query
@@ -16,6 +17,7 @@ __all__ = [
     "PaperDocument",
     "Query",
     "QueryError",
+    "SubscriptionIndex",
     "Term",
     "document_for",
     "matches",

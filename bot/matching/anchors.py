@@ -174,3 +174,23 @@ def anchor_keys(node: Node) -> frozenset[Key] | None:
     """
     anchor = _anchor(node, negated=False)
     return None if anchor is None else anchor[0]
+
+
+def exact_key(node: Node) -> Key | None:
+    """The key whose presence in a paper is exactly equivalent to ``node`` matching, if there is one.
+
+    True for single text words and two-word text phrases of stems (the index keys are the
+    paper's stems and stem pairs over title + abstract + keywords, as the matcher compares),
+    single author tokens and whole categories.
+    """
+    if not isinstance(node, Term) or node.prefix:
+        return None
+    if node.field is Field.TEXT and node.stemmed and len(node.tokens) <= 2:
+        stems = [stem(token) for token in node.tokens]
+        if len(stems) == 1:
+            return Family.TEXT, stems[0]
+        return Family.TEXT_PAIR, pair_key(*stems)
+    if node.field in (Field.AUTHOR, Field.CATEGORY) and len(node.tokens) == 1:
+        family = Family.AUTHOR if node.field is Field.AUTHOR else Family.CATEGORY
+        return family, node.tokens[0]
+    return None

@@ -132,17 +132,16 @@ class Batch:
         self._term_masks: dict[str, int] = {}
         self._vocabularies: list[list[str] | None] = [None] * len(VIEW_INDEX)
 
-    def _views(self, slot: int) -> Iterator[FieldView]:
-        view = slot // 2
+    def _views(self, view: int) -> Iterator[FieldView]:
         return (doc.views[view] for doc in self.docs)
 
     def union(self, view: int, stems: bool = False) -> set[str]:
         """All tokens (or stems) of one view across the batch."""
-        return set().union(*(v.stem_set if stems else v.token_set for v in self._views(_slot(view, stems))))
+        return set().union(*(v.stem_set if stems else v.token_set for v in self._views(view)))
 
     def union_of_stem_pairs(self, view: int) -> set[str]:
         """All adjacent stem pairs of one view across the batch."""
-        return set().union(*(v.pairs(True) for v in self._views(_slot(view, True))))
+        return set().union(*(v.pairs(True) for v in self._views(view)))
 
     def vocabulary(self, view: int) -> list[str]:
         """All tokens of one view across the batch, sorted (for prefix lookups)."""
@@ -175,13 +174,14 @@ class Batch:
         return expansions
 
     def table(self, slot: int) -> _Table:
+        """Papers per token (even slots; including prefix expansions) or per stem (odd slots)."""
         table = self._tables[slot]
         if table is None:
             wanted = set(self._lookups.words[slot])
             if not slot % 2:
                 for words in self._prefix_expansions(slot).values():
                     wanted.update(words)
-            views = self._views(slot)
+            views = self._views(slot // 2)
             value_sets = (v.stem_set for v in views) if slot % 2 else (v.token_set for v in views)
             table = self._tables[slot] = _Table(value_sets, wanted)
         return table
@@ -191,7 +191,7 @@ class Batch:
         table = self._pair_tables[slot]
         if table is None:
             stems = bool(slot % 2)
-            value_sets = (view.pairs(stems) for view in self._views(slot))
+            value_sets = (view.pairs(stems) for view in self._views(slot // 2))
             table = self._pair_tables[slot] = _Table(value_sets, set(self._lookups.pairs[slot]))
         return table
 
@@ -246,9 +246,13 @@ class Batch:
         return mask
 
 
+# Up to this many set bits, peeling off the lowest bit beats scanning bin(mask).
+FEW_BITS = 8
+
+
 def set_bits(mask: int) -> Iterator[int]:
     """Yield the positions of the set bits of ``mask``, lowest first."""
-    if mask.bit_count() <= 8:
+    if mask.bit_count() <= FEW_BITS:
         while mask:
             lowest = mask & -mask
             yield lowest.bit_length() - 1

@@ -9,10 +9,10 @@ batch at once with bitsets (:mod:`bot.matching.batch`). Both paths give exactly 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Sequence
 
-from bot.matching.anchors import FAMILY_SOURCES, Family, Key, anchor_keys, document_keys
-from bot.matching.batch import Batch, Lookups, MaskFunction, compile_mask
+from bot.matching.anchors import FAMILY_SOURCES, Family, Key, anchor_keys, document_keys, exact_key
+from bot.matching.batch import FEW_BITS, Batch, Lookups, MaskFunction, compile_mask
 from bot.matching.document import PaperDocument
 from bot.matching.matcher import Predicate
 from bot.matching.query import Query
@@ -23,8 +23,6 @@ DEFAULT_BATCH_THRESHOLD = 32
 # In batches this large nearly every query has a key in some paper (~80% at 2,500 papers), so
 # selecting candidates costs more than evaluating every query's bitset outright.
 ALL_QUERIES_FROM = 500
-# Up to this many matching papers, peeling off the lowest bit beats scanning bin(mask).
-_FEW_BITS = 8
 
 
 class SubscriptionIndex:
@@ -37,6 +35,10 @@ class SubscriptionIndex:
         self._masks: dict[int, MaskFunction] = {}
         self._keys: dict[int, frozenset[Key] | None] = {}
         self._postings: dict[Family, dict[str, set[int]]] = {family: {} for family in Family}
+        # Queries that are exactly one key (a single word, a two-word phrase, an author token, a
+        # category): a paper carrying the key matches, so match() skips evaluating them.
+        self._sure: dict[Family, dict[str, set[int]]] = {family: {} for family in Family}
+        self._sure_ids: set[int] = set()
         # Queries without keys must be checked against every paper (parse_query never makes one).
         self._unanchored: set[int] = set()
         self._lookups = Lookups()
@@ -51,7 +53,8 @@ class SubscriptionIndex:
         """Index ``query`` under ``sub_id``, replacing any query already stored under that id."""
         if sub_id in self._predicates:
             self.remove(sub_id)
-        keys = anchor_keys(query.root)
+        sure_key = exact_key(query.root)
+        keys = anchor_keys(query.root) if sure_key is None else frozenset({sure_key})
         self._queries[sub_id] = query
         self._lookups.add(query.root)
         self._predicates[sub_id] = query.predicate
@@ -60,8 +63,12 @@ class SubscriptionIndex:
         if keys is None:
             self._unanchored.add(sub_id)
             return
+        postings = self._postings
+        if sure_key is not None:
+            postings = self._sure
+            self._sure_ids.add(sub_id)
         for family, value in keys:
-            self._postings[family].setdefault(value, set()).add(sub_id)
+            postings[family].setdefault(value, set()).add(sub_id)
 
     def remove(self, sub_id: int) -> None:
         """Forget the query stored under ``sub_id`` (no error if there is none)."""
@@ -73,31 +80,34 @@ class SubscriptionIndex:
         if keys is None:
             self._unanchored.discard(sub_id)
             return
+        filed = self._sure if sub_id in self._sure_ids else self._postings
+        self._sure_ids.discard(sub_id)
         for family, value in keys:
-            postings = self._postings[family]
+            postings = filed[family]
             ids = postings[value]
             ids.discard(sub_id)
             if not ids:
                 del postings[value]
 
-    def _candidates(self, value_sets: Mapping[Family, Set[str]]) -> set[int]:
-        """Ids of queries filed under any of the given values, plus the unanchored ones."""
-        candidates = set(self._unanchored)
-        for family, values in value_sets.items():
-            postings = self._postings[family]
-            # Intersecting in C first keeps the Python loop to the values that are actually filed.
-            for value in postings.keys() & values:
-                candidates |= postings[value]
-        return candidates
-
     def _families_in_use(self) -> list[Family]:
-        return [family for family, postings in self._postings.items() if postings]
+        return [family for family in Family if self._postings[family] or self._sure[family]]
 
     def match(self, doc: PaperDocument) -> set[int]:
         """Return the ids of the stored queries that match one paper."""
-        value_sets = {family: document_keys(doc, family) for family in self._families_in_use()}
+        matched: set[int] = set()
+        candidates = set(self._unanchored)
+        for family in self._families_in_use():
+            values = document_keys(doc, family)
+            # Intersecting in C first keeps the Python loops to the values that are filed.
+            sure = self._sure[family]
+            for value in sure.keys() & values:
+                matched |= sure[value]
+            postings = self._postings[family]
+            for value in postings.keys() & values:
+                candidates |= postings[value]
         predicates = self._predicates
-        return {sub_id for sub_id in self._candidates(value_sets) if predicates[sub_id](doc)}
+        matched.update(sub_id for sub_id in candidates if predicates[sub_id](doc))
+        return matched
 
     def match_many(self, docs: Sequence[PaperDocument]) -> list[set[int]]:
         """Match a batch of papers; the result is aligned with ``docs`` (``result[i]`` is for ``docs[i]``).
@@ -122,30 +132,39 @@ class SubscriptionIndex:
     def _batch_candidates(self, batch: Batch) -> set[int]:
         """Queries filed under a key that some paper of the batch carries, plus the unanchored ones."""
         candidates = set(self._unanchored)
-        for family, postings in self._postings.items():
-            if not postings:
-                continue
+        for family in self._families_in_use():
             view, prefixes = FAMILY_SOURCES[family]
-            hits: Iterable[str]
-            if prefixes:
-                # Checking each filed prefix against the batch's sorted vocabulary is much cheaper
-                # than listing every prefix of every token of every paper.
-                hits = [key for key in postings if batch.has_prefix(view, key)]
-            elif family is Family.TEXT_PAIR:
-                hits = postings.keys() & batch.union_of_stem_pairs(view)
-            else:
-                hits = postings.keys() & batch.union(view, stems=family is Family.TEXT)
-            for key in hits:
-                candidates |= postings[key]
+            values: set[str] | None = None
+            # In a batch, exact queries are evaluated with bitsets like the others.
+            for postings in (self._postings[family], self._sure[family]):
+                hits: Iterable[str]
+                if prefixes:
+                    # Checking each filed prefix against the batch's sorted vocabulary is much
+                    # cheaper than listing every prefix of every token of every paper.
+                    hits = [key for key in postings if batch.has_prefix(view, key)]
+                else:
+                    if values is None:
+                        values = (
+                            batch.union_of_stem_pairs(view)
+                            if family is Family.TEXT_PAIR
+                            else batch.union(view, stems=family is Family.TEXT)
+                        )
+                    hits = postings.keys() & values
+                for key in hits:
+                    candidates |= postings[key]
         return candidates
 
 
 def _distribute(sub_id: int, mask: int, adders: list[Callable[[int], None]]) -> None:
-    """Call ``adders[j](sub_id)`` for every set bit ``j`` of ``mask``."""
+    """Call ``adders[j](sub_id)`` for every set bit ``j`` of ``mask``.
+
+    This is :func:`~bot.matching.batch.set_bits` inlined: it runs once per (paper, query) match,
+    where a generator's per-item cost shows.
+    """
     if not mask & (mask - 1):
         # One matching paper: the common case for a selective subscription.
         adders[mask.bit_length() - 1](sub_id)
-    elif mask.bit_count() <= _FEW_BITS:
+    elif mask.bit_count() <= FEW_BITS:
         while mask:
             lowest = mask & -mask
             adders[lowest.bit_length() - 1](sub_id)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bot.matching.document import VIEW_INDEX, FieldView, PaperDocument, pair_key
-from bot.matching.nodes import STEMMED_FIELDS, And, Field, Node, Not, Or, Term
+from bot.matching.nodes import And, Field, Node, Not, Or, Term
 from bot.matching.text import stem
 
 if TYPE_CHECKING:
@@ -24,16 +24,6 @@ def term_words(term: Term) -> tuple[str, ...]:
     if term.stemmed:
         return tuple(stem(token) for token in term.tokens)
     return term.tokens
-
-
-def view_stems(term: Term) -> tuple[str, ...]:
-    """The term's tokens as they appear in a view's ``stems``: stemmed in text fields, as-is elsewhere.
-
-    For a prefix term the last entry is meaningless (prefixes are never stemmed); callers drop it.
-    """
-    if term.stemmed or term.field not in STEMMED_FIELDS:
-        return term_words(term)
-    return tuple(stem(token) for token in term.tokens)
 
 
 def phrase_in(sequence: list[str], words: tuple[str, ...], prefix: bool) -> bool:
@@ -88,20 +78,19 @@ def compile_term(term: Term) -> Predicate:
     prefix = term.prefix
     stemmed = term.stemmed
     whole = words[:-1] if prefix else words
-    whole_stems = view_stems(term)[: len(whole)]
-    pairs = frozenset(map(pair_key, whole_stems, whole_stems[1:]))
-    if stemmed and not prefix and len(words) == 2:
+    pairs = frozenset(map(pair_key, whole, whole[1:]))
+    if not prefix and len(words) == 2:
+        # The most common phrase: one lookup in the paper's (lazily built) set of adjacent pairs.
         (pair,) = pairs
-        return _view_predicate(index, lambda view: pair in view.pairs(True))
-    # Cheap rejections before scanning: every whole word, and every adjacent pair of stems, must
-    # occur. (Stem pairs serve exact phrases too, so one pair set per paper is enough.)
+        return _view_predicate(index, lambda view: pair in view.pairs(stemmed))
+    # Cheap rejections before scanning: every whole word, and every adjacent pair, must occur.
     required = frozenset(whole)
 
     def check(view: FieldView) -> bool:
         values = view.stem_set if stemmed else view.token_set
         return (
             required <= values
-            and (not pairs or pairs <= view.pairs(True))
+            and (not pairs or pairs <= view.pairs(stemmed))
             and phrase_in(view.stems if stemmed else view.tokens, words, prefix)
         )
 

@@ -430,7 +430,7 @@ class Store:
         rows = await self._fetchall(
             f"""SELECT {_PENDING_COLUMNS}
                 FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id JOIN papers p ON p.id = d.paper_id
-                WHERE d.subscription_id = ? AND d.status IN ('held', 'sending')
+                WHERE d.subscription_id = ? AND d.status = 'held'
                 ORDER BY p.upvotes DESC, p.first_seen_at DESC, p.id""",
             (subscription_id,),
         )
@@ -453,10 +453,14 @@ class Store:
         )
         return None if row is None else row[0]
 
-    async def mark_sending(self, keys: Sequence[DeliveryKey], nonce: str, now: datetime) -> None:
-        """Record the nonce *before* the request, so a crash resends with the same one."""
+    async def mark_sending(self, keys: Sequence[DeliveryKey], nonce: str, now: datetime,
+                           status: DeliveryStatus = DeliveryStatus.SENDING) -> None:
+        """Record the nonce *before* the request, so a crash resends with the same one.
+
+        A digest's rows stay ``held`` (with their nonce) while it is sent, so only the digest path resends them.
+        """
         await self._update_deliveries(
-            keys, "status = 'sending', nonce = ?, attempts = attempts + 1, attempted_at = ?", (nonce, _ts(now))
+            keys, "status = ?, nonce = ?, attempts = attempts + 1, attempted_at = ?", (str(status), nonce, _ts(now))
         )
 
     async def mark_sent(self, keys: Sequence[DeliveryKey], message_id: int, now: datetime) -> None:

@@ -234,3 +234,29 @@ async def test_opening_dms_too_fast_backs_off_then_delivers(world: World, items)
     await world.emulator.wait_for_messages(world.emulator.dm_channel_id(world.member_id), 1)
     opens = world.emulator.find_requests("POST", r"/users/@me/channels")
     assert [r.status for r in opens] == [403, 200]
+
+
+async def test_a_digest_interrupted_by_a_crash_is_not_sent_twice(world: World, items):
+    import aiosqlite
+
+    clock = await _boot(world, items)
+    await world.subscriptions("add", query=QUERY, schedule="daily")
+    world.hf.publish(clock.day(), items[30:])
+    await world.polls_completed(2)
+    clock.set(datetime(2026, 11, 2, 9, 0, 1, tzinfo=UTC))
+    (digest,) = await world.emulator.wait_for_messages(world.channel_id, 1)
+    await world.polls_completed(1)
+    await world.stop_bot()
+    # As if the bot had died after Discord accepted the digest but before recording it, 10 minutes before now.
+    clock.set(datetime(2026, 11, 2, 9, 10, 1, tzinfo=UTC))
+    async with aiosqlite.connect(world.db_path) as db:
+        await db.execute("UPDATE deliveries SET status = 'held', message_id = NULL, attempted_at = ?",
+                         (datetime(2026, 11, 2, 9, 0, 1, tzinfo=UTC).isoformat(),))
+        await db.execute("UPDATE subscriptions SET last_digest_at = NULL")
+        await db.commit()
+    await world.start_bot()
+    await world.polls_completed(2)
+    assert len(world.emulator.messages(world.channel_id)) == 1
+    assert world.emulator.find_requests("GET", rf"/channels/{world.channel_id}/messages")
+    record = await world.bot.store.delivery_record(1, expected_ids(items[30:])[0])
+    assert record.status == "sent" and record.message_id == int(digest["id"])

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from bot.matching import Field, Not, Query, QueryError, Term, document_for, matches, parse_query
 from bot.matching import index as index_module
-from bot.matching.anchors import Family, anchor_keys
+from bot.matching.anchors import Family, anchor_keys, exact_key
 from bot.matching.batch import set_bits
 from bot.matching.index import SubscriptionIndex
 from bot.models import Paper
@@ -47,7 +47,7 @@ def parse_all(texts: list[str]) -> dict[int, Query]:
     return queries
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(valid_queries(), min_size=1, max_size=30), st.lists(papers(), min_size=1, max_size=8))
 def test_index_matches_brute_force(texts: list[str], sample: list[Paper]) -> None:
     queries = parse_all(texts)
@@ -57,7 +57,7 @@ def test_index_matches_brute_force(texts: list[str], sample: list[Paper]) -> Non
     assert_index_agrees(index, queries, sample)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(any_queries(), min_size=1, max_size=30), st.lists(papers(), min_size=1, max_size=8))
 def test_index_matches_brute_force_with_negations_everywhere(texts: list[str], sample: list[Paper]) -> None:
     queries = parse_all(texts)
@@ -77,7 +77,7 @@ operations = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(operations, st.lists(papers(), min_size=1, max_size=6))
 def test_add_and_remove_sequences(steps: list[tuple[str, int, str]], sample: list[Paper]) -> None:
     index = SubscriptionIndex()
@@ -98,6 +98,7 @@ def test_add_and_remove_sequences(steps: list[tuple[str, int, str]], sample: lis
         index.remove(sub_id)
     assert len(index) == 0
     assert all(not postings for postings in index._postings.values())
+    assert all(not postings for postings in index._sure.values())
 
 
 def test_add_with_an_existing_id_replaces() -> None:
@@ -167,6 +168,17 @@ class TestAnchors:
         assert self.keys("ti:ab*") == {(Family.TEXT_PREFIX, "ab")}
         assert self.keys("au:lo*") == {(Family.AUTHOR_PREFIX, "lo")}
         assert self.keys("cat:cs.*") == {(Family.CATEGORY_PREFIX, "cs.")}
+
+    def test_exact_keys(self) -> None:
+        def exact(text: str) -> tuple[Family, str] | None:
+            return exact_key(parse_query(text).root)
+
+        assert exact("LLMs") == (Family.TEXT, "llm")
+        assert exact("long-context") == (Family.TEXT_PAIR, "long context")
+        assert exact("au:lecun") == (Family.AUTHOR, "lecun")
+        assert exact("cat:cs.CL") == (Family.CATEGORY, "cs.cl")
+        for inexact in ['"LLMs"', "ti:llm", "a-b-c", "llm*", "cat:cs.*", "a b", "a OR b", 'au:"yann lecun"']:
+            assert exact(inexact) is None, inexact
 
     def test_category_key(self) -> None:
         assert self.keys("cat:cs.CL") == {(Family.CATEGORY, "cs.cl")}

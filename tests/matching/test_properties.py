@@ -73,7 +73,7 @@ def parse_or_reject(text: str) -> None:
     assert parse_query(described).root == query.root, described
 
 
-@settings(max_examples=1500)
+@settings(max_examples=1500, deadline=None)
 @given(QUERYISH)
 @example("((((a")
 @example('ti:"')
@@ -82,13 +82,13 @@ def test_queryish_text_parses_or_raises_query_error(text: str) -> None:
     parse_or_reject(text)
 
 
-@settings(max_examples=1000)
+@settings(max_examples=1000, deadline=None)
 @given(st.text(max_size=MAX_QUERY_LENGTH + 20))
 def test_any_text_parses_or_raises_query_error(text: str) -> None:
     parse_or_reject(text)
 
 
-@settings(max_examples=1000)
+@settings(max_examples=1000, deadline=None)
 @given(valid_queries())
 def test_generated_valid_queries_never_raise(text: str) -> None:
     assume(len(text) <= MAX_QUERY_LENGTH)
@@ -96,7 +96,7 @@ def test_generated_valid_queries_never_raise(text: str) -> None:
     assert parse_query(query.describe()).root == query.root
 
 
-@settings(max_examples=500)
+@settings(max_examples=300, deadline=None)
 @given(any_queries(), st.lists(papers(), min_size=1, max_size=5))
 def test_describe_matches_the_same_papers(text: str, sample: list[Paper]) -> None:
     assume(len(text) <= MAX_QUERY_LENGTH)
@@ -112,7 +112,7 @@ def test_describe_matches_the_same_papers(text: str, sample: list[Paper]) -> Non
         assert matches(again, document) == matches(query, document)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.text(), st.text(), st.lists(st.text(), max_size=3), st.lists(st.text(), max_size=3))
 def test_any_paper_text_can_be_prepared_and_matched(
     title: str, abstract: str, authors: list[str], categories: list[str]
