@@ -15,22 +15,18 @@ from discord.ext import commands
 from bot.cogs.common import (
     WEEKDAY_CHOICES,
     UserFacingError,
+    add_subscription,
     code,
-    delivery_text,
+    digest_settings_command,
     handle_command_error,
     line_embeds,
-    next_digest_text,
-    parse_user_query,
-    relative_time,
     reply,
     subscription_choices,
     subscription_line,
     timezone_autocomplete,
-    update_digest_settings,
     user_cooldown,
 )
 from bot.delivery.render import trim
-from bot.engine import PREVIEW_DAYS, LimitReached
 from bot.models import Schedule, SubscriptionStatus
 from bot.store import Owner
 
@@ -62,32 +58,10 @@ class Alerts(commands.GroupCog, group_name="alerts", group_description="Get new 
                   min_upvotes: app_commands.Range[int, 0, 100_000] = 0,
                   backfill: app_commands.Range[int, 0, 10] = 0) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        parsed = parse_user_query(query)
-        try:
-            alert, queued = await self.bot.engine.add_subscription(
-                owner=_me(interaction), user_id=interaction.user.id, query=parsed, schedule=schedule,
-                min_upvotes=min_upvotes, backfill=min(backfill, self.bot.settings.delivery.max_backfill),
-            )
-        except LimitReached as exc:
-            raise UserFacingError(str(exc)) from exc
-        lines = [
-            f"Alert **#{alert.id}** added: I'll DM you new papers matching it ({delivery_text(alert)}).",
-            f"Query: {code(parsed.text)}",
-            f"Understood as: {code(parsed.describe())}",
-            f"Next check for new papers: {relative_time(self.bot.next_poll_time())}.",
-        ]
-        if schedule is not Schedule.INSTANT:
-            settings = await self.bot.store.digest_settings(_me(interaction))
-            lines.append(f"Digests: {settings.describe()} — {next_digest_text(settings, self.bot.clock())}. "
-                         "Change with `/alerts settings`.")
-        if queued:
-            lines.append(f"Sending you the {queued} most recent stored match{'es' if queued != 1 else ''} now.")
-        elif backfill:
-            lines.append(f"No stored papers from the last {PREVIEW_DAYS} days match yet, so nothing to backfill.")
-        lines.append("Make sure you accept DMs from me (this server's privacy settings, or install the app).")
-        await reply(interaction, "\n".join(lines))
-        if queued:
-            await self.bot.deliver()
+        await add_subscription(
+            self.bot, interaction, owner=_me(interaction), query=query, schedule=schedule, min_upvotes=min_upvotes,
+            backfill=backfill, headline="Alert **#{id}** added: I'll DM you new papers matching it ({delivery}).",
+        )
 
     @app_commands.command(name="list", description="Show your alerts")
     @user_cooldown()
@@ -144,10 +118,7 @@ class Alerts(commands.GroupCog, group_name="alerts", group_description="Get new 
     async def settings(self, interaction: discord.Interaction, timezone: str | None = None,
                        digest_time: str | None = None, weekly_day: str | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        settings, changed = await update_digest_settings(self.bot.store, _me(interaction), timezone,
-                                                         digest_time, weekly_day)
-        verb = "Your digest settings were updated" if changed else "Your digest settings"
-        await reply(interaction, f"{verb}: {settings.describe()}; {next_digest_text(settings, self.bot.clock())}.")
+        await digest_settings_command(self.bot, interaction, _me(interaction), timezone, digest_time, weekly_day)
 
     async def cog_app_command_error(self, interaction: discord.Interaction,
                                     error: app_commands.AppCommandError) -> None:

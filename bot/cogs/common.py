@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -20,9 +20,13 @@ from bot.delivery.schedule import (
     timezone_choices,
     validate_timezone,
 )
+from bot.engine import PREVIEW_DAYS, LimitReached
 from bot.matching import Query, QueryError, parse_query
 from bot.models import WEEKDAY_NAMES, WEEKDAYS, DigestSettings, Schedule, Subscription, SubscriptionStatus
 from bot.store import Owner, Store
+
+if TYPE_CHECKING:
+    from bot.app import PaperBot
 
 log = logging.getLogger(__name__)
 
@@ -177,3 +181,49 @@ async def handle_command_error(interaction: discord.Interaction, error: app_comm
 def user_cooldown(rate: int = 5, per: float = 10.0) -> Callable[[Any], Any]:
     """A per-user, per-command rate limit (a fresh bucket for each command it decorates)."""
     return app_commands.checks.cooldown(rate, per, key=lambda i: i.user.id)
+
+
+async def add_subscription(bot: PaperBot, interaction: discord.Interaction, *, owner: Owner, headline: str,
+                           query: str, schedule: Schedule, min_upvotes: int, backfill: int,
+                           channel_id: int | None = None) -> None:
+    """The shared body of ``/subscriptions add`` and ``/alerts add``: create, then explain what will happen.
+
+    ``headline`` is formatted with ``id`` and ``delivery`` (e.g. "Alert **#{id}** added ({delivery}).").
+    """
+    parsed = parse_user_query(query)
+    try:
+        sub, queued = await bot.engine.add_subscription(
+            owner=owner, user_id=interaction.user.id, query=parsed, channel_id=channel_id, schedule=schedule,
+            min_upvotes=min_upvotes, backfill=min(backfill, bot.settings.delivery.max_backfill),
+        )
+    except LimitReached as exc:
+        raise UserFacingError(str(exc)) from exc
+    lines = [
+        headline.format(id=sub.id, delivery=delivery_text(sub)),
+        f"Query: {code(parsed.text)}",
+        f"Understood as: {code(parsed.describe())}",
+        f"Next check for new papers: {relative_time(bot.next_poll_time())}.",
+    ]
+    if schedule is not Schedule.INSTANT:
+        settings = await bot.store.digest_settings(owner)
+        command = "/subscriptions settings" if owner.scope == "guild" else "/alerts settings"
+        lines.append(f"Digests: {settings.describe()} — {next_digest_text(settings, bot.clock())}. "
+                     f"Change with `{command}`.")
+    if queued:
+        lines.append(f"Sending the {queued} most recent stored match{'es' if queued != 1 else ''} now.")
+    elif backfill:
+        lines.append(f"No stored papers from the last {PREVIEW_DAYS} days match yet, so nothing to backfill.")
+    if owner.scope == "user":
+        lines.append("Make sure you accept DMs from me (this server's privacy settings, or install the app).")
+    await reply(interaction, "\n".join(lines))
+    if queued:
+        await bot.deliver()
+
+
+async def digest_settings_command(bot: PaperBot, interaction: discord.Interaction, owner: Owner,
+                                  timezone: str | None, digest_time: str | None, weekly_day: str | None) -> None:
+    """The shared body of ``/subscriptions settings`` and ``/alerts settings``."""
+    settings, changed = await update_digest_settings(bot.store, owner, timezone, digest_time, weekly_day)
+    whose = "this server's" if owner.scope == "guild" else "your"
+    verb = f"Updated {whose} digest settings" if changed else f"{whose.capitalize()} digest settings"
+    await reply(interaction, f"{verb}: {settings.describe()}; {next_digest_text(settings, bot.clock())}.")

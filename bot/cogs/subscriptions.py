@@ -15,22 +15,20 @@ from discord.ext import commands
 from bot.cogs.common import (
     WEEKDAY_CHOICES,
     UserFacingError,
+    add_subscription,
     code,
-    delivery_text,
+    digest_settings_command,
     handle_command_error,
     line_embeds,
-    next_digest_text,
     parse_user_query,
-    relative_time,
     reply,
     subscription_choices,
     subscription_line,
     timezone_autocomplete,
-    update_digest_settings,
     user_cooldown,
 )
 from bot.delivery.render import render_paper_embed, trim
-from bot.engine import PREVIEW_DAYS, LimitReached
+from bot.engine import PREVIEW_DAYS
 from bot.models import Schedule, Subscription, SubscriptionStatus
 from bot.store import Owner
 
@@ -114,32 +112,12 @@ class Subscriptions(commands.GroupCog, group_name="subscriptions",
         if not isinstance(target, discord.TextChannel):
             raise UserFacingError("Papers can only be posted in a text or announcement channel; pick one.")
         self._check_target(interaction, target)
-        parsed = parse_user_query(query)
-        try:
-            sub, queued = await self.bot.engine.add_subscription(
-                owner=_guild(interaction), user_id=interaction.user.id, query=parsed, channel_id=target.id,
-                schedule=schedule, min_upvotes=min_upvotes,
-                backfill=min(backfill, self.bot.settings.delivery.max_backfill),
-            )
-        except LimitReached as exc:
-            raise UserFacingError(str(exc)) from exc
-        lines = [
-            f"Subscription **#{sub.id}** added: new papers matching it will be posted in {target.mention} "
-            f"({delivery_text(sub)}).",
-            f"Query: {code(parsed.text)}",
-            f"Understood as: {code(parsed.describe())}",
-            f"Next check for new papers: {relative_time(self.bot.next_poll_time())}.",
-        ]
-        if schedule is not Schedule.INSTANT:
-            settings = await self.bot.store.digest_settings(_guild(interaction))
-            lines.append(f"Digests: {settings.describe()} — {next_digest_text(settings, self.bot.clock())}.")
-        if queued:
-            lines.append(f"Posting the {queued} most recent stored match{'es' if queued != 1 else ''} now.")
-        elif backfill:
-            lines.append(f"No stored papers from the last {PREVIEW_DAYS} days match yet, so nothing to backfill.")
-        await reply(interaction, "\n".join(lines))
-        if queued:
-            await self.bot.deliver()
+        await add_subscription(
+            self.bot, interaction, owner=_guild(interaction), query=query, channel_id=target.id, schedule=schedule,
+            min_upvotes=min_upvotes, backfill=backfill,
+            headline=f"Subscription **#{{id}}** added: new papers matching it will be posted in {target.mention} "
+                     "({delivery}).",
+        )
 
     @app_commands.command(name="list", description="Show this server's subscriptions")
     @app_commands.describe(channel="Only this channel's subscriptions")
@@ -227,11 +205,7 @@ class Subscriptions(commands.GroupCog, group_name="subscriptions",
     async def settings(self, interaction: discord.Interaction, timezone: str | None = None,
                        digest_time: str | None = None, weekly_day: str | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        settings, changed = await update_digest_settings(self.bot.store, _guild(interaction), timezone,
-                                                         digest_time, weekly_day)
-        verb = "Digest settings updated" if changed else "Digest settings for this server"
-        await reply(interaction, f"{verb}: {settings.describe()}; "
-                                 f"{next_digest_text(settings, self.bot.clock())}.")
+        await digest_settings_command(self.bot, interaction, _guild(interaction), timezone, digest_time, weekly_day)
 
     async def cog_app_command_error(self, interaction: discord.Interaction,
                                     error: app_commands.AppCommandError) -> None:

@@ -81,10 +81,6 @@ class PaperDocument:
         self.paper_id = paper_id
         self.views = views
 
-    def view(self, field: Field) -> FieldView:
-        """Return the view of one field."""
-        return self.views[VIEW_INDEX[field]]
-
     def __repr__(self) -> str:
         return f"PaperDocument({self.paper_id!r})"
 

@@ -18,7 +18,9 @@ from bot.matching.matcher import Predicate
 from bot.matching.query import Query
 
 # From this many papers on, match_many() switches to bitset evaluation over the batch. Below it,
-# per-paper candidate checks are cheaper (measured with 100k queries: the crossover is ~30 papers).
+# per-paper candidate checks are cheaper. Measured with 100k queries, the crossover is ~100 papers
+# when queries are selective but ~20 when they match many papers, where the per-paper path gets
+# much slower (the bitset path degrades gracefully), so the threshold leans low.
 DEFAULT_BATCH_THRESHOLD = 32
 # In batches this large nearly every query has a key in some paper (~80% at 2,500 papers), so
 # selecting candidates costs more than evaluating every query's bitset outright.

@@ -104,7 +104,7 @@ async def test_preview_and_backfill(world: World, items):
     assert len(shown) == 10 and set(shown) <= set(want)
 
     added = await world.subscriptions("add", query="ti:attention", backfill=2)
-    assert "Posting the 2 most recent stored matches now" in added.content
+    assert "Sending the 2 most recent stored matches now" in added.content
     messages = await world.emulator.wait_for_messages(world.channel_id, 1)
     await world.outbox_drained()
     posted = arxiv_ids(world.emulator.messages(world.channel_id))
