@@ -130,18 +130,16 @@ class _Papers:
 
     papers: dict[str, Paper] = field(default_factory=dict)
     keys: dict[str, list[DeliveryKey]] = field(default_factory=lambda: defaultdict(list))
-    attempts: int = 0
-    last_attempt: datetime | None = None
+    rows: list[PendingDelivery] = field(default_factory=list)
 
     def add(self, row: PendingDelivery) -> None:
         self.papers.setdefault(row.paper.id, row.paper)
         self.keys[row.paper.id].append((row.subscription_id, row.paper.id))
-        self.attempts = max(self.attempts, row.attempts)
-        if row.attempted_at is not None and (self.last_attempt is None or row.attempted_at > self.last_attempt):
-            self.last_attempt = row.attempted_at
+        self.rows.append(row)
 
-    def attempted_before(self, moment: datetime) -> bool:
-        return self.last_attempt is not None and self.last_attempt < moment
+    @property
+    def attempts(self) -> int:
+        return max((r.attempts for r in self.rows), default=0)
 
     def embeds(self) -> list[tuple[str, Embed]]:
         return [(pid, render_paper_embed(p, sorted({s for s, _ in self.keys[pid]}))) for pid, p in self.papers.items()]
@@ -201,7 +199,7 @@ class Sender:
             fresh.add(row)
         batches = []
         for nonce, group in resumed.items():
-            if group.attempted_before(now - NONCE_WINDOW):
+            if _attempted_before(group.rows, now - NONCE_WINDOW):
                 await self._settle_from_history(target, group, result)
                 # Not in the channel: send again, with a new nonce (Discord has forgotten the old one).
                 nonce = message_nonce(target.kind, target.id, *sorted(group.papers), "retry", group.attempts)
