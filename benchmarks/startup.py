@@ -1,0 +1,380 @@
+"""Figures 5 and 6: the bot as its own process (``python -m bot run``) on a big database.
+
+The parent process runs the Discord emulator and the fake HF API and times everything from outside:
+process start → gateway IDENTIFY → first slash command answered (figure 6), resident memory read from
+``/proc/<pid>/status`` (figure 6), and ``/subscriptions add`` / ``/papers search`` latencies through
+``emulator.invoke`` (figure 5). A breakdown measured in this process afterwards says where the time goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import signal
+import sqlite3
+import sys
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.report import Row, median, ms, percentile, secs
+from benchmarks.scale import Scale, count
+from benchmarks.workload import QueryGenerator
+from benchmarks.world import MANAGE_CHANNELS, DatabaseInfo, Loopback, loopback, settings_dict, toml
+from bot.engine import SEARCH_CANDIDATES, Engine
+from bot.matching import Query, document_for, matches, parse_query
+from bot.matching.index import SubscriptionIndex
+from bot.models import Paper
+from bot.store import Store
+from bot.store.search import fts_expression
+from tests.fakes.discord_emulator import DiscordEmulator
+
+ROOT = Path(__file__).resolve().parent.parent
+ADD_SEED = 600
+SEARCH_SEED = 700
+WARMUP = 3  # untimed invocations per command first (imports, caches, prepared statements)
+MEMORY_TARGET_MB = 200
+COLD_START_TARGET = 3.0
+LATENCY_TARGET = 0.050
+SEARCH_LIMIT = 100  # Engine.search's default limit: the results /papers search pages through
+RECENT_MATCHES = 1_000  # what-if for search: bm25 over this many most recent full-text matches
+WHAT_IF_CANDIDATES = 150  # what-if for search: candidates fetched and checked exactly
+UNINDEXED_QUERY = "cat:cs.CL"
+PREVIEW_QUERY = "attention"
+
+
+@dataclass
+class ProcessRun:
+    gateway_seconds: float = 0.0  # process start → IDENTIFY at the emulator
+    ready_seconds: float = 0.0  # process start → first slash command answered
+    rss_ready_mb: float = 0.0
+    rss_after_mb: float = 0.0
+    hwm_mb: float = 0.0
+    add: list[float] = field(default_factory=list)
+    search: list[float] = field(default_factory=list)
+    search_hits: int = 0
+    add_failures: list[str] = field(default_factory=list)
+
+
+def _status_mb(pid: int) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            values[name] = int(rest.split()[0]) / 1024
+    return values
+
+
+async def _run_process(world: Loopback, scale: Scale, db: DatabaseInfo, workdir: Path) -> ProcessRun:
+    emulator = world.emulator
+    guild_id = emulator.add_guild("Commands bench").id
+    channel_id = emulator.add_channel(guild_id, "papers")
+    mods = emulator.add_role(guild_id, "mods", MANAGE_CHANNELS)
+    users = [emulator.add_member(guild_id, name=f"mod{i}", roles=[mods]) for i in range(scale.invocations + WARMUP)]
+    # The bench server gets more than the default 50 subscriptions: lift its cap (the query is the same).
+    raw = settings_dict(world, db.path, guild_id, limits={"subscriptions_per_guild": 10_000})
+    config = workdir / "bench-config.toml"
+    config.write_text(toml(raw) + "\n", encoding="utf-8")
+    log = (workdir / "bot-process.log").open("wb")
+    env = {**os.environ, "DISCORD_TOKEN": DiscordEmulator.BOT_TOKEN, "PYTHONUNBUFFERED": "1"}
+    run = ProcessRun()
+
+    start = time.monotonic()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", "--config", str(config), cwd=str(ROOT), env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=log,
+    )
+    try:
+        await emulator.wait_for_ready(timeout=300)
+        run.gateway_seconds = time.monotonic() - start
+        await emulator.invoke(user_id=users[0], name="papers", subcommand="latest", guild_id=guild_id,
+                              channel_id=channel_id, timeout=60)
+        run.ready_seconds = time.monotonic() - start
+        await asyncio.sleep(1.0)  # let the start-up poll and first delivery run settle
+        status = _status_mb(process.pid)
+        run.rss_ready_mb = status["VmRSS"]
+
+        adds = QueryGenerator(ADD_SEED).queries(scale.invocations + WARMUP)
+        searches = QueryGenerator(SEARCH_SEED).queries(scale.invocations + WARMUP)
+        for i, (user, query) in enumerate(zip(users, adds, strict=True)):
+            began = time.perf_counter()
+            result = await emulator.invoke(user_id=user, name="subscriptions", subcommand="add",
+                                           options={"query": query.text}, guild_id=guild_id,
+                                           channel_id=channel_id, timeout=30)
+            elapsed = time.perf_counter() - began
+            if "added" not in result.content:
+                run.add_failures.append(result.content[:200])
+            if i >= WARMUP:
+                run.add.append(elapsed)
+        for i, (user, query) in enumerate(zip(users, searches, strict=True)):
+            began = time.perf_counter()
+            result = await emulator.invoke(user_id=user, name="papers", subcommand="search",
+                                           options={"query": query.text}, guild_id=guild_id,
+                                           channel_id=channel_id, timeout=30)
+            elapsed = time.perf_counter() - began
+            run.search_hits += bool(result.embeds)
+            if i >= WARMUP:
+                run.search.append(elapsed)
+        status = _status_mb(process.pid)
+        run.rss_after_mb, run.hwm_mb = status["VmRSS"], status["VmHWM"]
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(process.wait(), 20)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        log.close()
+    return run
+
+
+@dataclass
+class Breakdown:
+    """Where the bot's time goes, measured in this process on the same database."""
+
+    fetch_subscriptions: float = 0.0
+    parse: float = 0.0
+    index: float = 0.0
+    parse_index_no_gc: float = 0.0
+    fts: list[float] = field(default_factory=list)
+    exact: list[float] = field(default_factory=list)
+    candidates: list[int] = field(default_factory=list)
+    slowest: list[tuple[float, str, int]] = field(default_factory=list)
+    recent_fts: list[float] = field(default_factory=list)  # what-if: bm25 over the most recent matches only
+    recent_total: list[float] = field(default_factory=list)  # ... plus the exact check of its candidates
+    needed: list[int] = field(default_factory=list)  # candidates checked, in bm25 order, to reach LIMIT hits
+    unindexed_search: float = 0.0  # Engine.search for a query FTS5 cannot constrain (category only)
+    preview: float = 0.0  # Engine.preview, which /subscriptions add runs when backfill > 0
+    bytes_subscription: float = 0.0
+    bytes_query: float = 0.0
+    bytes_index: float = 0.0
+
+
+async def _breakdown(scale: Scale, db: DatabaseInfo) -> Breakdown:
+    out = Breakdown()
+    store = await Store.open(str(db.path))
+    try:
+        start = time.perf_counter()
+        subs = await store.active_subscriptions()
+        out.fetch_subscriptions = time.perf_counter() - start
+        start = time.perf_counter()
+        parsed = [parse_query(s.query) for s in subs]
+        out.parse = time.perf_counter() - start
+        index = SubscriptionIndex()
+        start = time.perf_counter()
+        for sub, query in zip(subs, parsed, strict=True):
+            index.add(sub.id, query)
+        out.index = time.perf_counter() - start
+        del parsed, index
+        gc.collect()
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            again = SubscriptionIndex()
+            for sub in subs:
+                again.add(sub.id, parse_query(sub.query))
+            out.parse_index_no_gc = time.perf_counter() - start
+            del again
+        finally:
+            gc.enable()
+        del subs
+        gc.collect()
+        out.bytes_subscription, out.bytes_query, out.bytes_index = await _memory_per_subscription(store)
+
+        # /papers search, split into the FTS5 candidate query and the exact re-check of candidates.
+        for query in QueryGenerator(SEARCH_SEED).queries(scale.invocations + WARMUP)[WARMUP:]:
+            expression = fts_expression(query.root)
+            start = time.perf_counter()
+            if expression is None:
+                papers = await store.latest_papers(5000)
+            else:
+                papers = [p for p, _ in await store.search_papers(expression, SEARCH_CANDIDATES)]
+            fetched = time.perf_counter()
+            hits = 0
+            needed = len(papers)
+            for number, paper in enumerate(papers, start=1):
+                hits += matches(query, document_for(paper))
+                if hits == SEARCH_LIMIT and needed == len(papers):
+                    needed = number
+            done = time.perf_counter()
+            out.needed.append(needed)
+            if expression is not None:
+                fts_seconds, total_seconds = _bounded_search_seconds(db.path, expression, query)
+                out.recent_fts.append(fts_seconds)
+                out.recent_total.append(total_seconds)
+            out.fts.append(fetched - start)
+            out.exact.append(done - fetched)
+            out.candidates.append(len(papers))
+            out.slowest.append((done - start, query.text, len(papers)))
+        out.slowest.sort(reverse=True)
+        engine = Engine(store)
+        start = time.perf_counter()
+        await engine.search(parse_query(UNINDEXED_QUERY))
+        out.unindexed_search = time.perf_counter() - start
+        start = time.perf_counter()
+        await engine.preview(parse_query(PREVIEW_QUERY))
+        out.preview = time.perf_counter() - start
+    finally:
+        await store.close()
+    return out
+
+
+def _bounded_search_seconds(path: Path, expression: str, query: Query) -> tuple[float, float]:
+    """What-if for /papers search: rank by bm25 only the RECENT_MATCHES most recent full-text matches (rowids
+    grow in first-seen order) and fetch WHAT_IF_CANDIDATES, then check them exactly as Engine.search does.
+    Returns (seconds for the SQL, seconds in all). Same columns and weights as Store.search_papers."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        start = time.perf_counter()
+        row = db.execute("SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+                         (expression, RECENT_MATCHES - 1)).fetchone()
+        rows = db.execute(
+            f"""SELECT {_COLUMNS}, bm25(papers_fts, 8.0, 2.0, 1.0, 3.0)
+                FROM papers_fts JOIN papers p ON p.rowid = papers_fts.rowid
+                WHERE papers_fts MATCH ? AND papers_fts.rowid >= ?
+                ORDER BY bm25(papers_fts, 8.0, 2.0, 1.0, 3.0) LIMIT ?""",
+            (expression, row[0] if row else 0, WHAT_IF_CANDIDATES),
+        ).fetchall()
+        papers = [_paper(r) for r in rows]
+        fetched = time.perf_counter()
+        for paper in papers:
+            matches(query, document_for(paper))
+        return fetched - start, time.perf_counter() - start
+
+
+_COLUMNS = ("p.id, p.title, p.abstract, p.authors, p.categories, p.ai_keywords, p.upvotes, p.first_seen_at")
+
+
+def _paper(row: tuple[Any, ...]) -> Paper:
+    """What Store's row decoding does for the fields matching and ranking read."""
+    return Paper(id=row[0], title=row[1], abstract=row[2], authors=tuple(json.loads(row[3])),
+                 categories=tuple(json.loads(row[4])), ai_keywords=tuple(json.loads(row[5])), upvotes=row[6],
+                 first_seen_at=datetime.fromisoformat(row[7]))
+
+
+async def _memory_per_subscription(store: Store, sample: int = 5_000) -> tuple[float, float, float]:
+    """Bytes per subscription held by the bot: the Subscription row object (Engine keeps them all), the
+    parsed Query (syntax tree + compiled predicate), and SubscriptionIndex.add (masks, keys, postings)."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        subs = (await store.active_subscriptions())[:sample]
+        # Only the kept objects count: the rest of the list is freed when sliced.
+        gc.collect()
+        fetched = tracemalloc.get_traced_memory()[0]
+        parsed = [parse_query(s.query) for s in subs]
+        built = tracemalloc.get_traced_memory()[0]
+        index = SubscriptionIndex()
+        for sub, query in zip(subs, parsed, strict=True):
+            index.add(sub.id, query)
+        indexed = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    n = len(subs)
+    return (fetched - before) / n, (built - fetched) / n, (indexed - built) / n
+
+
+async def _measure(scale: Scale, db: DatabaseInfo, workdir: Path) -> tuple[ProcessRun, Breakdown]:
+    async with loopback() as world:
+        run = await _run_process(world, scale, db, workdir)
+    return run, await _breakdown(scale, db)
+
+
+def startup_rows(scale: Scale, db: DatabaseInfo, workdir: Path) -> list[Row]:
+    run, parts = asyncio.run(_measure(scale, db, workdir))
+    tag = " [quick]" if scale.quick else ""
+    size = f"{count(db.subscriptions)} subs, {count(db.papers)} papers"
+    add95, search95 = percentile(run.add, 95), percentile(run.search, 95)
+    fts95, exact95 = percentile(parts.fts, 95), percentile(parts.exact, 95)
+    per_sub = parts.bytes_subscription + parts.bytes_query + parts.bytes_index
+    slow = "; ".join(f"{ms(t)} {q!r} ({n} candidates)" for t, q, n in parts.slowest[:3])
+    rows = [
+        Row(
+            figure=f"5a. /subscriptions add p95, {size}{tag}",
+            measured=ms(add95),
+            target="<= 50 ms",
+            baseline=f"{add95 / LATENCY_TARGET:.2f}x target",
+            passed=add95 <= LATENCY_TARGET and not run.add_failures,
+            notes=[f"{len(run.add)} invocations (distinct members, after {WARMUP} warm-ups), invoke → followup: "
+                   f"median {ms(median(run.add))}, max {ms(max(run.add))}"
+                   + (f"; {len(run.add_failures)} did not add: {run.add_failures[0]!r}" if run.add_failures else "")],
+            values={"p95": add95, "median": median(run.add)},
+        ),
+        Row(
+            figure=f"5b. /papers search p95, {size}{tag}",
+            measured=ms(search95),
+            target="<= 50 ms",
+            baseline=f"{search95 / LATENCY_TARGET:.2f}x target",
+            passed=search95 <= LATENCY_TARGET,
+            notes=[f"{len(run.search)} invocations, median {ms(median(run.search))}, max {ms(max(run.search))}; "
+                   f"{run.search_hits} of {len(run.search) + WARMUP} found papers",
+                   f"breakdown (same queries, in-process): FTS5 bm25 candidate query p95 {ms(fts95)} "
+                   f"(median {ms(median(parts.fts))}); exact re-check of up to {SEARCH_CANDIDATES} candidates "
+                   f"(document_for + matches) p95 {ms(exact95)} (median {ms(median(parts.exact))}, "
+                   f"median {median([float(c) for c in parts.candidates]):.0f} candidates)",
+                   f"slowest: {slow}",
+                   f"what-if bm25 over only the {RECENT_MATCHES:,} most recent full-text matches, "
+                   f"{WHAT_IF_CANDIDATES} candidates: SQL p95 {ms(percentile(parts.recent_fts, 95))}, with the exact "
+                   f"check p95 {ms(percentile(parts.recent_total, 95))} (median {ms(median(parts.recent_total))}); "
+                   "checking "
+                   f"candidates in bm25 order only until {SEARCH_LIMIT} matches needs a median of "
+                   f"{median([float(n) for n in parts.needed]):.0f} of them",
+                   f"not in the query mix above (in-process, one call each): a query with no full-text term "
+                   f"({UNINDEXED_QUERY!r}, scans the newest 5,000 papers) {ms(parts.unindexed_search)}; "
+                   f"Engine.preview({PREVIEW_QUERY!r}), which /subscriptions preview and add with backfill run, "
+                   f"{ms(parts.preview)}"],
+            values={"p95": search95, "median": median(run.search), "fts_p95": fts95, "exact_p95": exact95},
+        ),
+        Row(
+            figure=f"6a. resident memory, {size}{tag}",
+            measured=f"{max(run.rss_ready_mb, run.rss_after_mb):.0f} MB",
+            target=f"<= {MEMORY_TARGET_MB} MB",
+            baseline=f"{max(run.rss_ready_mb, run.rss_after_mb) / MEMORY_TARGET_MB:.2f}x target",
+            passed=max(run.rss_ready_mb, run.rss_after_mb) <= MEMORY_TARGET_MB,
+            notes=[f"VmRSS of the `python -m bot run` process: {run.rss_ready_mb:.0f} MB when ready, "
+                   f"{run.rss_after_mb:.0f} MB after the commands; peak (VmHWM) {run.hwm_mb:.0f} MB",
+                   f"per subscription (tracemalloc, 5,000-subscription sample): Subscription object "
+                   f"{parts.bytes_subscription:,.0f} B + parsed Query {parts.bytes_query:,.0f} B + "
+                   f"SubscriptionIndex.add {parts.bytes_index:,.0f} B = {per_sub:,.0f} B; x {db.subscriptions:,} "
+                   f"= {per_sub * db.subscriptions / 2**20:,.0f} MB"],
+            values={"ready": run.rss_ready_mb, "after": run.rss_after_mb, "hwm": run.hwm_mb},
+        ),
+        Row(
+            figure=f"6b. cold start to ready, {size}{tag}",
+            measured=secs(run.ready_seconds),
+            target=f"<= {COLD_START_TARGET:.0f} s",
+            baseline=f"{run.ready_seconds / COLD_START_TARGET:.2f}x target",
+            passed=run.ready_seconds <= COLD_START_TARGET,
+            notes=[f"process start → gateway IDENTIFY {secs(run.gateway_seconds)} → first slash command "
+                   f"answered {secs(run.ready_seconds)} (database file in the OS page cache)",
+                   f"breakdown (in-process, same DB): Store.active_subscriptions {secs(parts.fetch_subscriptions)}, "
+                   f"parse_query x {db.subscriptions:,} {secs(parts.parse)}, SubscriptionIndex.add "
+                   f"{secs(parts.index)}; parse + add with the garbage collector off {secs(parts.parse_index_no_gc)}"],
+            values={"ready": run.ready_seconds, "gateway": run.gateway_seconds, "fetch": parts.fetch_subscriptions,
+                    "parse": parts.parse, "index": parts.index, "no_gc": parts.parse_index_no_gc},
+        ),
+    ]
+    return rows
+
+
+def database_row(scale: Scale, db: DatabaseInfo) -> Row:
+    size = db.path.stat().st_size / 1e6
+    return Row(
+        figure=f"(context) build DB: {count(db.subscriptions)} subs, {count(db.papers)} papers"
+        + (" [quick]" if scale.quick else ""),
+        measured=secs(db.papers_seconds + db.subscriptions_seconds),
+        target="-",
+        baseline="-",
+        passed=None,
+        notes=[f"Store.ingest {db.papers:,} papers (FTS5 triggers) {secs(db.papers_seconds)} "
+               f"({db.papers / db.papers_seconds:,.0f} papers/s); executemany {db.subscriptions:,} subscriptions "
+               f"{secs(db.subscriptions_seconds)}; file {size:,.0f} MB"],
+        values={"papers_seconds": db.papers_seconds, "subscriptions_seconds": db.subscriptions_seconds},
+    )
+

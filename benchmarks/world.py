@@ -1,0 +1,155 @@
+"""The loopback world the bot benchmarks run in: Discord emulator, fake Hugging Face, and databases.
+
+Like ``tests/e2e/conftest.py``'s ``World``, but long-lived and sized for benchmarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import discord
+import yarl
+
+from benchmarks.workload import PaperGenerator
+from bot.store import Store
+from tests.fakes.discord_emulator import DiscordEmulator
+from tests.fakes.huggingface import FakeHuggingFace
+
+MANAGE_CHANNELS = 1 << 4
+PAPERS_PER_DAY = 2_500  # stored papers get first-seen dates one arXiv day apart
+GUILD_SUBSCRIPTIONS = 50  # the default per-server cap: bulk subscriptions fill servers to it
+STORED_PAPER_SEED = 500
+
+
+@dataclass
+class Loopback:
+    emulator: DiscordEmulator
+    hf: FakeHuggingFace
+
+
+@contextlib.asynccontextmanager
+async def loopback() -> AsyncIterator[Loopback]:
+    """Start the Discord emulator and the fake HF API; restore discord.py's URLs afterwards."""
+    base, gateway = discord.http.Route.BASE, yarl.URL(str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY))
+    emulator = DiscordEmulator()
+    await emulator.start()
+    hf = FakeHuggingFace()
+    await hf.start()
+    try:
+        yield Loopback(emulator, hf)
+    finally:
+        await hf.stop()
+        await emulator.stop()
+        discord.http.Route.BASE = base
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway
+
+
+def today() -> str:
+    return datetime.now(UTC).date().isoformat()
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> None:
+    """Poll ``predicate`` (sync or async) until it is true."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        if loop.time() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+async def successful_polls(store: Store, source: str = "huggingface") -> int:
+    state = await store.source_state(source)
+    return state.successes if state is not None else 0
+
+
+def settings_dict(world: Loopback, db_path: Path, guild_id: int, **sections: dict[str, Any]) -> dict[str, Any]:
+    """Settings as tests/e2e do: REST and gateway on the emulator, HF on the fake, commands in one guild."""
+    raw: dict[str, Any] = {
+        "discord": {"api_base_url": world.emulator.api_base, "gateway_url": world.emulator.gateway_url,
+                    "dev_guild_id": guild_id},
+        "storage": {"path": str(db_path)},
+        "sources": {"huggingface": {"url": world.hf.url}},
+    }
+    for section, values in sections.items():
+        target = raw.setdefault(section, {})
+        for key, value in values.items():
+            if isinstance(value, dict):
+                target.setdefault(key, {}).update(value)
+            else:
+                target[key] = value
+    return raw
+
+
+def toml(raw: dict[str, Any], prefix: str = "") -> str:
+    """Just enough TOML for a settings dict (tables, strings, numbers, booleans)."""
+    scalars = {k: v for k, v in raw.items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in raw.items() if isinstance(v, dict)}
+    lines = [f"[{prefix}]"] if prefix and scalars else []
+    lines += [f"{key} = {json.dumps(value)}" for key, value in scalars.items()]
+    for key, value in tables.items():
+        lines.append(toml(value, f"{prefix}.{key}" if prefix else key))
+    return "\n".join(lines)
+
+
+# -- databases ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class DatabaseInfo:
+    path: Path
+    papers: int
+    subscriptions: int
+    papers_seconds: float
+    subscriptions_seconds: float
+
+
+async def build_database(path: Path, queries: Sequence[str], papers: int) -> DatabaseInfo:
+    """A database with ``papers`` stored papers and one subscription per query.
+
+    Papers go through ``Store.ingest`` (the bot's own insert path, with its FTS triggers), one arXiv day
+    of first-seen dates per 2,500 papers, ending now. Subscriptions are bulk-inserted with executemany,
+    50 per server over 5 channels each (the default per-server cap), as if made over the past months.
+    """
+    loop = asyncio.get_running_loop()
+    store = await Store.open(str(path))
+    start = loop.time()
+    generator = PaperGenerator(STORED_PAPER_SEED, id_block=50)
+    now = datetime.now(UTC)
+    days = -(-papers // PAPERS_PER_DAY)
+    for day in range(days):
+        batch = generator.papers(min(PAPERS_PER_DAY, papers - day * PAPERS_PER_DAY))
+        await store.ingest(batch, lambda new, recheck: (), now - timedelta(days=days - day, minutes=5))
+    await store.close()
+    papers_seconds = loop.time() - start
+
+    start = loop.time()
+    created = (now - timedelta(days=days + 1)).isoformat(timespec="microseconds")
+    rows = []
+    for number, query in enumerate(queries):
+        guild = 10**15 + number // GUILD_SUBSCRIPTIONS
+        channel = 2 * 10**15 + number // (GUILD_SUBSCRIPTIONS // 5)
+        rows.append(("channel", guild, channel, 3 * 10**15 + number % 997, query, "instant", 0, created))
+    async with aiosqlite.connect(str(path)) as db:
+        await db.execute("BEGIN IMMEDIATE")
+        await db.executemany(
+            "INSERT INTO subscriptions (kind, guild_id, channel_id, user_id, query, schedule, min_upvotes, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        await db.execute("COMMIT")
+        await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return DatabaseInfo(path, papers, len(rows), papers_seconds, loop.time() - start)
