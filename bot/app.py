@@ -85,7 +85,9 @@ class PaperBot(commands.Bot):
         self.engine = Engine(self.store, clock=self.clock,
                              limits=Limits(limits.subscriptions_per_guild, limits.alerts_per_user),
                              degraded_after=self.settings.sources.degraded_after)
-        await self.engine.load()
+        # Indexing many subscriptions takes seconds: do it while the gateway connects. Polls and subscription
+        # changes wait for it (Engine.ready); commands that only read the store answer at once.
+        self._load_task = asyncio.create_task(self.engine.load(), name="paperbot-load")
         self.sender = Sender(self.store, DiscordTransport(self), self.clock, on_paused=self._on_paused,
                              digest_cap=self.settings.delivery.digest_cap)
         self.http_session = aiohttp.ClientSession(headers={"User-Agent": "paperbot (+https://github.com/)"})
@@ -177,6 +179,9 @@ class PaperBot(commands.Bot):
             await asyncio.gather(*hung, return_exceptions=True)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if hasattr(self, "_load_task") and not self._load_task.done():
+            self._load_task.cancel()
+            await asyncio.gather(self._load_task, return_exceptions=True)
         await super().close()
         if hasattr(self, "http_session"):
             await self.http_session.close()

@@ -5,6 +5,8 @@ Slash commands and the scheduler call into this; it never posts anything itself 
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -24,7 +26,8 @@ from bot.store.search import fts_expression
 log = logging.getLogger(__name__)
 
 PREVIEW_DAYS = 7
-SEARCH_CANDIDATES = 500  # full-text candidates fetched before exact matching and ranking
+SEARCH_CANDIDATES = 150  # full-text candidates fetched before exact matching and ranking
+LOAD_YIELD_EVERY = 2000
 SEARCH_SCAN = 5000  # recent papers scanned when a query cannot use the full-text index
 UPVOTE_RECHECK = timedelta(days=3)  # HF upvotes keep growing for a few days after listing
 
@@ -76,14 +79,32 @@ class Engine:
         self.degraded_after = degraded_after
         self.index = SubscriptionIndex()
         self._active: dict[int, Subscription] = {}
+        self._loaded = asyncio.Event()
 
     async def load(self) -> None:
-        """Index every active subscription (at start)."""
-        for sub in await self.store.active_subscriptions():
-            try:
-                self._index(sub, parse_query(sub.query))
-            except ValueError:
-                log.exception("stored subscription #%d has a query that no longer parses; skipping it", sub.id)
+        """Index every active subscription (at start; may run in the background while the bot connects).
+
+        Building 100,000 small objects would otherwise trigger many full garbage collections, so collection is
+        paused for the load and the long-lived result is then frozen out of the collector's way.
+        """
+        gc.disable()
+        try:
+            for n, sub in enumerate(await self.store.active_subscriptions(), start=1):
+                try:
+                    self._index(sub, parse_query(sub.query))
+                except ValueError:
+                    log.exception("stored subscription #%d has a query that no longer parses; skipping it", sub.id)
+                if n % LOAD_YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # keep the gateway heartbeat and commands responsive
+        finally:
+            gc.enable()
+        gc.freeze()
+        self._loaded.set()
+        log.info("indexed %d active subscriptions", len(self.index))
+
+    async def ready(self) -> None:
+        """Wait until :meth:`load` has indexed the stored subscriptions."""
+        await self._loaded.wait()
 
     def _index(self, sub: Subscription, query: Query) -> None:
         self.index.add(sub.id, query)
@@ -120,6 +141,7 @@ class Engine:
         A failed fetch marks nothing seen and backs off. The very first successful poll of a source only
         catalogues what is listed, so a fresh install never floods channels with the existing backlog.
         """
+        await self.ready()
         now = self.clock()
         state = await self.store.source_state(source.name)
         if state is not None and state.next_attempt_at is not None and now < state.next_attempt_at:
@@ -160,6 +182,7 @@ class Engine:
         Queues up to ``backfill`` of the newest stored matches (sent at once, even on a digest schedule).
         Returns the subscription and how many papers were backfilled.
         """
+        await self.ready()
         cap = self.limits.subscriptions_per_guild if owner.scope == "guild" else self.limits.alerts_per_user
         if await self.store.count_subscriptions(owner) >= cap:
             if owner.scope == "guild":
@@ -182,6 +205,7 @@ class Engine:
     async def set_status(self, owner: Owner, subscription_id: int, status: SubscriptionStatus,
                          reason: str | None = None) -> Subscription | None:
         """Pause, resume or remove one of this owner's subscriptions; None when not found."""
+        await self.ready()
         sub = await self.store.get_subscription(owner, subscription_id)
         if sub is None or not await self.store.set_subscription_status(owner, subscription_id, status, reason):
             return None

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 # Discord returns the existing message for a repeated nonce only for "a few minutes"; past this age an
 # interrupted send is looked for in the channel's history before it is sent again.
 NONCE_WINDOW = timedelta(minutes=2)
+MAX_PAGES_PER_DRAIN = 20
 RETRY_BASE_SECONDS = 5.0
 RETRY_CAP_SECONDS = 600.0
 MAX_ATTEMPTS = 12  # with the backoff above: about an hour of trying before a payload is given up on
@@ -160,25 +161,32 @@ class Sender:
         self.concurrency = concurrency
 
     async def drain(self, limit: int = 500) -> DrainResult:
-        """Send everything due now (up to ``limit`` rows), then any digest whose time has come.
+        """Send everything due now, ``limit`` rows a page, then any digest whose time has come.
 
         Targets are served concurrently (up to ``concurrency`` at once), taking turns between servers and
         users so one large server cannot starve the rest; every request waits for the global pacer, and
         discord.py's per-channel buckets pace each channel. One failing target never blocks another.
         """
         result = DrainResult()
-        by_target: dict[Target, list[PendingDelivery]] = defaultdict(list)
-        for row in await self.store.due_deliveries(self.clock(), limit):
-            by_target[row.target].append(row)
+        stalled: set[Target] = set()  # paused or backing off during this drain: not retried until the next
         slots = asyncio.Semaphore(self.concurrency)
 
-        async def drain_target(target: Target) -> None:
+        async def drain_target(target: Target, rows: list[PendingDelivery]) -> None:
             async with slots:
-                for batch in await self._plan_batches(target, by_target[target], result):
+                for batch in await self._plan_batches(target, rows, result):
                     if not await self._send(batch, result):
-                        break  # paused or backing off: this target's remaining batches wait too
+                        stalled.add(target)
+                        break  # this target's remaining batches wait too
 
-        await asyncio.gather(*(drain_target(t) for t in _fair_order(by_target)))
+        for _ in range(MAX_PAGES_PER_DRAIN):  # a big backlog drains in one run, page after page
+            page = await self.store.due_deliveries(self.clock(), limit)
+            by_target: dict[Target, list[PendingDelivery]] = defaultdict(list)
+            for row in page:
+                if row.target not in stalled:
+                    by_target[row.target].append(row)
+            await asyncio.gather(*(drain_target(t, by_target[t]) for t in _fair_order(by_target)))
+            if len(page) < limit or not by_target:
+                break
         await self._send_due_digests(result)
         return result
 

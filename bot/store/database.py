@@ -35,6 +35,8 @@ from bot.store.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
 
+SEARCH_WINDOW = 1000  # full-text hits ranked per search (the newest ones)
+
 DeliveryKey = tuple[int, str]
 """(subscription id, paper id): the identity of one delivery."""
 
@@ -257,16 +259,21 @@ class Store:
         )
         return [_paper_from_row(r) for r in rows]
 
-    async def search_papers(self, expression: str, limit: int, source: str | None = None) -> list[tuple[Paper, float]]:
+    async def search_papers(self, expression: str, limit: int, source: str | None = None,
+                            window: int = SEARCH_WINDOW) -> list[tuple[Paper, float]]:
         """Full-text candidates for an FTS5 ``expression`` (see bot.store.search), with bm25 scores (lower is
-        better; the title weighs most)."""
+        better; the title weighs most). Only the newest ``window`` full-text hits are ranked: a very common
+        word would otherwise make bm25 score most of the table on every search."""
         where, params = (" AND p.source = ?", (source,)) if source else ("", ())
         rows = await self._fetchall(
-            f"""SELECT {_prefixed('p')}, bm25(papers_fts, 8.0, 2.0, 1.0, 3.0)
+            f"""WITH recent AS (
+                    SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? ORDER BY rowid DESC LIMIT ?
+                )
+                SELECT {_prefixed('p')}, bm25(papers_fts, 8.0, 2.0, 1.0, 3.0) AS score
                 FROM papers_fts JOIN papers p ON p.rowid = papers_fts.rowid
-                WHERE papers_fts MATCH ?{where}
-                ORDER BY bm25(papers_fts, 8.0, 2.0, 1.0, 3.0) LIMIT ?""",
-            (expression, *params, limit),
+                WHERE papers_fts MATCH ? AND papers_fts.rowid >= (SELECT COALESCE(MIN(rowid), 0) FROM recent){where}
+                ORDER BY score LIMIT ?""",
+            (expression, window, expression, *params, limit),
         )
         return [(_paper_from_row(r[:16]), float(r[16])) for r in rows]
 
