@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 # interrupted send is looked for in the channel's history before it is sent again.
 NONCE_WINDOW = timedelta(minutes=2)
 MAX_PAGES_PER_DRAIN = 20
+PER_TARGET_ROWS = 50  # a multiple of 10, so a target's rows fill whole messages
 RETRY_BASE_SECONDS = 5.0
 RETRY_CAP_SECONDS = 600.0
 MAX_ATTEMPTS = 12  # with the backoff above: about an hour of trying before a payload is given up on
@@ -151,7 +152,7 @@ class Sender:
 
     def __init__(self, store: Store, transport: Transport, clock: Callable[[], datetime],
                  on_paused: PausedCallback | None = None, digest_cap: int = 25,
-                 requests_per_second: float = 45.0, concurrency: int = 8) -> None:
+                 requests_per_second: float = 45.0, concurrency: int = 50) -> None:
         self.store = store
         self.transport = transport
         self.clock = clock
@@ -160,7 +161,7 @@ class Sender:
         self.pacer = RequestPacer(requests_per_second)
         self.concurrency = concurrency
 
-    async def drain(self, limit: int = 500) -> DrainResult:
+    async def drain(self, limit: int = 5000) -> DrainResult:
         """Send everything due now, ``limit`` rows a page, then any digest whose time has come.
 
         Targets are served concurrently (up to ``concurrency`` at once), taking turns between servers and
@@ -173,13 +174,18 @@ class Sender:
 
         async def drain_target(target: Target, rows: list[PendingDelivery]) -> None:
             async with slots:
-                for batch in await self._plan_batches(target, rows, result):
-                    if not await self._send(batch, result):
-                        stalled.add(target)
-                        break  # this target's remaining batches wait too
+                while rows:
+                    for batch in await self._plan_batches(target, rows, result):
+                        if not await self._send(batch, result):
+                            stalled.add(target)
+                            return  # this target's remaining batches wait too
+                    if len(rows) < PER_TARGET_ROWS:
+                        return
+                    # More queued for this target: keep going without waiting for the other targets.
+                    rows = await self.store.due_deliveries(self.clock(), PER_TARGET_ROWS, PER_TARGET_ROWS, target)
 
         for _ in range(MAX_PAGES_PER_DRAIN):  # a big backlog drains in one run, page after page
-            page = await self.store.due_deliveries(self.clock(), limit)
+            page = await self.store.due_deliveries(self.clock(), limit, PER_TARGET_ROWS)
             by_target: dict[Target, list[PendingDelivery]] = defaultdict(list)
             for row in page:
                 if row.target not in stalled:

@@ -409,26 +409,29 @@ class Store:
 
     # -- outbox ---------------------------------------------------------------------------------------
 
-    async def due_deliveries(self, now: datetime, limit: int = 500, per_target: int = 50) -> list[PendingDelivery]:
-        """Instant deliveries ready to send for active subscriptions, oldest first, at most ``per_target`` rows
-        for any one target so that one target's backlog cannot crowd the others out of a drain.
+    async def due_deliveries(self, now: datetime, limit: int = 500, per_target: int = 50,
+                             target: Target | None = None) -> list[PendingDelivery]:
+        """Instant deliveries ready to send for active subscriptions (optionally one target's), oldest first, at
+        most ``per_target`` rows for any one target so that one target's backlog cannot crowd out the others.
 
         Rows left in ``sending`` by a crash come back with their nonce so the resend is deduplicated.
         """
+        only, params = ("", ()) if target is None else \
+            (" AND d.target_kind = ? AND d.target_id = ?", (str(target.kind), target.id))
         rows = await self._fetchall(
             f"""SELECT {_PENDING_COLUMNS} FROM (
                     SELECT d.*, ROW_NUMBER() OVER (
                         PARTITION BY d.target_kind, d.target_id ORDER BY d.created_at, d.paper_id, d.subscription_id
                     ) AS position
                     FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
-                    WHERE d.status IN ('pending', 'sending') AND d.next_attempt_at <= ? AND s.status = 'active'
+                    WHERE d.status IN ('pending', 'sending') AND d.next_attempt_at <= ? AND s.status = 'active'{only}
                 ) d
                 JOIN subscriptions s ON s.id = d.subscription_id
                 JOIN papers p ON p.id = d.paper_id
                 WHERE d.position <= ?
                 ORDER BY d.created_at, p.first_seen_at, d.paper_id, d.subscription_id
                 LIMIT ?""",
-            (_ts(now), per_target, limit),
+            (_ts(now), *params, per_target, limit),
         )
         return [_pending_from_row(r) for r in rows]
 
