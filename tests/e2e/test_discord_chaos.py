@@ -80,9 +80,10 @@ async def test_exactly_once_through_random_faults_and_refusals(world: World, ite
         assert f"paused ({reason})" in listed
     closed_alerts = await world.alerts("list", user_id=closed)
     assert "paused (DMs closed)" in closed_alerts.embeds[0]["description"]
-    for refusing in (forbidden, no_access, deleted):
-        assert len(emulator.find_requests("POST", rf"/channels/{refusing}/messages")) == 1
-    assert len(emulator.find_requests("POST", rf"/channels/{dm(closed)}/messages")) == 1
+    # Each refusing target was refused once and then left alone (earlier tries may have met a random 429/502).
+    for refusing in (forbidden, no_access, deleted, dm(closed)):
+        statuses = [r.status for r in emulator.find_requests("POST", rf"/channels/{refusing}/messages")]
+        assert statuses[-1] in (403, 404) and all(s in (429, 502) for s in statuses[:-1]), statuses
 
     posts = emulator.find_requests("POST", POSTS)
     injected = len(emulator.injected_faults)
