@@ -92,7 +92,8 @@ async def test_exactly_once_through_random_faults_and_refusals(world: World, ite
     assert injected >= 5
     # Discord bans at 10,000 invalid requests per 10 minutes; we stay within the injected faults plus the refusals.
     assert emulator.invalid_request_count <= injected + 1 + 4 + 3
-    assert emulator.peak_requests(method="POST", path_pattern=POSTS) <= 46
+    # Under Discord's global limit; discord.py's own retries of injected faults come on top of our 45/s pace.
+    assert emulator.peak_requests(method="POST", path_pattern=POSTS) <= 50
 
 
 @pytest.mark.slow
