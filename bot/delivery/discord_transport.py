@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import aiohttp
 import discord
@@ -34,6 +35,19 @@ def _policy_error(exc: discord.HTTPException) -> Exception:
     return Rejected(describe_http_error(exc))
 
 
+@contextmanager
+def _as_policy(*, gone_on_400: bool = False) -> Iterator[None]:
+    """Translate what discord.py and aiohttp raise into the sender's TargetGone / RetryLater / Rejected."""
+    try:
+        yield
+    except discord.HTTPException as exc:
+        if gone_on_400 and exc.status == 400:
+            raise TargetGone(describe_http_error(exc)) from exc
+        raise _policy_error(exc) from exc
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise RetryLater(f"network error: {type(exc).__name__}: {exc}") from exc
+
+
 class DiscordTransport:
     """Posts one message of embeds into a channel by id (no cache needed), and opens DM channels."""
 
@@ -42,28 +56,18 @@ class DiscordTransport:
 
     async def send(self, channel_id: int, embeds: Sequence[Embed], nonce: str) -> int:
         channel = self.client.get_partial_messageable(channel_id)
-        try:
+        with _as_policy():
             message = await channel.send(
                 embeds=[discord.Embed.from_dict(e) for e in embeds],
                 nonce=nonce,
                 allowed_mentions=discord.AllowedMentions.none(),
             )
-        except discord.HTTPException as exc:
-            raise _policy_error(exc) from exc
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise RetryLater(f"network error: {type(exc).__name__}: {exc}") from exc
         return message.id
 
     async def open_dm(self, user_id: int) -> int:
         """``POST /users/@me/channels``; the sender stores the result so each DM is opened once."""
-        try:
+        with _as_policy(gone_on_400=True):  # 400: an unknown user, nothing to deliver to
             channel = await self.client.create_dm(discord.Object(id=user_id))
-        except discord.HTTPException as exc:
-            if exc.status == 400:  # unknown user: nothing to deliver to
-                raise TargetGone(describe_http_error(exc)) from exc
-            raise _policy_error(exc) from exc
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise RetryLater(f"network error: {type(exc).__name__}: {exc}") from exc
         return channel.id
 
     async def recent_footers(self, channel_id: int, limit: int = 100) -> list[tuple[int, list[str]]]:
@@ -71,12 +75,8 @@ class DiscordTransport:
         channel = self.client.get_partial_messageable(channel_id)
         me = self.client.user.id if self.client.user else None
         found: list[tuple[int, list[str]]] = []
-        try:
+        with _as_policy():
             async for message in channel.history(limit=limit):
                 if message.author.id == me:
                     found.append((message.id, [e.footer.text or "" for e in message.embeds]))
-        except discord.HTTPException as exc:
-            raise _policy_error(exc) from exc
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise RetryLater(f"network error: {type(exc).__name__}: {exc}") from exc
         return found

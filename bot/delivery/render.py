@@ -49,6 +49,8 @@ def trim(text: str, limit: int) -> str:
     """At most ``limit`` characters, ending in an ellipsis when cut (never inside an escape)."""
     if len(text) <= limit:
         return text
+    if limit <= 0:
+        return ""
     cut = text[: max(limit - 1, 0)].rstrip()
     while cut.endswith("\\") and not cut.endswith("\\\\"):
         cut = cut[:-1]
@@ -93,6 +95,7 @@ def footer_marker(paper_id: str) -> str:
     return f"arXiv {paper_id}" if ARXIV_ID_RE.fullmatch(paper_id) else paper_id
 
 
+FOOTER_IDS_SHOWN = 5  # more subscriptions in one channel matching one paper are counted, not listed
 FULL_EMBED_BUDGET = 3500  # /papers show: one embed alone in its message, so the whole abstract fits
 
 
@@ -103,7 +106,9 @@ def render_paper_embed(paper: Paper, subscription_ids: Sequence[int] = (), *, fu
     """
     budget = FULL_EMBED_BUDGET if full else EMBED_CHAR_BUDGET
     source = SOURCE_NAMES.get(paper.source, paper.source)
-    subs = ", ".join(f"#{i}" for i in subscription_ids)
+    shown_ids = [f"#{i}" for i in subscription_ids[:FOOTER_IDS_SHOWN]]
+    more = len(subscription_ids) - len(shown_ids)
+    subs = ", ".join(shown_ids) + (f" +{more}" if more > 0 else "")
     footer = trim(" · ".join(x for x in (source, f"subscription {subs}" if subs else "",
                                           footer_marker(paper.id)) if x), FOOTER_LIMIT)
     title = trim(escape_markdown(clean_text(paper.title)) or paper.id, min(TITLE_LIMIT, 200))

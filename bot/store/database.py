@@ -649,7 +649,7 @@ def _owner_filter(owner: Owner) -> tuple[str, tuple[Any, ...]]:
 
 _PENDING_COLUMNS = (
     "d.subscription_id, d.target_kind, d.target_id, d.attempts, d.nonce, d.attempted_at, "
-    "COALESCE(s.guild_id, s.user_id), " + ", ".join(f"p.{c.strip()}" for c in _PAPER_COLUMNS.split(","))
+    "COALESCE(s.guild_id, s.user_id), " + _prefixed("p")
 )
 
 

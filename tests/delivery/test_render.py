@@ -99,3 +99,11 @@ def test_any_paper_renders_a_valid_embed(title, abstract, authors, url, pdf, cod
     assert not re.search(r"(?<!\\)\[[^\]]*(?<!\\)\]\((?!https://arxiv|https?://e|https://example)", embed["title"])
     messages = pack_messages([embed] * 25)
     assert all(len(m) <= 10 and sum(embed_length(e) for e in m) <= 6000 for m in messages)
+
+
+def test_many_subscription_ids_stay_within_the_budget():
+    paper = Paper(id="2411.00001", title="T", abstract="A" * 2000, url="https://h/p",
+                  code_url="https://e.org/" + "x" * 200, upvotes=3553)
+    embed = render_paper_embed(paper, [10**11 + n for n in range(50)])
+    _check_limits(embed)
+    assert embed["footer"]["text"].count("#") == 5 and "+45" in embed["footer"]["text"]

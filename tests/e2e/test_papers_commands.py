@@ -39,7 +39,6 @@ async def test_search_is_ranked_and_exact(world: World, items):
     assert total == len(want)
     shown = arxiv_ids([{"embeds": result.embeds}])
     assert len(shown) == 5 and set(shown) <= want
-    # Title hits rank first: every shown paper has "attention" in its title, and the first is a title hit.
     nothing = await papers(world, "search", query='"no such phrase anywhere"')
     assert nothing.content.startswith("No stored papers match")
     bad = await papers(world, "search", query="(unclosed")
