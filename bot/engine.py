@@ -9,11 +9,12 @@ import asyncio
 import gc
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
+import numpy as np
 
 from bot.matching import Query, document_for, matches, parse_query
 from bot.matching.explain import Explanation, explain
@@ -78,7 +79,9 @@ class Engine:
         self.limits = limits
         self.degraded_after = degraded_after
         self.index = SubscriptionIndex()
-        self._active: dict[int, Subscription] = {}
+        # What plan() needs beyond the index, kept only for the few subscriptions with a min_upvotes
+        # threshold: (min_upvotes, created_at). Holding every Subscription would cost ~1 KB each.
+        self._thresholds: dict[int, tuple[int, datetime]] = {}
         self._loaded = asyncio.Event()
 
     async def load(self) -> None:
@@ -108,32 +111,44 @@ class Engine:
 
     def _index(self, sub: Subscription, query: Query) -> None:
         self.index.add(sub.id, query)
-        self._active[sub.id] = sub
+        if sub.min_upvotes > 0:
+            self._thresholds[sub.id] = (sub.min_upvotes, sub.created_at)
+        else:
+            self._thresholds.pop(sub.id, None)
 
     def _unindex(self, subscription_id: int) -> None:
         self.index.remove(subscription_id)
-        self._active.pop(subscription_id, None)
+        self._thresholds.pop(subscription_id, None)
 
     # -- polling --------------------------------------------------------------------------------------
 
     def plan(self, new: Sequence[Paper], recheck: Sequence[Paper] = ()) -> list[DeliveryKey]:
-        """(subscription, paper) pairs to deliver.
+        """(subscription, paper) pairs to deliver, in paper order and then subscription order.
 
         ``new`` papers go to every matching subscription whose ``min_upvotes`` they reach. ``recheck``
         papers (seen recently, metadata just updated) go only to threshold subscriptions they now reach
         and that existed when the paper was first seen. The outbox ignores pairs it already holds.
         """
         keys: list[DeliveryKey] = []
-        for paper, sub_ids in zip(new, self.index.match_many([document_for(p) for p in new]), strict=True):
-            keys.extend((i, paper.id) for i in sorted(sub_ids) if paper.upvotes >= self._active[i].min_upvotes)
-        if recheck and any(s.min_upvotes for s in self._active.values()):
-            for paper, sub_ids in zip(recheck, self.index.match_many([document_for(p) for p in recheck]),
-                                      strict=True):
-                for sub in (self._active[i] for i in sorted(sub_ids)):
-                    if 0 < sub.min_upvotes <= paper.upvotes and paper.first_seen_at is not None \
-                            and paper.first_seen_at >= sub.created_at:
-                        keys.append((sub.id, paper.id))
+        thresholds = self._thresholds
+        for paper, sub_id in self._matches(new):
+            threshold = thresholds.get(sub_id)
+            if threshold is None or paper.upvotes >= threshold[0]:
+                keys.append((sub_id, paper.id))
+        if recheck and thresholds:
+            for paper, sub_id in self._matches(recheck):
+                threshold = thresholds.get(sub_id)
+                if threshold is not None and threshold[0] <= paper.upvotes and paper.first_seen_at is not None \
+                        and paper.first_seen_at >= threshold[1]:
+                    keys.append((sub_id, paper.id))
         return keys
+
+    def _matches(self, papers: Sequence[Paper]) -> Iterator[tuple[Paper, int]]:
+        """(paper, subscription id) for every match, in paper order and then subscription order."""
+        positions, sub_ids = self.index.match_pairs([document_for(p) for p in papers])
+        order = np.lexsort((sub_ids, positions))
+        for position, sub_id in zip(positions[order].tolist(), sub_ids[order].tolist(), strict=True):
+            yield papers[position], sub_id
 
     async def poll(self, source: Source, session: aiohttp.ClientSession) -> PollResult:
         """Fetch one source and store what it lists; new papers are matched and queued atomically.
