@@ -15,7 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from discord.ext import commands
 
 from bot.config import Settings
-from bot.delivery.discord_transport import DiscordTransport
+from bot.delivery.discord_transport import DiscordTransport, paced_requests
 from bot.delivery.sender import Sender
 from bot.engine import Engine, Limits, PollResult, utc_now
 from bot.models import Target
@@ -71,6 +71,7 @@ class PaperBot(commands.Bot):
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            http_trace=paced_requests(),  # every REST request, retries included, under the global limit
         )
         self.settings = settings
         self.clock = clock

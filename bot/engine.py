@@ -145,7 +145,7 @@ class Engine:
 
     def _matches(self, papers: Sequence[Paper]) -> Iterator[tuple[Paper, int]]:
         """(paper, subscription id) for every match, in paper order and then subscription order."""
-        positions, sub_ids = self.index.match_pairs([document_for(p) for p in papers])
+        positions, sub_ids = self.index.match_papers(papers).pairs()
         order = np.lexsort((sub_ids, positions))
         for position, sub_id in zip(positions[order].tolist(), sub_ids[order].tolist(), strict=True):
             yield papers[position], sub_id

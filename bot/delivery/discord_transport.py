@@ -1,19 +1,46 @@
-"""The sender's Discord transport: posts embeds with discord.py and maps Discord's errors to policy."""
+"""The sender's Discord transport: posts embeds with discord.py, maps Discord's errors to policy, and paces
+every bot request under Discord's global rate limit."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 import aiohttp
 import discord
 
+from bot.delivery.pacing import RequestPacer
 from bot.delivery.render import Embed
 from bot.delivery.sender import Rejected, RetryLater, TargetGone
 
 # 403 codes that are about pacing, not permission: try again later instead of pausing.
 TRANSIENT_FORBIDDEN = {40003}
 CANNOT_DM = 50007
+# Discord allows 50 bot requests in any second. Evenly spaced at 48/s, a request may arrive up to ~40 ms off its
+# slot (network jitter) before a second could hold a 51st.
+REQUESTS_PER_SECOND = 48.0
+# Interaction responses and followups (webhook calls with the interaction's token) are outside the global limit.
+UNPACED_PATHS = ("/interactions/", "/webhooks/")
+
+
+def paced_requests(rate: float = REQUESTS_PER_SECOND) -> aiohttp.TraceConfig:
+    """An aiohttp trace for the client's session: every bot-authenticated REST request waits for its turn at
+    ``rate`` per second just before it goes out. That covers the sender's posts, DM opens and history reads,
+    discord.py's own retries after a 429 or 5xx, and anything else the bot asks, so together they stay under
+    Discord's global limit; interaction replies are exempt (a command must answer within 3 s)."""
+    pacer = RequestPacer(rate)
+
+    async def before_request(_session: aiohttp.ClientSession, _context: SimpleNamespace,
+                             params: aiohttp.TraceRequestStartParams) -> None:
+        url = str(params.url)
+        base = discord.http.Route.BASE  # read per request: point_client_at may move it
+        if url.startswith(base) and not url[len(base):].startswith(UNPACED_PATHS):
+            await pacer.acquire()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(before_request)
+    return trace
 
 
 def describe_http_error(exc: discord.HTTPException) -> str:

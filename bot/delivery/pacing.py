@@ -1,23 +1,30 @@
-"""Keep the sender under Discord's global rate limit (50 requests/s per bot) with room to spare."""
+"""Pacing and turn-taking for bulk sends: even spacing under a global rate, fair turns for a few slots."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Hashable
+from contextlib import asynccontextmanager
 
 
 class RequestPacer:
     """Spaces requests at least ``1 / rate`` seconds apart, so no 1-second window holds more than ``rate + 1``.
 
     A token bucket would allow a burst of its capacity on top of the steady rate; Discord counts requests
-    per rolling second, so even spacing is what keeps a bulk sender at zero 429s.
+    per rolling second, so even spacing is what keeps a bulk sender at zero 429s. Waiters go in FIFO order.
+    A turn taken a little late (the event loop wakes a sleeper a millisecond or two after its time) keeps
+    its slot in the schedule, so wake-up lag does not add up into a lower rate; one taken later than a
+    quarter interval starts a new schedule, so a stalled loop is never followed by a burst. Either way
+    ``n + 1`` turns span at least ``n / rate - interval / 4`` seconds, which keeps the bound above.
     """
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.interval = 1.0 / rate
+        self._slack = self.interval / 4
         self._clock = clock
         self._next = 0.0
         self._lock = asyncio.Lock()
@@ -30,4 +37,60 @@ class RequestPacer:
             if wait > 0:
                 await asyncio.sleep(wait)
                 now = self._clock()
-            self._next = max(now, self._next) + self.interval
+            self._next = max(now - self._slack, self._next) + self.interval
+
+
+class FairSlots:
+    """At most ``limit`` holders at once; while slots are short, waiting owners take turns (FIFO within one
+    owner), so an owner with hundreds of targets queued delays one with a single target by one turn each."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self._free = limit
+        # Owners in turn order (dict order), each with its waiters; an owner served goes to the back.
+        self._waiting: dict[Hashable, deque[asyncio.Future[None]]] = {}
+
+    @asynccontextmanager
+    async def turn(self, owner: Hashable) -> AsyncIterator[None]:
+        """Hold one slot for the block, waiting for ``owner``'s turn when none is free."""
+        await self._acquire(owner)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, owner: Hashable) -> None:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+            return
+        granted = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(owner, deque()).append(granted)
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                self._release()  # the slot came just as we were cancelled: pass it on
+            else:
+                self._forget(owner, granted)
+            raise
+
+    def _release(self) -> None:
+        while self._waiting:
+            owner, queue = next(iter(self._waiting.items()))
+            del self._waiting[owner]
+            granted = queue.popleft()
+            if queue:
+                self._waiting[owner] = queue
+            if not granted.done():
+                granted.set_result(None)  # the slot passes straight to the next owner's waiter
+                return
+        self._free += 1
+
+    def _forget(self, owner: Hashable, granted: asyncio.Future[None]) -> None:
+        queue = self._waiting.get(owner)
+        if queue is None or granted not in queue:
+            return
+        queue.remove(granted)
+        if not queue:
+            del self._waiting[owner]

@@ -4,6 +4,7 @@ The transport (Discord in production) is behind a small protocol so this module 
 Exactly-once rests on three things: the (subscription, paper) primary key in the outbox, a nonce
 recorded *before* each request (a resend after a crash or timeout reuses it and Discord returns the
 existing message), and a per-target check that a paper already posted there is not posted again.
+Pacing under the platform's global rate limit is the transport's job, retries included.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.delivery.pacing import RequestPacer
+from bot.delivery.pacing import FairSlots
 from bot.delivery.render import (
     Embed,
     digest_marker,
@@ -59,6 +60,8 @@ class Rejected(Exception):
 
 
 class Transport(Protocol):
+    """Where messages go. Implementations pace their own requests under the platform's global limit."""
+
     async def send(self, channel_id: int, embeds: Sequence[Embed], nonce: str) -> int:
         """Post one message and return its id; raises TargetGone, RetryLater or Rejected."""
         ...
@@ -151,38 +154,40 @@ class Sender:
     """Posts due outbox rows and digests through a transport, recording every outcome in the store."""
 
     def __init__(self, store: Store, transport: Transport, clock: Callable[[], datetime],
-                 on_paused: PausedCallback | None = None, digest_cap: int = 25,
-                 requests_per_second: float = 45.0, concurrency: int = 50) -> None:
+                 on_paused: PausedCallback | None = None, digest_cap: int = 25, concurrency: int = 50) -> None:
         self.store = store
         self.transport = transport
         self.clock = clock
         self.on_paused = on_paused
         self.digest_cap = digest_cap
-        self.pacer = RequestPacer(requests_per_second)
         self.concurrency = concurrency
 
     async def drain(self, limit: int = 5000) -> DrainResult:
         """Send everything due now, ``limit`` rows a page, then any digest whose time has come.
 
-        Targets are served concurrently (up to ``concurrency`` at once), taking turns between servers and
-        users so one large server cannot starve the rest; every request waits for the global pacer, and
-        discord.py's per-channel buckets pace each channel. One failing target never blocks another.
+        Every target of a page drains at once, one message at a time; at most ``concurrency`` messages are
+        in flight, and when more wait, servers and users take turns for the next free slot so one large
+        server cannot starve the rest. A slot is held for one message, not for a target's whole backlog: a
+        channel waiting out its own rate-limit bucket then holds one slot at most, and the others keep the
+        transport's global pace busy. One failing target never blocks another.
         """
         result = DrainResult()
         stalled: set[Target] = set()  # paused or backing off during this drain: not retried until the next
-        slots = asyncio.Semaphore(self.concurrency)
+        slots = FairSlots(self.concurrency)
 
         async def drain_target(target: Target, rows: list[PendingDelivery]) -> None:
-            async with slots:
-                while rows:
-                    for batch in await self._plan_batches(target, rows, result):
-                        if not await self._send(batch, result):
-                            stalled.add(target)
-                            return  # this target's remaining batches wait too
-                    if len(rows) < PER_TARGET_ROWS:
-                        return
-                    # More queued for this target: keep going without waiting for the other targets.
-                    rows = await self.store.due_deliveries(self.clock(), PER_TARGET_ROWS, PER_TARGET_ROWS, target)
+            owner = rows[0].owner_id
+            while rows:
+                for batch in await self._plan_batches(target, rows, result):
+                    async with slots.turn(owner):
+                        sent = await self._send(batch, result)
+                    if not sent:
+                        stalled.add(target)
+                        return  # this target's remaining batches wait too
+                if len(rows) < PER_TARGET_ROWS:
+                    return
+                # More queued for this target: keep going without waiting for the other targets.
+                rows = await self.store.due_deliveries(self.clock(), PER_TARGET_ROWS, PER_TARGET_ROWS, target)
 
         for _ in range(MAX_PAGES_PER_DRAIN):  # a big backlog drains in one run, page after page
             page = await self.store.due_deliveries(self.clock(), limit, PER_TARGET_ROWS)
@@ -234,7 +239,6 @@ class Sender:
         channel already (recognised by the paper marker in the embed footer), record it instead of resending."""
         markers = {footer_marker(pid): pid for pid in group.papers}
         try:
-            await self.pacer.acquire()
             recent = await self.transport.recent_footers(await self._channel_for(target))
         except (TargetGone, RetryLater, Rejected) as exc:
             log.warning("could not read %s's history to check an interrupted send (%s); sending again", target, exc)
@@ -252,7 +256,6 @@ class Sender:
             return target.id
         channel_id = await self.store.dm_channel(target.id)
         if channel_id is None:
-            await self.pacer.acquire()
             channel_id = await self.transport.open_dm(target.id)
             await self.store.save_dm_channel(target.id, channel_id, self.clock())
         return channel_id
@@ -264,7 +267,6 @@ class Sender:
         attempts = batch.attempts + 1
         try:
             channel_id = await self._channel_for(batch.target)
-            await self.pacer.acquire()
             message_id = await self.transport.send(channel_id, batch.embeds, batch.nonce)
         except TargetGone as exc:
             reason = str(exc)
@@ -333,7 +335,6 @@ class Sender:
         """Is the interrupted digest (recognised by its footer reference) in the channel already?"""
         marker = digest_marker(nonce)
         try:
-            await self.pacer.acquire()
             recent = await self.transport.recent_footers(await self._channel_for(sub.target))
         except (TargetGone, RetryLater, Rejected) as exc:
             log.warning("could not read %s's history to check an interrupted digest (%s)", sub.target, exc)

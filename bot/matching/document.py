@@ -24,19 +24,19 @@ VIEW_INDEX: dict[Field, int] = {
 }
 
 
-def pair_key(first: str, second: str) -> str:
+Pair = tuple[str, str]
+Triple = tuple[str, str, str]
+
+
+def pair_key(first: str, second: str) -> Pair:
     """How two adjacent tokens (or stems) are written in pair sets and index keys."""
-    return f"{first} {second}"
-
-
-# pair_key for a zipped pair, as a C function: FieldView.pairs calls it ~250 times per paper.
-_join_pair = " ".join
+    return (first, second)
 
 
 class FieldView:
     """One field of a paper: its token sequence (with segment breaks), stems, and their sets."""
 
-    __slots__ = ("_pairs", "_sorted_tokens", "stem_set", "stems", "token_set", "tokens")
+    __slots__ = ("_pairs", "_sorted_tokens", "_triples", "stem_set", "stems", "token_set", "tokens")
 
     def __init__(self, tokens: list[str], stems: list[str] | None) -> None:
         self.tokens = tokens
@@ -45,10 +45,11 @@ class FieldView:
         self.stems = tokens if stems is None else stems
         self.stem_set = self.token_set if stems is None else frozenset(stems)
         self._sorted_tokens: list[str] | None = None
-        self._pairs: dict[bool, frozenset[str]] = {}
+        self._pairs: dict[bool, frozenset[Pair]] = {}
+        self._triples: dict[bool, frozenset[Triple]] = {}
 
-    def pairs(self, stems: bool) -> frozenset[str]:
-        """Adjacent pairs of stems (or tokens), as :func:`pair_key` strings, built on first use.
+    def pairs(self, stems: bool) -> frozenset[Pair]:
+        """Adjacent pairs of stems (or tokens), as :func:`pair_key` tuples, built on first use.
 
         A two-word phrase then costs one set lookup however common its words are. Many queries
         are checked against the same paper, so building this once pays off.
@@ -56,7 +57,16 @@ class FieldView:
         found = self._pairs.get(stems)
         if found is None:
             sequence = self.stems if stems else self.tokens
-            found = self._pairs[stems] = frozenset(map(_join_pair, pairwise(sequence)))
+            found = self._pairs[stems] = frozenset(pairwise(sequence))
+        return found
+
+    def triples(self, stems: bool) -> frozenset[Triple]:
+        """Runs of three adjacent stems (or tokens), built on first use: a three-word phrase is then
+        one lookup too, where scanning the token list for it would cost microseconds."""
+        found = self._triples.get(stems)
+        if found is None:
+            sequence = self.stems if stems else self.tokens
+            found = self._triples[stems] = frozenset(zip(sequence, sequence[1:], sequence[2:], strict=False))
         return found
 
     def sorted_tokens(self) -> list[str]:

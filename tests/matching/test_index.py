@@ -90,8 +90,8 @@ def test_add_and_remove_sequences(steps: list[tuple[str, int, str]], sample: lis
         index.remove(sub_id)
     assert len(index) == 0
     # Every leaf, lookup table and group is released with the last query that used it.
-    assert not index._leaf_ids and not index._exact and not index._verify and not index._prefixes
-    assert not index._groups and all(leaf is None for leaf in index._leaves)
+    assert index._leaves.is_empty() and not index._groups
+    assert all(leaf is None for leaf in index._leaves.leaves)
 
 
 def test_add_with_an_existing_id_replaces() -> None:

@@ -1,0 +1,59 @@
+"""The sender's turn-taking, against a fake transport (no Discord)."""
+
+import asyncio
+from collections import Counter
+from collections.abc import Sequence
+
+from bot.delivery.render import Embed
+from bot.delivery.sender import Sender
+from bot.models import SubscriptionKind
+from tests.conftest import T0, make_paper
+
+
+class _RecordingTransport:
+    """Posts succeed after a short round trip; the channel of every post is recorded in order."""
+
+    def __init__(self) -> None:
+        self.posts: list[int] = []
+
+    async def send(self, channel_id: int, embeds: Sequence[Embed], nonce: str) -> int:
+        await asyncio.sleep(0.001)
+        self.posts.append(channel_id)
+        return len(self.posts)
+
+    async def open_dm(self, user_id: int) -> int:
+        raise AssertionError("no DMs here")
+
+    async def recent_footers(self, channel_id: int, limit: int = 100) -> list[tuple[int, list[str]]]:
+        return []
+
+
+async def _queue(store, channels_by_guild: dict[int, list[int]], papers: int) -> None:
+    subs = []
+    for guild_id, channels in channels_by_guild.items():
+        for channel_id in channels:
+            subs.append(await store.add_subscription(kind=SubscriptionKind.CHANNEL, user_id=1, query="attention",
+                                                     now=T0, guild_id=guild_id, channel_id=channel_id))
+    await store.ingest([make_paper(n) for n in range(papers)],
+                       lambda new, _: [(s.id, p.id) for s in subs for p in new], T0)
+
+
+async def test_channels_take_turns_message_by_message(store):
+    """A channel's backlog goes out interleaved with the others', not in one run that would empty its bucket."""
+    channels = [101, 102, 103]
+    await _queue(store, {1: channels}, papers=30)  # 3 messages of 10 embeds per channel
+    transport = _RecordingTransport()
+    result = await Sender(store, transport, lambda: T0, concurrency=1).drain()
+    assert result.messages == 9 and result.delivered == 90
+    assert all(set(transport.posts[i:i + 3]) == set(channels) for i in range(0, 9, 3)), transport.posts
+
+
+async def test_a_small_server_is_not_queued_behind_a_large_one(store):
+    big = list(range(201, 211))
+    await _queue(store, {1: big, 2: [301]}, papers=30)
+    transport = _RecordingTransport()
+    await Sender(store, transport, lambda: T0, concurrency=2).drain()
+    assert Counter(transport.posts) == {channel: 3 for channel in [*big, 301]}
+    small = [i for i, channel in enumerate(transport.posts) if channel == 301]
+    # Servers alternate for free slots: the small one's messages go out early, not after the 30 of the large one.
+    assert small[-1] < 10, transport.posts
