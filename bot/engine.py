@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 PREVIEW_DAYS = 7
 SEARCH_CANDIDATES = 150  # full-text candidates fetched before exact matching and ranking
-LOAD_YIELD_EVERY = 2000
+LOAD_PAGE = 2000  # subscriptions read and indexed between yields to the event loop
 SEARCH_SCAN = 5000  # recent papers scanned when a query cannot use the full-text index
 UPVOTE_RECHECK = timedelta(days=3)  # HF upvotes keep growing for a few days after listing
 
@@ -87,18 +87,22 @@ class Engine:
     async def load(self) -> None:
         """Index every active subscription (at start; may run in the background while the bot connects).
 
-        Building 100,000 small objects would otherwise trigger many full garbage collections, so collection is
-        paused for the load and the long-lived result is then frozen out of the collector's way.
+        Subscriptions are read a page at a time. Parsing 100,000 queries allocates many short-lived objects, which
+        would set off many full garbage collections, so collection is paused for the load and what stays is then
+        frozen out of the collector's way.
         """
         gc.disable()
         try:
-            for n, sub in enumerate(await self.store.active_subscriptions(), start=1):
-                try:
-                    self._index(sub, parse_query(sub.query))
-                except ValueError:
-                    log.exception("stored subscription #%d has a query that no longer parses; skipping it", sub.id)
-                if n % LOAD_YIELD_EVERY == 0:
-                    await asyncio.sleep(0)  # keep the gateway heartbeat and commands responsive
+            after = 0
+            while page := await self.store.active_subscriptions(after=after, limit=LOAD_PAGE):
+                for sub in page:
+                    try:
+                        self._index(sub, parse_query(sub.query))
+                    except ValueError:
+                        log.exception("stored subscription #%d has a query that no longer parses; skipping it",
+                                      sub.id)
+                after = page[-1].id
+                await asyncio.sleep(0)  # keep the gateway heartbeat and commands responsive
         finally:
             gc.enable()
         gc.freeze()

@@ -36,17 +36,31 @@ def pair_key(first: str, second: str) -> Pair:
 class FieldView:
     """One field of a paper: its token sequence (with segment breaks), stems, and their sets."""
 
-    __slots__ = ("_pairs", "_sorted_tokens", "_triples", "stem_set", "stems", "token_set", "tokens")
+    __slots__ = ("_pairs", "_sorted_tokens", "_stem_set", "_token_set", "_triples", "stems", "tokens")
 
     def __init__(self, tokens: list[str], stems: list[str] | None) -> None:
         self.tokens = tokens
-        self.token_set = frozenset(tokens)
         # Fields that are never stemmed (authors, categories) share the token structures.
         self.stems = tokens if stems is None else stems
-        self.stem_set = self.token_set if stems is None else frozenset(stems)
+        # The sets are built on first use: the subscription index reads the sequences, and only
+        # single-query matching (search, explain) needs the sets.
+        self._token_set: frozenset[str] | None = None
+        self._stem_set: frozenset[str] | None = None
         self._sorted_tokens: list[str] | None = None
         self._pairs: dict[bool, frozenset[Pair]] = {}
         self._triples: dict[bool, frozenset[Triple]] = {}
+
+    @property
+    def token_set(self) -> frozenset[str]:
+        if self._token_set is None:
+            self._token_set = frozenset(self.tokens)
+        return self._token_set
+
+    @property
+    def stem_set(self) -> frozenset[str]:
+        if self._stem_set is None:
+            self._stem_set = self.token_set if self.stems is self.tokens else frozenset(self.stems)
+        return self._stem_set
 
     def pairs(self, stems: bool) -> frozenset[Pair]:
         """Adjacent pairs of stems (or tokens), as :func:`pair_key` tuples, built on first use.

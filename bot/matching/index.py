@@ -47,7 +47,7 @@ class _Group:
 
     def __init__(self, shape: Shape, width: int) -> None:
         self.shape = shape
-        self.negates = "not" in repr(shape)
+        self.negates = _negates(shape)
         self.size = 0
         self.sub_ids: Ids = np.zeros(16, dtype=np.int64)
         self.leaves = np.zeros((width, 16), dtype=np.int32)
@@ -104,6 +104,12 @@ def _evaluate(shape: Shape, columns: Iterable[npt.NDArray[np.int32]], matrix: Bi
     return result
 
 
+def _negates(shape: Shape) -> bool:
+    if shape[0] == "leaf":
+        return False
+    return shape[0] == "not" or any(_negates(child) for child in shape[1])
+
+
 def _shape(node: Node) -> tuple[Shape, list[Term]]:
     """A query's shape and its terms in shape order. AND/OR children are put in a canonical order,
     so ``a -b`` and ``-b a`` share a group."""
@@ -112,10 +118,10 @@ def _shape(node: Node) -> tuple[Shape, list[Term]]:
     if isinstance(node, Not):
         child, terms = _shape(node.child)
         return ("not", child), terms
-    parts = sorted((_shape(child) for child in node.children), key=lambda part: repr(part[0]))
-    kind = "and" if isinstance(node, And) else "or"
     if not isinstance(node, And | Or):
         raise TypeError(f"not a query node: {node!r}")
+    parts = sorted((_shape(child) for child in node.children), key=lambda part: repr(part[0]))
+    kind = "and" if isinstance(node, And) else "or"
     return (kind, tuple(shape for shape, _ in parts)), [term for _, terms in parts for term in terms]
 
 

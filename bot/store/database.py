@@ -334,9 +334,15 @@ class Store:
         )
         return None if row is None else _subscription_from_row(row)
 
-    async def active_subscriptions(self) -> list[Subscription]:
+    async def active_subscriptions(self, after: int = 0, limit: int = -1) -> list[Subscription]:
+        """Active subscriptions and alerts by id, those with ids above ``after``, at most ``limit`` (-1: all).
+
+        Page through many with ``after`` = the last id seen, so they are never all in memory at once.
+        """
         rows = await self._fetchall(
-            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE s.status = 'active' ORDER BY s.id"
+            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE s.status = 'active' AND s.id > ? "
+            "ORDER BY s.id LIMIT ?",
+            (after, limit),
         )
         return [_subscription_from_row(r) for r in rows]
 
