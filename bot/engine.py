@@ -298,5 +298,6 @@ class Engine:
 
     async def preview(self, query: Query, days: int = PREVIEW_DAYS) -> list[Paper]:
         """Stored papers first seen in the last ``days`` days that match ``query``, newest first."""
-        papers = await self.store.papers_seen_since(self.clock() - timedelta(days=days))
+        since = self.clock() - timedelta(days=days)
+        papers = await self.store.papers_seen_since(since, expression=fts_expression(query.root))
         return [p for p in papers if matches(query, document_for(p))]

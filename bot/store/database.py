@@ -225,13 +225,20 @@ class Store:
         row = await self._fetchone(f"SELECT {_PAPER_COLUMNS} FROM papers WHERE id = ?", (paper_id,))
         return None if row is None else _paper_from_row(row)
 
-    async def papers_seen_since(self, since: datetime, limit: int = 5000) -> list[Paper]:
-        """Papers first seen at or after ``since``, newest first."""
-        rows = await self._fetchall(
-            f"SELECT {_PAPER_COLUMNS} FROM papers WHERE first_seen_at >= ? "
-            "ORDER BY first_seen_at DESC, id DESC LIMIT ?",
-            (_ts(since), limit),
-        )
+    async def papers_seen_since(self, since: datetime, limit: int = 5000, expression: str | None = None,
+                                ) -> list[Paper]:
+        """Papers first seen at or after ``since``, newest first; with an FTS5 ``expression`` (see
+        bot.store.search), only its full-text matches. Rowids grow in first-seen order, so the full-text
+        lookup is bounded to the rowids of the period."""
+        if expression is None:
+            sql = f"SELECT {_PAPER_COLUMNS} FROM papers WHERE first_seen_at >= ? "
+            params: tuple[Any, ...] = (_ts(since),)
+        else:
+            sql = (f"SELECT {_PAPER_COLUMNS} FROM papers WHERE first_seen_at >= ? AND rowid IN ("
+                   "SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? AND rowid >= "
+                   "(SELECT COALESCE(MIN(rowid), 0) FROM papers WHERE first_seen_at >= ?)) ")
+            params = (_ts(since), expression, _ts(since))
+        rows = await self._fetchall(sql + "ORDER BY first_seen_at DESC, id DESC LIMIT ?", (*params, limit))
         return [_paper_from_row(r) for r in rows]
 
     async def count_papers(self, source: str | None = None) -> int:

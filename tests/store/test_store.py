@@ -171,3 +171,18 @@ async def test_digest_settings_round_trip(store):
     await store.save_digest_settings(G1, DigestSettings("Europe/Berlin", "07:30", 4))
     assert await store.digest_settings(G1) == DigestSettings("Europe/Berlin", "07:30", 4)
     assert await store.digest_settings(Owner.user(1)) == DigestSettings()
+
+
+async def test_papers_seen_since_with_a_full_text_expression(store):
+    def paper(n, title):
+        return make_paper(n, title=title, abstract="A study.")
+
+    await store.ingest([paper(1, "Attention sinks"), paper(2, "Diffusion")], lambda new, recheck: (), T0)
+    await store.ingest([paper(3, "Attention, again"), paper(4, "Graphs")], lambda new, recheck: (),
+                       T0 + timedelta(days=2))
+    since = T0 + timedelta(days=1)
+    assert [p.id for p in await store.papers_seen_since(since)] == ["2411.00004", "2411.00003"]
+    # Only full-text matches, and only those of the period: paper 1 matches but is older.
+    assert [p.id for p in await store.papers_seen_since(since, expression='"attention"')] == ["2411.00003"]
+    assert [p.id for p in await store.papers_seen_since(T0, expression='"attention"')] == [
+        "2411.00003", "2411.00001"]
