@@ -101,7 +101,7 @@ def _plan(index: SubscriptionIndex, papers: Sequence[Paper]) -> tuple[float, Mat
     return time.perf_counter() - start, found
 
 
-def _expand(found: Matches) -> tuple[float, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def _expand(found: Matches) -> tuple[float, npt.NDArray[np.int32], npt.NDArray[np.int64]]:
     """Expand a result into (paper position, subscription id) arrays, timed (what plan() does next)."""
     start = time.perf_counter()
     positions, sub_ids = found.pairs()

@@ -37,6 +37,7 @@ CHUNK_ROWS = 8192
 _GROWTH = 2
 
 Bits: TypeAlias = npt.NDArray[np.uint64]
+Positions: TypeAlias = npt.NDArray[np.int32]  # places in a batch of papers
 Shape: TypeAlias = tuple  # ("leaf",) | ("not", Shape) | ("and" | "or", tuple[Shape, ...])
 
 
@@ -192,7 +193,7 @@ class SubscriptionIndex:
             group.evaluate(matrix, valid, found)
         return Matches(papers, found)
 
-    def match_pairs(self, docs: Sequence[PaperDocument]) -> tuple[Ids, Ids]:
+    def match_pairs(self, docs: Sequence[PaperDocument]) -> tuple[Positions, Ids]:
         """Every match in a batch as two aligned arrays: positions in ``docs``, subscription ids."""
         return self.match_bits(docs).pairs()
 
@@ -237,15 +238,15 @@ class Matches:
         """How many (paper, subscription) matches there are."""
         return sum(int(np.bitwise_count(bits).sum()) for _, bits in self._parts)
 
-    def pairs(self) -> tuple[Ids, Ids]:
+    def pairs(self) -> tuple[Positions, Ids]:
         """(positions in the batch, subscription ids) of every match, grouped by subscription."""
-        positions: list[Ids] = []
+        positions: list[Positions] = []
         sub_ids: list[Ids] = []
         for subs, bits in self._parts:
             unpacked = np.unpackbits(bits.view(np.uint8), axis=1, count=self.papers, bitorder="little")
-            which, paper = np.nonzero(unpacked)
-            positions.append(paper)
-            sub_ids.append(subs[which])
+            # One flat scan (np.nonzero on 2-D arrays is several times slower), rows by their counts.
+            positions.append((np.flatnonzero(unpacked) % self.papers).astype(np.int32))
+            sub_ids.append(np.repeat(subs, np.count_nonzero(unpacked, axis=1)))
         if not positions:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        return np.concatenate(positions).astype(np.int64, copy=False), np.concatenate(sub_ids)
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
+        return np.concatenate(positions), np.concatenate(sub_ids)
