@@ -183,12 +183,15 @@ class Store:
                 await self._writer.execute("COMMIT")
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        async with self._reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        # One call on the connection's thread: run, fetch, finalize. Separate execute/fetch calls from
+        # concurrent tasks would interleave, and a statement left open between them holds a read transaction,
+        # so every other read on this connection would see the data as it was before the latest commits.
+        return list(await self._reader.execute_fetchall(sql, params))
 
     async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        async with self._reader.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        """The first row of a query that returns at most one (by key, or an aggregate)."""
+        rows = await self._fetchall(sql, params)
+        return rows[0] if rows else None
 
     # -- papers ---------------------------------------------------------------------------------------
 
@@ -234,10 +237,13 @@ class Store:
             sql = f"SELECT {_PAPER_COLUMNS} FROM papers WHERE first_seen_at >= ? "
             params: tuple[Any, ...] = (_ts(since),)
         else:
-            sql = (f"SELECT {_PAPER_COLUMNS} FROM papers WHERE first_seen_at >= ? AND rowid IN ("
-                   "SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? AND rowid >= "
-                   "(SELECT COALESCE(MIN(rowid), 0) FROM papers WHERE first_seen_at >= ?)) ")
-            params = (_ts(since), expression, _ts(since))
+            # The newest hits first, walking the full-text index backwards only as far as needed.
+            sql = (f"WITH hits AS (SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? AND rowid >= "
+                   "(SELECT COALESCE(MIN(rowid), 0) FROM papers WHERE first_seen_at >= ?) "
+                   "ORDER BY rowid DESC LIMIT ?) "
+                   f"SELECT {_PAPER_COLUMNS} FROM papers "
+                   "WHERE rowid IN (SELECT rowid FROM hits) AND first_seen_at >= ? ")
+            params = (expression, _ts(since), limit, _ts(since))
         rows = await self._fetchall(sql + "ORDER BY first_seen_at DESC, id DESC LIMIT ?", (*params, limit))
         return [_paper_from_row(r) for r in rows]
 
@@ -672,9 +678,8 @@ def _pending_from_row(r: Sequence[Any]) -> PendingDelivery:
 
 
 async def _user_version(db: aiosqlite.Connection) -> int:
-    async with db.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
-    return int(row[0]) if row else 0
+    rows = list(await db.execute_fetchall("PRAGMA user_version"))
+    return int(rows[0][0]) if rows else 0
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:

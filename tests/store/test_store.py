@@ -1,3 +1,4 @@
+import asyncio
 from datetime import timedelta
 
 import aiosqlite
@@ -186,3 +187,17 @@ async def test_papers_seen_since_with_a_full_text_expression(store):
     assert [p.id for p in await store.papers_seen_since(since, expression='"attention"')] == ["2411.00003"]
     assert [p.id for p in await store.papers_seen_since(T0, expression='"attention"')] == [
         "2411.00003", "2411.00001"]
+
+
+async def test_a_read_after_a_commit_sees_it_while_other_reads_are_in_flight(store):
+    # Reads share one connection; a statement left open between two of its steps would hold a read
+    # transaction, and every read on that connection would see the snapshot from before the commit.
+    async def other_reads() -> None:
+        for _ in range(40):
+            await store.count_papers()
+
+    others = [asyncio.create_task(other_reads()) for _ in range(4)]
+    for n in range(1, 25):
+        await store.ingest([make_paper(n)], lambda new, recheck: (), T0)
+        assert await store.count_papers() == n
+    await asyncio.gather(*others)
