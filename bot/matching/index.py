@@ -34,6 +34,7 @@ from bot.models import Paper
 
 # Queries are evaluated this many at a time, so temporary arrays stay a few MB even for big batches.
 CHUNK_ROWS = 8192
+BOOL_BLOCK_BYTES = 32 << 20  # the leaf × paper matrix is built from booleans at most this big at a time
 _GROWTH = 2
 
 Bits: TypeAlias = npt.NDArray[np.uint64]
@@ -183,10 +184,7 @@ class SubscriptionIndex:
         words = -(-papers // 64)
         if not papers or not self._rows:
             return Matches(papers, [])
-        membership = np.zeros((len(self._leaves.leaves), words * 64), dtype=bool)
-        rows, columns = self._leaves.present(docs)
-        membership[rows, columns] = True
-        matrix = np.packbits(membership, axis=1, bitorder="little").view(np.uint64)
+        matrix = _leaf_matrix(len(self._leaves.leaves), words, *self._leaves.present(docs))
         valid = np.packbits(np.arange(words * 64) < papers, bitorder="little").view(np.uint64)
         found: list[tuple[Ids, Bits]] = []
         for group in self._groups.values():
@@ -208,6 +206,23 @@ class SubscriptionIndex:
     def match(self, doc: PaperDocument) -> set[int]:
         """The ids of the stored queries matching one paper."""
         return set(self.match_pairs([doc])[1].tolist())
+
+
+def _leaf_matrix(leaves: int, words: int, rows: Ids, columns: Ids) -> Bits:
+    """The bit matrix leaf × paper (``words`` 64-bit words per leaf) with a bit set for each (row, column).
+
+    Built as booleans and packed, a block of papers at a time so the booleans stay within BOOL_BLOCK_BYTES
+    however many leaves there are.
+    """
+    matrix = np.zeros((leaves, words), dtype=np.uint64)
+    block = max(1, BOOL_BLOCK_BYTES // (leaves * 64)) * 64  # papers per block, whole words
+    for start in range(0, words * 64, block):
+        stop = min(words * 64, start + block)
+        inside = (columns >= start) & (columns < stop)
+        membership = np.zeros((leaves, stop - start), dtype=bool)
+        membership[rows[inside], columns[inside] - start] = True
+        matrix[:, start // 64 : stop // 64] = np.packbits(membership, axis=1, bitorder="little").view(np.uint64)
+    return matrix
 
 
 @contextmanager

@@ -134,7 +134,7 @@ def test_match_many_result_is_aligned_with_docs() -> None:
        st.integers(65, 200), st.randoms())
 def test_batches_past_one_machine_word_in_small_chunks(texts: list[str], distinct: list[Paper], size: int,
                                                        rng: Random) -> None:
-    # Papers 64+ live in a second 64-bit word, and queries are evaluated CHUNK_ROWS at a time.
+    # Papers 64+ live in a second 64-bit word.
     queries = parse_all(texts)
     assume(queries)
     index = SubscriptionIndex()
@@ -142,5 +142,6 @@ def test_batches_past_one_machine_word_in_small_chunks(texts: list[str], distinc
         index.add(sub_id, query)
     picks = [rng.randrange(len(distinct)) for _ in range(size)]
     expected = [brute_force(queries, paper) for paper in distinct]
-    with patch.object(index_module, "CHUNK_ROWS", 3):
+    # Tiny chunks and boolean blocks: queries 3 at a time, the leaf matrix built 64 papers at a time.
+    with patch.object(index_module, "CHUNK_ROWS", 3), patch.object(index_module, "BOOL_BLOCK_BYTES", 1):
         assert index.match_many([document_for(distinct[i]) for i in picks]) == [expected[i] for i in picks]
