@@ -1,17 +1,21 @@
 """The subscription index: which of many stored queries match a batch of papers (a "percolator").
 
-Two steps, the way Lucene Monitor and the Elasticsearch percolator split the work:
+In three steps, after Lucene Monitor and the Elasticsearch percolator:
 
 1. **Leaves.** Every distinct term of every stored query (a word in a field, a phrase, a prefix)
    is a *leaf*, stored once however many queries use it (:mod:`bot.matching.leaves`). The index
    finds which leaves each paper of the batch contains by looking up the papers' words and
    adjacent-word n-grams, for the whole batch at once. The result is a bit matrix: leaf × paper.
-2. **Queries.** Queries are grouped by *shape* (``a b``, ``a OR b``, ``a (b OR c) -d``...), and a
-   group is evaluated for all of its queries and all papers at once with NumPy: each leaf position
-   of the shape gathers one row of the bit matrix per query, and the shape's AND/OR/NOT become
-   bitwise operations over 64 papers per machine word. Real query mixes have a few dozen shapes.
+2. **Candidates.** Each query has a necessary set of leaves, as Lucene Monitor files queries (a
+   leaf: itself; AND: one part's set; OR: all parts'; NOT: none, and a query left with none is
+   unanchorable and always evaluated). Queries none of whose necessary leaves occur in the batch
+   are skipped.
+3. **Queries.** Queries are grouped by *shape* (``a b``, ``a OR b``, ``a (b OR c) -d``...), and the
+   candidates of a group are evaluated all at once with NumPy: each leaf position of the shape
+   gathers one row of the bit matrix per query, and the shape's AND/OR/NOT become bitwise
+   operations over 64 papers per machine word. Real query mixes have a few dozen shapes.
 
-Both steps compute exactly what ``matches(query, doc)`` computes for every (query, paper), which the
+Together they compute exactly what ``matches(query, doc)`` computes for every (query, paper), which the
 property tests in ``tests/matching/test_index.py`` check against brute force. Adding, removing or
 pausing a subscription updates the tables and groups in place.
 """
@@ -34,6 +38,9 @@ from bot.models import Paper
 
 # Queries are evaluated this many at a time, so temporary arrays stay a few MB even for big batches.
 CHUNK_ROWS = 8192
+# Candidates are gathered out only when they are fewer than this share of a chunk; otherwise evaluating
+# the whole chunk is cheaper than copying them.
+CANDIDATE_SHARE = 0.5
 BOOL_BLOCK_BYTES = 32 << 20  # the leaf × paper matrix is built from booleans at most this big at a time
 _GROWTH = 2
 
@@ -45,11 +52,13 @@ Shape: TypeAlias = tuple  # ("leaf",) | ("not", Shape) | ("and" | "or", tuple[Sh
 class _Group:
     """All queries of one shape: their subscription ids and, per leaf position, their leaf ids."""
 
-    __slots__ = ("leaves", "negates", "shape", "size", "sub_ids")
+    __slots__ = ("anchors", "leaves", "negates", "shape", "size", "sub_ids")
 
     def __init__(self, shape: Shape, width: int) -> None:
         self.shape = shape
         self.negates = _negates(shape)
+        # Leaf positions of which a matching paper must contain at least one (None: unanchorable).
+        self.anchors = _necessary(shape, iter(range(width)))
         self.size = 0
         self.sub_ids: Ids = np.zeros(16, dtype=np.int64)
         self.leaves = np.zeros((width, 16), dtype=np.int32)
@@ -79,16 +88,27 @@ class _Group:
         self.size = last
         return leaves, moved
 
-    def evaluate(self, matrix: Bits, valid: Bits, out: list[tuple[Ids, Bits]]) -> None:
-        """Append (subscription ids, their paper bits) for the queries of this group matching any paper."""
+    def evaluate(self, matrix: Bits, valid: Bits, present: npt.NDArray[np.bool_], out: list[tuple[Ids, Bits]]) -> None:
+        """Append (subscription ids, their paper bits) for the queries of this group matching any paper.
+
+        Only candidates are evaluated: queries with an anchor leaf that some paper of the batch contains
+        (``present``), or every query of an unanchorable shape.
+        """
         for start in range(0, self.size, CHUNK_ROWS):
             stop = min(self.size, start + CHUNK_ROWS)
-            bits = _evaluate(self.shape, iter(self.leaves[:, start:stop]), matrix)
+            leaves, sub_ids = self.leaves[:, start:stop], self.sub_ids[start:stop]
+            if self.anchors is not None:
+                candidates = np.flatnonzero(np.logical_or.reduce([present[leaves[a]] for a in self.anchors]))
+                if not candidates.size:
+                    continue
+                if candidates.size < (stop - start) * CANDIDATE_SHARE:
+                    leaves, sub_ids = leaves[:, candidates], sub_ids[candidates]
+            bits = _evaluate(self.shape, iter(leaves), matrix)
             if self.negates:
                 bits &= valid  # NOT also set the padding bits past the last paper
             rows = np.flatnonzero(bits.any(axis=1))
             if rows.size:
-                out.append((self.sub_ids[start:stop][rows], bits[rows]))
+                out.append((sub_ids[rows], bits[rows]))
 
 
 def _evaluate(shape: Shape, columns: Iterable[npt.NDArray[np.int32]], matrix: Bits) -> Bits:
@@ -110,6 +130,23 @@ def _negates(shape: Shape) -> bool:
     if shape[0] == "leaf":
         return False
     return shape[0] == "not" or any(_negates(child) for child in shape[1])
+
+
+def _necessary(shape: Shape, positions: Iterator[int]) -> tuple[int, ...] | None:
+    """Leaf positions of which any match must contain one, as Lucene Monitor files a query: a leaf is
+    itself; AND needs one child's set (the smallest); OR the union of all; NOT nothing (None: unanchorable).
+    Consumes the shape's positions from ``positions`` in order."""
+    kind = shape[0]
+    if kind == "leaf":
+        return (next(positions),)
+    if kind == "not":
+        _necessary(shape[1], positions)
+        return None
+    found = [_necessary(child, positions) for child in shape[1]]
+    if kind == "or":
+        return None if None in found else tuple(p for anchors in found if anchors for p in anchors)
+    anchored = [anchors for anchors in found if anchors is not None]
+    return min(anchored, key=len) if anchored else None
 
 
 def _shape(node: Node) -> tuple[Shape, list[Term]]:
@@ -186,9 +223,10 @@ class SubscriptionIndex:
             return Matches(papers, [])
         matrix = _leaf_matrix(len(self._leaves.leaves), words, *self._leaves.present(docs))
         valid = np.packbits(np.arange(words * 64) < papers, bitorder="little").view(np.uint64)
+        present: npt.NDArray[np.bool_] = np.any(matrix, axis=1)  # leaves some paper of the batch contains
         found: list[tuple[Ids, Bits]] = []
         for group in self._groups.values():
-            group.evaluate(matrix, valid, found)
+            group.evaluate(matrix, valid, present, found)
         return Matches(papers, found)
 
     def match_pairs(self, docs: Sequence[PaperDocument]) -> tuple[Positions, Ids]:

@@ -152,6 +152,8 @@ class LeafTable:
         self.leaves: list[Leaf | None] = [None]  # row NO_LEAF is never a leaf
         self._ids: dict[LeafKey, int] = {}
         self._free: list[int] = []
+        # An id for every word a leaf has used (papers' other words are UNKNOWN). It only grows, which
+        # bounds it by the distinct words ever typed into queries.
         self._vocabulary: dict[str, int] = {SEGMENT_BREAK: BREAK}
         self._slots: dict[tuple[Field, bool, int], _Slot] = {}
         self._prefixes: dict[Field, _Prefixes] = {}

@@ -8,7 +8,7 @@ from unittest.mock import patch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from bot.matching import Field, Not, Query, QueryError, Term, document_for, matches, parse_query
+from bot.matching import Field, Node, Not, Or, Query, QueryError, Term, document_for, matches, parse_query
 from bot.matching import index as index_module
 from bot.matching.index import SubscriptionIndex
 from bot.models import Paper
@@ -142,6 +142,33 @@ def test_batches_past_one_machine_word_in_small_chunks(texts: list[str], distinc
         index.add(sub_id, query)
     picks = [rng.randrange(len(distinct)) for _ in range(size)]
     expected = [brute_force(queries, paper) for paper in distinct]
-    # Tiny chunks and boolean blocks: queries 3 at a time, the leaf matrix built 64 papers at a time.
-    with patch.object(index_module, "CHUNK_ROWS", 3), patch.object(index_module, "BOOL_BLOCK_BYTES", 1):
+    # Tiny chunks and boolean blocks: queries 3 at a time, the leaf matrix built 64 papers at a time, and
+    # candidates always gathered out of their chunk.
+    with patch.object(index_module, "CHUNK_ROWS", 3), patch.object(index_module, "BOOL_BLOCK_BYTES", 1), \
+            patch.object(index_module, "CANDIDATE_SHARE", 2):
         assert index.match_many([document_for(distinct[i]) for i in picks]) == [expected[i] for i in picks]
+
+
+def test_necessary_leaves_follow_lucene_monitor() -> None:
+    def anchors(query: str | Node) -> set[str] | None:
+        shape, terms = index_module._shape(parse_query(query).root if isinstance(query, str) else query)
+        positions = index_module._necessary(shape, iter(range(len(terms))))
+        return None if positions is None else {" ".join(terms[p].tokens) for p in positions}
+
+    assert anchors("llm") == {"llm"}
+    assert anchors("llm agents") in ({"llm"}, {"agents"})  # AND: one part is enough
+    assert anchors("llm OR agents OR rag") == {"llm", "agents", "rag"}  # OR: every part
+    assert anchors("llm -survey") == {"llm"}  # NOT contributes nothing
+    assert anchors("(llm OR rag) agents") == {"agents"}  # the smallest part of the AND
+    assert anchors("llm OR (agents -survey)") == {"llm", "agents"}
+    # Unanchorable (parse_query refuses such a query, as it matches an empty paper): evaluated for every batch.
+    survey, llm = (Term(Field.TEXT, (word,), stemmed=True) for word in ("survey", "llm"))
+    assert anchors(Or((Not(survey), llm))) is None
+
+
+def test_only_candidates_are_evaluated_but_unanchorable_queries_always_are() -> None:
+    index = SubscriptionIndex()
+    index.add(1, parse_query("diffusion"))
+    index.add(2, Query("-survey", Not(Term(Field.TEXT, ("survey",), stemmed=True))))
+    assert index.match(doc(title="Graphs")) == {2}
+    assert index.match(doc(title="Diffusion survey")) == {1}
