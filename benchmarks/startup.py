@@ -9,29 +9,24 @@ process start → gateway IDENTIFY → first slash command answered (figure 6), 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
-import json
 import os
 import signal
-import sqlite3
 import sys
 import time
 import tracemalloc
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from benchmarks.report import Row, median, ms, percentile, secs
 from benchmarks.scale import Scale, count
 from benchmarks.workload import QueryGenerator
 from benchmarks.world import MANAGE_CHANNELS, DatabaseInfo, Loopback, loopback, settings_dict, toml
 from bot.engine import SEARCH_CANDIDATES, Engine
-from bot.matching import Query, document_for, matches, parse_query
+from bot.matching import document_for, matches, parse_query
 from bot.matching.index import SubscriptionIndex
-from bot.models import Paper
 from bot.store import Store
+from bot.store.database import SEARCH_WINDOW
 from bot.store.search import fts_expression
 from tests.fakes.discord_emulator import DiscordEmulator
 
@@ -43,8 +38,6 @@ MEMORY_TARGET_MB = 200
 COLD_START_TARGET = 3.0
 LATENCY_TARGET = 0.050
 SEARCH_LIMIT = 100  # Engine.search's default limit: the results /papers search pages through
-RECENT_MATCHES = 1_000  # what-if for search: bm25 over this many most recent full-text matches
-WHAT_IF_CANDIDATES = 150  # what-if for search: candidates fetched and checked exactly
 UNINDEXED_QUERY = "cat:cs.CL"
 PREVIEW_QUERY = "attention"
 
@@ -147,8 +140,6 @@ class Breakdown:
     exact: list[float] = field(default_factory=list)
     candidates: list[int] = field(default_factory=list)
     slowest: list[tuple[float, str, int]] = field(default_factory=list)
-    recent_fts: list[float] = field(default_factory=list)  # what-if: bm25 over the most recent matches only
-    recent_total: list[float] = field(default_factory=list)  # ... plus the exact check of its candidates
     needed: list[int] = field(default_factory=list)  # candidates checked, in bm25 order, to reach LIMIT hits
     unindexed_search: float = 0.0  # Engine.search for a query FTS5 cannot constrain (category only)
     preview: float = 0.0  # Engine.preview, which /subscriptions add runs when backfill > 0
@@ -205,10 +196,6 @@ async def _breakdown(scale: Scale, db: DatabaseInfo) -> Breakdown:
                     needed = number
             done = time.perf_counter()
             out.needed.append(needed)
-            if expression is not None:
-                fts_seconds, total_seconds = _bounded_search_seconds(db.path, expression, query)
-                out.recent_fts.append(fts_seconds)
-                out.recent_total.append(total_seconds)
             out.fts.append(fetched - start)
             out.exact.append(done - fetched)
             out.candidates.append(len(papers))
@@ -224,38 +211,6 @@ async def _breakdown(scale: Scale, db: DatabaseInfo) -> Breakdown:
     finally:
         await store.close()
     return out
-
-
-def _bounded_search_seconds(path: Path, expression: str, query: Query) -> tuple[float, float]:
-    """What-if for /papers search: rank by bm25 only the RECENT_MATCHES most recent full-text matches (rowids
-    grow in first-seen order) and fetch WHAT_IF_CANDIDATES, then check them exactly as Engine.search does.
-    Returns (seconds for the SQL, seconds in all). Same columns and weights as Store.search_papers."""
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        start = time.perf_counter()
-        row = db.execute("SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
-                         (expression, RECENT_MATCHES - 1)).fetchone()
-        rows = db.execute(
-            f"""SELECT {_COLUMNS}, bm25(papers_fts, 8.0, 2.0, 1.0, 3.0)
-                FROM papers_fts JOIN papers p ON p.rowid = papers_fts.rowid
-                WHERE papers_fts MATCH ? AND papers_fts.rowid >= ?
-                ORDER BY bm25(papers_fts, 8.0, 2.0, 1.0, 3.0) LIMIT ?""",
-            (expression, row[0] if row else 0, WHAT_IF_CANDIDATES),
-        ).fetchall()
-        papers = [_paper(r) for r in rows]
-        fetched = time.perf_counter()
-        for paper in papers:
-            matches(query, document_for(paper))
-        return fetched - start, time.perf_counter() - start
-
-
-_COLUMNS = ("p.id, p.title, p.abstract, p.authors, p.categories, p.ai_keywords, p.upvotes, p.first_seen_at")
-
-
-def _paper(row: tuple[Any, ...]) -> Paper:
-    """What Store's row decoding does for the fields matching and ranking read."""
-    return Paper(id=row[0], title=row[1], abstract=row[2], authors=tuple(json.loads(row[3])),
-                 categories=tuple(json.loads(row[4])), ai_keywords=tuple(json.loads(row[5])), upvotes=row[6],
-                 first_seen_at=datetime.fromisoformat(row[7]))
 
 
 async def _memory_per_subscription(store: Store, sample: int = 5_000) -> tuple[float, float, float]:
@@ -318,11 +273,8 @@ def startup_rows(scale: Scale, db: DatabaseInfo, workdir: Path) -> list[Row]:
                    f"(document_for + matches) p95 {ms(exact95)} (median {ms(median(parts.exact))}, "
                    f"median {median([float(c) for c in parts.candidates]):.0f} candidates)",
                    f"slowest: {slow}",
-                   f"what-if bm25 over only the {RECENT_MATCHES:,} most recent full-text matches, "
-                   f"{WHAT_IF_CANDIDATES} candidates: SQL p95 {ms(percentile(parts.recent_fts, 95))}, with the exact "
-                   f"check p95 {ms(percentile(parts.recent_total, 95))} (median {ms(median(parts.recent_total))}); "
-                   "checking "
-                   f"candidates in bm25 order only until {SEARCH_LIMIT} matches needs a median of "
+                   f"bm25 ranks the newest {SEARCH_WINDOW:,} full-text matches; checking candidates in bm25 order "
+                   f"only until {SEARCH_LIMIT} matches needs a median of "
                    f"{median([float(n) for n in parts.needed]):.0f} of them",
                    f"not in the query mix above (in-process, one call each): a query with no full-text term "
                    f"({UNINDEXED_QUERY!r}, scans the newest 5,000 papers) {ms(parts.unindexed_search)}; "

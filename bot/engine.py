@@ -27,7 +27,7 @@ from bot.store.search import fts_expression
 log = logging.getLogger(__name__)
 
 PREVIEW_DAYS = 7
-SEARCH_CANDIDATES = 150  # full-text candidates fetched before exact matching and ranking
+SEARCH_CANDIDATES = 100  # full-text candidates fetched before exact matching and ranking
 LOAD_PAGE = 2000  # subscriptions read and indexed between yields to the event loop
 SEARCH_SCAN = 5000  # recent papers scanned when a query cannot use the full-text index
 UPVOTE_RECHECK = timedelta(days=3)  # HF upvotes keep growing for a few days after listing

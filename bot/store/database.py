@@ -35,7 +35,7 @@ from bot.store.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
 
-SEARCH_WINDOW = 1000  # full-text hits ranked per search (the newest ones)
+SEARCH_WINDOW = 500  # full-text hits ranked per search (the newest ones)
 
 DeliveryKey = tuple[int, str]
 """(subscription id, paper id): the identity of one delivery."""
