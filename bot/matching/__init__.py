@@ -1,5 +1,5 @@
 """The query language and matching engine: parse → syntax tree → compiled matcher, plus the
-subscription index that matches many stored queries at once. Pure Python: no Discord, no I/O."""
+subscription index that matches many stored queries at once (with NumPy). No Discord, no I/O."""
 
 from bot.matching.document import PaperDocument, document_for
 from bot.matching.errors import QueryError
