@@ -41,8 +41,8 @@ _TEXT_FIELDS = (Field.TEXT, Field.TITLE, Field.ABSTRACT)
 @dataclass(slots=True)
 class Leaf:
     key: LeafKey
-    predicate: Predicate  # the exact test, for leaves their n-gram does not decide
     exact: bool
+    predicate: Predicate | None  # the exact test, compiled only for leaves their n-gram does not decide
     slot: tuple[Field, bool, int] | None  # (field, stemmed, n); None for a prefix of one token
     words: tuple[str, ...]  # the n-gram filed under (or the prefix)
     uses: int = 0
@@ -158,9 +158,6 @@ class LeafTable:
         self._slots: dict[tuple[Field, bool, int], _Slot] = {}
         self._prefixes: dict[Field, _Prefixes] = {}
 
-    def __len__(self) -> int:
-        return len(self._ids)
-
     def is_empty(self) -> bool:
         return not self._ids and not self._slots and not self._prefixes
 
@@ -172,7 +169,7 @@ class LeafTable:
             leaf_id = self._free.pop() if self._free else len(self.leaves)
             if leaf_id == len(self.leaves):
                 self.leaves.append(None)
-            self.leaves[leaf_id] = Leaf(key, compile_term(term), exact, slot, words)
+            self.leaves[leaf_id] = Leaf(key, exact, None if exact else compile_term(term), slot, words)
             self._ids[key] = leaf_id
             if slot is None:
                 self._prefixes.setdefault(term.field, _Prefixes()).add(words[0], leaf_id)
@@ -262,7 +259,7 @@ class LeafTable:
         for gram, position in set(zip(grams[needs_check].tolist(), where[needs_check].tolist(), strict=True)):
             for leaf_id in slot.verify[gram]:
                 leaf = self.leaves[leaf_id]
-                assert leaf is not None
+                assert leaf is not None and leaf.predicate is not None
                 if leaf.predicate(docs[position]):
                     found.append((leaf_id, position))
         if found:
