@@ -28,8 +28,12 @@ MESSAGE_POSTS = r"/channels/\d+/messages"
 DELIVERY_SEED = 400
 
 
-async def _run_drain(world: Loopback, scale: Scale, db_path: Path, delivery_interval: float | None,
-                     ) -> dict[str, float]:
+async def _run_drain(
+    world: Loopback,
+    scale: Scale,
+    db_path: Path,
+    delivery_interval: float | None,
+) -> dict[str, float]:
     emulator, hf = world.emulator, world.hf
     guild_id = emulator.add_guild("Delivery bench").id
     channels = [emulator.add_channel(guild_id, f"papers-{i}") for i in range(scale.channels)]
@@ -37,8 +41,14 @@ async def _run_drain(world: Loopback, scale: Scale, db_path: Path, delivery_inte
     query = parse_query(MATCH_EVERYTHING).text
     created = datetime.now(UTC) - timedelta(hours=1)
     for channel_id in channels:
-        await store.add_subscription(kind=SubscriptionKind.CHANNEL, user_id=emulator.owner_id, query=query,
-                                     now=created, guild_id=guild_id, channel_id=channel_id)
+        await store.add_subscription(
+            kind=SubscriptionKind.CHANNEL,
+            user_id=emulator.owner_id,
+            query=query,
+            now=created,
+            guild_id=guild_id,
+            channel_id=channel_id,
+        )
     await store.close()
 
     delivery = {} if delivery_interval is None else {"interval": delivery_interval}
@@ -76,14 +86,21 @@ async def _run_drain(world: Loopback, scale: Scale, db_path: Path, delivery_inte
     embeds = sum(sizes)
     first, last = posts[0].time, posts[-1].time
     return {
-        "papers": len(papers), "channels": len(channels), "expected": expected, "embeds": embeds,
-        "messages": len(posts), "rate": emulator.requests_per_second(first, last, method="POST",
-                                                                     path_pattern=MESSAGE_POSTS, statuses=[200]),
-        "peak": emulator.peak_requests(1.0, statuses=[200]), "rate_limited": emulator.rate_limited_count,
-        "max_per_channel": max(per_channel), "min_per_channel": min(per_channel),
-        "drain_seconds": last - first, "publish_to_drained": drained - published,
+        "papers": len(papers),
+        "channels": len(channels),
+        "expected": expected,
+        "embeds": embeds,
+        "messages": len(posts),
+        "rate": emulator.requests_per_second(first, last, method="POST", path_pattern=MESSAGE_POSTS, statuses=[200]),
+        "peak": emulator.peak_requests(1.0, statuses=[200]),
+        "rate_limited": emulator.rate_limited_count,
+        "max_per_channel": max(per_channel),
+        "min_per_channel": min(per_channel),
+        "drain_seconds": last - first,
+        "publish_to_drained": drained - published,
         "first_post_after_publish": first - published,
-        "full_messages": sum(1 for size in sizes if size == 10), "largest_message": max(sizes),
+        "full_messages": sum(1 for size in sizes if size == 10),
+        "largest_message": max(sizes),
     }
 
 
@@ -106,8 +123,9 @@ async def measure_drain(scale: Scale, workdir: Path, delivery_interval: float | 
 def delivery_rows(scale: Scale, workdir: Path) -> list[Row]:
     rows = [_row(scale, asyncio.run(measure_drain(scale, workdir, None)), "default delivery.interval 5 s")]
     if not scale.quick:
-        rows.append(_row(scale, asyncio.run(measure_drain(scale, workdir, 0.2)), "delivery.interval 0.2 s",
-                         context=True))
+        rows.append(
+            _row(scale, asyncio.run(measure_drain(scale, workdir, 0.2)), "delivery.interval 0.2 s", context=True)
+        )
     return rows
 
 

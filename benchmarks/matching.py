@@ -80,13 +80,19 @@ def figure_gc(scale: Scale, work: MatchingWorkload) -> Row:
         target="-",
         baseline="-",
         passed=None,
-        notes=[f"gc.collect() with {work.gc_objects:,} tracked objects (the queries kept for brute force, "
-               "the leaf table); "
-               "CPython runs one whenever enough new objects survive, blocking the event loop",
-               f"what-if gc.freeze() after loading the index: a full collection takes {ms(frozen_pause)}, and "
-               f"figure 1's matching path takes {secs(day_seconds)} (fresh papers; compare figure 1)"],
-        values={"seconds": work.gc_seconds, "objects": work.gc_objects, "frozen_pause": frozen_pause,
-                "frozen_day": day_seconds},
+        notes=[
+            f"gc.collect() with {work.gc_objects:,} tracked objects (the queries kept for brute force, "
+            "the leaf table); "
+            "CPython runs one whenever enough new objects survive, blocking the event loop",
+            f"what-if gc.freeze() after loading the index: a full collection takes {ms(frozen_pause)}, and "
+            f"figure 1's matching path takes {secs(day_seconds)} (fresh papers; compare figure 1)",
+        ],
+        values={
+            "seconds": work.gc_seconds,
+            "objects": work.gc_objects,
+            "frozen_pause": frozen_pause,
+            "frozen_day": day_seconds,
+        },
     )
 
 
@@ -176,8 +182,15 @@ def figure_day(scale: Scale, work: MatchingWorkload) -> Row:
             f"results on the brute-force sample: {'identical' if identical else 'DIFFERENT'} to match_papers",
             f"index build (generate + parse + add {len(work.queries):,} queries): {secs(work.build_seconds)}",
         ],
-        values={"seconds": total, "documents": documents, "expand": expand, "pairs": pairs,
-                "brute_day": brute_day, "speedup": speedup, "identical": identical},
+        values={
+            "seconds": total,
+            "documents": documents,
+            "expand": expand,
+            "pairs": pairs,
+            "brute_day": brute_day,
+            "speedup": speedup,
+            "identical": identical,
+        },
     )
 
 
@@ -200,9 +213,11 @@ def figure_poll(scale: Scale, work: MatchingWorkload) -> Row:
         target="<= 20 ms",
         baseline=f"{typical / 0.020:.2f}x target",
         passed=typical <= 0.020,
-        notes=[f"median of {len(times)} polls (fresh papers each), match_papers and the expansion into "
-               f"(paper, subscription) arrays; p95 {ms(percentile(times, 95))}, max {ms(max(times))}; "
-               f"{pairs / len(times):,.0f} matches per poll"],
+        notes=[
+            f"median of {len(times)} polls (fresh papers each), match_papers and the expansion into "
+            f"(paper, subscription) arrays; p95 {ms(percentile(times, 95))}, max {ms(max(times))}; "
+            f"{pairs / len(times):,.0f} matches per poll"
+        ],
         values={"seconds": typical, "p95": percentile(times, 95)},
     )
 
@@ -214,8 +229,9 @@ def _perq_terms(doc: PaperDocument) -> frozenset[str]:
 
 def term_only_subset(queries: Sequence[Query]) -> list[tuple[int, str, list[list[str]]]]:
     """(subscription id, query text, AND-of-OR stem clauses) of the term-only queries."""
-    return [(sub_id, q.text, cnf) for sub_id, q in enumerate(queries, start=1)
-            if (cnf := term_only_cnf(q.root)) is not None]
+    return [
+        (sub_id, q.text, cnf) for sub_id, q in enumerate(queries, start=1) if (cnf := term_only_cnf(q.root)) is not None
+    ]
 
 
 def figure_perq(scale: Scale, texts: Sequence[tuple[int, str, list[list[str]]]]) -> list[Row]:
@@ -228,8 +244,16 @@ def figure_perq(scale: Scale, texts: Sequence[tuple[int, str, list[list[str]]]])
     try:
         import perq
     except ImportError:
-        return [Row(label + tag, "skipped", "faster than perq", "perq not installed", None,
-                    notes=["pip install perq==0.2.1 (or: pip install -e '.[bench]') to run this figure"])]
+        return [
+            Row(
+                label + tag,
+                "skipped",
+                "faster than perq",
+                "perq not installed",
+                None,
+                notes=["pip install perq==0.2.1 (or: pip install -e '.[bench]') to run this figure"],
+            )
+        ]
     subset = [(sub_id, parse_query(text), cnf) for sub_id, text, cnf in texts]
     ours = SubscriptionIndex()
     start = time.perf_counter()
@@ -273,8 +297,7 @@ def figure_perq(scale: Scale, texts: Sequence[tuple[int, str, list[list[str]]]])
         f"{secs(ours_build)}, perq {secs(perq_build)}; results {'identical' if identical else 'DIFFERENT'} "
         "for every paper",
     ]
-    values = {"ours": ours_rate, "perq": perq_rate, "batch": batch_rate, "identical": identical,
-              "queries": len(subset)}
+    values = {"ours": ours_rate, "perq": perq_rate, "batch": batch_rate, "identical": identical, "queries": len(subset)}
     return [
         Row(
             figure=label.replace("3.", "3a.", 1) + ", one paper at a time" + tag,
@@ -282,11 +305,13 @@ def figure_perq(scale: Scale, texts: Sequence[tuple[int, str, list[list[str]]]])
             target="faster than perq",
             baseline=f"{ours_rate / perq_rate:.2f}x perq ({perq_rate:,.0f} docs/s)",
             passed=ours_rate > perq_rate and identical,
-            notes=[*context,
-                   "SubscriptionIndex.match per paper, like perq's matches() (the engine batches each "
-                   "poll; this is the same path with a batch of one)",
-                   f"preparing documents (document_for) costs {prepare / n * 1e6:,.0f} us/paper more "
-                   f"({n / (prepare + ours_seconds):,.0f} docs/s end to end)"],
+            notes=[
+                *context,
+                "SubscriptionIndex.match per paper, like perq's matches() (the engine batches each "
+                "poll; this is the same path with a batch of one)",
+                f"preparing documents (document_for) costs {prepare / n * 1e6:,.0f} us/paper more "
+                f"({n / (prepare + ours_seconds):,.0f} docs/s end to end)",
+            ],
             values=values,
         ),
         Row(
@@ -295,8 +320,10 @@ def figure_perq(scale: Scale, texts: Sequence[tuple[int, str, list[list[str]]]])
             target="faster than perq",
             baseline=f"{batch_rate / perq_rate:.2f}x perq ({perq_rate:,.0f} docs/s)",
             passed=batch_rate > perq_rate and identical,
-            notes=[f"SubscriptionIndex.match_many over all {n:,} papers at once (the arXiv-day path); "
-                   f"end to end with document_for {n / (prepare + batch_seconds):,.0f} docs/s"],
+            notes=[
+                f"SubscriptionIndex.match_many over all {n:,} papers at once (the arXiv-day path); "
+                f"end to end with document_for {n / (prepare + batch_seconds):,.0f} docs/s"
+            ],
             values=values,
         ),
     ]

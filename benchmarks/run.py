@@ -42,15 +42,19 @@ def machine() -> str:
                 cpu = line.split(":", 1)[1].strip()
                 break
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                check=False).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "bot"], cwd=ROOT, capture_output=True, text=True,
-                               check=False).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "bot"], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
     except OSError:
         commit, dirty = "?", ""
     state = f"{commit}{' + uncommitted changes in bot/' if dirty else ''}"
-    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()} "
-            f"{platform.release()}; code: {state}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()} "
+        f"{platform.release()}; code: {state}"
+    )
 
 
 def run(scale: Scale, workdir: Path, profile: bool) -> tuple[list[Row], list[str]]:
@@ -65,8 +69,16 @@ def run(scale: Scale, workdir: Path, profile: bool) -> tuple[list[Row], list[str
             rows.extend(work())
         except Exception as exc:
             logging.getLogger("benchmarks").exception("stage failed: %s", name)
-            rows.append(Row(name, "ERROR", "-", "-", False, notes=[f"{type(exc).__name__}: {exc}",
-                                                                    *traceback.format_exc(limit=-3).splitlines()]))
+            rows.append(
+                Row(
+                    name,
+                    "ERROR",
+                    "-",
+                    "-",
+                    False,
+                    notes=[f"{type(exc).__name__}: {exc}", *traceback.format_exc(limit=-3).splitlines()],
+                )
+            )
 
     texts: list[str] = []
 
@@ -82,11 +94,16 @@ def run(scale: Scale, workdir: Path, profile: bool) -> tuple[list[Row], list[str
         return [database_row(scale, db), *startup_rows(scale, db, workdir)]
 
     stage(f"figures 1-3: matching ({scale.subscriptions:,} subscriptions)", matching)
-    stage(f"figure 4: delivery ({scale.channels} channels x {scale.delivery_papers} papers)",
-          lambda: delivery_rows(scale, workdir))
+    stage(
+        f"figure 4: delivery ({scale.channels} channels x {scale.delivery_papers} papers)",
+        lambda: delivery_rows(scale, workdir),
+    )
     if texts:
-        stage(f"figures 5-6: a database of {len(texts):,} subscriptions and {scale.stored_papers:,} papers, "
-              "and the bot as its own process", bot_process)
+        stage(
+            f"figures 5-6: a database of {len(texts):,} subscriptions and {scale.stored_papers:,} papers, "
+            "and the bot as its own process",
+            bot_process,
+        )
     print(f"[{time.perf_counter() - started:6.1f} s] done", flush=True)
     return rows, profiled
 
@@ -101,8 +118,11 @@ def main() -> int:
     scale = QUICK if args.quick else FULL
 
     workdir = Path(tempfile.mkdtemp(prefix="paperbot-bench-"))
-    logging.basicConfig(filename=workdir / "benchmark.log", level=logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        filename=workdir / "benchmark.log",
+        level=logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: maximum number of running instances"
     started = time.perf_counter()
     try:
@@ -115,13 +135,17 @@ def main() -> int:
     print()
     print(f"paperbot benchmarks, {scale.name} run ({elapsed:.0f} s) on {machine()}")
     if scale.quick:
-        print("QUICK RUN: scaled down (see [quick] rows); the targets are for the full sizes, so a quick PASS/MISS "
-              "is only indicative. Run without --quick for the real figures.")
+        print(
+            "QUICK RUN: scaled down (see [quick] rows); the targets are for the full sizes, so a quick PASS/MISS "
+            "is only indicative. Run without --quick for the real figures."
+        )
     print()
     print(format_table(rows))
     print()
-    print("ratio to baseline: brute force for 1, perq 0.2.1 for 3a/3b, else measured / target "
-          "(below 1 is better for times and memory; above 1 is better for rates).")
+    print(
+        "ratio to baseline: brute force for 1, perq 0.2.1 for 3a/3b, else measured / target "
+        "(below 1 is better for times and memory; above 1 is better for rates)."
+    )
     print()
     print(format_notes(rows))
     for text in profiled:
@@ -130,8 +154,13 @@ def main() -> int:
     if args.keep:
         print(f"\nscratch directory kept: {workdir}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"scale": scale.name, "seconds": elapsed, "machine": machine(),
-                                               "rows": [r.to_json() for r in rows]}, indent=2, default=str))
+        Path(args.json).write_text(
+            json.dumps(
+                {"scale": scale.name, "seconds": elapsed, "machine": machine(), "rows": [r.to_json() for r in rows]},
+                indent=2,
+                default=str,
+            )
+        )
     return 0
 
 

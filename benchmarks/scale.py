@@ -26,12 +26,32 @@ class Scale:
 
 
 FULL = Scale(
-    name="full", subscriptions=100_000, day_papers=2_500, day_repeats=3, brute_sample=40, poll_papers=10,
-    poll_batches=30, perq_docs=1_000, channels=60, delivery_papers=100, stored_papers=200_000, invocations=50,
+    name="full",
+    subscriptions=100_000,
+    day_papers=2_500,
+    day_repeats=3,
+    brute_sample=40,
+    poll_papers=10,
+    poll_batches=30,
+    perq_docs=1_000,
+    channels=60,
+    delivery_papers=100,
+    stored_papers=200_000,
+    invocations=50,
 )
 QUICK = Scale(
-    name="quick", subscriptions=20_000, day_papers=500, day_repeats=2, brute_sample=15, poll_papers=10,
-    poll_batches=20, perq_docs=300, channels=60, delivery_papers=20, stored_papers=20_000, invocations=20,
+    name="quick",
+    subscriptions=20_000,
+    day_papers=500,
+    day_repeats=2,
+    brute_sample=15,
+    poll_papers=10,
+    poll_batches=20,
+    perq_docs=300,
+    channels=60,
+    delivery_papers=20,
+    stored_papers=20_000,
+    invocations=20,
 )
 
 

@@ -80,14 +80,23 @@ async def _run_process(world: Loopback, scale: Scale, db: DatabaseInfo, workdir:
 
     start = time.monotonic()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", "--config", str(config), cwd=str(ROOT), env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=log,
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--config",
+        str(config),
+        cwd=str(ROOT),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=log,
     )
     try:
         await emulator.wait_for_ready(timeout=300)
         run.gateway_seconds = time.monotonic() - start
-        await emulator.invoke(user_id=users[0], name="papers", subcommand="latest", guild_id=guild_id,
-                              channel_id=channel_id, timeout=60)
+        await emulator.invoke(
+            user_id=users[0], name="papers", subcommand="latest", guild_id=guild_id, channel_id=channel_id, timeout=60
+        )
         run.ready_seconds = time.monotonic() - start
         await asyncio.sleep(1.0)  # let the start-up poll and first delivery run settle
         status = _status_mb(process.pid)
@@ -97,9 +106,15 @@ async def _run_process(world: Loopback, scale: Scale, db: DatabaseInfo, workdir:
         searches = QueryGenerator(SEARCH_SEED).queries(scale.invocations + WARMUP)
         for i, (user, query) in enumerate(zip(users, adds, strict=True)):
             began = time.perf_counter()
-            result = await emulator.invoke(user_id=user, name="subscriptions", subcommand="add",
-                                           options={"query": query.text}, guild_id=guild_id,
-                                           channel_id=channel_id, timeout=30)
+            result = await emulator.invoke(
+                user_id=user,
+                name="subscriptions",
+                subcommand="add",
+                options={"query": query.text},
+                guild_id=guild_id,
+                channel_id=channel_id,
+                timeout=30,
+            )
             elapsed = time.perf_counter() - began
             if "added" not in result.content:
                 run.add_failures.append(result.content[:200])
@@ -107,9 +122,15 @@ async def _run_process(world: Loopback, scale: Scale, db: DatabaseInfo, workdir:
                 run.add.append(elapsed)
         for i, (user, query) in enumerate(zip(users, searches, strict=True)):
             began = time.perf_counter()
-            result = await emulator.invoke(user_id=user, name="papers", subcommand="search",
-                                           options={"query": query.text}, guild_id=guild_id,
-                                           channel_id=channel_id, timeout=30)
+            result = await emulator.invoke(
+                user_id=user,
+                name="papers",
+                subcommand="search",
+                options={"query": query.text},
+                guild_id=guild_id,
+                channel_id=channel_id,
+                timeout=30,
+            )
             elapsed = time.perf_counter() - began
             run.search_hits += bool(result.embeds)
             if i >= WARMUP:
@@ -255,9 +276,11 @@ def startup_rows(scale: Scale, db: DatabaseInfo, workdir: Path) -> list[Row]:
             target="<= 50 ms",
             baseline=f"{add95 / LATENCY_TARGET:.2f}x target",
             passed=add95 <= LATENCY_TARGET and not run.add_failures,
-            notes=[f"{len(run.add)} invocations (distinct members, after {WARMUP} warm-ups), invoke → followup: "
-                   f"median {ms(median(run.add))}, max {ms(max(run.add))}"
-                   + (f"; {len(run.add_failures)} did not add: {run.add_failures[0]!r}" if run.add_failures else "")],
+            notes=[
+                f"{len(run.add)} invocations (distinct members, after {WARMUP} warm-ups), invoke → followup: "
+                f"median {ms(median(run.add))}, max {ms(max(run.add))}"
+                + (f"; {len(run.add_failures)} did not add: {run.add_failures[0]!r}" if run.add_failures else "")
+            ],
             values={"p95": add95, "median": median(run.add)},
         ),
         Row(
@@ -266,20 +289,22 @@ def startup_rows(scale: Scale, db: DatabaseInfo, workdir: Path) -> list[Row]:
             target="<= 50 ms",
             baseline=f"{search95 / LATENCY_TARGET:.2f}x target",
             passed=search95 <= LATENCY_TARGET,
-            notes=[f"{len(run.search)} invocations, median {ms(median(run.search))}, max {ms(max(run.search))}; "
-                   f"{run.search_hits} of {len(run.search) + WARMUP} found papers",
-                   f"breakdown (same queries, in-process): FTS5 bm25 candidate query p95 {ms(fts95)} "
-                   f"(median {ms(median(parts.fts))}); exact re-check of up to {SEARCH_CANDIDATES} candidates "
-                   f"(document_for + matches) p95 {ms(exact95)} (median {ms(median(parts.exact))}, "
-                   f"median {median([float(c) for c in parts.candidates]):.0f} candidates)",
-                   f"slowest: {slow}",
-                   f"bm25 ranks the newest {SEARCH_WINDOW:,} full-text matches; checking candidates in bm25 order "
-                   f"only until {SEARCH_LIMIT} matches needs a median of "
-                   f"{median([float(n) for n in parts.needed]):.0f} of them",
-                   f"not in the query mix above (in-process, one call each): a query with no full-text term "
-                   f"({UNINDEXED_QUERY!r}, scans the newest 5,000 papers) {ms(parts.unindexed_search)}; "
-                   f"Engine.preview({PREVIEW_QUERY!r}), which /subscriptions preview and add with backfill run, "
-                   f"{ms(parts.preview)}"],
+            notes=[
+                f"{len(run.search)} invocations, median {ms(median(run.search))}, max {ms(max(run.search))}; "
+                f"{run.search_hits} of {len(run.search) + WARMUP} found papers",
+                f"breakdown (same queries, in-process): FTS5 bm25 candidate query p95 {ms(fts95)} "
+                f"(median {ms(median(parts.fts))}); exact re-check of up to {SEARCH_CANDIDATES} candidates "
+                f"(document_for + matches) p95 {ms(exact95)} (median {ms(median(parts.exact))}, "
+                f"median {median([float(c) for c in parts.candidates]):.0f} candidates)",
+                f"slowest: {slow}",
+                f"bm25 ranks the newest {SEARCH_WINDOW:,} full-text matches; checking candidates in bm25 order "
+                f"only until {SEARCH_LIMIT} matches needs a median of "
+                f"{median([float(n) for n in parts.needed]):.0f} of them",
+                f"not in the query mix above (in-process, one call each): a query with no full-text term "
+                f"({UNINDEXED_QUERY!r}, scans the newest 5,000 papers) {ms(parts.unindexed_search)}; "
+                f"Engine.preview({PREVIEW_QUERY!r}), which /subscriptions preview and add with backfill run, "
+                f"{ms(parts.preview)}",
+            ],
             values={"p95": search95, "median": median(run.search), "fts_p95": fts95, "exact_p95": exact95},
         ),
         Row(
@@ -288,12 +313,14 @@ def startup_rows(scale: Scale, db: DatabaseInfo, workdir: Path) -> list[Row]:
             target=f"<= {MEMORY_TARGET_MB} MB",
             baseline=f"{max(run.rss_ready_mb, run.rss_after_mb) / MEMORY_TARGET_MB:.2f}x target",
             passed=max(run.rss_ready_mb, run.rss_after_mb) <= MEMORY_TARGET_MB,
-            notes=[f"VmRSS of the `python -m bot run` process: {run.rss_ready_mb:.0f} MB when ready, "
-                   f"{run.rss_after_mb:.0f} MB after the commands; peak (VmHWM) {run.hwm_mb:.0f} MB",
-                   f"per subscription (tracemalloc, 5,000-subscription sample): the index keeps {per_sub:,.0f} B "
-                   f"(x {db.subscriptions:,} = {per_sub * db.subscriptions / 2**20:,.0f} MB); the Subscription "
-                   f"object ({parts.bytes_subscription:,.0f} B) and parsed Query ({parts.bytes_query:,.0f} B) "
-                   "exist only while a page of subscriptions is loaded"],
+            notes=[
+                f"VmRSS of the `python -m bot run` process: {run.rss_ready_mb:.0f} MB when ready, "
+                f"{run.rss_after_mb:.0f} MB after the commands; peak (VmHWM) {run.hwm_mb:.0f} MB",
+                f"per subscription (tracemalloc, 5,000-subscription sample): the index keeps {per_sub:,.0f} B "
+                f"(x {db.subscriptions:,} = {per_sub * db.subscriptions / 2**20:,.0f} MB); the Subscription "
+                f"object ({parts.bytes_subscription:,.0f} B) and parsed Query ({parts.bytes_query:,.0f} B) "
+                "exist only while a page of subscriptions is loaded",
+            ],
             values={"ready": run.rss_ready_mb, "after": run.rss_after_mb, "hwm": run.hwm_mb},
         ),
         Row(
@@ -302,13 +329,21 @@ def startup_rows(scale: Scale, db: DatabaseInfo, workdir: Path) -> list[Row]:
             target=f"<= {COLD_START_TARGET:.0f} s",
             baseline=f"{run.ready_seconds / COLD_START_TARGET:.2f}x target",
             passed=run.ready_seconds <= COLD_START_TARGET,
-            notes=[f"process start → gateway IDENTIFY {secs(run.gateway_seconds)} → first slash command "
-                   f"answered {secs(run.ready_seconds)} (database file in the OS page cache)",
-                   f"breakdown (in-process, same DB): Store.active_subscriptions {secs(parts.fetch_subscriptions)}, "
-                   f"parse_query x {db.subscriptions:,} {secs(parts.parse)}, SubscriptionIndex.add "
-                   f"{secs(parts.index)}; parse + add with the garbage collector off {secs(parts.parse_index_no_gc)}"],
-            values={"ready": run.ready_seconds, "gateway": run.gateway_seconds, "fetch": parts.fetch_subscriptions,
-                    "parse": parts.parse, "index": parts.index, "no_gc": parts.parse_index_no_gc},
+            notes=[
+                f"process start → gateway IDENTIFY {secs(run.gateway_seconds)} → first slash command "
+                f"answered {secs(run.ready_seconds)} (database file in the OS page cache)",
+                f"breakdown (in-process, same DB): Store.active_subscriptions {secs(parts.fetch_subscriptions)}, "
+                f"parse_query x {db.subscriptions:,} {secs(parts.parse)}, SubscriptionIndex.add "
+                f"{secs(parts.index)}; parse + add with the garbage collector off {secs(parts.parse_index_no_gc)}",
+            ],
+            values={
+                "ready": run.ready_seconds,
+                "gateway": run.gateway_seconds,
+                "fetch": parts.fetch_subscriptions,
+                "parse": parts.parse,
+                "index": parts.index,
+                "no_gc": parts.parse_index_no_gc,
+            },
         ),
     ]
     return rows
@@ -323,9 +358,10 @@ def database_row(scale: Scale, db: DatabaseInfo) -> Row:
         target="-",
         baseline="-",
         passed=None,
-        notes=[f"Store.ingest {db.papers:,} papers (FTS5 triggers) {secs(db.papers_seconds)} "
-               f"({db.papers / db.papers_seconds:,.0f} papers/s); executemany {db.subscriptions:,} subscriptions "
-               f"{secs(db.subscriptions_seconds)}; file {size:,.0f} MB"],
+        notes=[
+            f"Store.ingest {db.papers:,} papers (FTS5 triggers) {secs(db.papers_seconds)} "
+            f"({db.papers / db.papers_seconds:,.0f} papers/s); executemany {db.subscriptions:,} subscriptions "
+            f"{secs(db.subscriptions_seconds)}; file {size:,.0f} MB"
+        ],
         values={"papers_seconds": db.papers_seconds, "subscriptions_seconds": db.subscriptions_seconds},
     )
-

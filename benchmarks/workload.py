@@ -88,9 +88,15 @@ def vocabulary() -> Vocabulary:
     lasts = sorted({n.split()[-1] for n in names if len(n.split()) >= 2})
     keywords = sorted({k for paper in items for k in paper.get("ai_keywords") or []})
     return Vocabulary(
-        words=tuple(words), word_weights=weights, phrases=tuple(phrases), title_words=tuple(sorted(title_words)),
-        sentences=tuple(sentences), abstract_lengths=tuple(len(p["summary"]) for p in items),
-        titles=tuple(p["title"] for p in items), first_names=tuple(firsts), last_names=tuple(lasts),
+        words=tuple(words),
+        word_weights=weights,
+        phrases=tuple(phrases),
+        title_words=tuple(sorted(title_words)),
+        sentences=tuple(sentences),
+        abstract_lengths=tuple(len(p["summary"]) for p in items),
+        titles=tuple(p["title"] for p in items),
+        first_names=tuple(firsts),
+        last_names=tuple(lasts),
         keywords=tuple(keywords),
     )
 
@@ -192,7 +198,13 @@ def _prefix(g: QueryGenerator) -> str:
 
 
 _SHAPE_WEIGHTS: tuple[tuple[Callable[[QueryGenerator], str], int], ...] = (
-    (_words, 34), (_phrase, 14), (_or, 13), (_group, 9), (_field, 10), (_author, 6), (_category, 8),
+    (_words, 34),
+    (_phrase, 14),
+    (_or, 13),
+    (_group, 9),
+    (_field, 10),
+    (_author, 6),
+    (_category, 8),
     (_prefix, 6),
 )
 _SHAPES = [shape for shape, _ in _SHAPE_WEIGHTS]
@@ -298,10 +310,17 @@ class PaperGenerator:
         paper_id = f"{2400 + number // 100_000 % 100:04d}.{number % 100_000:05d}"
         keywords = tuple(rng.sample(self.vocab.keywords, rng.choice((0, 0, 3, 5)))) if self.vocab.keywords else ()
         return Paper(
-            id=paper_id, title=self.title(), abstract=self.abstract(), authors=self.authors(),
-            categories=self.categories(), source="huggingface", url=f"https://huggingface.co/papers/{paper_id}",
-            pdf_url=f"https://arxiv.org/pdf/{paper_id}", upvotes=rng.choice((0, 1, 2, 3, 5, 8, 13, 30)),
-            ai_keywords=keywords, published_at=EPOCH + timedelta(minutes=number),
+            id=paper_id,
+            title=self.title(),
+            abstract=self.abstract(),
+            authors=self.authors(),
+            categories=self.categories(),
+            source="huggingface",
+            url=f"https://huggingface.co/papers/{paper_id}",
+            pdf_url=f"https://arxiv.org/pdf/{paper_id}",
+            upvotes=rng.choice((0, 1, 2, 3, 5, 8, 13, 30)),
+            ai_keywords=keywords,
+            published_at=EPOCH + timedelta(minutes=number),
         )
 
     def papers(self, count: int) -> list[Paper]:
@@ -317,12 +336,19 @@ def hf_item(paper: Paper) -> dict[str, Any]:
     published = (paper.published_at or EPOCH).isoformat().replace("+00:00", "Z")
     return {
         "paper": {
-            "id": paper.id, "title": paper.title, "summary": paper.abstract,
+            "id": paper.id,
+            "title": paper.title,
+            "summary": paper.abstract,
             "authors": [{"_id": f"a{i}", "name": name, "hidden": False} for i, name in enumerate(paper.authors)],
-            "publishedAt": published, "upvotes": paper.upvotes, "discussionId": paper.id.replace(".", ""),
+            "publishedAt": published,
+            "upvotes": paper.upvotes,
+            "discussionId": paper.id.replace(".", ""),
             "ai_keywords": list(paper.ai_keywords),
         },
-        "publishedAt": published, "title": paper.title, "summary": paper.abstract,
+        "publishedAt": published,
+        "title": paper.title,
+        "summary": paper.abstract,
         "thumbnail": f"https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/{paper.id}.png",
-        "numComments": 0, "submittedBy": {"name": "bench", "fullname": "Benchmark"},
+        "numComments": 0,
+        "submittedBy": {"name": "bench", "fullname": "Benchmark"},
     }

@@ -79,8 +79,11 @@ async def successful_polls(store: Store, source: str = "huggingface") -> int:
 def settings_dict(world: Loopback, db_path: Path, guild_id: int, **sections: dict[str, Any]) -> dict[str, Any]:
     """Settings as tests/e2e do: REST and gateway on the emulator, HF on the fake, commands in one guild."""
     raw: dict[str, Any] = {
-        "discord": {"api_base_url": world.emulator.api_base, "gateway_url": world.emulator.gateway_url,
-                    "dev_guild_id": guild_id},
+        "discord": {
+            "api_base_url": world.emulator.api_base,
+            "gateway_url": world.emulator.gateway_url,
+            "dev_guild_id": guild_id,
+        },
         "storage": {"path": str(db_path)},
         "sources": {"huggingface": {"url": world.hf.url}},
     }

@@ -21,8 +21,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (("run", "run the bot"), ("check", "validate the config and prepare the database")):
         cmd = sub.add_parser(name, help=help_text)
-        cmd.add_argument("--config", metavar="PATH",
-                         help=f"config file (default: ${CONFIG_ENV} or ./{DEFAULT_CONFIG_PATH}; none = defaults)")
+        cmd.add_argument(
+            "--config",
+            metavar="PATH",
+            help=f"config file (default: ${CONFIG_ENV} or ./{DEFAULT_CONFIG_PATH}; none = defaults)",
+        )
     return parser
 
 
@@ -54,9 +57,12 @@ async def _check(settings: Settings) -> int:
 def _run(settings: Settings) -> int:
     token = settings.token()
     if token is None:
-        return _fail(f"no bot token: set the environment variable {settings.discord.token_env} "
-                     f"(e.g. export {settings.discord.token_env}=...) — see README, 'Discord application setup'")
+        return _fail(
+            f"no bot token: set the environment variable {settings.discord.token_env} "
+            f"(e.g. export {settings.discord.token_env}=...) — see README, 'Discord application setup'"
+        )
     from bot.app import PaperBot, point_client_at  # imported late: `check` and errors stay fast
+
     discord.utils.setup_logging(level=logging.INFO)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every job run at INFO
     for warning in settings.warnings:

@@ -48,10 +48,17 @@ def build_sources(settings: Settings) -> list[Source]:
     if hf.enabled:
         sources.append(HuggingFaceSource(hf.url, hf.poll_interval, hf.timeout))
     if arxiv.enabled:
-        sources.append(ArxivSource(arxiv.url, arxiv.categories, arxiv.poll_interval, arxiv.announce_types,
-                                   arxiv.timeout, arxiv.min_request_gap))
-    sources.extend(RssSource(feed.name, feed.url, feed.poll_interval, feed.timeout)
-                   for feed in settings.sources.feeds)
+        sources.append(
+            ArxivSource(
+                arxiv.url,
+                arxiv.categories,
+                arxiv.poll_interval,
+                arxiv.announce_types,
+                arxiv.timeout,
+                arxiv.min_request_gap,
+            )
+        )
+    sources.extend(RssSource(feed.name, feed.url, feed.poll_interval, feed.timeout) for feed in settings.sources.feeds)
     return sources
 
 
@@ -83,23 +90,42 @@ class PaperBot(commands.Bot):
     async def setup_hook(self) -> None:
         self.store = await Store.open(self.settings.storage.path)
         limits = self.settings.limits
-        self.engine = Engine(self.store, clock=self.clock,
-                             limits=Limits(limits.subscriptions_per_guild, limits.alerts_per_user),
-                             degraded_after=self.settings.sources.degraded_after)
+        self.engine = Engine(
+            self.store,
+            clock=self.clock,
+            limits=Limits(limits.subscriptions_per_guild, limits.alerts_per_user),
+            degraded_after=self.settings.sources.degraded_after,
+        )
         # Indexing many subscriptions takes seconds: do it while the gateway connects. Polls and subscription
         # changes wait for it (Engine.ready); commands that only read the store answer at once.
         self._load_task = asyncio.create_task(self.engine.load(), name="paperbot-load")
-        self.sender = Sender(self.store, DiscordTransport(self), self.clock, on_paused=self._on_paused,
-                             digest_cap=self.settings.delivery.digest_cap)
+        self.sender = Sender(
+            self.store,
+            DiscordTransport(self),
+            self.clock,
+            on_paused=self._on_paused,
+            digest_cap=self.settings.delivery.digest_cap,
+        )
         self.http_session = aiohttp.ClientSession(headers={"User-Agent": "paperbot (+https://github.com/)"})
         for cog in COGS:
             await self.load_extension(cog)
         await self.sync_commands()
         for source in self.sources:
-            self.scheduler.add_job(self.poll, "interval", seconds=source.poll_interval, args=[source],
-                                   id=f"poll:{source.name}", next_run_time=datetime.now(UTC))
-        self.scheduler.add_job(self.deliver, "interval", seconds=self.settings.delivery.interval, id="deliver",
-                               next_run_time=datetime.now(UTC))
+            self.scheduler.add_job(
+                self.poll,
+                "interval",
+                seconds=source.poll_interval,
+                args=[source],
+                id=f"poll:{source.name}",
+                next_run_time=datetime.now(UTC),
+            )
+        self.scheduler.add_job(
+            self.deliver,
+            "interval",
+            seconds=self.settings.delivery.interval,
+            id="deliver",
+            next_run_time=datetime.now(UTC),
+        )
         self.scheduler.start()
 
     async def sync_commands(self) -> None:
@@ -126,8 +152,10 @@ class PaperBot(commands.Bot):
     async def _tell_owner(self, source: str, result: PollResult) -> None:
         """DM the application's owner once when a source degrades and once when it recovers."""
         if result.health == "degraded":
-            text = (f"paperbot: the **{source}** source has failed {self.engine.degraded_after} polls in a row "
-                    f"and is backing off. Last error: {result.error}")
+            text = (
+                f"paperbot: the **{source}** source has failed {self.engine.degraded_after} polls in a row "
+                f"and is backing off. Last error: {result.error}"
+            )
         else:
             text = f"paperbot: the **{source}** source has recovered and is polling normally again."
         try:

@@ -103,13 +103,13 @@ class Settings:
 def parse_duration(value: object, key: str, minimum: float = MIN_POLL_SECONDS) -> float:
     """Seconds from a number or a string such as ``"15m"``, ``"1h"``, ``"90s"``."""
     if isinstance(value, bool):
-        raise ConfigError(f"{key}: expected seconds or a duration like \"15m\", got {value!r}")
+        raise ConfigError(f'{key}: expected seconds or a duration like "15m", got {value!r}')
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
     else:
-        raise ConfigError(f"{key}: expected seconds or a duration like \"15m\" or \"1h\", got {value!r}")
+        raise ConfigError(f'{key}: expected seconds or a duration like "15m" or "1h", got {value!r}')
     if seconds < minimum:
         raise ConfigError(f"{key}: must be at least {minimum:g} second(s), got {value!r}")
     return seconds
@@ -184,9 +184,12 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
         raise ConfigError("discord.token_env: must name an environment variable")
     if not settings.storage.path.strip():
         raise ConfigError("storage.path: must not be empty")
-    urls = [("discord.api_base_url", settings.discord.api_base_url),
-            ("discord.gateway_url", settings.discord.gateway_url),
-            ("sources.huggingface.url", hf.url), ("sources.arxiv.url", settings.sources.arxiv.url)]
+    urls = [
+        ("discord.api_base_url", settings.discord.api_base_url),
+        ("discord.gateway_url", settings.discord.gateway_url),
+        ("sources.huggingface.url", hf.url),
+        ("sources.arxiv.url", settings.sources.arxiv.url),
+    ]
     urls += [(f"sources.feeds[{i}].url", feed.url or "<missing>") for i, feed in enumerate(settings.sources.feeds)]
     for key, url in urls:
         if url and not re.match(r"^(https?|wss?)://", url):
@@ -215,14 +218,15 @@ def _check_sources(sources: SourcesSettings) -> None:
         if not _CATEGORY_RE.match(category):
             raise ConfigError(f"sources.arxiv.categories: {category!r} is not an arXiv category like cs.CL")
     if arxiv.enabled and not arxiv.categories:
-        raise ConfigError("sources.arxiv.categories: list at least one category, e.g. [\"cs.CL\"]")
+        raise ConfigError('sources.arxiv.categories: list at least one category, e.g. ["cs.CL"]')
     if unknown := set(arxiv.announce_types) - ARXIV_ANNOUNCE_TYPES:
         raise ConfigError(f"sources.arxiv.announce_types: unknown {sorted(unknown)}; use new, cross")
     names = set()
     for i, feed in enumerate(sources.feeds):
         if not _FEED_NAME_RE.match(feed.name):
-            raise ConfigError(f"sources.feeds[{i}].name: expected a short lowercase name like \"jmlr\", "
-                              f"got {feed.name!r}")
+            raise ConfigError(
+                f'sources.feeds[{i}].name: expected a short lowercase name like "jmlr", got {feed.name!r}'
+            )
         if feed.name in names or feed.name in ("huggingface", "arxiv"):
             raise ConfigError(f"sources.feeds[{i}].name: {feed.name!r} is used twice")
         names.add(feed.name)

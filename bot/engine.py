@@ -72,8 +72,14 @@ class Limits:
 class Engine:
     """Owns the subscription index and the data path source → store → matcher → outbox."""
 
-    def __init__(self, store: Store, *, clock: Callable[[], datetime] = utc_now, limits: Limits = Limits(),
-                 degraded_after: int = 5) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        limits: Limits = Limits(),
+        degraded_after: int = 5,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.limits = limits
@@ -99,8 +105,7 @@ class Engine:
                     try:
                         self._index(sub, parse_query(sub.query))
                     except ValueError:
-                        log.exception("stored subscription #%d has a query that no longer parses; skipping it",
-                                      sub.id)
+                        log.exception("stored subscription #%d has a query that no longer parses; skipping it", sub.id)
                 after = page[-1].id
                 await asyncio.sleep(0)  # keep the gateway heartbeat and commands responsive
         finally:
@@ -142,8 +147,12 @@ class Engine:
         if recheck and thresholds:
             for paper, sub_id in self._matches(recheck):
                 threshold = thresholds.get(sub_id)
-                if threshold is not None and threshold[0] <= paper.upvotes and paper.first_seen_at is not None \
-                        and paper.first_seen_at >= threshold[1]:
+                if (
+                    threshold is not None
+                    and threshold[0] <= paper.upvotes
+                    and paper.first_seen_at is not None
+                    and paper.first_seen_at >= threshold[1]
+                ):
                     keys.append((sub_id, paper.id))
         return keys
 
@@ -171,31 +180,46 @@ class Engine:
             failures = await self.store.record_source_result(source.name, now, str(exc))
             delay = max(backoff_delay(source.poll_interval, failures, jitter=0.2), exc.retry_after or 0)
             await self.store.set_next_attempt(source.name, now + timedelta(seconds=delay))
-            log.warning("%s poll failed (%d in a row; next try in %.0fs): %s",
-                        source.name, failures, delay, exc)
+            log.warning("%s poll failed (%d in a row; next try in %.0fs): %s", source.name, failures, delay, exc)
             health = None
             if failures >= self.degraded_after and not (state and state.degraded):
                 await self.store.set_source_degraded(source.name, True)
                 health = "degraded"
             return PollResult(source.name, error=str(exc), health=health)
         first = state is None or state.last_success_at is None
-        result = await self.store.ingest(papers, (lambda new, recheck: ()) if first else self.plan, now,
-                                         recheck_since=now - UPVOTE_RECHECK)
+        result = await self.store.ingest(
+            papers, (lambda new, recheck: ()) if first else self.plan, now, recheck_since=now - UPVOTE_RECHECK
+        )
         await self.store.record_source_result(source.name, now, None)
         health = None
         if state is not None and state.degraded:
             await self.store.set_source_degraded(source.name, False)
             health = "recovered"
-        log.info("%s: %d listed, %d new, %d deliveries queued%s", source.name, len(papers),
-                 len(result.new_papers), result.queued, " (first poll: catalogued only)" if first else "")
-        return PollResult(source.name, len(papers), len(result.new_papers), result.queued, catalogued=first,
-                          health=health)
+        log.info(
+            "%s: %d listed, %d new, %d deliveries queued%s",
+            source.name,
+            len(papers),
+            len(result.new_papers),
+            result.queued,
+            " (first poll: catalogued only)" if first else "",
+        )
+        return PollResult(
+            source.name, len(papers), len(result.new_papers), result.queued, catalogued=first, health=health
+        )
 
     # -- subscriptions and alerts ---------------------------------------------------------------------
 
-    async def add_subscription(self, *, owner: Owner, user_id: int, query: Query, channel_id: int | None = None,
-                               schedule: Schedule = Schedule.INSTANT, min_upvotes: int = 0,
-                               backfill: int = 0) -> tuple[Subscription, int]:
+    async def add_subscription(
+        self,
+        *,
+        owner: Owner,
+        user_id: int,
+        query: Query,
+        channel_id: int | None = None,
+        schedule: Schedule = Schedule.INSTANT,
+        min_upvotes: int = 0,
+        backfill: int = 0,
+    ) -> tuple[Subscription, int]:
         """Create a channel subscription (owner = a guild) or a DM alert (owner = a user).
 
         Queues up to ``backfill`` of the newest stored matches (sent at once, even on a digest schedule).
@@ -205,24 +229,34 @@ class Engine:
         cap = self.limits.subscriptions_per_guild if owner.scope == "guild" else self.limits.alerts_per_user
         if await self.store.count_subscriptions(owner) >= cap:
             if owner.scope == "guild":
-                raise LimitReached(f"This server already has {cap} subscriptions, the most allowed. "
-                                   "Remove one with `/subscriptions remove` first.")
-            raise LimitReached(f"You already have {cap} alerts, the most allowed. "
-                               "Remove one with `/alerts remove` first.")
+                raise LimitReached(
+                    f"This server already has {cap} subscriptions, the most allowed. "
+                    "Remove one with `/subscriptions remove` first."
+                )
+            raise LimitReached(
+                f"You already have {cap} alerts, the most allowed. Remove one with `/alerts remove` first."
+            )
         backfill_ids = []
         if backfill > 0:
             backfill_ids = [p.id for p in await self.preview(query) if p.upvotes >= min_upvotes][:backfill]
         is_channel = owner.scope == "guild"
         sub = await self.store.add_subscription(
-            kind=SubscriptionKind.CHANNEL if is_channel else SubscriptionKind.ALERT, user_id=user_id,
-            query=query.text, now=self.clock(), guild_id=owner.id if is_channel else None,
-            channel_id=channel_id, schedule=schedule, min_upvotes=min_upvotes, backfill=backfill_ids,
+            kind=SubscriptionKind.CHANNEL if is_channel else SubscriptionKind.ALERT,
+            user_id=user_id,
+            query=query.text,
+            now=self.clock(),
+            guild_id=owner.id if is_channel else None,
+            channel_id=channel_id,
+            schedule=schedule,
+            min_upvotes=min_upvotes,
+            backfill=backfill_ids,
         )
         self._index(sub, query)
         return sub, len(backfill_ids)
 
-    async def set_status(self, owner: Owner, subscription_id: int, status: SubscriptionStatus,
-                         reason: str | None = None) -> Subscription | None:
+    async def set_status(
+        self, owner: Owner, subscription_id: int, status: SubscriptionStatus, reason: str | None = None
+    ) -> Subscription | None:
         """Pause, resume or remove one of this owner's subscriptions; None when not found."""
         await self.ready()
         sub = await self.store.get_subscription(owner, subscription_id)
@@ -262,8 +296,11 @@ class Engine:
         def score(item: tuple[Paper, float]) -> float:
             paper, relevance = item
             age_days = (now - (paper.first_seen_at or now)).total_seconds() / 86400
-            return (relevance / top_relevance + 0.3 * math.log1p(paper.upvotes) / top_upvotes
-                    + 0.3 * math.exp(-max(age_days, 0) / 7))
+            return (
+                relevance / top_relevance
+                + 0.3 * math.log1p(paper.upvotes) / top_upvotes
+                + 0.3 * math.exp(-max(age_days, 0) / 7)
+            )
 
         return [p for p, _ in sorted(hits, key=score, reverse=True)[:limit]]
 
@@ -286,15 +323,24 @@ class Engine:
         if not verdict.matched:
             return PaperExplanation(sub, verdict, "it does not match the query", None)
         if paper.first_seen_at is not None and paper.first_seen_at < sub.created_at:
-            return PaperExplanation(sub, verdict, "it was listed before the subscription existed "
-                                                  "(only newer papers are posted, unless backfilled)", None)
+            return PaperExplanation(
+                sub,
+                verdict,
+                "it was listed before the subscription existed (only newer papers are posted, unless backfilled)",
+                None,
+            )
         if paper.upvotes < sub.min_upvotes:
-            return PaperExplanation(sub, verdict, f"it has {paper.upvotes} upvotes, below this subscription's "
-                                                  f"min_upvotes of {sub.min_upvotes}", None)
+            return PaperExplanation(
+                sub,
+                verdict,
+                f"it has {paper.upvotes} upvotes, below this subscription's min_upvotes of {sub.min_upvotes}",
+                None,
+            )
         if not sub.active:
             return PaperExplanation(sub, verdict, paused, None)
-        return PaperExplanation(sub, verdict, "it matches but has not been queued yet; it will be considered "
-                                              "on the next poll", None)
+        return PaperExplanation(
+            sub, verdict, "it matches but has not been queued yet; it will be considered on the next poll", None
+        )
 
     async def preview(self, query: Query, days: int = PREVIEW_DAYS) -> list[Paper]:
         """Stored papers first seen in the last ``days`` days that match ``query``, newest first."""

@@ -63,8 +63,9 @@ def test_invalid_config_names_the_key(raw, key):
 def _cli(*args, env_extra=None, cwd):
     env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "PAPERBOT_CONFIG")}
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=60
+    )
 
 
 def test_run_without_token_exits_2_with_one_line(tmp_path):
@@ -96,8 +97,9 @@ def test_check_creates_database(tmp_path):
 
 def test_config_env_var_is_used(tmp_path):
     (tmp_path / "elsewhere.toml").write_text('[storage]\npath = "e.db"\n')
-    result = _cli("check", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT),
-                                                    "PAPERBOT_CONFIG": str(tmp_path / "elsewhere.toml")})
+    result = _cli(
+        "check", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT), "PAPERBOT_CONFIG": str(tmp_path / "elsewhere.toml")}
+    )
     assert result.returncode == 0 and "e.db" in result.stdout
 
 

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from bot.app import PaperBot
 
 
-
 def _me(interaction: discord.Interaction) -> Owner:
     return Owner.user(interaction.user.id)
 
@@ -54,13 +53,24 @@ class Alerts(commands.GroupCog, group_name="alerts", group_description="Get new 
         backfill="Also DM up to this many recent stored matches now (0-10, default 0)",
     )
     @user_cooldown()
-    async def add(self, interaction: discord.Interaction, query: str, schedule: Schedule = Schedule.INSTANT,
-                  min_upvotes: app_commands.Range[int, 0, 100_000] = 0,
-                  backfill: app_commands.Range[int, 0, 10] = 0) -> None:
+    async def add(
+        self,
+        interaction: discord.Interaction,
+        query: str,
+        schedule: Schedule = Schedule.INSTANT,
+        min_upvotes: app_commands.Range[int, 0, 100_000] = 0,
+        backfill: app_commands.Range[int, 0, 10] = 0,
+    ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         await add_subscription(
-            self.bot, interaction, owner=_me(interaction), query=query, schedule=schedule, min_upvotes=min_upvotes,
-            backfill=backfill, headline="Alert **#{id}** added: I'll DM you new papers matching it ({delivery}).",
+            self.bot,
+            interaction,
+            owner=_me(interaction),
+            query=query,
+            schedule=schedule,
+            min_upvotes=min_upvotes,
+            backfill=backfill,
+            headline="Alert **#{id}** added: I'll DM you new papers matching it ({delivery}).",
         )
 
     @app_commands.command(name="list", description="Show your alerts")
@@ -93,8 +103,14 @@ class Alerts(commands.GroupCog, group_name="alerts", group_description="Get new 
         await self._change(interaction, alert, SubscriptionStatus.ACTIVE, "resumed")
         await self.bot.deliver()
 
-    async def _change(self, interaction: discord.Interaction, alert_id: int, status: SubscriptionStatus,
-                      done: str, reason: str | None = None) -> None:
+    async def _change(
+        self,
+        interaction: discord.Interaction,
+        alert_id: int,
+        status: SubscriptionStatus,
+        done: str,
+        reason: str | None = None,
+    ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         alert = await self.bot.engine.set_status(_me(interaction), alert_id, status, reason)
         if alert is None:
@@ -104,24 +120,33 @@ class Alerts(commands.GroupCog, group_name="alerts", group_description="Get new 
     @remove.autocomplete("alert")
     @pause.autocomplete("alert")
     @resume.autocomplete("alert")
-    async def _alert_autocomplete(self, interaction: discord.Interaction,
-                                  current: str) -> list[app_commands.Choice[int]]:
+    async def _alert_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[int]]:
         return await subscription_choices(self.bot.store, _me(interaction), current)
 
     @app_commands.command(name="settings", description="Show or change when your digests are sent")
-    @app_commands.describe(timezone="IANA timezone, e.g. America/New_York (default UTC)",
-                           digest_time="Local time of day for digests, HH:MM (default 09:00)",
-                           weekly_day="Day of the week for weekly digests (default Monday)")
+    @app_commands.describe(
+        timezone="IANA timezone, e.g. America/New_York (default UTC)",
+        digest_time="Local time of day for digests, HH:MM (default 09:00)",
+        weekly_day="Day of the week for weekly digests (default Monday)",
+    )
     @app_commands.choices(weekly_day=WEEKDAY_CHOICES)
     @app_commands.autocomplete(timezone=timezone_autocomplete)
     @user_cooldown()
-    async def settings(self, interaction: discord.Interaction, timezone: str | None = None,
-                       digest_time: str | None = None, weekly_day: str | None = None) -> None:
+    async def settings(
+        self,
+        interaction: discord.Interaction,
+        timezone: str | None = None,
+        digest_time: str | None = None,
+        weekly_day: str | None = None,
+    ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         await digest_settings_command(self.bot, interaction, _me(interaction), timezone, digest_time, weekly_day)
 
-    async def cog_app_command_error(self, interaction: discord.Interaction,
-                                    error: app_commands.AppCommandError) -> None:
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
         await handle_command_error(interaction, error)
 
 

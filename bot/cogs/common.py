@@ -56,8 +56,13 @@ def relative_time(when: datetime | None) -> str:
     return "unknown" if when is None else discord.utils.format_dt(when, "R")
 
 
-async def reply(interaction: discord.Interaction, content: str | None = None, *,
-                embeds: Sequence[Embed] = (), ephemeral: bool = True) -> None:
+async def reply(
+    interaction: discord.Interaction,
+    content: str | None = None,
+    *,
+    embeds: Sequence[Embed] = (),
+    ephemeral: bool = True,
+) -> None:
     """Answer an interaction whether or not it was deferred; splits embeds across messages as needed."""
     messages = pack_messages(embeds) or [[]]
     for index, batch in enumerate(messages):
@@ -65,11 +70,13 @@ async def reply(interaction: discord.Interaction, content: str | None = None, *,
         as_embeds = [discord.Embed.from_dict(e) for e in batch]
         none = discord.AllowedMentions.none()
         if interaction.response.is_done():
-            await interaction.followup.send(content=text or discord.utils.MISSING, embeds=as_embeds,
-                                            ephemeral=ephemeral, allowed_mentions=none)
+            await interaction.followup.send(
+                content=text or discord.utils.MISSING, embeds=as_embeds, ephemeral=ephemeral, allowed_mentions=none
+            )
         else:
-            await interaction.response.send_message(content=text, embeds=as_embeds, ephemeral=ephemeral,
-                                                    allowed_mentions=none)
+            await interaction.response.send_message(
+                content=text, embeds=as_embeds, ephemeral=ephemeral, allowed_mentions=none
+            )
 
 
 def line_embeds(title: str, lines: Sequence[str], colour: int = 0x5865F2) -> list[Embed]:
@@ -104,13 +111,18 @@ def delivery_text(sub: Subscription) -> str:
 
 def subscription_line(sub: Subscription) -> str:
     where = f"<#{sub.channel_id}> · " if sub.channel_id else ""
-    return (f"**#{sub.id}** · {where}{status_text(sub)} · {delivery_text(sub)} · {sub.delivered_count} delivered\n"
-            f"{code(trim(sub.query, 200))}")
+    return (
+        f"**#{sub.id}** · {where}{status_text(sub)} · {delivery_text(sub)} · {sub.delivered_count} delivered\n"
+        f"{code(trim(sub.query, 200))}"
+    )
 
 
-async def subscription_choices(store: Store, owner: Owner, current: str,
-                               channel_name: Callable[[int], str | None] = lambda _: None,
-                               ) -> list[app_commands.Choice[int]]:
+async def subscription_choices(
+    store: Store,
+    owner: Owner,
+    current: str,
+    channel_name: Callable[[int], str | None] = lambda _: None,
+) -> list[app_commands.Choice[int]]:
     """Autocomplete: this owner's subscriptions whose id, query or channel contains what was typed."""
     needle = current.strip().lstrip("#").casefold()
     choices = []
@@ -126,12 +138,12 @@ async def timezone_autocomplete(interaction: discord.Interaction, current: str) 
     return [app_commands.Choice(name=z, value=z) for z in timezone_choices(current)]
 
 
-WEEKDAY_CHOICES = [app_commands.Choice(name=name, value=key) for key, name in zip(WEEKDAYS, WEEKDAY_NAMES,
-                                                                                   strict=True)]
+WEEKDAY_CHOICES = [app_commands.Choice(name=name, value=key) for key, name in zip(WEEKDAYS, WEEKDAY_NAMES, strict=True)]
 
 
-async def update_digest_settings(store: Store, owner: Owner, timezone: str | None, digest_time: str | None,
-                                 weekly_day: str | None) -> tuple[DigestSettings, bool]:
+async def update_digest_settings(
+    store: Store, owner: Owner, timezone: str | None, digest_time: str | None, weekly_day: str | None
+) -> tuple[DigestSettings, bool]:
     """Apply whichever options were given (validated); returns the settings and whether they changed."""
     current = await store.digest_settings(owner)
     if timezone is None and digest_time is None and weekly_day is None:
@@ -167,8 +179,7 @@ async def handle_command_error(interaction: discord.Interaction, error: app_comm
     elif isinstance(error, app_commands.TransformerError):
         message = f"I couldn't understand the value {code(str(error.value))} for that option."
     else:
-        log.error("command %s failed", interaction.command and interaction.command.qualified_name,
-                  exc_info=original)
+        log.error("command %s failed", interaction.command and interaction.command.qualified_name, exc_info=original)
         message = "Something went wrong on my side; it has been logged. Please try again later."
     try:
         await reply(interaction, message)
@@ -176,16 +187,23 @@ async def handle_command_error(interaction: discord.Interaction, error: app_comm
         log.warning("could not send an error reply for interaction %s", interaction.id)
 
 
-
-
 def user_cooldown(rate: int = 5, per: float = 10.0) -> Callable[[Any], Any]:
     """A per-user, per-command rate limit (a fresh bucket for each command it decorates)."""
     return app_commands.checks.cooldown(rate, per, key=lambda i: i.user.id)
 
 
-async def add_subscription(bot: PaperBot, interaction: discord.Interaction, *, owner: Owner, headline: str,
-                           query: str, schedule: Schedule, min_upvotes: int, backfill: int,
-                           channel_id: int | None = None) -> None:
+async def add_subscription(
+    bot: PaperBot,
+    interaction: discord.Interaction,
+    *,
+    owner: Owner,
+    headline: str,
+    query: str,
+    schedule: Schedule,
+    min_upvotes: int,
+    backfill: int,
+    channel_id: int | None = None,
+) -> None:
     """The shared body of ``/subscriptions add`` and ``/alerts add``: create, then explain what will happen.
 
     ``headline`` is formatted with ``id`` and ``delivery`` (e.g. "Alert **#{id}** added ({delivery}).").
@@ -193,8 +211,13 @@ async def add_subscription(bot: PaperBot, interaction: discord.Interaction, *, o
     parsed = parse_user_query(query)
     try:
         sub, queued = await bot.engine.add_subscription(
-            owner=owner, user_id=interaction.user.id, query=parsed, channel_id=channel_id, schedule=schedule,
-            min_upvotes=min_upvotes, backfill=min(backfill, bot.settings.delivery.max_backfill),
+            owner=owner,
+            user_id=interaction.user.id,
+            query=parsed,
+            channel_id=channel_id,
+            schedule=schedule,
+            min_upvotes=min_upvotes,
+            backfill=min(backfill, bot.settings.delivery.max_backfill),
         )
     except LimitReached as exc:
         raise UserFacingError(str(exc)) from exc
@@ -207,8 +230,9 @@ async def add_subscription(bot: PaperBot, interaction: discord.Interaction, *, o
     if schedule is not Schedule.INSTANT:
         settings = await bot.store.digest_settings(owner)
         command = "/subscriptions settings" if owner.scope == "guild" else "/alerts settings"
-        lines.append(f"Digests: {settings.describe()} — {next_digest_text(settings, bot.clock())}. "
-                     f"Change with `{command}`.")
+        lines.append(
+            f"Digests: {settings.describe()} — {next_digest_text(settings, bot.clock())}. Change with `{command}`."
+        )
     if queued:
         lines.append(f"Sending the {queued} most recent stored match{'es' if queued != 1 else ''} now.")
     elif backfill:
@@ -220,8 +244,14 @@ async def add_subscription(bot: PaperBot, interaction: discord.Interaction, *, o
         await bot.deliver()
 
 
-async def digest_settings_command(bot: PaperBot, interaction: discord.Interaction, owner: Owner,
-                                  timezone: str | None, digest_time: str | None, weekly_day: str | None) -> None:
+async def digest_settings_command(
+    bot: PaperBot,
+    interaction: discord.Interaction,
+    owner: Owner,
+    timezone: str | None,
+    digest_time: str | None,
+    weekly_day: str | None,
+) -> None:
     """The shared body of ``/subscriptions settings`` and ``/alerts settings``."""
     settings, changed = await update_digest_settings(bot.store, owner, timezone, digest_time, weekly_day)
     whose = "this server's" if owner.scope == "guild" else "your"

@@ -72,8 +72,9 @@ class SearchPager(discord.ui.View):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.owner_id:
-            await interaction.response.send_message("These results belong to someone else's search; run "
-                                                    "`/papers search` yourself.", ephemeral=True)
+            await interaction.response.send_message(
+                "These results belong to someone else's search; run `/papers search` yourself.", ephemeral=True
+            )
             return False
         return True
 
@@ -99,8 +100,10 @@ def _explanation_line(item: PaperExplanation, guild_id: int | None) -> str:
     reason = item.reason
     if item.delivery is not None and item.delivery.message_id and item.delivery.channel_id:
         where = guild_id if sub.guild_id is not None else "@me"
-        reason += f" — [jump to the message](https://discord.com/channels/{where}/{item.delivery.channel_id}/" \
-                  f"{item.delivery.message_id})"
+        reason += (
+            f" — [jump to the message](https://discord.com/channels/{where}/{item.delivery.channel_id}/"
+            f"{item.delivery.message_id})"
+        )
     return f"{head}\n{trim(detail, 300)}\n→ {reason}"
 
 
@@ -112,10 +115,14 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
         self.started = time.monotonic()
         super().__init__()
 
-    async def _source_autocomplete(self, interaction: discord.Interaction,
-                                   current: str) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=s.name, value=s.name) for s in self.bot.sources
-                if current.lower() in s.name.lower()][:25]
+    async def _source_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [
+            app_commands.Choice(name=s.name, value=s.name)
+            for s in self.bot.sources
+            if current.lower() in s.name.lower()
+        ][:25]
 
     def _check_source(self, source: str | None) -> None:
         if source is not None and source not in {s.name for s in self.bot.sources}:
@@ -135,26 +142,36 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
             await reply(interaction, f"No stored papers match {code(parsed.describe())}.")
             return
         pager = SearchPager(interaction.user.id, f"Search: {code(parsed.describe())}", papers)
-        await interaction.followup.send(pager.content(), embeds=pager.embeds(), view=pager, ephemeral=True,
-                                        allowed_mentions=discord.AllowedMentions.none())
+        await interaction.followup.send(
+            pager.content(),
+            embeds=pager.embeds(),
+            view=pager,
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
 
     @app_commands.command(name="latest", description="The most recently listed papers")
     @app_commands.describe(source="Only papers from this source", count="How many (1-10, default 5)")
     @app_commands.autocomplete(source=_source_autocomplete)
     @user_cooldown()
-    async def latest(self, interaction: discord.Interaction, source: str | None = None,
-                     count: app_commands.Range[int, 1, 10] = 5) -> None:
+    async def latest(
+        self, interaction: discord.Interaction, source: str | None = None, count: app_commands.Range[int, 1, 10] = 5
+    ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         self._check_source(source)
         papers = await self.bot.store.latest_papers(count, source)
         if not papers:
             await reply(interaction, "No papers stored yet; the first poll may still be running.")
             return
-        await reply(interaction, f"The {len(papers)} most recently listed papers:",
-                    embeds=[render_paper_embed(p) for p in papers])
+        await reply(
+            interaction,
+            f"The {len(papers)} most recently listed papers:",
+            embeds=[render_paper_embed(p) for p in papers],
+        )
 
-    @app_commands.command(name="trending", description=f"Most upvoted Hugging Face papers of the last "
-                                                       f"{TRENDING_DAYS} days")
+    @app_commands.command(
+        name="trending", description=f"Most upvoted Hugging Face papers of the last {TRENDING_DAYS} days"
+    )
     @user_cooldown()
     async def trending(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -162,8 +179,11 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
         if not papers:
             await reply(interaction, f"No upvoted papers in the last {TRENDING_DAYS} days.")
             return
-        await reply(interaction, f"Trending (last {TRENDING_DAYS} days, by upvotes):",
-                    embeds=[render_paper_embed(p) for p in papers])
+        await reply(
+            interaction,
+            f"Trending (last {TRENDING_DAYS} days, by upvotes):",
+            embeds=[render_paper_embed(p) for p in papers],
+        )
 
     @app_commands.command(name="show", description="Post one paper in full")
     @app_commands.describe(id="arXiv id or URL (arxiv.org, huggingface.co/papers), e.g. 2403.01234")
@@ -171,23 +191,33 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
     async def show(self, interaction: discord.Interaction, id: str) -> None:
         paper = await self.bot.store.get_paper(paper_key(id))
         if paper is None:
-            raise UserFacingError(f"I don't have {code(trim(id, 100))} stored. Only papers listed by the sources "
-                                  "since paperbot started watching them are known.")
-        await interaction.response.send_message(embed=discord.Embed.from_dict(render_paper_embed(paper, full=True)),
-                                                allowed_mentions=discord.AllowedMentions.none())
+            raise UserFacingError(
+                f"I don't have {code(trim(id, 100))} stored. Only papers listed by the sources "
+                "since paperbot started watching them are known."
+            )
+        await interaction.response.send_message(
+            embed=discord.Embed.from_dict(render_paper_embed(paper, full=True)),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
 
     @app_commands.command(name="explain", description="Why was a paper posted — or not — for my subscriptions?")
-    @app_commands.describe(paper="arXiv id or URL",
-                           subscription="Only this subscription (in DMs: alert) id; default: all of them")
+    @app_commands.describe(
+        paper="arXiv id or URL", subscription="Only this subscription (in DMs: alert) id; default: all of them"
+    )
     @user_cooldown()
     async def explain(self, interaction: discord.Interaction, paper: str, subscription: int | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self.bot.store.get_paper(paper_key(paper))
         if found is None:
-            raise UserFacingError(f"I don't have {code(trim(paper, 100))} stored, so nothing could have matched "
-                                  "it. It may not have been listed by a source yet.")
-        owner = Owner.guild(interaction.guild_id) if interaction.guild_id and interaction.guild else \
-            Owner.user(interaction.user.id)
+            raise UserFacingError(
+                f"I don't have {code(trim(paper, 100))} stored, so nothing could have matched "
+                "it. It may not have been listed by a source yet."
+            )
+        owner = (
+            Owner.guild(interaction.guild_id)
+            if interaction.guild_id and interaction.guild
+            else Owner.user(interaction.user.id)
+        )
         noun = "subscription" if owner.scope == "guild" else "alert"
         subs: list[Subscription]
         if subscription is not None:
@@ -221,18 +251,22 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
                 health = f"{state.consecutive_failures} failure(s) in a row: {trim(state.last_error or '', 150)}"
                 if state.next_attempt_at and (next_poll is None or state.next_attempt_at > next_poll):
                     next_poll = state.next_attempt_at  # backing off
-            lines.append(f"**{source.name}** · last good poll {last} · next {relative_time(next_poll)} · "
-                         f"{health} · {stored} papers")
-        lines.append(f"Outbox: {await self.bot.store.outbox_depth()} waiting · "
-                     f"{await self.bot.store.count_papers()} papers stored · "
-                     f"up {timedelta(seconds=int(time.monotonic() - self.started))}")
+            lines.append(
+                f"**{source.name}** · last good poll {last} · next {relative_time(next_poll)} · "
+                f"{health} · {stored} papers"
+            )
+        lines.append(
+            f"Outbox: {await self.bot.store.outbox_depth()} waiting · "
+            f"{await self.bot.store.count_papers()} papers stored · "
+            f"up {timedelta(seconds=int(time.monotonic() - self.started))}"
+        )
         await reply(interaction, embeds=line_embeds("paperbot status", lines))
 
-    async def cog_app_command_error(self, interaction: discord.Interaction,
-                                    error: app_commands.AppCommandError) -> None:
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
         await handle_command_error(interaction, error)
 
 
 async def setup(bot: PaperBot) -> None:
     await bot.add_cog(Papers(bot))
-

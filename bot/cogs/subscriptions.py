@@ -50,16 +50,20 @@ def _guild(interaction: discord.Interaction) -> Owner:
 
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_channels=True)
-class Subscriptions(commands.GroupCog, group_name="subscriptions",
-                    group_description="Choose which new papers this server's channels receive"):
+class Subscriptions(
+    commands.GroupCog,
+    group_name="subscriptions",
+    group_description="Choose which new papers this server's channels receive",
+):
     def __init__(self, bot: PaperBot) -> None:
         self.bot = bot
         super().__init__()
 
     # -- checks ---------------------------------------------------------------------------------------
 
-    def _member_permissions(self, interaction: discord.Interaction,
-                            channel: discord.abc.GuildChannel) -> discord.Permissions:
+    def _member_permissions(
+        self, interaction: discord.Interaction, channel: discord.abc.GuildChannel
+    ) -> discord.Permissions:
         resolved = interaction.namespace.channel
         if resolved is not None and getattr(resolved, "id", None) == channel.id:
             return resolved.permissions  # Discord's own computation for this member in that channel
@@ -73,8 +77,11 @@ class Subscriptions(commands.GroupCog, group_name="subscriptions",
         if not self._member_permissions(interaction, channel).manage_channels:
             raise UserFacingError(f"You need the **Manage Channels** permission in {channel.mention} to do that.")
         me = channel.guild.me
-        bot_perms = interaction.app_permissions if interaction.channel_id == channel.id or me is None \
+        bot_perms = (
+            interaction.app_permissions
+            if interaction.channel_id == channel.id or me is None
             else channel.permissions_for(me)
+        )
         if missing := _missing(bot_perms, BOT_NEEDS):
             raise UserFacingError(
                 f"I can't post papers in {channel.mention}: I'm missing {', '.join(missing)} there. "
@@ -88,8 +95,9 @@ class Subscriptions(commands.GroupCog, group_name="subscriptions",
             raise UserFacingError(f"Subscription #{subscription_id} was not found in this server.")
         channel = interaction.guild.get_channel(sub.channel_id or 0) if interaction.guild else None
         if channel is not None and not self._member_permissions(interaction, channel).manage_channels:
-            raise UserFacingError(f"You need the **Manage Channels** permission in {channel.mention} "
-                                  f"to change #{sub.id}.")
+            raise UserFacingError(
+                f"You need the **Manage Channels** permission in {channel.mention} to change #{sub.id}."
+            )
         return sub
 
     # -- commands -------------------------------------------------------------------------------------
@@ -103,20 +111,31 @@ class Subscriptions(commands.GroupCog, group_name="subscriptions",
         backfill="Also post up to this many recent stored matches now (0-10, default 0)",
     )
     @user_cooldown()
-    async def add(self, interaction: discord.Interaction, query: str,
-                  channel: discord.TextChannel | None = None, schedule: Schedule = Schedule.INSTANT,
-                  min_upvotes: app_commands.Range[int, 0, 100_000] = 0,
-                  backfill: app_commands.Range[int, 0, 10] = 0) -> None:
+    async def add(
+        self,
+        interaction: discord.Interaction,
+        query: str,
+        channel: discord.TextChannel | None = None,
+        schedule: Schedule = Schedule.INSTANT,
+        min_upvotes: app_commands.Range[int, 0, 100_000] = 0,
+        backfill: app_commands.Range[int, 0, 10] = 0,
+    ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         target = channel or interaction.channel
         if not isinstance(target, discord.TextChannel):
             raise UserFacingError("Papers can only be posted in a text or announcement channel; pick one.")
         self._check_target(interaction, target)
         await add_subscription(
-            self.bot, interaction, owner=_guild(interaction), query=query, channel_id=target.id, schedule=schedule,
-            min_upvotes=min_upvotes, backfill=backfill,
+            self.bot,
+            interaction,
+            owner=_guild(interaction),
+            query=query,
+            channel_id=target.id,
+            schedule=schedule,
+            min_upvotes=min_upvotes,
+            backfill=backfill,
             headline=f"Subscription **#{{id}}** added: new papers matching it will be posted in {target.mention} "
-                     "({delivery}).",
+            "({delivery}).",
         )
 
     @app_commands.command(name="list", description="Show this server's subscriptions")
@@ -136,26 +155,38 @@ class Subscriptions(commands.GroupCog, group_name="subscriptions",
     @app_commands.describe(subscription="The subscription's id (#N)")
     @user_cooldown()
     async def remove(self, interaction: discord.Interaction, subscription: int) -> None:
-        await self._change(interaction, subscription, SubscriptionStatus.REMOVED,
-                           "removed; nothing more will be posted for it")
+        await self._change(
+            interaction, subscription, SubscriptionStatus.REMOVED, "removed; nothing more will be posted for it"
+        )
 
     @app_commands.command(name="pause", description="Stop posting for a subscription until resumed")
     @app_commands.describe(subscription="The subscription's id (#N)")
     @user_cooldown()
     async def pause(self, interaction: discord.Interaction, subscription: int) -> None:
-        await self._change(interaction, subscription, SubscriptionStatus.PAUSED, "paused",
-                           reason="paused by a moderator")
+        await self._change(
+            interaction, subscription, SubscriptionStatus.PAUSED, "paused", reason="paused by a moderator"
+        )
 
     @app_commands.command(name="resume", description="Resume a paused subscription")
     @app_commands.describe(subscription="The subscription's id (#N)")
     @user_cooldown()
     async def resume(self, interaction: discord.Interaction, subscription: int) -> None:
-        await self._change(interaction, subscription, SubscriptionStatus.ACTIVE,
-                           "resumed; papers waiting for it will be posted shortly")
+        await self._change(
+            interaction,
+            subscription,
+            SubscriptionStatus.ACTIVE,
+            "resumed; papers waiting for it will be posted shortly",
+        )
         await self.bot.deliver()
 
-    async def _change(self, interaction: discord.Interaction, subscription_id: int, status: SubscriptionStatus,
-                      done: str, reason: str | None = None) -> None:
+    async def _change(
+        self,
+        interaction: discord.Interaction,
+        subscription_id: int,
+        status: SubscriptionStatus,
+        done: str,
+        reason: str | None = None,
+    ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         sub = await self._own_subscription(interaction, subscription_id)
         channel = interaction.guild.get_channel(sub.channel_id or 0) if interaction.guild else None
@@ -169,16 +200,19 @@ class Subscriptions(commands.GroupCog, group_name="subscriptions",
     @remove.autocomplete("subscription")
     @pause.autocomplete("subscription")
     @resume.autocomplete("subscription")
-    async def _subscription_autocomplete(self, interaction: discord.Interaction,
-                                         current: str) -> list[app_commands.Choice[int]]:
+    async def _subscription_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[int]]:
         if interaction.guild is None:
             return []
         guild = interaction.guild
-        return await subscription_choices(self.bot.store, Owner.guild(guild.id), current,
-                                          lambda cid: getattr(guild.get_channel(cid), "name", None))
+        return await subscription_choices(
+            self.bot.store, Owner.guild(guild.id), current, lambda cid: getattr(guild.get_channel(cid), "name", None)
+        )
 
-    @app_commands.command(name="preview", description=f"Show stored papers from the last {PREVIEW_DAYS} days "
-                                                      "that a query would match")
+    @app_commands.command(
+        name="preview", description=f"Show stored papers from the last {PREVIEW_DAYS} days that a query would match"
+    )
     @app_commands.describe(query="The query to try (same syntax as /subscriptions add)")
     @user_cooldown()
     async def preview(self, interaction: discord.Interaction, query: str) -> None:
@@ -191,24 +225,35 @@ class Subscriptions(commands.GroupCog, group_name="subscriptions",
             return
         shown = papers[:PREVIEW_SHOWN]
         more = f" (showing the newest {len(shown)})" if len(papers) > len(shown) else ""
-        await reply(interaction, header + f"**{len(papers)}** stored paper{'s' if len(papers) != 1 else ''} "
-                    f"from the last {PREVIEW_DAYS} days match{more}.",
-                    embeds=[render_paper_embed(p) for p in shown])
+        await reply(
+            interaction,
+            header + f"**{len(papers)}** stored paper{'s' if len(papers) != 1 else ''} "
+            f"from the last {PREVIEW_DAYS} days match{more}.",
+            embeds=[render_paper_embed(p) for p in shown],
+        )
 
     @app_commands.command(name="settings", description="Show or change when this server's digests are sent")
-    @app_commands.describe(timezone="IANA timezone, e.g. Europe/Berlin (default UTC)",
-                           digest_time="Local time of day for digests, HH:MM (default 09:00)",
-                           weekly_day="Day of the week for weekly digests (default Monday)")
+    @app_commands.describe(
+        timezone="IANA timezone, e.g. Europe/Berlin (default UTC)",
+        digest_time="Local time of day for digests, HH:MM (default 09:00)",
+        weekly_day="Day of the week for weekly digests (default Monday)",
+    )
     @app_commands.choices(weekly_day=WEEKDAY_CHOICES)
     @app_commands.autocomplete(timezone=timezone_autocomplete)
     @user_cooldown()
-    async def settings(self, interaction: discord.Interaction, timezone: str | None = None,
-                       digest_time: str | None = None, weekly_day: str | None = None) -> None:
+    async def settings(
+        self,
+        interaction: discord.Interaction,
+        timezone: str | None = None,
+        digest_time: str | None = None,
+        weekly_day: str | None = None,
+    ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         await digest_settings_command(self.bot, interaction, _guild(interaction), timezone, digest_time, weekly_day)
 
-    async def cog_app_command_error(self, interaction: discord.Interaction,
-                                    error: app_commands.AppCommandError) -> None:
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
         await handle_command_error(interaction, error)
 
 

@@ -31,11 +31,12 @@ def paced_requests(rate: float = REQUESTS_PER_SECOND) -> aiohttp.TraceConfig:
     Discord's global limit; interaction replies are exempt (a command must answer within 3 s)."""
     pacer = RequestPacer(rate)
 
-    async def before_request(_session: aiohttp.ClientSession, _context: SimpleNamespace,
-                             params: aiohttp.TraceRequestStartParams) -> None:
+    async def before_request(
+        _session: aiohttp.ClientSession, _context: SimpleNamespace, params: aiohttp.TraceRequestStartParams
+    ) -> None:
         url = str(params.url)
         base = discord.http.Route.BASE  # read per request: point_client_at may move it
-        if url.startswith(base) and not url[len(base):].startswith(UNPACED_PATHS):
+        if url.startswith(base) and not url[len(base) :].startswith(UNPACED_PATHS):
             await pacer.acquire()
 
     trace = aiohttp.TraceConfig()

@@ -109,8 +109,10 @@ def render_paper_embed(paper: Paper, subscription_ids: Sequence[int] = (), *, fu
     shown_ids = [f"#{i}" for i in subscription_ids[:FOOTER_IDS_SHOWN]]
     more = len(subscription_ids) - len(shown_ids)
     subs = ", ".join(shown_ids) + (f" +{more}" if more > 0 else "")
-    footer = trim(" · ".join(x for x in (source, f"subscription {subs}" if subs else "",
-                                          footer_marker(paper.id)) if x), FOOTER_LIMIT)
+    footer = trim(
+        " · ".join(x for x in (source, f"subscription {subs}" if subs else "", footer_marker(paper.id)) if x),
+        FOOTER_LIMIT,
+    )
     title = trim(escape_markdown(clean_text(paper.title)) or paper.id, min(TITLE_LIMIT, 200))
     embed: Embed = {"type": "rich", "title": title, "color": HF_COLOUR, "footer": {"text": footer}}
     if url := safe_url(paper.url):
@@ -124,9 +126,11 @@ def render_paper_embed(paper: Paper, subscription_ids: Sequence[int] = (), *, fu
         embed["timestamp"] = paper.published_at.isoformat()
 
     links = [f"▲ {paper.upvotes}"] if paper.source == "huggingface" or paper.upvotes else []
-    links += [f"[{label}]({u})" for label, raw in (("PDF", paper.pdf_url), ("Code", paper.code_url),
-                                                  ("Project page", paper.project_url))
-              if (u := safe_url(raw))]
+    links += [
+        f"[{label}]({u})"
+        for label, raw in (("PDF", paper.pdf_url), ("Code", paper.code_url), ("Project page", paper.project_url))
+        if (u := safe_url(raw))
+    ]
     links_line = " · ".join(links)
     while links and len(links_line) > EMBED_CHAR_BUDGET // 2:  # absurdly long URLs: drop links, keep text
         links.pop()
@@ -182,8 +186,14 @@ def digest_marker(nonce: str) -> str:
     return f"ref {nonce[-8:]}"
 
 
-def render_digest(subscription: Subscription, papers: Sequence[Paper], start: datetime, end: datetime,
-                  cap: int = DIGEST_CAP, nonce: str = "") -> list[Embed]:
+def render_digest(
+    subscription: Subscription,
+    papers: Sequence[Paper],
+    start: datetime,
+    end: datetime,
+    cap: int = DIGEST_CAP,
+    nonce: str = "",
+) -> list[Embed]:
     """A digest as one embed: header with period and counts, then up to ``cap`` papers as compact lines.
 
     ``papers`` should already be ordered (upvotes, then recency). Lines stop at the cap or when the
@@ -204,11 +214,13 @@ def render_digest(subscription: Subscription, papers: Sequence[Paper], start: da
         how = "/subscriptions preview" if subscription.guild_id is not None else "/papers search"
         description += f"\n…and **{more}** more match{'es' if more != 1 else ''}: see them with `{how}`."
     label = "Weekly" if subscription.schedule == "weekly" else "Daily"
-    return [{
-        "type": "rich",
-        "title": f"{label} digest · #{subscription.id}",
-        "description": description,
-        "color": HF_COLOUR,
-        "footer": {"text": f"paperbot digest · subscription #{subscription.id} · {digest_marker(nonce)}"},
-        "timestamp": end.isoformat(),
-    }]
+    return [
+        {
+            "type": "rich",
+            "title": f"{label} digest · #{subscription.id}",
+            "description": description,
+            "color": HF_COLOUR,
+            "footer": {"text": f"paperbot digest · subscription #{subscription.id} · {digest_marker(nonce)}"},
+            "timestamp": end.isoformat(),
+        }
+    ]

@@ -16,12 +16,38 @@ from bot.models import WEEKDAYS, DigestSettings, Schedule
 
 _TIME_RE = re.compile(r"^\s*([01]?\d|2[0-3])[:.h]([0-5]\d)\s*$")
 COMMON_TIMEZONES = (
-    "UTC", "Europe/London", "Europe/Berlin", "Europe/Paris", "Europe/Zurich", "Europe/Amsterdam",
-    "Europe/Madrid", "Europe/Rome", "Europe/Stockholm", "Europe/Warsaw", "Europe/Moscow", "America/New_York",
-    "America/Chicago", "America/Denver", "America/Los_Angeles", "America/Toronto", "America/Vancouver",
-    "America/Sao_Paulo", "America/Mexico_City", "Asia/Tokyo", "Asia/Seoul", "Asia/Shanghai", "Asia/Hong_Kong",
-    "Asia/Singapore", "Asia/Kolkata", "Asia/Dubai", "Asia/Jerusalem", "Australia/Sydney", "Australia/Melbourne",
-    "Pacific/Auckland", "Africa/Lagos", "Africa/Johannesburg",
+    "UTC",
+    "Europe/London",
+    "Europe/Berlin",
+    "Europe/Paris",
+    "Europe/Zurich",
+    "Europe/Amsterdam",
+    "Europe/Madrid",
+    "Europe/Rome",
+    "Europe/Stockholm",
+    "Europe/Warsaw",
+    "Europe/Moscow",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Toronto",
+    "America/Vancouver",
+    "America/Sao_Paulo",
+    "America/Mexico_City",
+    "Asia/Tokyo",
+    "Asia/Seoul",
+    "Asia/Shanghai",
+    "Asia/Hong_Kong",
+    "Asia/Singapore",
+    "Asia/Kolkata",
+    "Asia/Dubai",
+    "Asia/Jerusalem",
+    "Australia/Sydney",
+    "Australia/Melbourne",
+    "Pacific/Auckland",
+    "Africa/Lagos",
+    "Africa/Johannesburg",
 )
 
 
@@ -95,8 +121,7 @@ def next_due(after: datetime, schedule: Schedule, settings: DigestSettings) -> d
         day += timedelta(days=1)
 
 
-def latest_due(period_start: datetime, now: datetime, schedule: Schedule,
-               settings: DigestSettings) -> datetime | None:
+def latest_due(period_start: datetime, now: datetime, schedule: Schedule, settings: DigestSettings) -> datetime | None:
     """The latest digest time in (period_start, now], or None. Missed digests collapse into one."""
     due = next_due(period_start, schedule, settings)
     if due > now:

@@ -153,8 +153,15 @@ class _Papers:
 class Sender:
     """Posts due outbox rows and digests through a transport, recording every outcome in the store."""
 
-    def __init__(self, store: Store, transport: Transport, clock: Callable[[], datetime],
-                 on_paused: PausedCallback | None = None, digest_cap: int = 25, concurrency: int = 50) -> None:
+    def __init__(
+        self,
+        store: Store,
+        transport: Transport,
+        clock: Callable[[], datetime],
+        on_paused: PausedCallback | None = None,
+        digest_cap: int = 25,
+        concurrency: int = 50,
+    ) -> None:
         self.store = store
         self.transport = transport
         self.clock = clock
@@ -223,15 +230,23 @@ class Sender:
                 # Not in the channel: send again, with a new nonce (Discord has forgotten the old one).
                 nonce = message_nonce(target.kind, target.id, *sorted(group.papers), "retry", group.attempts)
             if group.papers:
-                batches.append(_Batch(target, [e for _, e in group.embeds()],
-                                      [k for ks in group.keys.values() for k in ks], nonce, group.attempts))
+                batches.append(
+                    _Batch(
+                        target,
+                        [e for _, e in group.embeds()],
+                        [k for ks in group.keys.values() for k in ks],
+                        nonce,
+                        group.attempts,
+                    )
+                )
         embeds = fresh.embeds()
         paper_of = {id(embed): pid for pid, embed in embeds}
         for message in pack_messages(embed for _, embed in embeds):
             ids = [paper_of[id(e)] for e in message]
             keys = [k for pid in ids for k in fresh.keys[pid]]
-            batches.append(_Batch(target, message, keys, message_nonce(target.kind, target.id, *sorted(ids)),
-                                  fresh.attempts))
+            batches.append(
+                _Batch(target, message, keys, message_nonce(target.kind, target.id, *sorted(ids)), fresh.attempts)
+            )
         return batches
 
     async def _settle_from_history(self, target: Target, group: _Papers, result: DrainResult) -> None:
@@ -272,8 +287,13 @@ class Sender:
             reason = str(exc)
             paused = await self.store.pause_target(batch.target, reason)
             await self.store.mark_retry(batch.keys, reason, self.clock(), batch.retry_status)
-            log.warning("%s %s refuses messages (%s); paused subscriptions %s",
-                        batch.target.kind, batch.target.id, reason, paused)
+            log.warning(
+                "%s %s refuses messages (%s); paused subscriptions %s",
+                batch.target.kind,
+                batch.target.id,
+                reason,
+                paused,
+            )
             if self.on_paused is not None:
                 self.on_paused(batch.target, reason, paused)
             result.paused_targets += 1
@@ -285,8 +305,9 @@ class Sender:
                 result.failed += len(batch.keys)
                 return True
             delay = retry_delay(attempts, exc.retry_after)
-            await self.store.mark_retry(batch.keys, str(exc), self.clock() + timedelta(seconds=delay),
-                                        batch.retry_status)
+            await self.store.mark_retry(
+                batch.keys, str(exc), self.clock() + timedelta(seconds=delay), batch.retry_status
+            )
             log.info("delivery to %s will retry in %.0fs: %s", batch.target, delay, exc)
             result.retried += len(batch.keys)
             return False
@@ -330,8 +351,9 @@ class Sender:
                 result.digests += result.failed == failed_before
             await self.store.set_last_digest(sub.id, due)
 
-    async def _digest_already_posted(self, sub: Subscription, rows: list[PendingDelivery], nonce: str,
-                                     result: DrainResult) -> bool:
+    async def _digest_already_posted(
+        self, sub: Subscription, rows: list[PendingDelivery], nonce: str, result: DrainResult
+    ) -> bool:
         """Is the interrupted digest (recognised by its footer reference) in the channel already?"""
         marker = digest_marker(nonce)
         try:
@@ -347,8 +369,9 @@ class Sender:
                 return True
         return False
 
-    def _digest_batch(self, sub: Subscription, rows: list[PendingDelivery], start: datetime,
-                      end: datetime, nonce: str) -> _Batch:
+    def _digest_batch(
+        self, sub: Subscription, rows: list[PendingDelivery], start: datetime, end: datetime, nonce: str
+    ) -> _Batch:
         embeds = render_digest(sub, [r.paper for r in rows], start, end, cap=self.digest_cap, nonce=nonce)
         keys = [(r.subscription_id, r.paper.id) for r in rows]
         return _Batch(sub.target, embeds, keys, nonce, max(r.attempts for r in rows), DeliveryStatus.HELD)

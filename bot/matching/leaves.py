@@ -139,8 +139,9 @@ class _Prefixes:
         for token in tokens:
             hit = memo.get(token)
             if hit is None:
-                hit = memo[token] = tuple(prefixes[token[:n]] for n in lengths
-                                          if n <= len(token) and token[:n] in prefixes)
+                hit = memo[token] = tuple(
+                    prefixes[token[:n]] for n in lengths if n <= len(token) and token[:n] in prefixes
+                )
             found.append(hit)
         return found
 
@@ -236,16 +237,18 @@ class LeafTable:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         return np.concatenate(rows), np.concatenate(columns)
 
-    def _stream(self, streams: dict[tuple[int, bool], _Stream], docs: Sequence[PaperDocument], field: Field,
-                stemmed: bool) -> _Stream:
+    def _stream(
+        self, streams: dict[tuple[int, bool], _Stream], docs: Sequence[PaperDocument], field: Field, stemmed: bool
+    ) -> _Stream:
         view = VIEW_INDEX[Field.TEXT] if field in _TEXT_FIELDS else VIEW_INDEX[field]
         stream = streams.get((view, stemmed))
         if stream is None:
             stream = streams[(view, stemmed)] = _Stream(docs, view, stemmed, self._vocabulary)
         return stream
 
-    def _look_up(self, slot: _Slot, grams: Ids, where: Ids, docs: Sequence[PaperDocument], rows: list[Ids],
-                 columns: list[Ids]) -> None:
+    def _look_up(
+        self, slot: _Slot, grams: Ids, where: Ids, docs: Sequence[PaperDocument], rows: list[Ids], columns: list[Ids]
+    ) -> None:
         sorted_grams, leaves, checked = slot.arrays()
         at = np.searchsorted(sorted_grams, grams)
         at[at == len(sorted_grams)] = 0
@@ -276,8 +279,7 @@ class _Stream:
         sequences = [doc.views[view].stems if stemmed else doc.views[view].tokens for doc in docs]
         lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(docs))
         self.words: list[str] = list(chain.from_iterable(sequences))
-        self.ids = np.fromiter(map(vocabulary.get, self.words, repeat(UNKNOWN)), dtype=np.int64,
-                               count=len(self.words))
+        self.ids = np.fromiter(map(vocabulary.get, self.words, repeat(UNKNOWN)), dtype=np.int64, count=len(self.words))
         self.paper = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
         starts = np.cumsum(lengths) - lengths
         self.offset = np.arange(len(self.words), dtype=np.int64) - np.repeat(starts, lengths)
@@ -293,12 +295,16 @@ class _Stream:
         return self._fields[field]
 
     def _positions(self, field: Field) -> npt.NDArray[np.bool_]:
-        title = np.fromiter((len(doc.views[VIEW_INDEX[Field.TITLE]].tokens) for doc in self.docs),
-                            dtype=np.int64, count=len(self.docs))
+        title = np.fromiter(
+            (len(doc.views[VIEW_INDEX[Field.TITLE]].tokens) for doc in self.docs), dtype=np.int64, count=len(self.docs)
+        )
         if field is Field.TITLE:
             return self.offset < title[self.paper]
-        abstract = np.fromiter((len(doc.views[VIEW_INDEX[Field.ABSTRACT]].tokens) for doc in self.docs),
-                               dtype=np.int64, count=len(self.docs))
+        abstract = np.fromiter(
+            (len(doc.views[VIEW_INDEX[Field.ABSTRACT]].tokens) for doc in self.docs),
+            dtype=np.int64,
+            count=len(self.docs),
+        )
         start = (title + (title > 0))[self.paper]  # the title, then a break unless the title is empty
         return (self.offset >= start) & (self.offset < start + abstract[self.paper])
 

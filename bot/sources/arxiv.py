@@ -68,9 +68,15 @@ class ArxivSource:
     name = "arxiv"
     _pacer = _RequestPacer()  # class-level: shared by every ArxivSource in the process
 
-    def __init__(self, url: str = "https://rss.arxiv.org/rss", categories: Sequence[str] = ("cs.CL",),
-                 poll_interval: float = 3600, announce_types: Sequence[str] = DEFAULT_ANNOUNCE_TYPES,
-                 timeout: float = 30.0, min_request_gap: float = 3.0) -> None:
+    def __init__(
+        self,
+        url: str = "https://rss.arxiv.org/rss",
+        categories: Sequence[str] = ("cs.CL",),
+        poll_interval: float = 3600,
+        announce_types: Sequence[str] = DEFAULT_ANNOUNCE_TYPES,
+        timeout: float = 30.0,
+        min_request_gap: float = 3.0,
+    ) -> None:
         if not categories:
             raise ValueError("ArxivSource needs at least one category")
         self.categories = tuple(categories)
@@ -133,7 +139,7 @@ def _parse_item(entry: Any) -> Paper:
     if not title:
         raise ValueError(f"paper {paper_id} has no title")
     # arXiv's abstract is plain text (TeX included), so "$x<y$" stays as written rather than read as a tag.
-    abstract = text_of(description[prefix.end():] if prefix else description)
+    abstract = text_of(description[prefix.end() :] if prefix else description)
     return Paper(
         id=paper_id,
         title=title,
@@ -166,7 +172,7 @@ def _split_names(creator: str) -> list[str]:
         elif token == ")":
             depth = max(depth - 1, 0)
         elif depth == 0:  # commas inside an affiliation's parentheses do not separate authors
-            names.append(creator[start:separator.start()])
+            names.append(creator[start : separator.start()])
             start = separator.end()
     names.append(creator[start:])
     return [name for name in map(text_of, names) if name]

@@ -49,8 +49,10 @@ class HuggingFaceSource:
             async with session.get(self.url, params=params, timeout=self.timeout) as response:
                 body = await response.read()
                 if response.status != 200:
-                    raise SourceError(f"HTTP {response.status} from {self.url} (date={day}, p={page})",
-                                      retry_after_seconds(response.headers.get("Retry-After")))
+                    raise SourceError(
+                        f"HTTP {response.status} from {self.url} (date={day}, p={page})",
+                        retry_after_seconds(response.headers.get("Retry-After")),
+                    )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SourceError(f"{type(exc).__name__} fetching {self.url}: {exc}") from exc
         try:
@@ -92,9 +94,7 @@ def _parse_item(item: Any) -> Paper | None:
     title = _text(raw.get("title")) or _text(item.get("title"))
     if not title:
         raise ValueError(f"paper {paper_id} has no title")
-    authors = tuple(
-        name for a in raw.get("authors") or () if isinstance(a, dict) and (name := _text(a.get("name")))
-    )
+    authors = tuple(name for a in raw.get("authors") or () if isinstance(a, dict) and (name := _text(a.get("name"))))
     keywords = tuple(k for k in raw.get("ai_keywords") or () if isinstance(k, str) and k.strip())
     published = raw.get("publishedAt") or item.get("publishedAt")
     upvotes = raw.get("upvotes")

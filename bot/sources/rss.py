@@ -70,8 +70,10 @@ class FeedClient:
             self.fresh_until = _fresh_until(response.headers, now)
             return None
         if response.status != 200:
-            raise SourceError(_status_message(self.url, response.status, response.headers),
-                              retry_after_seconds(response.headers.get("Retry-After")))
+            raise SourceError(
+                _status_message(self.url, response.status, response.headers),
+                retry_after_seconds(response.headers.get("Retry-After")),
+            )
         document = read_feed(body, self.url)
         self.etag = response.headers.get("ETag")
         self.last_modified = response.headers.get("Last-Modified")
@@ -118,8 +120,9 @@ def read_feed(body: bytes, where: str = "feed") -> Any:
             raise SourceError(f"malformed feed from {where}: {problem}")
         if not _CLOSED_ROOT_RE.search(body.rstrip()[-64:]):
             raise SourceError(f"truncated feed from {where}: {problem}")
-        log.warning("feed from %s is not well-formed, using the %d entries recovered: %s",
-                    where, len(document.entries), problem)
+        log.warning(
+            "feed from %s is not well-formed, using the %d entries recovered: %s", where, len(document.entries), problem
+        )
     return document
 
 
@@ -224,7 +227,7 @@ def arxiv_id_of(entry: Any) -> str | None:
     (arxiv.org, huggingface.co/papers, alphaxiv.org); digits elsewhere (``blog/2024.12345``) do not count."""
     guid = text_of(entry.get("id"))
     if guid.lower().startswith(_OAI_PREFIX):
-        match = ARXIV_ID_RE.fullmatch(guid[len(_OAI_PREFIX):])
+        match = ARXIV_ID_RE.fullmatch(guid[len(_OAI_PREFIX) :])
         return match.group(1) if match else None
     for url in _urls_of(entry):
         parts = _split(url)
@@ -236,8 +239,11 @@ def arxiv_id_of(entry: Any) -> str | None:
 def _doi_of(entry: Any) -> str | None:
     identifier = text_of(entry.get("dc_identifier"))
     candidates = [text_of(entry.get("prism_doi")), identifier if identifier.lower().startswith("doi:") else ""]
-    candidates += [unquote(parts.path.lstrip("/")) for url in _urls_of(entry)
-                   if (parts := _split(url)) is not None and _host_is(parts.hostname, _DOI_HOSTS)]
+    candidates += [
+        unquote(parts.path.lstrip("/"))
+        for url in _urls_of(entry)
+        if (parts := _split(url)) is not None and _host_is(parts.hostname, _DOI_HOSTS)
+    ]
     for candidate in candidates:
         doi = candidate[4:].strip() if candidate.lower().startswith("doi:") else candidate
         if _DOI_RE.fullmatch(doi):
@@ -273,8 +279,31 @@ def html_to_text(markup: str) -> str:
 class _TextExtractor(HTMLParser):
     _HIDDEN = frozenset({"script", "style"})
     # Tags that separate words when rendered; without a space "<p>a</p><p>b</p>" would read "ab".
-    _BREAKS = frozenset({"br", "p", "div", "li", "ul", "ol", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5",
-                         "h6", "blockquote", "section", "article", "header", "footer", "hr"})
+    _BREAKS = frozenset(
+        {
+            "br",
+            "p",
+            "div",
+            "li",
+            "ul",
+            "ol",
+            "tr",
+            "td",
+            "th",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "blockquote",
+            "section",
+            "article",
+            "header",
+            "footer",
+            "hr",
+        }
+    )
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

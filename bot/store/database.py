@@ -60,6 +60,7 @@ class Owner:
     def user(cls, user_id: int) -> Owner:
         return cls("user", user_id)
 
+
 _PAPER_COLUMNS = (
     "id, title, abstract, authors, categories, source, url, pdf_url, code_url, project_url, "
     "thumbnail_url, upvotes, ai_summary, ai_keywords, published_at, first_seen_at"
@@ -81,28 +82,62 @@ def _dt(value: str | None) -> datetime | None:
 
 def _paper_params(paper: Paper, now: datetime) -> tuple[Any, ...]:
     return (
-        paper.id, paper.title, paper.abstract, json.dumps(paper.authors), json.dumps(paper.categories),
-        paper.source, paper.url, paper.pdf_url, paper.code_url, paper.project_url, paper.thumbnail_url,
-        paper.upvotes, paper.ai_summary, json.dumps(paper.ai_keywords), _ts(paper.published_at),
-        _ts(paper.first_seen_at or now), _ts(now),
+        paper.id,
+        paper.title,
+        paper.abstract,
+        json.dumps(paper.authors),
+        json.dumps(paper.categories),
+        paper.source,
+        paper.url,
+        paper.pdf_url,
+        paper.code_url,
+        paper.project_url,
+        paper.thumbnail_url,
+        paper.upvotes,
+        paper.ai_summary,
+        json.dumps(paper.ai_keywords),
+        _ts(paper.published_at),
+        _ts(paper.first_seen_at or now),
+        _ts(now),
     )
 
 
 def _paper_from_row(row: Sequence[Any]) -> Paper:
     return Paper(
-        id=row[0], title=row[1], abstract=row[2], authors=tuple(json.loads(row[3])),
-        categories=tuple(json.loads(row[4])), source=row[5], url=row[6], pdf_url=row[7], code_url=row[8],
-        project_url=row[9], thumbnail_url=row[10], upvotes=row[11], ai_summary=row[12],
-        ai_keywords=tuple(json.loads(row[13])), published_at=_dt(row[14]), first_seen_at=_dt(row[15]),
+        id=row[0],
+        title=row[1],
+        abstract=row[2],
+        authors=tuple(json.loads(row[3])),
+        categories=tuple(json.loads(row[4])),
+        source=row[5],
+        url=row[6],
+        pdf_url=row[7],
+        code_url=row[8],
+        project_url=row[9],
+        thumbnail_url=row[10],
+        upvotes=row[11],
+        ai_summary=row[12],
+        ai_keywords=tuple(json.loads(row[13])),
+        published_at=_dt(row[14]),
+        first_seen_at=_dt(row[15]),
     )
 
 
 def _subscription_from_row(row: Sequence[Any]) -> Subscription:
     return Subscription(
-        id=row[0], kind=SubscriptionKind(row[1]), guild_id=row[2], channel_id=row[3], user_id=row[4],
-        query=row[5], created_at=_dt(row[6]) or datetime.min.replace(tzinfo=UTC), schedule=Schedule(row[7]),
-        min_upvotes=row[8], last_digest_at=_dt(row[9]), status=SubscriptionStatus(row[10]),
-        pause_reason=row[11], delivered_count=row[12],
+        id=row[0],
+        kind=SubscriptionKind(row[1]),
+        guild_id=row[2],
+        channel_id=row[3],
+        user_id=row[4],
+        query=row[5],
+        created_at=_dt(row[6]) or datetime.min.replace(tzinfo=UTC),
+        schedule=Schedule(row[7]),
+        min_upvotes=row[8],
+        last_digest_at=_dt(row[9]),
+        status=SubscriptionStatus(row[10]),
+        pause_reason=row[11],
+        delivered_count=row[12],
     )
 
 
@@ -195,8 +230,9 @@ class Store:
 
     # -- papers ---------------------------------------------------------------------------------------
 
-    async def ingest(self, papers: Sequence[Paper], plan: Planner, now: datetime,
-                     recheck_since: datetime | None = None) -> IngestResult:
+    async def ingest(
+        self, papers: Sequence[Paper], plan: Planner, now: datetime, recheck_since: datetime | None = None
+    ) -> IngestResult:
         """Store ``papers`` and queue their deliveries, in one transaction.
 
         Papers seen for the first time are "new" and passed to ``plan``; a new *version* of a paper
@@ -228,8 +264,12 @@ class Store:
         row = await self._fetchone(f"SELECT {_PAPER_COLUMNS} FROM papers WHERE id = ?", (paper_id,))
         return None if row is None else _paper_from_row(row)
 
-    async def papers_seen_since(self, since: datetime, limit: int = 5000, expression: str | None = None,
-                                ) -> list[Paper]:
+    async def papers_seen_since(
+        self,
+        since: datetime,
+        limit: int = 5000,
+        expression: str | None = None,
+    ) -> list[Paper]:
         """Papers first seen at or after ``since``, newest first; with an FTS5 ``expression`` (see
         bot.store.search), only its full-text matches. Rowids grow in first-seen order, so the full-text
         lookup is bounded to the rowids of the period."""
@@ -238,11 +278,13 @@ class Store:
             params: tuple[Any, ...] = (_ts(since),)
         else:
             # The newest hits first, walking the full-text index backwards only as far as needed.
-            sql = (f"WITH hits AS (SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? AND rowid >= "
-                   "(SELECT COALESCE(MIN(rowid), 0) FROM papers WHERE first_seen_at >= ?) "
-                   "ORDER BY rowid DESC LIMIT ?) "
-                   f"SELECT {_PAPER_COLUMNS} FROM papers "
-                   "WHERE rowid IN (SELECT rowid FROM hits) AND first_seen_at >= ? ")
+            sql = (
+                f"WITH hits AS (SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? AND rowid >= "
+                "(SELECT COALESCE(MIN(rowid), 0) FROM papers WHERE first_seen_at >= ?) "
+                "ORDER BY rowid DESC LIMIT ?) "
+                f"SELECT {_PAPER_COLUMNS} FROM papers "
+                "WHERE rowid IN (SELECT rowid FROM hits) AND first_seen_at >= ? "
+            )
             params = (expression, _ts(since), limit, _ts(since))
         rows = await self._fetchall(sql + "ORDER BY first_seen_at DESC, id DESC LIMIT ?", (*params, limit))
         return [_paper_from_row(r) for r in rows]
@@ -272,8 +314,9 @@ class Store:
         )
         return [_paper_from_row(r) for r in rows]
 
-    async def search_papers(self, expression: str, limit: int, source: str | None = None,
-                            window: int = SEARCH_WINDOW) -> list[tuple[Paper, float]]:
+    async def search_papers(
+        self, expression: str, limit: int, source: str | None = None, window: int = SEARCH_WINDOW
+    ) -> list[tuple[Paper, float]]:
         """Full-text candidates for an FTS5 ``expression`` (see bot.store.search), with bm25 scores (lower is
         better; the title weighs most). Only the newest ``window`` full-text hits are ranked: a very common
         word would otherwise make bm25 score most of the table on every search."""
@@ -282,7 +325,7 @@ class Store:
             f"""WITH recent AS (
                     SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? ORDER BY rowid DESC LIMIT ?
                 )
-                SELECT {_prefixed('p')}, bm25(papers_fts, 8.0, 2.0, 1.0, 3.0) AS score
+                SELECT {_prefixed("p")}, bm25(papers_fts, 8.0, 2.0, 1.0, 3.0) AS score
                 FROM papers_fts JOIN papers p ON p.rowid = papers_fts.rowid
                 WHERE papers_fts MATCH ? AND papers_fts.rowid >= (SELECT COALESCE(MIN(rowid), 0) FROM recent){where}
                 ORDER BY score LIMIT ?""",
@@ -316,15 +359,23 @@ class Store:
             assert sub_id is not None
             await _queue(db, [(sub_id, paper_id) for paper_id in backfill], now, hold=False)
         return Subscription(
-            id=sub_id, kind=kind, guild_id=guild_id, channel_id=channel_id, user_id=user_id, query=query,
-            created_at=now, schedule=schedule, min_upvotes=min_upvotes,
+            id=sub_id,
+            kind=kind,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            query=query,
+            created_at=now,
+            schedule=schedule,
+            min_upvotes=min_upvotes,
         )
 
     async def count_subscriptions(self, owner: Owner) -> int:
         """Live (not removed) subscriptions of a server, or alerts of a user."""
         where, params = _owner_filter(owner)
-        row = await self._fetchone(f"SELECT COUNT(*) FROM subscriptions s WHERE {where} AND s.status != 'removed'",
-                                   params)
+        row = await self._fetchone(
+            f"SELECT COUNT(*) FROM subscriptions s WHERE {where} AND s.status != 'removed'", params
+        )
         return int(row[0])
 
     async def list_subscriptions(self, owner: Owner, channel_id: int | None = None) -> list[Subscription]:
@@ -341,8 +392,7 @@ class Store:
         """One of *this owner's* subscriptions; another server's or user's id reads as not found."""
         where, params = _owner_filter(owner)
         row = await self._fetchone(
-            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions s "
-            f"WHERE s.id = ? AND {where} AND s.status != 'removed'",
+            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE s.id = ? AND {where} AND s.status != 'removed'",
             (subscription_id, *params),
         )
         return None if row is None else _subscription_from_row(row)
@@ -367,8 +417,9 @@ class Store:
         )
         return [_subscription_from_row(r) for r in rows]
 
-    async def set_subscription_status(self, owner: Owner, subscription_id: int, status: SubscriptionStatus,
-                                      reason: str | None = None) -> bool:
+    async def set_subscription_status(
+        self, owner: Owner, subscription_id: int, status: SubscriptionStatus, reason: str | None = None
+    ) -> bool:
         """Pause, resume or remove one of this owner's subscriptions; False when it is not found."""
         where, params = _owner_filter(owner)
         async with self._transaction() as db:
@@ -382,17 +433,21 @@ class Store:
     async def pause_target(self, target: Target, reason: str) -> list[int]:
         """Pause every active subscription delivering to ``target``; returns their ids."""
         column, kind = ("channel_id", "channel") if target.kind is TargetKind.CHANNEL else ("user_id", "alert")
-        async with self._transaction() as db, db.execute(
-            f"UPDATE subscriptions SET status = 'paused', pause_reason = ? "
-            f"WHERE {column} = ? AND kind = ? AND status = 'active' RETURNING id",
-            (reason, target.id, kind),
-        ) as cursor:
+        async with (
+            self._transaction() as db,
+            db.execute(
+                f"UPDATE subscriptions SET status = 'paused', pause_reason = ? "
+                f"WHERE {column} = ? AND kind = ? AND status = 'active' RETURNING id",
+                (reason, target.id, kind),
+            ) as cursor,
+        ):
             return sorted(row[0] for row in await cursor.fetchall())
 
     async def set_last_digest(self, subscription_id: int, period_end: datetime) -> None:
         async with self._transaction() as db:
-            await db.execute("UPDATE subscriptions SET last_digest_at = ? WHERE id = ?",
-                             (_ts(period_end), subscription_id))
+            await db.execute(
+                "UPDATE subscriptions SET last_digest_at = ? WHERE id = ?", (_ts(period_end), subscription_id)
+            )
 
     # -- digest settings ------------------------------------------------------------------------------
 
@@ -428,15 +483,19 @@ class Store:
 
     # -- outbox ---------------------------------------------------------------------------------------
 
-    async def due_deliveries(self, now: datetime, limit: int = 500, per_target: int = 50,
-                             target: Target | None = None) -> list[PendingDelivery]:
+    async def due_deliveries(
+        self, now: datetime, limit: int = 500, per_target: int = 50, target: Target | None = None
+    ) -> list[PendingDelivery]:
         """Instant deliveries ready to send for active subscriptions (optionally one target's), oldest first, at
         most ``per_target`` rows for any one target so that one target's backlog cannot crowd out the others.
 
         Rows left in ``sending`` by a crash come back with their nonce so the resend is deduplicated.
         """
-        only, params = ("", ()) if target is None else \
-            (" AND d.target_kind = ? AND d.target_id = ?", (str(target.kind), target.id))
+        only, params = (
+            ("", ())
+            if target is None
+            else (" AND d.target_kind = ? AND d.target_id = ?", (str(target.kind), target.id))
+        )
         rows = await self._fetchall(
             f"""SELECT {_PENDING_COLUMNS} FROM (
                     SELECT d.*, ROW_NUMBER() OVER (
@@ -482,8 +541,9 @@ class Store:
         )
         return None if row is None else row[0]
 
-    async def mark_sending(self, keys: Sequence[DeliveryKey], nonce: str, now: datetime,
-                           status: DeliveryStatus = DeliveryStatus.SENDING) -> None:
+    async def mark_sending(
+        self, keys: Sequence[DeliveryKey], nonce: str, now: datetime, status: DeliveryStatus = DeliveryStatus.SENDING
+    ) -> None:
         """Record the nonce *before* the request, so a crash resends with the same one.
 
         A digest's rows stay ``held`` (with their nonce) while it is sent, so only the digest path resends them.
@@ -497,8 +557,13 @@ class Store:
             keys, "status = 'sent', message_id = ?, sent_at = ?, last_error = NULL", (message_id, _ts(now))
         )
 
-    async def mark_retry(self, keys: Sequence[DeliveryKey], error: str, retry_at: datetime,
-                         status: DeliveryStatus = DeliveryStatus.PENDING) -> None:
+    async def mark_retry(
+        self,
+        keys: Sequence[DeliveryKey],
+        error: str,
+        retry_at: datetime,
+        status: DeliveryStatus = DeliveryStatus.PENDING,
+    ) -> None:
         """Back to ``status`` (pending, or held for a digest), keeping the nonce, until ``retry_at``."""
         await self._update_deliveries(
             keys, "status = ?, last_error = ?, next_attempt_at = ?", (str(status), error, _ts(retry_at))
@@ -507,8 +572,7 @@ class Store:
     async def mark_failed(self, keys: Sequence[DeliveryKey], error: str) -> None:
         await self._update_deliveries(keys, "status = 'failed', last_error = ?", (error,))
 
-    async def _update_deliveries(self, keys: Sequence[DeliveryKey], assignments: str,
-                                 params: tuple[Any, ...]) -> None:
+    async def _update_deliveries(self, keys: Sequence[DeliveryKey], assignments: str, params: tuple[Any, ...]) -> None:
         async with self._transaction() as db:
             await db.executemany(
                 f"UPDATE deliveries SET {assignments} WHERE subscription_id = ? AND paper_id = ?",
@@ -542,8 +606,9 @@ class Store:
 
     # -- sources --------------------------------------------------------------------------------------
 
-    async def record_source_result(self, source: str, now: datetime, error: str | None,
-                                   next_attempt: datetime | None = None) -> int:
+    async def record_source_result(
+        self, source: str, now: datetime, error: str | None, next_attempt: datetime | None = None
+    ) -> int:
         """Record a poll's outcome (and, after a failure, when to try again); returns the consecutive failures."""
         async with self._transaction() as db:
             if error is None:
@@ -654,9 +719,27 @@ def _merge_params(p: Paper, now: datetime) -> tuple[Any, ...]:
     """Parameters for _MERGE_PAPER: fill gaps, grow upvotes, prefer the HF page as the paper's link."""
     authors, categories, keywords = json.dumps(p.authors), json.dumps(p.categories), json.dumps(p.ai_keywords)
     return (
-        p.title, p.title, p.abstract, p.abstract, authors, authors, categories, categories, p.source, p.url,
-        p.pdf_url, p.code_url, p.project_url, p.thumbnail_url, p.upvotes, p.ai_summary, keywords, keywords,
-        _ts(p.published_at), _ts(now), p.id,
+        p.title,
+        p.title,
+        p.abstract,
+        p.abstract,
+        authors,
+        authors,
+        categories,
+        categories,
+        p.source,
+        p.url,
+        p.pdf_url,
+        p.code_url,
+        p.project_url,
+        p.thumbnail_url,
+        p.upvotes,
+        p.ai_summary,
+        keywords,
+        keywords,
+        _ts(p.published_at),
+        _ts(now),
+        p.id,
     )
 
 
@@ -673,8 +756,15 @@ _PENDING_COLUMNS = (
 
 
 def _pending_from_row(r: Sequence[Any]) -> PendingDelivery:
-    return PendingDelivery(subscription_id=r[0], target=Target(TargetKind(r[1]), r[2]), attempts=r[3],
-                           nonce=r[4], attempted_at=_dt(r[5]), owner_id=r[6], paper=_paper_from_row(r[7:]))
+    return PendingDelivery(
+        subscription_id=r[0],
+        target=Target(TargetKind(r[1]), r[2]),
+        attempts=r[3],
+        nonce=r[4],
+        attempted_at=_dt(r[5]),
+        owner_id=r[6],
+        paper=_paper_from_row(r[7:]),
+    )
 
 
 async def _user_version(db: aiosqlite.Connection) -> int:

@@ -57,8 +57,13 @@ def test_authors_are_shortened():
 
 
 def test_markdown_and_mentions_are_escaped():
-    paper = Paper(id="2411.00001", title="**Bold** [click](https://evil) @everyone <@123>",
-                  abstract="# Header\n`code` ||spoiler|| <@&1>", authors=("_x_",), url="https://h/p")
+    paper = Paper(
+        id="2411.00001",
+        title="**Bold** [click](https://evil) @everyone <@123>",
+        abstract="# Header\n`code` ||spoiler|| <@&1>",
+        authors=("_x_",),
+        url="https://h/p",
+    )
     embed = render_paper_embed(paper)
     assert "\\*\\*Bold\\*\\*" in embed["title"] and "\\[click\\]" in embed["title"]
     assert "\\<@123\\>" in embed["title"]
@@ -78,20 +83,40 @@ def test_trim_never_leaves_a_dangling_escape():
     assert trim(text, 10) == "aaaaaaaa…"
 
 
-urls = st.one_of(st.none(), st.text(max_size=80), st.just("https://example.org/x"),
-                 st.builds(lambda s: "https://e.org/" + s, st.text(max_size=3000)))
+urls = st.one_of(
+    st.none(),
+    st.text(max_size=80),
+    st.just("https://example.org/x"),
+    st.builds(lambda s: "https://e.org/" + s, st.text(max_size=3000)),
+)
 
 
 @settings(max_examples=200, deadline=None)
 @given(
-    title=st.text(max_size=1000), abstract=st.text(max_size=6000),
-    authors=st.lists(st.text(max_size=300), max_size=30), url=urls, pdf=urls, code=urls, thumb=urls,
-    summary=st.one_of(st.none(), st.text(max_size=5000)), upvotes=st.integers(0, 10**9),
+    title=st.text(max_size=1000),
+    abstract=st.text(max_size=6000),
+    authors=st.lists(st.text(max_size=300), max_size=30),
+    url=urls,
+    pdf=urls,
+    code=urls,
+    thumb=urls,
+    summary=st.one_of(st.none(), st.text(max_size=5000)),
+    upvotes=st.integers(0, 10**9),
     subs=st.lists(st.integers(1, 10**12), max_size=50),
 )
 def test_any_paper_renders_a_valid_embed(title, abstract, authors, url, pdf, code, thumb, summary, upvotes, subs):
-    paper = Paper(id="2411.00001", title=title, abstract=abstract, authors=tuple(authors), url=url or "",
-                  pdf_url=pdf, code_url=code, thumbnail_url=thumb, ai_summary=summary, upvotes=upvotes)
+    paper = Paper(
+        id="2411.00001",
+        title=title,
+        abstract=abstract,
+        authors=tuple(authors),
+        url=url or "",
+        pdf_url=pdf,
+        code_url=code,
+        thumbnail_url=thumb,
+        ai_summary=summary,
+        upvotes=upvotes,
+    )
     embed = render_paper_embed(paper, subs)
     _check_limits(embed)
     assert embed["title"]
@@ -102,8 +127,14 @@ def test_any_paper_renders_a_valid_embed(title, abstract, authors, url, pdf, cod
 
 
 def test_many_subscription_ids_stay_within_the_budget():
-    paper = Paper(id="2411.00001", title="T", abstract="A" * 2000, url="https://h/p",
-                  code_url="https://e.org/" + "x" * 200, upvotes=3553)
+    paper = Paper(
+        id="2411.00001",
+        title="T",
+        abstract="A" * 2000,
+        url="https://h/p",
+        code_url="https://e.org/" + "x" * 200,
+        upvotes=3553,
+    )
     embed = render_paper_embed(paper, [10**11 + n for n in range(50)])
     _check_limits(embed)
     assert embed["footer"]["text"].count("#") == 5 and "+45" in embed["footer"]["text"]

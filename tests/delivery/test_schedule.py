@@ -59,8 +59,9 @@ def test_weekly_on_the_chosen_day():
 def test_latest_due_collapses_missed_digests():
     start = datetime(2026, 11, 2, 10, tzinfo=UTC)
     assert latest_due(start, start + timedelta(hours=20), Schedule.DAILY, DigestSettings()) is None
-    assert latest_due(start, datetime(2026, 11, 5, 12, tzinfo=UTC), Schedule.DAILY, DigestSettings()) == \
-        datetime(2026, 11, 5, 9, tzinfo=UTC)
+    assert latest_due(start, datetime(2026, 11, 5, 12, tzinfo=UTC), Schedule.DAILY, DigestSettings()) == datetime(
+        2026, 11, 5, 9, tzinfo=UTC
+    )
 
 
 def test_input_validation():
@@ -79,8 +80,16 @@ def test_input_validation():
 
 
 def test_digest_stays_one_message_with_a_cap():
-    sub = Subscription(id=3, kind=SubscriptionKind.CHANNEL, guild_id=1, channel_id=2, user_id=1, query="x",
-                       created_at=datetime(2026, 11, 1, tzinfo=UTC), schedule=Schedule.DAILY)
+    sub = Subscription(
+        id=3,
+        kind=SubscriptionKind.CHANNEL,
+        guild_id=1,
+        channel_id=2,
+        user_id=1,
+        query="x",
+        created_at=datetime(2026, 11, 1, tzinfo=UTC),
+        schedule=Schedule.DAILY,
+    )
     papers = [make_paper(n, title="T" * 300, authors=("A" * 300,), upvotes=100 - n) for n in range(40)]
     (embed,) = render_digest(sub, papers, sub.created_at, sub.created_at + timedelta(days=1), cap=25)
     assert embed["title"] == "Daily digest · #3"

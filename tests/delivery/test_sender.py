@@ -32,10 +32,19 @@ async def _queue(store, channels_by_guild: dict[int, list[int]], papers: int) ->
     subs = []
     for guild_id, channels in channels_by_guild.items():
         for channel_id in channels:
-            subs.append(await store.add_subscription(kind=SubscriptionKind.CHANNEL, user_id=1, query="attention",
-                                                     now=T0, guild_id=guild_id, channel_id=channel_id))
-    await store.ingest([make_paper(n) for n in range(papers)],
-                       lambda new, _: [(s.id, p.id) for s in subs for p in new], T0)
+            subs.append(
+                await store.add_subscription(
+                    kind=SubscriptionKind.CHANNEL,
+                    user_id=1,
+                    query="attention",
+                    now=T0,
+                    guild_id=guild_id,
+                    channel_id=channel_id,
+                )
+            )
+    await store.ingest(
+        [make_paper(n) for n in range(papers)], lambda new, _: [(s.id, p.id) for s in subs for p in new], T0
+    )
 
 
 async def test_channels_take_turns_message_by_message(store):
@@ -45,7 +54,7 @@ async def test_channels_take_turns_message_by_message(store):
     transport = _RecordingTransport()
     result = await Sender(store, transport, lambda: T0, concurrency=1).drain()
     assert result.messages == 9 and result.delivered == 90
-    assert all(set(transport.posts[i:i + 3]) == set(channels) for i in range(0, 9, 3)), transport.posts
+    assert all(set(transport.posts[i : i + 3]) == set(channels) for i in range(0, 9, 3)), transport.posts
 
 
 async def test_a_small_server_is_not_queued_behind_a_large_one(store):

@@ -82,8 +82,11 @@ class World:
 
     def settings(self) -> Any:
         raw = {
-            "discord": {"api_base_url": self.emulator.api_base, "gateway_url": self.emulator.gateway_url,
-                        "dev_guild_id": self.guild_id},
+            "discord": {
+                "api_base_url": self.emulator.api_base,
+                "gateway_url": self.emulator.gateway_url,
+                "dev_guild_id": self.guild_id,
+            },
             "storage": {"path": str(self.db_path)},
             "sources": {"huggingface": {"url": self.hf.url, "poll_interval": 1, "timeout": 5}},
             "delivery": {"interval": 0.2},
@@ -145,25 +148,34 @@ class World:
                 raise AssertionError("timed out waiting for the outbox to drain")
             await asyncio.sleep(0.05)
 
-    async def subscriptions(self, subcommand: str, *, user_id: int | None = None,
-                            channel_id: int | None = None, **options: Any) -> Any:
+    async def subscriptions(
+        self, subcommand: str, *, user_id: int | None = None, channel_id: int | None = None, **options: Any
+    ) -> Any:
         return await self.emulator.invoke(
-            user_id=user_id or self.moderator_id, name="subscriptions", subcommand=subcommand,
-            options=options, guild_id=self.guild_id, channel_id=channel_id or self.channel_id,
+            user_id=user_id or self.moderator_id,
+            name="subscriptions",
+            subcommand=subcommand,
+            options=options,
+            guild_id=self.guild_id,
+            channel_id=channel_id or self.channel_id,
         )
 
     async def alerts(self, subcommand: str, *, user_id: int, in_dm: bool = False, **options: Any) -> Any:
         """``/alerts`` from the guild's channel, or from the user's DM with the bot."""
         where: dict[str, Any] = {} if in_dm else {"guild_id": self.guild_id, "channel_id": self.channel_id}
-        return await self.emulator.invoke(user_id=user_id, name="alerts", subcommand=subcommand, options=options,
-                                          **where)
+        return await self.emulator.invoke(
+            user_id=user_id, name="alerts", subcommand=subcommand, options=options, **where
+        )
 
 
 @pytest.fixture
 async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
     monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
-    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY",
-                        yarl.URL(str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)))
+    monkeypatch.setattr(
+        discord.gateway.DiscordWebSocket,
+        "DEFAULT_GATEWAY",
+        yarl.URL(str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)),
+    )
     emulator = DiscordEmulator()
     await emulator.start()
     hf = FakeHuggingFace()
@@ -175,8 +187,7 @@ async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
     mods = emulator.add_role(guild_id, "mods", MANAGE_CHANNELS)
     moderator_id = emulator.add_member(guild_id, name="mod", roles=[mods])
     member_id = emulator.add_member(guild_id, name="reader")
-    w = World(emulator, hf, tmp_path / "paperbot.db", guild_id, channel_id, other_channel_id, moderator_id,
-              member_id)
+    w = World(emulator, hf, tmp_path / "paperbot.db", guild_id, channel_id, other_channel_id, moderator_id, member_id)
     yield w
     await w.stop_bot()
     await hf.stop()

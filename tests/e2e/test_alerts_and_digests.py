@@ -87,8 +87,9 @@ async def test_closed_dms_pause_only_that_users_alerts(world: World, items):
     assert [r.status for r in _dm_posts(world, closed)] == [403]
     listed = (await world.alerts("list", user_id=closed)).embeds[0]["description"]
     assert listed.count("paused (DMs closed)") == 2
-    assert sorted(arxiv_ids(world.emulator.messages(world.emulator.dm_channel_id(world.member_id)))) == \
-        sorted(expected_ids(items[30:]))
+    assert sorted(arxiv_ids(world.emulator.messages(world.emulator.dm_channel_id(world.member_id)))) == sorted(
+        expected_ids(items[30:])
+    )
 
 
 async def test_users_cannot_see_or_touch_each_others_alerts(world: World, items):
@@ -99,13 +100,25 @@ async def test_users_cannot_see_or_touch_each_others_alerts(world: World, items)
         result = await world.alerts(sub, user_id=other, alert=1)
         assert "Alert #1 was not found" in result.content
     assert (await world.alerts("list", user_id=other)).content.startswith("You have no alerts")
-    choices = await world.emulator.autocomplete(user_id=other, name="alerts", subcommand="remove",
-                                                options={"alert": ""}, focused="alert",
-                                                guild_id=world.guild_id, channel_id=world.channel_id)
+    choices = await world.emulator.autocomplete(
+        user_id=other,
+        name="alerts",
+        subcommand="remove",
+        options={"alert": ""},
+        focused="alert",
+        guild_id=world.guild_id,
+        channel_id=world.channel_id,
+    )
     assert choices == []
-    mine = await world.emulator.autocomplete(user_id=owner, name="alerts", subcommand="remove",
-                                             options={"alert": ""}, focused="alert",
-                                             guild_id=world.guild_id, channel_id=world.channel_id)
+    mine = await world.emulator.autocomplete(
+        user_id=owner,
+        name="alerts",
+        subcommand="remove",
+        options={"alert": ""},
+        focused="alert",
+        guild_id=world.guild_id,
+        channel_id=world.channel_id,
+    )
     assert [c["value"] for c in mine] == [1]
     # Alert ids are not subscription ids of the server either.
     assert "not found" in (await world.subscriptions("remove", subscription=1)).content
@@ -152,8 +165,9 @@ async def test_daily_digest_is_one_message_at_digest_time(world: World, items):
 
 async def test_missed_digests_are_sent_once_when_the_bot_returns(world: World, items):
     clock = await _boot(world, items)
-    settings = await world.alerts("settings", user_id=world.member_id, timezone="europe/berlin",
-                                  digest_time="7:30", weekly_day="wed")
+    settings = await world.alerts(
+        "settings", user_id=world.member_id, timezone="europe/berlin", digest_time="7:30", weekly_day="wed"
+    )
     assert "Europe/Berlin" in settings.content and "07:30" in settings.content and "Wednesday" in settings.content
     await world.alerts("add", user_id=world.member_id, query=QUERY, schedule="weekly")
     world.hf.publish(clock.day(), items[30:])
@@ -176,10 +190,15 @@ async def test_bad_settings_get_helpful_errors(world: World, items):
     assert "HH:MM" in (await world.subscriptions("settings", digest_time="25:00")).content
     shown = await world.subscriptions("settings")
     assert "09:00 (UTC)" in shown.content and "Monday" in shown.content
-    choices = await world.emulator.autocomplete(user_id=world.moderator_id, name="subscriptions",
-                                                subcommand="settings", options={"timezone": "berl"},
-                                                focused="timezone", guild_id=world.guild_id,
-                                                channel_id=world.channel_id)
+    choices = await world.emulator.autocomplete(
+        user_id=world.moderator_id,
+        name="subscriptions",
+        subcommand="settings",
+        options={"timezone": "berl"},
+        focused="timezone",
+        guild_id=world.guild_id,
+        channel_id=world.channel_id,
+    )
     assert [c["value"] for c in choices] == ["Europe/Berlin"]
 
 
@@ -220,13 +239,16 @@ async def test_alerts_are_installable_to_users_and_usable_in_dms(world: World, i
 async def test_opening_dms_too_fast_backs_off_then_delivers(world: World, items):
     clock = await _boot(world, items)
     await world.alerts("add", user_id=world.member_id, query=QUERY)
-    world.emulator.fail_next("POST", r"/users/@me/channels", status=403, code=40003,
-                             message="You are opening direct messages too fast.")
+    world.emulator.fail_next(
+        "POST", r"/users/@me/channels", status=403, code=40003, message="You are opening direct messages too fast."
+    )
     world.hf.publish(clock.day(), items[30:])
     await world.wait_until(lambda: bool(world.emulator.find_requests("POST", r"/users/@me/channels")))
     await world.polls_completed(2)
-    assert world.emulator.dm_channel_id(world.member_id) is None or \
-        world.emulator.messages(world.emulator.dm_channel_id(world.member_id)) == []
+    assert (
+        world.emulator.dm_channel_id(world.member_id) is None
+        or world.emulator.messages(world.emulator.dm_channel_id(world.member_id)) == []
+    )
     listed = (await world.alerts("list", user_id=world.member_id)).embeds[0]["description"]
     assert "active" in listed  # backing off, not paused
     clock.advance(seconds=30)
@@ -250,8 +272,10 @@ async def test_a_digest_interrupted_by_a_crash_is_not_sent_twice(world: World, i
     # As if the bot had died after Discord accepted the digest but before recording it, 10 minutes before now.
     clock.set(datetime(2026, 11, 2, 9, 10, 1, tzinfo=UTC))
     async with aiosqlite.connect(world.db_path) as db:
-        await db.execute("UPDATE deliveries SET status = 'held', message_id = NULL, attempted_at = ?",
-                         (datetime(2026, 11, 2, 9, 0, 1, tzinfo=UTC).isoformat(),))
+        await db.execute(
+            "UPDATE deliveries SET status = 'held', message_id = NULL, attempted_at = ?",
+            (datetime(2026, 11, 2, 9, 0, 1, tzinfo=UTC).isoformat(),),
+        )
         await db.execute("UPDATE subscriptions SET last_digest_at = NULL")
         await db.commit()
     await world.start_bot()

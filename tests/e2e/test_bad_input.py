@@ -49,10 +49,17 @@ async def test_free_text_options_never_break(world: World, items, text: str):
         ("papers", "explain", {"paper": text}, world.member_id),
     ]
     for name, sub, options, user in calls:
-        result = await emulator.invoke(user_id=user, name=name, subcommand=sub, options=options, guild_id=guild,
-                                       channel_id=channel)
+        result = await emulator.invoke(
+            user_id=user, name=name, subcommand=sub, options=options, guild_id=guild, channel_id=channel
+        )
         _assert_clean_reply(result)
-    shown = await emulator.invoke(user_id=world.member_id, name="papers", subcommand="show", options={"id": text},
-                                  guild_id=guild, channel_id=channel)
+    shown = await emulator.invoke(
+        user_id=world.member_id,
+        name="papers",
+        subcommand="show",
+        options={"id": text},
+        guild_id=guild,
+        channel_id=channel,
+    )
     _assert_clean_reply(shown)  # unknown ids are answered privately
     assert emulator.internal_errors == []

@@ -46,21 +46,37 @@ class BotProcess:
         self.config = tmp / "config.toml"
         self.log = tmp / "bot.log"
         self.proc: asyncio.subprocess.Process | None = None
-        self.config.write_text(_toml({
-            "discord": {"api_base_url": world.emulator.api_base, "gateway_url": world.emulator.gateway_url,
-                        "dev_guild_id": world.guild_id},
-            "storage": {"path": str(world.db_path)},
-            "sources.huggingface": {"url": world.hf.url, "poll_interval": 1, "timeout": 5},
-            "delivery": {"interval": 0.2},
-        }))
+        self.config.write_text(
+            _toml(
+                {
+                    "discord": {
+                        "api_base_url": world.emulator.api_base,
+                        "gateway_url": world.emulator.gateway_url,
+                        "dev_guild_id": world.guild_id,
+                    },
+                    "storage": {"path": str(world.db_path)},
+                    "sources.huggingface": {"url": world.hf.url, "poll_interval": 1, "timeout": 5},
+                    "delivery": {"interval": 0.2},
+                }
+            )
+        )
 
     async def start(self) -> None:
         identified = self.world.emulator.identify_count
         env = {**os.environ, "DISCORD_TOKEN": DiscordEmulator.BOT_TOKEN, "PYTHONPATH": str(ROOT)}
         with self.log.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "run", "--config", str(self.config),
-                stdout=log, stderr=log, env=env, cwd=str(ROOT))
+                sys.executable,
+                "-m",
+                "bot",
+                "run",
+                "--config",
+                str(self.config),
+                stdout=log,
+                stderr=log,
+                env=env,
+                cwd=str(ROOT),
+            )
         await self.world.wait_until(lambda: self.world.emulator.identify_count > identified, timeout=30)
 
     async def kill(self) -> None:
@@ -100,7 +116,8 @@ async def _successes(db: Path) -> int:
 async def test_kill_9_during_delivery_never_loses_or_doubles(world: World, items, tmp_path):
     rng = random.Random(20261128)
     channels = [world.channel_id, world.other_channel_id] + [
-        world.emulator.add_channel(world.guild_id, f"feed-{n}") for n in range(6)]
+        world.emulator.add_channel(world.guild_id, f"feed-{n}") for n in range(6)
+    ]
     world.hf.publish(today(), items[:5])
     bot = BotProcess(world, tmp_path)
     await bot.start()
@@ -110,9 +127,14 @@ async def test_kill_9_during_delivery_never_loses_or_doubles(world: World, items
             await asyncio.sleep(0.1)
         staff = [world.moderator_id, world.emulator.owner_id]  # two people: each has a per-user cooldown
         for n, channel in enumerate(channels):
-            result = await world.emulator.invoke(user_id=staff[n % 2], name="subscriptions", subcommand="add",
-                                                 options={"query": BROAD, "channel": channel},
-                                                 guild_id=world.guild_id, channel_id=world.channel_id)
+            result = await world.emulator.invoke(
+                user_id=staff[n % 2],
+                name="subscriptions",
+                subcommand="add",
+                options={"query": BROAD, "channel": channel},
+                guild_id=world.guild_id,
+                channel_id=world.channel_id,
+            )
             assert "added" in result.content, result.content
         world.hf.publish(today(), items[5:])
         # This test is about exactly-once delivery, not matching (tested elsewhere), so the matcher decides.
@@ -143,8 +165,10 @@ async def test_kill_9_during_delivery_never_loses_or_doubles(world: World, items
             assert sorted(counts) == sorted(want), channel
             assert set(counts.values()) == {1}, {k: v for k, v in counts.items() if v > 1}
         nonces = Counter(r.json["nonce"] for r in world.emulator.find_requests("POST", r"/channels/\d+/messages"))
-        print(f"outbox at each kill (pending, mid-send): {at_kill}; "
-              f"resends deduplicated by nonce: {sum(n - 1 for n in nonces.values())}")
+        print(
+            f"outbox at each kill (pending, mid-send): {at_kill}; "
+            f"resends deduplicated by nonce: {sum(n - 1 for n in nonces.values())}"
+        )
     finally:
         await bot.stop()
     log = (tmp_path / "bot.log").read_text(errors="replace")
@@ -158,8 +182,10 @@ async def _rewind_to_sending(db: Path, paper_ids: list[str], minutes_ago: float)
     when = (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat(timespec="microseconds")
     async with aiosqlite.connect(db) as conn:
         marks = ",".join("?" * len(paper_ids))
-        await conn.execute(f"UPDATE deliveries SET status = 'sending', attempted_at = ? WHERE paper_id IN ({marks})",
-                           (when, *paper_ids))
+        await conn.execute(
+            f"UPDATE deliveries SET status = 'sending', attempted_at = ? WHERE paper_id IN ({marks})",
+            (when, *paper_ids),
+        )
         await conn.commit()
 
 

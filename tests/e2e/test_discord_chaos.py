@@ -19,9 +19,14 @@ POSTS = r"/channels/\d+/messages"
 
 
 async def _add(world: World, user: int, **options) -> int:
-    result = await world.emulator.invoke(user_id=user, name="subscriptions" if "channel" in options else "alerts",
-                                         subcommand="add", options=options, guild_id=world.guild_id,
-                                         channel_id=world.channel_id)
+    result = await world.emulator.invoke(
+        user_id=user,
+        name="subscriptions" if "channel" in options else "alerts",
+        subcommand="add",
+        options=options,
+        guild_id=world.guild_id,
+        channel_id=world.channel_id,
+    )
     assert "added" in result.content, result.content
     return int(result.content.split("**#")[1].split("**")[0])
 
@@ -37,9 +42,13 @@ async def test_exactly_once_through_random_faults_and_refusals(world: World, ite
     deleted = emulator.add_channel(world.guild_id, "deleted")
     readers = [emulator.add_member(world.guild_id, name=f"reader{n}") for n in range(3)]
     closed = emulator.add_member(world.guild_id, user_id=emulator.add_user("closed", dms_closed=True))
-    staff = [world.moderator_id, emulator.owner_id,
-             emulator.add_member(world.guild_id, name="mod2", roles=[emulator.add_role(world.guild_id, "m2",
-                                                                                          MANAGE_CHANNELS)])]
+    staff = [
+        world.moderator_id,
+        emulator.owner_id,
+        emulator.add_member(
+            world.guild_id, name="mod2", roles=[emulator.add_role(world.guild_id, "m2", MANAGE_CHANNELS)]
+        ),
+    ]
     await world.start_bot()
     await world.polls_completed(1)
     for n, channel in enumerate([*good, forbidden, no_access, deleted]):
@@ -76,8 +85,11 @@ async def test_exactly_once_through_random_faults_and_refusals(world: World, ite
 
     listed = (await world.subscriptions("list")).embeds[0]["description"]
     assert listed.count("· active ·") == len(good)
-    for reason in ("Missing Permissions (403, code 50013)", "Missing Access (403, code 50001)",
-                   "Unknown Channel (404, code 10003)"):
+    for reason in (
+        "Missing Permissions (403, code 50013)",
+        "Missing Access (403, code 50001)",
+        "Unknown Channel (404, code 10003)",
+    ):
         assert f"paused ({reason})" in listed
     closed_alerts = await world.alerts("list", user_id=closed)
     assert "paused (DMs closed)" in closed_alerts.embeds[0]["description"]
@@ -88,8 +100,10 @@ async def test_exactly_once_through_random_faults_and_refusals(world: World, ite
 
     posts = emulator.find_requests("POST", POSTS)
     injected = len(emulator.injected_faults)
-    print(f"\nposts: {len(posts)}, injected faults: {injected}, 429s: {emulator.rate_limited_count}, "
-          f"invalid requests: {emulator.invalid_request_count}, peak requests in 1 s: {emulator.peak_requests()}")
+    print(
+        f"\nposts: {len(posts)}, injected faults: {injected}, 429s: {emulator.rate_limited_count}, "
+        f"invalid requests: {emulator.invalid_request_count}, peak requests in 1 s: {emulator.peak_requests()}"
+    )
     assert injected >= 5
     # Discord bans at 10,000 invalid requests per 10 minutes; we stay within the injected faults plus the refusals.
     assert emulator.invalid_request_count <= injected + 1 + 4 + 3
@@ -105,16 +119,23 @@ async def test_bulk_delivery_is_paced_and_fair(world: World, items):
     big = [emulator.add_channel(world.guild_id, f"big-{n}") for n in range(24)]
     small_guild = emulator.add_guild("Small lab")
     small_channel = emulator.add_channel(small_guild.id, "papers")
-    small_mod = emulator.add_member(small_guild.id, name="smallmod",
-                                    roles=[emulator.add_role(small_guild.id, "mods", MANAGE_CHANNELS)])
+    small_mod = emulator.add_member(
+        small_guild.id, name="smallmod", roles=[emulator.add_role(small_guild.id, "mods", MANAGE_CHANNELS)]
+    )
     mods = emulator.add_role(world.guild_id, "more-mods", MANAGE_CHANNELS)
     staff = [emulator.add_member(world.guild_id, name=f"mod{n}", roles=[mods]) for n in range(5)]
     await world.start_bot()
     await world.polls_completed(1)
     for n, channel in enumerate(big):
         await _add(world, staff[n % 5], query=BROAD, channel=channel)  # 5 people: each has a command cooldown
-    result = await emulator.invoke(user_id=small_mod, name="subscriptions", subcommand="add",
-                                   options={"query": BROAD}, guild_id=small_guild.id, channel_id=small_channel)
+    result = await emulator.invoke(
+        user_id=small_mod,
+        name="subscriptions",
+        subcommand="add",
+        options={"query": BROAD},
+        guild_id=small_guild.id,
+        channel_id=small_channel,
+    )
     assert "added" in result.content
     emulator.enforce_rate_limits(global_per_second=50, channel_messages=(5, 5.0))
 
@@ -127,9 +148,11 @@ async def test_bulk_delivery_is_paced_and_fair(world: World, items):
     big_done = loop.time() - started
     posts = emulator.find_requests("POST", POSTS)
     rate = emulator.requests_per_second(method="POST", path_pattern=POSTS)
-    print(f"\n{len(posts)} messages; small server's first after {small_first:.2f}s; everything after "
-          f"{big_done:.2f}s; {rate:.1f} posts/s; 429s: {emulator.rate_limited_count}; "
-          f"peak posts in 1 s: {emulator.peak_requests(method='POST', path_pattern=POSTS)}")
+    print(
+        f"\n{len(posts)} messages; small server's first after {small_first:.2f}s; everything after "
+        f"{big_done:.2f}s; {rate:.1f} posts/s; 429s: {emulator.rate_limited_count}; "
+        f"peak posts in 1 s: {emulator.peak_requests(method='POST', path_pattern=POSTS)}"
+    )
     assert emulator.rate_limited_count == 0  # paced: no 429 at all
     assert emulator.peak_requests(method="POST", path_pattern=POSTS) <= REQUESTS_PER_SECOND + 1  # our pace
     assert small_first < big_done / 4  # one large server cannot starve a small one

@@ -24,17 +24,23 @@ async def _boot(world: World, items, count: int = 30) -> FakeClock:
 
 async def papers(world: World, sub: str, *, user_id: int | None = None, in_dm: bool = False, **options):
     where = {} if in_dm else {"guild_id": world.guild_id, "channel_id": world.channel_id}
-    return await world.emulator.invoke(user_id=user_id or world.moderator_id, name="papers", subcommand=sub,
-                                       options=options, **where)
+    return await world.emulator.invoke(
+        user_id=user_id or world.moderator_id, name="papers", subcommand=sub, options=options, **where
+    )
 
 
 async def test_search_is_ranked_and_exact(world: World, items):
     await _boot(world, items, count=71)
     result = await papers(world, "search", query="ti:attention -survey")
     assert result.ephemeral
-    want = {i["paper"]["id"] for i in items if re.search(r"\battenti(?:on|ons|ve)\b", i["paper"]["title"], re.I)
-            and not re.search(r"\bsurvey", i["paper"]["title"] + i["paper"]["summary"] + " ".join(
-                i["paper"].get("ai_keywords", [])), re.I)}
+    want = {
+        i["paper"]["id"]
+        for i in items
+        if re.search(r"\battenti(?:on|ons|ve)\b", i["paper"]["title"], re.I)
+        and not re.search(
+            r"\bsurvey", i["paper"]["title"] + i["paper"]["summary"] + " ".join(i["paper"].get("ai_keywords", [])), re.I
+        )
+    }
     total = int(re.search(r"of (\d+)", result.content).group(1))
     assert total == len(want)
     shown = arxiv_ids([{"embeds": result.embeds}])
@@ -103,8 +109,7 @@ async def test_explain_in_dms_covers_my_alerts_only(world: World, items):
     await world.wait_until(lambda: world.emulator.dm_channel_id(world.member_id) is not None)
     await world.emulator.wait_for_messages(world.emulator.dm_channel_id(world.member_id), 1)
     await world.outbox_drained()
-    result = await papers(world, "explain", user_id=world.member_id, in_dm=True,
-                          paper=expected_ids(items[30:])[0])
+    result = await papers(world, "explain", user_id=world.member_id, in_dm=True, paper=expected_ids(items[30:])[0])
     text = result.embeds[0]["description"]
     assert "**#1**" in text and "**#2**" not in text and "discord.com/channels/@me/" in text
 

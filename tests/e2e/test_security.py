@@ -25,9 +25,14 @@ async def test_settings_are_per_server(world: World, items):
     other_channel = emulator.add_channel(other.id, "general")
     admin = emulator.add_member(other.id, name="admin", roles=[emulator.add_role(other.id, "a", MANAGE_CHANNELS)])
     await world.start_bot()
-    changed = await emulator.invoke(user_id=admin, name="subscriptions", subcommand="settings",
-                                    options={"timezone": "Asia/Tokyo", "digest_time": "08:00"},
-                                    guild_id=other.id, channel_id=other_channel)
+    changed = await emulator.invoke(
+        user_id=admin,
+        name="subscriptions",
+        subcommand="settings",
+        options={"timezone": "Asia/Tokyo", "digest_time": "08:00"},
+        guild_id=other.id,
+        channel_id=other_channel,
+    )
     assert "Asia/Tokyo" in changed.content
     mine = await world.subscriptions("settings")
     assert "09:00 (UTC)" in mine.content and "Tokyo" not in mine.content

@@ -32,20 +32,33 @@ async def feed() -> AsyncIterator[FakeFeed]:
     await server.stop()
 
 
-def _arxiv_item(hf_item: dict[str, Any], announce_type: str = "new", version: int = 1,
-                categories: tuple[str, ...] = ("cs.CL",)) -> dict[str, Any]:
+def _arxiv_item(
+    hf_item: dict[str, Any], announce_type: str = "new", version: int = 1, categories: tuple[str, ...] = ("cs.CL",)
+) -> dict[str, Any]:
     paper = hf_item["paper"]
-    return {"id": paper["id"], "version": version, "title": paper["title"], "abstract": paper["summary"],
-            "authors": [a["name"] for a in paper["authors"]], "categories": list(categories),
-            "announce_type": announce_type}
+    return {
+        "id": paper["id"],
+        "version": version,
+        "title": paper["title"],
+        "abstract": paper["summary"],
+        "authors": [a["name"] for a in paper["authors"]],
+        "categories": list(categories),
+        "announce_type": announce_type,
+    }
 
 
 async def _boot(world: World, arxiv: FakeArxiv, feed: FakeFeed | None = None, *, real_time: bool = False) -> FakeClock:
     clock = FakeClock(START)
     world.clock = None if real_time else clock
     world.config["sources"] = {
-        "arxiv": {"enabled": True, "url": arxiv.url, "categories": ["cs.CL", "cs.CV"], "poll_interval": 1,
-                  "min_request_gap": 0.2, "timeout": 5},
+        "arxiv": {
+            "enabled": True,
+            "url": arxiv.url,
+            "categories": ["cs.CL", "cs.CV"],
+            "poll_interval": 1,
+            "min_request_gap": 0.2,
+            "timeout": 5,
+        },
         "degraded_after": 2,
     }
     if feed is not None:
@@ -104,8 +117,9 @@ async def test_hf_then_arxiv_is_delivered_once(world: World, arxiv: FakeArxiv, i
 async def test_categories_feed_the_cat_field_and_weekends_are_quiet(world: World, arxiv: FakeArxiv, items):
     await _boot(world, arxiv)
     await world.subscriptions("add", query="cat:cs.CV")
-    arxiv.set_items([_arxiv_item(items[1], "cross", categories=("cs.CV", "cs.CL")),
-                     _arxiv_item(items[2], categories=("cs.CL",))])
+    arxiv.set_items(
+        [_arxiv_item(items[1], "cross", categories=("cs.CV", "cs.CL")), _arxiv_item(items[2], categories=("cs.CL",))]
+    )
     (message,) = await world.emulator.wait_for_messages(world.channel_id, 1)
     assert arxiv_ids([message]) == [items[1]["paper"]["id"]]
     arxiv.empty()
@@ -117,9 +131,18 @@ async def test_categories_feed_the_cat_field_and_weekends_are_quiet(world: World
 async def test_generic_feed_source(world: World, arxiv: FakeArxiv, feed: FakeFeed, items):
     await _boot(world, arxiv, feed)
     await world.subscriptions("add", query="ti:photonic")
-    feed.set_items([{"title": "Photonic tensor cores for inference", "link": "https://journal.example/a/1",
-                     "guid": "urn:journal:1", "summary": "<p>We build <b>photonic</b> chips.</p>",
-                     "authors": ["Ada Optics"], "doi": "10.1234/ABC.1"}])
+    feed.set_items(
+        [
+            {
+                "title": "Photonic tensor cores for inference",
+                "link": "https://journal.example/a/1",
+                "guid": "urn:journal:1",
+                "summary": "<p>We build <b>photonic</b> chips.</p>",
+                "authors": ["Ada Optics"],
+                "doi": "10.1234/ABC.1",
+            }
+        ]
+    )
     (message,) = await world.emulator.wait_for_messages(world.channel_id, 1, timeout=15)
     (embed,) = message["embeds"]
     assert embed["title"] == "Photonic tensor cores for inference"

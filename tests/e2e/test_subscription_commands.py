@@ -19,8 +19,13 @@ async def _ready(world: World, items, count: int = 30) -> None:
 
 async def test_invalid_query_gets_a_clear_message(world: World, items):
     await _ready(world, items)
-    for query, fragment in [('"unbalanced', "quote"), ("(a OR b", "never closed"), ("-survey", "positive"),
-                            ("llm OR", "character 5"), ("x" * 301, "too long")]:
+    for query, fragment in [
+        ('"unbalanced', "quote"),
+        ("(a OR b", "never closed"),
+        ("-survey", "positive"),
+        ("llm OR", "character 5"),
+        ("x" * 301, "too long"),
+    ]:
         result = await world.subscriptions("add", query=query)
         assert result.ephemeral and "can't be used" in result.content and fragment in result.content, result.content
     assert (await world.subscriptions("list")).content.startswith("No subscriptions")
@@ -28,8 +33,10 @@ async def test_invalid_query_gets_a_clear_message(world: World, items):
 
 async def test_member_needs_manage_channels_in_the_target_channel(world: World, items):
     # The moderator manages #papers (role) but an overwrite denies Manage Channels in #lab.
-    world.emulator.update_channel(world.other_channel_id, overwrites=[
-        {"id": world.moderator_id, "type": 1, "allow": "0", "deny": str(MANAGE_CHANNELS)}])
+    world.emulator.update_channel(
+        world.other_channel_id,
+        overwrites=[{"id": world.moderator_id, "type": 1, "allow": "0", "deny": str(MANAGE_CHANNELS)}],
+    )
     await _ready(world, items)
     refused = await world.subscriptions("add", query="attention", channel=world.other_channel_id)
     assert "Manage Channels" in refused.content and f"<#{world.other_channel_id}>" in refused.content
@@ -45,8 +52,9 @@ async def test_members_without_manage_channels_cannot_see_the_group(world: World
 
 async def test_bot_must_be_able_to_post_in_the_target(world: World, items):
     guild = world.emulator.guilds[world.guild_id]
-    world.emulator.update_channel(world.other_channel_id, overwrites=[
-        {"id": guild.bot_role_id, "type": 0, "allow": "0", "deny": str(EMBED)}])
+    world.emulator.update_channel(
+        world.other_channel_id, overwrites=[{"id": guild.bot_role_id, "type": 0, "allow": "0", "deny": str(EMBED)}]
+    )
     await _ready(world, items)
     refused = await world.subscriptions("add", query="attention", channel=world.other_channel_id)
     assert "Embed Links" in refused.content and "missing" in refused.content
@@ -63,19 +71,38 @@ async def test_other_guilds_cannot_see_or_touch_subscriptions(world: World, item
     await world.subscriptions("add", query="attention")
 
     for sub in ("remove", "pause", "resume"):
-        result = await emulator.invoke(user_id=intruder, name="subscriptions", subcommand=sub,
-                                       options={"subscription": 1}, guild_id=other.id, channel_id=other_channel)
+        result = await emulator.invoke(
+            user_id=intruder,
+            name="subscriptions",
+            subcommand=sub,
+            options={"subscription": 1},
+            guild_id=other.id,
+            channel_id=other_channel,
+        )
         assert "#1 was not found" in result.content
-    listed = await emulator.invoke(user_id=intruder, name="subscriptions", subcommand="list",
-                                   guild_id=other.id, channel_id=other_channel)
+    listed = await emulator.invoke(
+        user_id=intruder, name="subscriptions", subcommand="list", guild_id=other.id, channel_id=other_channel
+    )
     assert listed.content.startswith("No subscriptions")
-    choices = await emulator.autocomplete(user_id=intruder, name="subscriptions", subcommand="remove",
-                                          options={"subscription": ""}, focused="subscription",
-                                          guild_id=other.id, channel_id=other_channel)
+    choices = await emulator.autocomplete(
+        user_id=intruder,
+        name="subscriptions",
+        subcommand="remove",
+        options={"subscription": ""},
+        focused="subscription",
+        guild_id=other.id,
+        channel_id=other_channel,
+    )
     assert choices == []
-    mine = await emulator.autocomplete(user_id=world.moderator_id, name="subscriptions", subcommand="remove",
-                                       options={"subscription": "att"}, focused="subscription",
-                                       guild_id=world.guild_id, channel_id=world.channel_id)
+    mine = await emulator.autocomplete(
+        user_id=world.moderator_id,
+        name="subscriptions",
+        subcommand="remove",
+        options={"subscription": "att"},
+        focused="subscription",
+        guild_id=world.guild_id,
+        channel_id=world.channel_id,
+    )
     assert [c["value"] for c in mine] == [1] and mine[0]["name"].startswith("#1 · attention")
     assert (await world.subscriptions("list")).embeds  # still there for its owner
 

@@ -92,8 +92,11 @@ async def test_forbidden_channel_pauses_only_its_subscription(world: World, item
     await world.polls_completed(2)
     await world.outbox_drained()  # the paused subscription's rows are held back, not pending-visible
     assert len(arxiv_ids(world.emulator.messages(world.channel_id))) == 3
-    posts_to_bad = [r for r in world.emulator.requests
-                    if r.method == "POST" and r.path == f"/channels/{world.other_channel_id}/messages"]
+    posts_to_bad = [
+        r
+        for r in world.emulator.requests
+        if r.method == "POST" and r.path == f"/channels/{world.other_channel_id}/messages"
+    ]
     assert len(posts_to_bad) == 1  # paused after the first refusal: no retry storm
 
     listed = (await world.subscriptions("list")).embeds[0]["description"]

@@ -30,15 +30,17 @@ def default_items() -> list[dict[str, Any]]:
         primary = PRIMARIES[i % 3]
         replaced = i % 7 == 6
         kind = "replace" if replaced else "new"
-        items.append({
-            "id": paper["id"],
-            "version": 2 if replaced else 1,
-            "title": paper["title"],
-            "abstract": paper["summary"],
-            "authors": [a["name"] for a in paper["authors"]],
-            "categories": [primary] if primary == "cs.CL" else [primary, "cs.CL"],
-            "announce_type": kind if primary == "cs.CL" else ("replace-cross" if replaced else "cross"),
-        })
+        items.append(
+            {
+                "id": paper["id"],
+                "version": 2 if replaced else 1,
+                "title": paper["title"],
+                "abstract": paper["summary"],
+                "authors": [a["name"] for a in paper["authors"]],
+                "categories": [primary] if primary == "cs.CL" else [primary, "cs.CL"],
+                "announce_type": kind if primary == "cs.CL" else ("replace-cross" if replaced else "cross"),
+            }
+        )
     return items
 
 

@@ -115,16 +115,34 @@ SEND_MESSAGES_IN_THREADS = 1 << 38
 ALL_PERMISSIONS = 8866461766385663
 #: A typical @everyone role of a new server.
 DEFAULT_EVERYONE = (
-    CREATE_INSTANT_INVITE | ADD_REACTIONS | VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES
-    | READ_MESSAGE_HISTORY | USE_EXTERNAL_EMOJIS | CONNECT | SPEAK | CHANGE_NICKNAME
-    | USE_APPLICATION_COMMANDS | CREATE_PUBLIC_THREADS | SEND_MESSAGES_IN_THREADS
+    CREATE_INSTANT_INVITE
+    | ADD_REACTIONS
+    | VIEW_CHANNEL
+    | SEND_MESSAGES
+    | EMBED_LINKS
+    | ATTACH_FILES
+    | READ_MESSAGE_HISTORY
+    | USE_EXTERNAL_EMOJIS
+    | CONNECT
+    | SPEAK
+    | CHANGE_NICKNAME
+    | USE_APPLICATION_COMMANDS
+    | CREATE_PUBLIC_THREADS
+    | SEND_MESSAGES_IN_THREADS
 )
 #: What the bot's managed role grants by default.
 BOT_ROLE_PERMISSIONS = VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS
 #: What Discord reports as ``app_permissions`` in a DM with the bot.
 DM_PERMISSIONS = (
-    ADD_REACTIONS | VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_MESSAGE_HISTORY
-    | MENTION_EVERYONE | USE_EXTERNAL_EMOJIS | USE_APPLICATION_COMMANDS
+    ADD_REACTIONS
+    | VIEW_CHANNEL
+    | SEND_MESSAGES
+    | EMBED_LINKS
+    | ATTACH_FILES
+    | READ_MESSAGE_HISTORY
+    | MENTION_EVERYONE
+    | USE_EXTERNAL_EMOJIS
+    | USE_APPLICATION_COMMANDS
 )
 
 # Gateway intents the emulator honours when deciding what to dispatch.
@@ -333,8 +351,9 @@ class InteractionResult:
         """The stored original-response message (id, channel_id, content, embeds, components, flags,
         interaction_metadata, ...) as it is now; a copy."""
         if self.original_message is None:
-            raise AssertionError(f"interaction {self.interaction_id} has no response message "
-                                 f"(response type {self.response_type})")
+            raise AssertionError(
+                f"interaction {self.interaction_id} has no response message (response type {self.response_type})"
+            )
         return copy.deepcopy(self.original_message)
 
     @property
@@ -609,8 +628,12 @@ class DiscordEmulator:
         guild = Guild(gid, name, owner, bot_role_id=self._snowflake())
         guild.roles[gid] = Role(gid, "@everyone", everyone_permissions, position=0)
         guild.roles[guild.bot_role_id] = Role(
-            guild.bot_role_id, self.users[self.bot_user_id].name, BOT_ROLE_PERMISSIONS,
-            position=1, managed=True, bot_id=self.bot_user_id,
+            guild.bot_role_id,
+            self.users[self.bot_user_id].name,
+            BOT_ROLE_PERMISSIONS,
+            position=1,
+            managed=True,
+            bot_id=self.bot_user_id,
         )
         guild.members[self.bot_user_id] = Member(self.bot_user_id, [guild.bot_role_id])
         guild.members[owner] = Member(owner, [])
@@ -633,8 +656,13 @@ class DiscordEmulator:
         guild = self._guild(guild_id)
         cid = channel_id if channel_id is not None else self._snowflake()
         channel = Channel(
-            cid, type, name, guild_id=guild_id, overwrites=[self._norm_overwrite(o) for o in overwrites or []],
-            position=len(guild.channel_ids), parent_id=parent_id,
+            cid,
+            type,
+            name,
+            guild_id=guild_id,
+            overwrites=[self._norm_overwrite(o) for o in overwrites or []],
+            position=len(guild.channel_ids),
+            parent_id=parent_id,
         )
         self.channels[cid] = channel
         guild.channel_ids.append(cid)
@@ -684,7 +712,8 @@ class DiscordEmulator:
                 raise AssertionError(f"role {rid} is not in guild {guild_id}")
         guild.members[uid] = Member(uid, role_ids)
         self._dispatch_if(
-            INTENT_GUILD_MEMBERS, "GUILD_MEMBER_ADD",
+            INTENT_GUILD_MEMBERS,
+            "GUILD_MEMBER_ADD",
             lambda: {**self._member_dict(guild, guild.members[uid]), "guild_id": str(guild_id)},
         )
         self._notify()
@@ -707,8 +736,10 @@ class DiscordEmulator:
         kind = ow.get("type", 0)
         kind = {"role": 0, "member": 1}.get(kind, kind) if isinstance(kind, str) else int(kind)
         return {
-            "id": str(ow["id"]), "type": kind,
-            "allow": str(int(ow.get("allow", 0))), "deny": str(int(ow.get("deny", 0))),
+            "id": str(ow["id"]),
+            "type": kind,
+            "allow": str(int(ow.get("allow", 0))),
+            "deny": str(int(ow.get("deny", 0))),
         }
 
     # ------------------------------------------------------------------ permissions
@@ -823,7 +854,14 @@ class DiscordEmulator:
         )
 
     def fail_after_create_next(
-        self, method: str, path_pattern: str, status: int = 502, times: int = 1, *, code: int = 0, message: str = "",
+        self,
+        method: str,
+        path_pattern: str,
+        status: int = 502,
+        times: int = 1,
+        *,
+        code: int = 0,
+        message: str = "",
     ) -> None:
         """Let the next ``times`` matching requests take effect (the message is created, the edit applied)
         and then answer them with this error -- Discord timing out after it committed. discord.py retries
@@ -862,8 +900,13 @@ class DiscordEmulator:
             if status < 400:
                 raise ValueError(f"a fault needs an error status, not {status}")
         self._random_faults = _RandomFaults(
-            method.upper(), re.compile(path_pattern), rate, tuple((int(s), int(c)) for s, c in faults),
-            random.Random(seed), retry_after, limit,
+            method.upper(),
+            re.compile(path_pattern),
+            rate,
+            tuple((int(s), int(c)) for s, c in faults),
+            random.Random(seed),
+            retry_after,
+            limit,
         )
 
     def stop_failing_randomly(self) -> None:
@@ -963,7 +1006,11 @@ class DiscordEmulator:
         return sum(1 for t in times if start <= t <= end) / (end - start)
 
     def peak_requests(
-        self, window: float = 1.0, *, method: str = "*", path_pattern: str = r".*",
+        self,
+        window: float = 1.0,
+        *,
+        method: str = "*",
+        path_pattern: str = r".*",
         statuses: Iterable[int] | None = None,
     ) -> int:
         """The most matching requests (as for ``requests_per_second``) that arrived within any ``window``
@@ -1026,8 +1073,15 @@ class DiscordEmulator:
         return None, bucket
 
     def _error_response(
-        self, rec: RecordedRequest, status: int, code: int = 0, message: str = "", *, retry_after: float = 0.05,
-        global_: bool = False, headers: dict[str, str] | None = None,
+        self,
+        rec: RecordedRequest,
+        status: int,
+        code: int = 0,
+        message: str = "",
+        *,
+        retry_after: float = 0.05,
+        global_: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> web.Response:
         """An emulator-made error (injected or rate limit). 429: Discord's body and headers (``Via``,
         ``Retry-After``, global or bucket ``X-RateLimit-*`` with ``headers`` as the bucket's); others:
@@ -1035,8 +1089,11 @@ class DiscordEmulator:
         out = {"Via": "1.1 google"}
         if status == 429:
             retry_after = _ceil_ms(max(retry_after, 0.001))
-            body: JSON = {"message": message or "You are being rate limited.", "retry_after": retry_after,
-                          "global": global_}
+            body: JSON = {
+                "message": message or "You are being rate limited.",
+                "retry_after": retry_after,
+                "global": global_,
+            }
             if code:
                 body["code"] = code
             out["Retry-After"] = str(max(1, math.ceil(retry_after)))
@@ -1056,8 +1113,16 @@ class DiscordEmulator:
         rec.response_headers = out
         return self._json(status, body, out)
 
-    def _inject(self, rec: RecordedRequest, status: int, code: int = 0, message: str = "", *,
-                retry_after: float = 0.05, global_: bool = False) -> web.Response:
+    def _inject(
+        self,
+        rec: RecordedRequest,
+        status: int,
+        code: int = 0,
+        message: str = "",
+        *,
+        retry_after: float = 0.05,
+        global_: bool = False,
+    ) -> web.Response:
         self.injected_faults.append((rec.method, rec.path, status))
         return self._error_response(rec, status, code, message, retry_after=retry_after, global_=global_)
 
@@ -1095,14 +1160,13 @@ class DiscordEmulator:
 
     @staticmethod
     def _needs_auth(path: str) -> bool:
-        return not (path.startswith("/interactions/") or re.match(r"/webhooks/\d+/[^/]+", path)
-                    or path == "/gateway")
+        return not (path.startswith("/interactions/") or re.match(r"/webhooks/\d+/[^/]+", path) or path == "/gateway")
 
     async def _rest_handler(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         if not path.startswith("/api/v10/"):
             return self._json(404, {"message": "404: Not Found", "code": 0})
-        path = path[len("/api/v10"):]
+        path = path[len("/api/v10") :]
         body: Any = None
         if request.content_type.startswith("multipart/"):
             form = await request.post()
@@ -1110,7 +1174,8 @@ class DiscordEmulator:
             body = json.loads(str(raw_json)) if raw_json is not None else {}
             body["_files"] = [
                 {"filename": v.filename, "size": len(v.file.read()), "content_type": v.content_type}
-                for k, v in form.items() if k.startswith("files[") and isinstance(v, web.FileField)
+                for k, v in form.items()
+                if k.startswith("files[") and isinstance(v, web.FileField)
             ]
         else:
             raw = await request.read()
@@ -1140,8 +1205,9 @@ class DiscordEmulator:
             return self._json(401, rec.response)
         fault = self._take_fault(self._faults, rec.method, rec.path)
         if fault is not None:
-            return self._inject(rec, fault.status, fault.code, fault.message, retry_after=fault.retry_after,
-                                global_=fault.global_)
+            return self._inject(
+                rec, fault.status, fault.code, fault.message, retry_after=fault.retry_after, global_=fault.global_
+            )
         random_fault = self._take_random_fault(rec.method, rec.path)
         if random_fault is not None:
             assert self._random_faults is not None
@@ -1214,8 +1280,13 @@ class DiscordEmulator:
     def _channel_dict(self, channel: Channel) -> JSON:
         last = str(channel.last_message_id) if channel.last_message_id else None
         if channel.recipient_id is not None:
-            return {"id": str(channel.id), "type": 1, "last_message_id": last, "flags": 0,
-                    "recipients": [self.users[channel.recipient_id].to_dict()]}
+            return {
+                "id": str(channel.id),
+                "type": 1,
+                "last_message_id": last,
+                "flags": 0,
+                "recipients": [self.users[channel.recipient_id].to_dict()],
+            }
         data: JSON = {
             "id": str(channel.id),
             "type": channel.type,
@@ -1233,22 +1304,54 @@ class DiscordEmulator:
         if channel.type in (2, 13):
             data.update({"bitrate": 64000, "user_limit": 0, "rtc_region": None})
         if channel.type in (15, 16):
-            data.update({"available_tags": [], "default_reaction_emoji": None, "default_sort_order": None,
-                         "default_forum_layout": 0, "default_thread_rate_limit_per_user": 0})
+            data.update(
+                {
+                    "available_tags": [],
+                    "default_reaction_emoji": None,
+                    "default_sort_order": None,
+                    "default_forum_layout": 0,
+                    "default_thread_rate_limit_per_user": 0,
+                }
+            )
         return data
 
     def _guild_dict(self, guild: Guild) -> JSON:
         return {
-            "id": str(guild.id), "name": guild.name, "icon": None, "splash": None, "discovery_splash": None,
-            "banner": None, "description": None, "owner_id": str(guild.owner_id), "afk_channel_id": None,
-            "afk_timeout": 300, "verification_level": 0, "default_message_notifications": 0,
-            "explicit_content_filter": 0, "roles": [r.to_dict() for r in guild.roles.values()],
-            "emojis": [], "stickers": [], "features": [], "mfa_level": 0, "application_id": None,
-            "system_channel_id": None, "system_channel_flags": 0, "rules_channel_id": None,
-            "public_updates_channel_id": None, "safety_alerts_channel_id": None, "max_members": 500000,
-            "max_video_channel_users": 25, "max_stage_video_channel_users": 50, "vanity_url_code": None,
-            "premium_tier": 0, "premium_subscription_count": 0, "preferred_locale": "en-US", "nsfw_level": 0,
-            "premium_progress_bar_enabled": False, "widget_enabled": False, "incidents_data": None,
+            "id": str(guild.id),
+            "name": guild.name,
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "banner": None,
+            "description": None,
+            "owner_id": str(guild.owner_id),
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "roles": [r.to_dict() for r in guild.roles.values()],
+            "emojis": [],
+            "stickers": [],
+            "features": [],
+            "mfa_level": 0,
+            "application_id": None,
+            "system_channel_id": None,
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "public_updates_channel_id": None,
+            "safety_alerts_channel_id": None,
+            "max_members": 500000,
+            "max_video_channel_users": 25,
+            "max_stage_video_channel_users": 50,
+            "vanity_url_code": None,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "preferred_locale": "en-US",
+            "nsfw_level": 0,
+            "premium_progress_bar_enabled": False,
+            "widget_enabled": False,
+            "incidents_data": None,
         }
 
     def _guild_create_payload(self, guild: Guild, *, joined: bool = False) -> JSON:
@@ -1257,13 +1360,22 @@ class DiscordEmulator:
         data = self._guild_dict(guild)
         if not joined:
             data["unavailable"] = False
-        data.update({
-            "joined_at": guild.joined_at, "large": False, "lazy": True,
-            "member_count": len(guild.members), "voice_states": [], "presences": [], "threads": [],
-            "stage_instances": [], "guild_scheduled_events": [], "soundboard_sounds": [],
-            "members": [self._member_dict(guild, guild.members[self.bot_user_id])],
-            "channels": [self._channel_dict(self.channels[c]) for c in guild.channel_ids],
-        })
+        data.update(
+            {
+                "joined_at": guild.joined_at,
+                "large": False,
+                "lazy": True,
+                "member_count": len(guild.members),
+                "voice_states": [],
+                "presences": [],
+                "threads": [],
+                "stage_instances": [],
+                "guild_scheduled_events": [],
+                "soundboard_sounds": [],
+                "members": [self._member_dict(guild, guild.members[self.bot_user_id])],
+                "channels": [self._channel_dict(self.channels[c]) for c in guild.channel_ids],
+            }
+        )
         for ch in data["channels"]:
             ch.pop("guild_id", None)  # Discord omits it inside GUILD_CREATE
         return data
@@ -1294,8 +1406,9 @@ class DiscordEmulator:
                 text = str(embed.get(key) or "")
                 total += len(text)
                 if len(text) > limit:
-                    raise _form_error(["embeds", i, key], "BASE_TYPE_MAX_LENGTH",
-                                      f"Must be {limit} or fewer in length.")
+                    raise _form_error(
+                        ["embeds", i, key], "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length."
+                    )
             fields = embed.get("fields") or []
             if len(fields) > 25:
                 raise _form_error(["embeds", i, "fields"], "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
@@ -1304,21 +1417,32 @@ class DiscordEmulator:
                     text = str(fld.get(key) or "")
                     total += len(text)
                     if not text:
-                        raise _form_error(["embeds", i, "fields", j, key], "BASE_TYPE_REQUIRED",
-                                          "This field is required")
+                        raise _form_error(
+                            ["embeds", i, "fields", j, key], "BASE_TYPE_REQUIRED", "This field is required"
+                        )
                     if len(text) > limit:
-                        raise _form_error(["embeds", i, "fields", j, key], "BASE_TYPE_MAX_LENGTH",
-                                          f"Must be {limit} or fewer in length.")
+                        raise _form_error(
+                            ["embeds", i, "fields", j, key],
+                            "BASE_TYPE_MAX_LENGTH",
+                            f"Must be {limit} or fewer in length.",
+                        )
             for key, sub, limit in (("footer", "text", 2048), ("author", "name", 256)):
                 text = str((embed.get(key) or {}).get(sub) or "")
                 total += len(text)
                 if len(text) > limit:
-                    raise _form_error(["embeds", i, key, sub], "BASE_TYPE_MAX_LENGTH",
-                                      f"Must be {limit} or fewer in length.")
+                    raise _form_error(
+                        ["embeds", i, key, sub], "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length."
+                    )
         if total > 6000:
             raise _form_error(["embeds"], "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000")
-        if require_content and not (content or embeds or body.get("sticker_ids") or body.get("components")
-                                    or body.get("poll") or body.get("_files")):
+        if require_content and not (
+            content
+            or embeds
+            or body.get("sticker_ids")
+            or body.get("components")
+            or body.get("poll")
+            or body.get("_files")
+        ):
             raise _ApiError(400, 50006)
 
     def _mentions(self, body: JSON, channel: Channel) -> tuple[list[JSON], list[str], bool]:
@@ -1327,8 +1451,11 @@ class DiscordEmulator:
         parse = ["users", "roles", "everyone"] if allowed is None else list(allowed.get("parse") or [])
         ok_users = {str(u) for u in (allowed or {}).get("users") or []}
         ok_roles = {str(r) for r in (allowed or {}).get("roles") or []}
-        users = [self.users[int(u)].to_dict() for u in dict.fromkeys(re.findall(r"<@!?(\d+)>", content))
-                 if int(u) in self.users and ("users" in parse or u in ok_users)]
+        users = [
+            self.users[int(u)].to_dict()
+            for u in dict.fromkeys(re.findall(r"<@!?(\d+)>", content))
+            if int(u) in self.users and ("users" in parse or u in ok_users)
+        ]
         roles = [r for r in dict.fromkeys(re.findall(r"<@&(\d+)>", content)) if "roles" in parse or r in ok_roles]
         everyone = bool(re.search(r"@(everyone|here)", content)) and "everyone" in parse
         if channel.guild_id is None:
@@ -1367,8 +1494,14 @@ class DiscordEmulator:
     def _attachment(self, channel: Channel, upload: JSON) -> JSON:
         aid = self._snowflake()
         url = f"https://cdn.discordapp.com/attachments/{channel.id}/{aid}/{upload['filename']}"
-        return {"id": str(aid), "filename": upload["filename"], "size": upload["size"], "url": url,
-                "proxy_url": url, "content_type": upload["content_type"]}
+        return {
+            "id": str(aid),
+            "filename": upload["filename"],
+            "size": upload["size"],
+            "url": url,
+            "proxy_url": url,
+            "content_type": upload["content_type"],
+        }
 
     def _apply_edit(self, msg: JSON, body: JSON, channel: Channel) -> None:
         self._validate_message(body, require_content=False)
@@ -1379,8 +1512,9 @@ class DiscordEmulator:
             msg["flags"] = (int(msg["flags"]) & (EPHEMERAL | LOADING)) | (int(body["flags"]) & ~(EPHEMERAL | LOADING))
         msg["flags"] = int(msg["flags"]) & ~LOADING
         users, roles, everyone = self._mentions({**body, "content": msg["content"]}, channel)
-        msg.update({"mentions": users, "mention_roles": roles, "mention_everyone": everyone,
-                    "edited_timestamp": _now_iso()})
+        msg.update(
+            {"mentions": users, "mention_roles": roles, "mention_everyone": everyone, "edited_timestamp": _now_iso()}
+        )
 
     def _message_event(self, channel: Channel, msg: JSON) -> None:
         intent = INTENT_DIRECT_MESSAGES if channel.guild_id is None else INTENT_GUILD_MESSAGES
@@ -1413,18 +1547,39 @@ class DiscordEmulator:
 
     async def _r_app_info(self, req: RecordedRequest, m: dict[str, str]) -> tuple[int, Any]:
         return 200, {
-            "id": str(self.application_id), "name": "paperbot-emulator", "description": "", "icon": None,
-            "bot_public": True, "bot_require_code_grant": False, "owner": self.users[self.owner_id].to_dict(),
-            "verify_key": "0" * 64, "flags": 0, "team": None, "summary": "", "tags": [],
-            "bot": self.users[self.bot_user_id].to_dict(), "redirect_uris": [], "interactions_endpoint_url": None,
-            "integration_types_config": {"0": {}}, "approximate_guild_count": len(self.guilds),
+            "id": str(self.application_id),
+            "name": "paperbot-emulator",
+            "description": "",
+            "icon": None,
+            "bot_public": True,
+            "bot_require_code_grant": False,
+            "owner": self.users[self.owner_id].to_dict(),
+            "verify_key": "0" * 64,
+            "flags": 0,
+            "team": None,
+            "summary": "",
+            "tags": [],
+            "bot": self.users[self.bot_user_id].to_dict(),
+            "redirect_uris": [],
+            "interactions_endpoint_url": None,
+            "integration_types_config": {"0": {}},
+            "approximate_guild_count": len(self.guilds),
         }
 
     async def _r_gateway(self, req: RecordedRequest, m: dict[str, str]) -> tuple[int, Any]:
         data: JSON = {"url": self.gateway_url}
         if req.path.endswith("/bot"):
-            data.update({"shards": 1, "session_start_limit": {
-                "total": 1000, "remaining": 1000, "reset_after": 86400000, "max_concurrency": 1}})
+            data.update(
+                {
+                    "shards": 1,
+                    "session_start_limit": {
+                        "total": 1000,
+                        "remaining": 1000,
+                        "reset_after": 86400000,
+                        "max_concurrency": 1,
+                    },
+                }
+            )
         return 200, data
 
     async def _r_create_dm(self, req: RecordedRequest, m: dict[str, str]) -> tuple[int, Any]:
@@ -1433,7 +1588,7 @@ class DiscordEmulator:
         except (KeyError, TypeError, ValueError):
             raise _form_error(["recipient_id"], "BASE_TYPE_REQUIRED", "This field is required") from None
         if uid not in self.users or uid == self.bot_user_id:
-            raise _form_error(["recipient_id"], "NUMBER_TYPE_COERCE", f"Value \"{uid}\" is not snowflake.")
+            raise _form_error(["recipient_id"], "NUMBER_TYPE_COERCE", f'Value "{uid}" is not snowflake.')
         return 200, self._channel_dict(self._ensure_dm(uid))
 
     def _ensure_dm(self, user_id: int) -> Channel:
@@ -1517,8 +1672,9 @@ class DiscordEmulator:
             raise _form_error([*path, "options"], "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
         for j, opt in enumerate(options):
             if len(opt.get("choices") or []) > 25:
-                raise _form_error([*path, "options", j, "choices"], "BASE_TYPE_MAX_LENGTH",
-                                  "Must be 25 or fewer in length.")
+                raise _form_error(
+                    [*path, "options", j, "choices"], "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."
+                )
             self._validate_command({**opt, "type": 1}, [*path, "options", j])
 
     # ------------------------------------------------------------------ REST handlers: interactions
@@ -1552,14 +1708,18 @@ class DiscordEmulator:
         itype = int(pending.payload["type"])
         allowed = {8} if itype == 4 else {4, 5, 9} if itype == 2 else {4, 5, 6, 7, 9}
         if rtype not in allowed:
-            raise _form_error(["type"], "INTERACTION_RESPONSE_TYPE_INVALID",
-                              f"Interaction response type {rtype} is not valid here")
+            raise _form_error(
+                ["type"], "INTERACTION_RESPONSE_TYPE_INVALID", f"Interaction response type {rtype} is not valid here"
+            )
         result = pending.result
         channel = self.channels[pending.channel_id]
         clicked = pending.clicked
         if rtype in (6, 7) and clicked is None:
-            raise _form_error(["type"], "INTERACTION_RESPONSE_TYPE_INVALID",
-                              f"Interaction response type {rtype} needs an interaction on a message")
+            raise _form_error(
+                ["type"],
+                "INTERACTION_RESPONSE_TYPE_INVALID",
+                f"Interaction response type {rtype} needs an interaction on a message",
+            )
         message: JSON | None = None
         if rtype == 4:
             self._validate_message(data)
@@ -1584,8 +1744,9 @@ class DiscordEmulator:
                 raise _form_error(["data", "choices"], "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
             for k, choice in enumerate(choices):
                 if not 1 <= len(str(choice.get("name") or "")) <= 100:
-                    raise _form_error(["data", "choices", k, "name"], "BASE_TYPE_BAD_LENGTH",
-                                      "Must be between 1 and 100 in length.")
+                    raise _form_error(
+                        ["data", "choices", k, "name"], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+                    )
             pending.choices = copy.deepcopy(choices)
             result.data = copy.deepcopy(data)
         else:
@@ -1597,11 +1758,15 @@ class DiscordEmulator:
             pending.completed.set()
         if req.query.get("with_response", "").lower() not in ("1", "true"):
             return 204, None
-        out: JSON = {"interaction": {
-            "id": str(result.interaction_id), "type": itype,
-            "response_message_loading": rtype == 5,
-            "response_message_ephemeral": bool(int((message or data).get("flags") or 0) & EPHEMERAL),
-        }, "resource": {"type": rtype}}
+        out: JSON = {
+            "interaction": {
+                "id": str(result.interaction_id),
+                "type": itype,
+                "response_message_loading": rtype == 5,
+                "response_message_ephemeral": bool(int((message or data).get("flags") or 0) & EPHEMERAL),
+            },
+            "resource": {"type": rtype},
+        }
         if message is not None:
             out["interaction"]["response_message_id"] = message["id"]
             if rtype != 6:
@@ -1613,25 +1778,31 @@ class DiscordEmulator:
         pending.result.data = copy.deepcopy(msg)
         pending.completed.set()
 
-    def _interaction_message(self, pending: _Pending, channel: Channel, body: JSON, *, flags: int,
-                             original: bool) -> JSON:
+    def _interaction_message(
+        self, pending: _Pending, channel: Channel, body: JSON, *, flags: int, original: bool
+    ) -> JSON:
         is_command = pending.payload["type"] == 2
-        msg = self._new_message(channel, {**body, "nonce": None}, type=20 if original and is_command else 0,
-                                flags=flags)
+        msg = self._new_message(
+            channel, {**body, "nonce": None}, type=20 if original and is_command else 0, flags=flags
+        )
         user = pending.payload.get("member", {}).get("user") or pending.payload.get("user")
         metadata: JSON = {
-            "id": str(pending.result.interaction_id), "type": pending.payload["type"], "user": user,
+            "id": str(pending.result.interaction_id),
+            "type": pending.payload["type"],
+            "user": user,
             "authorizing_integration_owners": pending.payload["authorizing_integration_owners"],
         }
         if pending.clicked is not None:
             metadata["interacted_message_id"] = pending.clicked["id"]
         else:
             metadata["name"] = pending.payload["data"]["name"]
-        msg.update({
-            "webhook_id": str(self.application_id),
-            "application_id": str(self.application_id),
-            "interaction_metadata": metadata,
-        })
+        msg.update(
+            {
+                "webhook_id": str(self.application_id),
+                "application_id": str(self.application_id),
+                "interaction_metadata": metadata,
+            }
+        )
         if not original and pending.result.original_message is not None:
             msg["interaction_metadata"]["original_response_message_id"] = pending.result.original_message["id"]
         if original:
@@ -1656,8 +1827,9 @@ class DiscordEmulator:
             # Discord: the first followup after a deferral replaces the "thinking" message.
             msg = result.original_message
             if msg is None:
-                msg = self._interaction_message(pending, channel, body, flags=result.deferred_flags & EPHEMERAL,
-                                                original=True)
+                msg = self._interaction_message(
+                    pending, channel, body, flags=result.deferred_flags & EPHEMERAL, original=True
+                )
             else:
                 self._apply_edit(msg, body, channel)
                 msg["edited_timestamp"] = None
@@ -1708,8 +1880,11 @@ class DiscordEmulator:
         channel = self.channels.get(int(cid))
         if channel is None:
             raise _ApiError(404, 10003)
-        if (need_view and channel.guild_id is not None
-                and not self.permissions_for(channel.guild_id, channel.id, self.bot_user_id) & VIEW_CHANNEL):
+        if (
+            need_view
+            and channel.guild_id is not None
+            and not self.permissions_for(channel.guild_id, channel.id, self.bot_user_id) & VIEW_CHANNEL
+        ):
             raise _ApiError(403, 50001)
         return channel
 
@@ -1743,9 +1918,12 @@ class DiscordEmulator:
         if nonce is not None and body.get("enforce_nonce"):
             horizon = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
             for old in self._sent.get(channel.id, []):
-                if (old.get("nonce") is not None and str(old["nonce"]) == str(nonce)
-                        and old["author"]["id"] == str(self.bot_user_id)
-                        and dt.datetime.fromisoformat(old["timestamp"]) >= horizon):
+                if (
+                    old.get("nonce") is not None
+                    and str(old["nonce"]) == str(nonce)
+                    and old["author"]["id"] == str(self.bot_user_id)
+                    and dt.datetime.fromisoformat(old["timestamp"]) >= horizon
+                ):
                     return 200, self._public_message(old)
         msg = self._new_message(channel, body, flags=int(body.get("flags") or 0) & _SETTABLE_FLAGS)
         self._sent.setdefault(channel.id, []).append(msg)
@@ -1766,15 +1944,17 @@ class DiscordEmulator:
                 try:
                     int(query[key])
                 except ValueError:
-                    message = "Value is not int." if key == "limit" else f"Value \"{query[key]}\" is not snowflake."
+                    message = "Value is not int." if key == "limit" else f'Value "{query[key]}" is not snowflake.'
                     raise _form_error([key], "NUMBER_TYPE_COERCE", message) from None
         limit = int(query.get("limit", "50"))
         if not 1 <= limit <= 100:
             raise _form_error(["limit"], "NUMBER_TYPE_MAX", "int value should be between 1 and 100.")
         if len({"before", "after", "around"} & set(query)) > 1:
             raise _form_error([], "BASE_TYPE_BAD_REQUEST", "Only one of around, before or after may be given")
-        if (channel.guild_id is not None
-                and not self.permissions_for(channel.guild_id, channel.id, self.bot_user_id) & READ_MESSAGE_HISTORY):
+        if (
+            channel.guild_id is not None
+            and not self.permissions_for(channel.guild_id, channel.id, self.bot_user_id) & READ_MESSAGE_HISTORY
+        ):
             return 200, []
         msgs = sorted(self._history.get(channel.id, []), key=lambda x: int(x["id"]))
         if "before" in query:
@@ -1783,7 +1963,7 @@ class DiscordEmulator:
             msgs = [x for x in msgs if int(x["id"]) > int(query["after"])][:limit]
         elif "around" in query:
             pivot = int(query["around"])
-            older = [x for x in msgs if int(x["id"]) < pivot][-(limit // 2):] if limit > 1 else []
+            older = [x for x in msgs if int(x["id"]) < pivot][-(limit // 2) :] if limit > 1 else []
             msgs = older + [x for x in msgs if int(x["id"]) >= pivot][: limit - len(older)]
         else:
             msgs = msgs[-limit:]
@@ -1915,13 +2095,21 @@ class DiscordEmulator:
         conn.live = True
         self.identify_count += 1
         ready: JSON = {
-            "v": 10, "user": (self.users[self.bot_user_id].to_dict() | {"verified": True, "mfa_enabled": False,
-                                                                        "flags": 0}),
+            "v": 10,
+            "user": (self.users[self.bot_user_id].to_dict() | {"verified": True, "mfa_enabled": False, "flags": 0}),
             "guilds": [{"id": str(g), "unavailable": True} for g in self.guilds],
-            "session_id": session.session_id, "session_type": "normal", "resume_gateway_url": self.gateway_url,
-            "application": {"id": str(self.application_id), "flags": 0}, "private_channels": [],
-            "relationships": [], "presences": [], "guild_join_requests": [], "user_settings": {},
-            "geo_ordered_rtc_regions": ["emulator"], "auth_session_id_hash": "", "_trace": ["emulator"],
+            "session_id": session.session_id,
+            "session_type": "normal",
+            "resume_gateway_url": self.gateway_url,
+            "application": {"id": str(self.application_id), "flags": 0},
+            "private_channels": [],
+            "relationships": [],
+            "presences": [],
+            "guild_join_requests": [],
+            "user_settings": {},
+            "geo_ordered_rtc_regions": ["emulator"],
+            "auth_session_id_hash": "",
+            "_trace": ["emulator"],
         }
         if "shard" in d:
             ready["shard"] = d["shard"]
@@ -1959,8 +2147,14 @@ class DiscordEmulator:
         limit = int(d.get("limit") or 0)
         if limit:
             members = members[:limit]
-        chunk: JSON = {"guild_id": str(guild.id), "members": members, "chunk_index": 0, "chunk_count": 1,
-                       "not_found": [], "presences": []}
+        chunk: JSON = {
+            "guild_id": str(guild.id),
+            "members": members,
+            "chunk_index": 0,
+            "chunk_count": 1,
+            "not_found": [],
+            "presences": [],
+        }
         if d.get("nonce") is not None:
             chunk["nonce"] = d["nonce"]
         self._dispatch("GUILD_MEMBERS_CHUNK", chunk)
@@ -2048,12 +2242,17 @@ class DiscordEmulator:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         await self._deliver(pending, timeout)
-        await self._wait_event(pending, pending.responded, deadline,
-                               f"bot did not respond to /{name} within {timeout} s")
+        await self._wait_event(
+            pending, pending.responded, deadline, f"bot did not respond to /{name} within {timeout} s"
+        )
         if pending.error:
             raise AssertionError(pending.error)
-        await self._wait_event(pending, pending.completed, deadline,
-                               f"/{name} was deferred but no followup/edit arrived within {timeout} s")
+        await self._wait_event(
+            pending,
+            pending.completed,
+            deadline,
+            f"/{name} was deferred but no followup/edit arrived within {timeout} s",
+        )
         return pending.result
 
     async def autocomplete(
@@ -2072,8 +2271,12 @@ class DiscordEmulator:
         pending = self._prepare(4, user_id, name, subcommand, options, focused, guild_id, channel_id)
         deadline = asyncio.get_running_loop().time() + timeout
         await self._deliver(pending, timeout)
-        await self._wait_event(pending, pending.responded, deadline,
-                               f"bot did not answer autocomplete for /{name} {focused} within {timeout} s")
+        await self._wait_event(
+            pending,
+            pending.responded,
+            deadline,
+            f"bot did not answer autocomplete for /{name} {focused} within {timeout} s",
+        )
         if pending.error:
             raise AssertionError(pending.error)
         return copy.deepcopy(pending.choices or [])
@@ -2105,8 +2308,9 @@ class DiscordEmulator:
         deadline = asyncio.get_running_loop().time() + timeout
         what = f"the click on {custom_id!r} (message {pending.payload['message']['id']})"
         await self._deliver(pending, timeout)
-        await self._wait_event(pending, pending.responded, deadline,
-                               f"bot did not respond to {what} within {timeout} s")
+        await self._wait_event(
+            pending, pending.responded, deadline, f"bot did not respond to {what} within {timeout} s"
+        )
         if pending.error:
             raise AssertionError(pending.error)
         result = pending.result
@@ -2114,10 +2318,20 @@ class DiscordEmulator:
             if not pending.completed.is_set() and pending.clicked is not None:
                 result.data = copy.deepcopy(pending.clicked)
             return result
-        hint = (" (the bot answered DEFERRED_UPDATE_MESSAGE but did not edit the message; "
-                "pass wait_for_edit=False for buttons that only acknowledge)") if result.response_type == 6 else ""
-        await self._wait_event(pending, pending.completed, deadline,
-                               f"{what} was deferred but no edit/followup arrived within {timeout} s{hint}")
+        hint = (
+            (
+                " (the bot answered DEFERRED_UPDATE_MESSAGE but did not edit the message; "
+                "pass wait_for_edit=False for buttons that only acknowledge)"
+            )
+            if result.response_type == 6
+            else ""
+        )
+        await self._wait_event(
+            pending,
+            pending.completed,
+            deadline,
+            f"{what} was deferred but no edit/followup arrived within {timeout} s{hint}",
+        )
         return result
 
     @classmethod
@@ -2170,8 +2384,7 @@ class DiscordEmulator:
             guild, channel, context, perms = self._interaction_place(user_id, None, None)
         button = self.find_component(stored, custom_id)
         if button is None:
-            have = [c["custom_id"] for c in self.walk_components(stored.get("components") or [])
-                    if "custom_id" in c]
+            have = [c["custom_id"] for c in self.walk_components(stored.get("components") or []) if "custom_id" in c]
             raise AssertionError(f"message {mid} has no component {custom_id!r} (custom_ids: {have})")
         if button.get("type") != 2:
             raise AssertionError(f"component {custom_id!r} is of type {button.get('type')}, not a button")
@@ -2208,16 +2421,25 @@ class DiscordEmulator:
         return None
 
     def _prepare(
-        self, itype: int, user_id: int, name: str, subcommand: str | None, options: dict[str, Any],
-        focused: str | None, guild_id: int | None, channel_id: int | None,
+        self,
+        itype: int,
+        user_id: int,
+        name: str,
+        subcommand: str | None,
+        options: dict[str, Any],
+        focused: str | None,
+        guild_id: int | None,
+        channel_id: int | None,
     ) -> _Pending:
         if user_id not in self.users:
             raise AssertionError(f"unknown user {user_id}")
         command = self._find_command(name, guild_id)
         if command is None:
             where = f"guild {guild_id} or global" if guild_id is not None else "global"
-            raise AssertionError(f"command not synced: /{name} ({where} commands: "
-                                 f"{[c['name'] for c in self._visible_commands(guild_id)]})")
+            raise AssertionError(
+                f"command not synced: /{name} ({where} commands: "
+                f"{[c['name'] for c in self._visible_commands(guild_id)]})"
+            )
         if guild_id is not None and channel_id is None:
             channel_id = next((c for c in self._guild(guild_id).channel_ids if self.channels[c].type in (0, 5)), None)
             if channel_id is None:
@@ -2230,8 +2452,10 @@ class DiscordEmulator:
             if dmp is not None and not self._is_admin(guild, user_id):
                 required = int(dmp)
                 if required == 0 or member_perms & required != required:
-                    raise PermissionError(f"/{name} requires permissions {required}; user {user_id} has "
-                                          f"{member_perms} in channel {channel.id}")
+                    raise PermissionError(
+                        f"/{name} requires permissions {required}; user {user_id} has "
+                        f"{member_perms} in channel {channel.id}"
+                    )
         elif command.get("dm_permission") is False:
             raise PermissionError(f"/{name} is not available in DMs (dm_permission false)")
         contexts = command.get("contexts")
@@ -2268,33 +2492,58 @@ class DiscordEmulator:
         return guild, channel, 0, self.permissions_for(guild.id, channel.id, user_id)
 
     def _interaction_payload(
-        self, itype: int, data: JSON, user_id: int, guild: Guild | None, channel: Channel, context: int,
-        member_perms: int, *, message: JSON | None = None,
+        self,
+        itype: int,
+        data: JSON,
+        user_id: int,
+        guild: Guild | None,
+        channel: Channel,
+        context: int,
+        member_perms: int,
+        *,
+        message: JSON | None = None,
     ) -> _Pending:
         """The INTERACTION_CREATE payload Discord sends (``message``: the clicked message, for type 3)."""
         iid = self._snowflake()
         token = f"emu.{secrets.token_urlsafe(24)}"
         payload: JSON = {
-            "id": str(iid), "application_id": str(self.application_id), "type": itype, "token": token,
-            "version": 1, "data": data, "channel_id": str(channel.id), "locale": "en-US", "entitlements": [],
-            "entitlement_sku_ids": [], "context": context, "attachment_size_limit": self.ATTACHMENT_SIZE_LIMIT,
+            "id": str(iid),
+            "application_id": str(self.application_id),
+            "type": itype,
+            "token": token,
+            "version": 1,
+            "data": data,
+            "channel_id": str(channel.id),
+            "locale": "en-US",
+            "entitlements": [],
+            "entitlement_sku_ids": [],
+            "context": context,
+            "attachment_size_limit": self.ATTACHMENT_SIZE_LIMIT,
         }
         if message is not None:
             payload["message"] = copy.deepcopy(self._public_message(message))
         if guild is not None:
             channel_data = self._channel_dict(channel) | {"permissions": str(member_perms)}
-            payload.update({
-                "guild_id": str(guild.id), "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
-                "guild_locale": "en-US", "channel": channel_data,
-                "member": self._member_dict(guild, guild.members[user_id], permissions=member_perms),
-                "app_permissions": str(self.permissions_for(guild.id, channel.id, self.bot_user_id)),
-                "authorizing_integration_owners": {"0": str(guild.id)},
-            })
+            payload.update(
+                {
+                    "guild_id": str(guild.id),
+                    "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
+                    "guild_locale": "en-US",
+                    "channel": channel_data,
+                    "member": self._member_dict(guild, guild.members[user_id], permissions=member_perms),
+                    "app_permissions": str(self.permissions_for(guild.id, channel.id, self.bot_user_id)),
+                    "authorizing_integration_owners": {"0": str(guild.id)},
+                }
+            )
         else:
-            payload.update({
-                "user": self.users[user_id].to_dict(), "channel": self._channel_dict(channel),
-                "app_permissions": str(DM_PERMISSIONS), "authorizing_integration_owners": {"0": "0"},
-            })
+            payload.update(
+                {
+                    "user": self.users[user_id].to_dict(),
+                    "channel": self._channel_dict(channel),
+                    "app_permissions": str(DM_PERMISSIONS),
+                    "authorizing_integration_owners": {"0": "0"},
+                }
+            )
         return _Pending(payload, InteractionResult(iid, token), created=0.0, clicked=message)
 
     def _visible_commands(self, guild_id: int | None) -> list[JSON]:
@@ -2305,8 +2554,10 @@ class DiscordEmulator:
         top: list[JSON] = command.get("options") or []
         if not subcommand:
             if any(o["type"] in (1, 2) for o in top):
-                raise AssertionError(f"/{command['name']} has subcommands "
-                                     f"{[o['name'] for o in top if o['type'] in (1, 2)]}; pass subcommand=")
+                raise AssertionError(
+                    f"/{command['name']} has subcommands "
+                    f"{[o['name'] for o in top if o['type'] in (1, 2)]}; pass subcommand="
+                )
             return top, lambda leaf: leaf
         parts = subcommand.split()
 
@@ -2314,8 +2565,9 @@ class DiscordEmulator:
             for o in opts:
                 if o["type"] == kind and o["name"] == nm:
                     return o
-            raise AssertionError(f"command not synced: /{command['name']} has no "
-                                 f"{'subcommand' if kind == 1 else 'group'} {nm!r}")
+            raise AssertionError(
+                f"command not synced: /{command['name']} has no {'subcommand' if kind == 1 else 'group'} {nm!r}"
+            )
 
         if len(parts) == 1:
             sub = find(top, 1, parts[0])
@@ -2329,8 +2581,15 @@ class DiscordEmulator:
         raise AssertionError(f"bad subcommand {subcommand!r}")
 
     def _build_options(
-        self, defs: list[JSON], given: dict[str, Any], focused: str | None, resolved: JSON,
-        guild: Guild | None, user_id: int, *, require: bool,
+        self,
+        defs: list[JSON],
+        given: dict[str, Any],
+        focused: str | None,
+        resolved: JSON,
+        guild: Guild | None,
+        user_id: int,
+        *,
+        require: bool,
     ) -> list[JSON]:
         known = {d["name"] for d in defs}
         unknown = set(given) - known - ({focused} if focused else set())

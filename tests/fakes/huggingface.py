@@ -64,8 +64,15 @@ class FakeHuggingFace:
         """List ``items`` on ``day`` (YYYY-MM-DD), after what is already there."""
         self.days[day].extend(items)
 
-    def fail_next(self, status: int = 500, *, body: bytes = b'{"error": "boom"}', times: int = 1,
-                  headers: dict[str, str] | None = None, stall: float = 0.0) -> None:
+    def fail_next(
+        self,
+        status: int = 500,
+        *,
+        body: bytes = b'{"error": "boom"}',
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        stall: float = 0.0,
+    ) -> None:
         """Answer the next ``times`` requests with ``status`` and ``body`` (e.g. 200 with broken JSON),
         after ``stall`` seconds of silence (a hung server; the stall ends early when the server stops)."""
         self._faults.append(Fault(status, body, times, headers or {}, stall))
@@ -80,8 +87,9 @@ class FakeHuggingFace:
             if fault.stall:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), fault.stall)
-            return web.Response(status=fault.status, body=fault.body, headers=fault.headers,
-                                content_type="application/json")
+            return web.Response(
+                status=fault.status, body=fault.body, headers=fault.headers, content_type="application/json"
+            )
         day = request.query.get("date", "")
         page = int(request.query.get("p", "0"))
         limit = min(int(request.query.get("limit", "50")), 100)

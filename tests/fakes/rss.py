@@ -74,8 +74,14 @@ class FeedServer:
     def render(self, request: web.Request) -> bytes:
         raise NotImplementedError
 
-    def fail_next(self, status: int = 500, *, body: bytes = b"<html>boom</html>", times: int = 1,
-                  headers: dict[str, str] | None = None) -> None:
+    def fail_next(
+        self,
+        status: int = 500,
+        *,
+        body: bytes = b"<html>boom</html>",
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         """Answer the next ``times`` requests with ``status`` and ``body`` (e.g. 200 with truncated XML)."""
         self._faults.append(Fault(status, body, times, headers or {}))
 
@@ -91,8 +97,9 @@ class FeedServer:
                 await asyncio.wait_for(self._released.wait(), stall.seconds)
         if self._faults:
             fault = _take(self._faults)
-            return web.Response(status=fault.status, body=fault.body, headers=fault.headers,
-                                content_type=self.content_type)
+            return web.Response(
+                status=fault.status, body=fault.body, headers=fault.headers, content_type=self.content_type
+            )
         body = self.render(request)
         headers = {"Cache-Control": f"max-age={self.max_age}", **self.extra_headers}
         etag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'
@@ -104,8 +111,9 @@ class FeedServer:
         if if_none_match is not None:
             not_modified = self.use_etag and if_none_match == etag
         else:
-            not_modified = self.last_modified is not None and request.headers.get("If-Modified-Since") == \
-                self.last_modified
+            not_modified = (
+                self.last_modified is not None and request.headers.get("If-Modified-Since") == self.last_modified
+            )
         if not_modified:
             return web.Response(status=304, headers=headers)
         return web.Response(body=body, headers=headers, content_type=self.content_type)
@@ -210,5 +218,9 @@ def atom_document(items: list[dict[str, Any]]) -> str:
 
 def spliced(document: bytes) -> st.SearchStrategy[bytes]:
     """Hypothesis bodies: ``document`` with a random span replaced by random bytes (a feed broken in one place)."""
-    return st.builds(lambda i, j, data: document[:i] + data + document[j:], st.integers(0, len(document)),
-                     st.integers(0, len(document)), st.binary(max_size=30))
+    return st.builds(
+        lambda i, j, data: document[:i] + data + document[j:],
+        st.integers(0, len(document)),
+        st.integers(0, len(document)),
+        st.binary(max_size=30),
+    )

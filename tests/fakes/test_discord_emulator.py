@@ -163,14 +163,14 @@ class EmuBot(commands.Bot):
         async def pager(interaction: discord.Interaction, public: bool = False, deferred: bool = False) -> None:
             view = Pager(interaction.user.id)
             if not deferred:
-                await interaction.response.send_message(view.content(), embed=view.embed(), view=view,
-                                                        ephemeral=not public)
+                await interaction.response.send_message(
+                    view.content(), embed=view.embed(), view=view, ephemeral=not public
+                )
                 return
             await interaction.response.defer(ephemeral=not public, thinking=True)
             await interaction.followup.send(view.content(), embed=view.embed(), view=view, ephemeral=not public)
             second = Pager(interaction.user.id)
-            await interaction.followup.send(second.content(), embed=second.embed(), view=second,
-                                            ephemeral=not public)
+            await interaction.followup.send(second.content(), embed=second.embed(), view=second, ephemeral=not public)
 
         self.component_interactions: list[discord.Interaction] = []
         self.tree.add_command(ping)
@@ -271,8 +271,11 @@ async def test_bad_token_is_a_login_failure(emu: DiscordEmulator) -> None:
 async def test_invoke_ephemeral_reply_with_resolved_channel(world: World) -> None:
     emu = world.emu
     result = await emu.invoke(
-        user_id=world.admin, name="feeds", subcommand="add",
-        options={"channel": world.announcements, "topic": "llm"}, guild_id=world.guild_id,
+        user_id=world.admin,
+        name="feeds",
+        subcommand="add",
+        options={"channel": world.announcements, "topic": "llm"},
+        guild_id=world.guild_id,
     )
     expected = emu.permissions_for(world.guild_id, world.announcements, world.admin)
     assert expected & SEND_MESSAGES == 0
@@ -292,7 +295,11 @@ async def test_deferred_then_followups(world: World) -> None:
 
 async def test_autocomplete(world: World) -> None:
     choices = await world.emu.autocomplete(
-        user_id=world.admin, name="feeds", subcommand="add", options={"topic": "ng"}, focused="topic",
+        user_id=world.admin,
+        name="feeds",
+        subcommand="add",
+        options={"topic": "ng"},
+        focused="topic",
         guild_id=world.guild_id,
     )
     assert choices == [{"name": "long-context", "value": "long-context"}]
@@ -365,8 +372,13 @@ async def test_forbidden_channel_and_closed_dms(world: World) -> None:
 
 async def test_gateway_resume_and_reidentify(world: World) -> None:
     emu = world.emu
-    invoke = {"user_id": world.admin, "name": "feeds", "subcommand": "add", "guild_id": world.guild_id,
-              "options": {"channel": world.general, "topic": "vision"}}
+    invoke = {
+        "user_id": world.admin,
+        "name": "feeds",
+        "subcommand": "add",
+        "guild_id": world.guild_id,
+        "options": {"channel": world.general, "topic": "vision"},
+    }
     await emu.drop_gateway()
     late_channel = emu.add_channel(world.guild_id, "added-while-down")  # CHANNEL_CREATE is replayed on RESUME
     assert (await emu.invoke(**invoke)).content.startswith("vision")  # type: ignore[arg-type]
@@ -392,15 +404,22 @@ def test_permissions_for_algorithm() -> None:
     role = emu.add_role(guild.id, "writers", 0)
     user = emu.add_member(guild.id, roles=[role])
     view, send = 1 << 10, SEND_MESSAGES
-    channel = emu.add_channel(guild.id, "c", overwrites=[
-        {"id": guild.id, "type": 0, "allow": "0", "deny": str(send)},
-        {"id": role, "type": "role", "allow": str(send), "deny": "0"},
-    ])
+    channel = emu.add_channel(
+        guild.id,
+        "c",
+        overwrites=[
+            {"id": guild.id, "type": 0, "allow": "0", "deny": str(send)},
+            {"id": role, "type": "role", "allow": str(send), "deny": "0"},
+        ],
+    )
     assert emu.permissions_for(guild.id, channel, user) & send
-    emu.update_channel(channel, overwrites=[
-        {"id": guild.id, "type": 0, "allow": "0", "deny": str(view)},
-        {"id": user, "type": 1, "allow": str(view), "deny": "0"},
-    ])
+    emu.update_channel(
+        channel,
+        overwrites=[
+            {"id": guild.id, "type": 0, "allow": "0", "deny": str(view)},
+            {"id": user, "type": 1, "allow": str(view), "deny": "0"},
+        ],
+    )
     assert emu.permissions_for(guild.id, channel, user) & view
     assert emu.permissions_for(guild.id, channel, emu.bot_user_id) == 0  # no VIEW_CHANNEL -> nothing
     assert emu.permissions_for(guild.id, channel, emu.owner_id) == discord.Permissions.all().value
@@ -686,8 +705,10 @@ async def test_history_newest_first_with_footers(world: World) -> None:
     emu.add_user_message(world.general, world.pleb, "impostor", embeds=[{"footer": {"text": "paperbot:0000"}}])
 
     def footers(messages: list[discord.Message]) -> list[str]:
-        return [m.embeds[0].footer.text or "" if m.author.id == world.bot.user.id else "user"  # type: ignore[union-attr]
-                for m in messages]
+        return [
+            m.embeds[0].footer.text or "" if m.author.id == world.bot.user.id else "user"  # type: ignore[union-attr]
+            for m in messages
+        ]
 
     newest = [m async for m in channel.history(limit=100)]
     assert len(newest) == 100 and [m.id for m in newest] == sorted((m.id for m in newest), reverse=True)
@@ -707,7 +728,10 @@ async def test_history_newest_first_with_footers(world: World) -> None:
         await world.bot.http.logs_from(world.general, 101)
     assert exc.value.status == 400 and exc.value.code == 50035
 
-    emu.update_channel(world.general, overwrites=[
-        {"id": world.guild_id, "type": 0, "allow": "0", "deny": str(READ_MESSAGE_HISTORY)},
-    ])
+    emu.update_channel(
+        world.general,
+        overwrites=[
+            {"id": world.guild_id, "type": 0, "allow": "0", "deny": str(READ_MESSAGE_HISTORY)},
+        ],
+    )
     assert await world.bot.http.logs_from(world.general, 10) == []  # Discord: no messages, no error

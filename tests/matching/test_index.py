@@ -130,10 +130,15 @@ def test_match_many_result_is_aligned_with_docs() -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(any_queries(), min_size=1, max_size=30), st.lists(papers(), min_size=2, max_size=6),
-       st.integers(65, 200), st.randoms())
-def test_batches_past_one_machine_word_in_small_chunks(texts: list[str], distinct: list[Paper], size: int,
-                                                       rng: Random) -> None:
+@given(
+    st.lists(any_queries(), min_size=1, max_size=30),
+    st.lists(papers(), min_size=2, max_size=6),
+    st.integers(65, 200),
+    st.randoms(),
+)
+def test_batches_past_one_machine_word_in_small_chunks(
+    texts: list[str], distinct: list[Paper], size: int, rng: Random
+) -> None:
     # Papers 64+ live in a second 64-bit word.
     queries = parse_all(texts)
     assume(queries)
@@ -144,8 +149,11 @@ def test_batches_past_one_machine_word_in_small_chunks(texts: list[str], distinc
     expected = [brute_force(queries, paper) for paper in distinct]
     # Tiny chunks and boolean blocks: queries 3 at a time, the leaf matrix built 64 papers at a time, and
     # candidates always gathered out of their chunk.
-    with patch.object(index_module, "CHUNK_ROWS", 3), patch.object(index_module, "BOOL_BLOCK_BYTES", 1), \
-            patch.object(index_module, "CANDIDATE_SHARE", 2):
+    with (
+        patch.object(index_module, "CHUNK_ROWS", 3),
+        patch.object(index_module, "BOOL_BLOCK_BYTES", 1),
+        patch.object(index_module, "CANDIDATE_SHARE", 2),
+    ):
         assert index.match_many([document_for(distinct[i]) for i in picks]) == [expected[i] for i in picks]
 
 

@@ -39,8 +39,15 @@ async def _fetch(source, now=T0):
 
 
 def _item(n, announce_type="new", **overrides):
-    item = {"id": f"2411.{n:05d}", "version": 1, "title": f"Paper {n}", "abstract": f"Abstract {n}.",
-            "authors": ["Ada Lovelace", "Alan Turing"], "categories": ["cs.CL"], "announce_type": announce_type}
+    item = {
+        "id": f"2411.{n:05d}",
+        "version": 1,
+        "title": f"Paper {n}",
+        "abstract": f"Abstract {n}.",
+        "authors": ["Ada Lovelace", "Alan Turing"],
+        "categories": ["cs.CL"],
+        "announce_type": announce_type,
+    }
     item.update(overrides)
     return item
 
@@ -68,8 +75,9 @@ def test_edge_cases_fixture():
     bounds = papers["2411.00001"]
     assert bounds.announce_type == "new"  # listed twice (new and cross): the deliverable listing wins
     assert bounds.title == "Bounds for $x<y$ Attention & Friends"
-    assert bounds.abstract == ("We show that for all $x<y$ and $y>z$ the bound holds with probability $1-\\delta$"
-                               " & more.")
+    assert bounds.abstract == (
+        "We show that for all $x<y$ and $y>z$ the bound holds with probability $1-\\delta$ & more."
+    )
     assert bounds.authors == ("Ada Lovelace (University of London, UK)", "Alan Turing", "Grace Hopper")
     assert papers["hep-th/9901001"].announce_type == "replace"
     assert papers["2411.00002"].announce_type == "cross"  # no arxiv:announce_type: read from the description
@@ -87,7 +95,11 @@ async def test_cross_listings_follow_announce_types(arxiv):
     arxiv.set_items([_item(1), _item(2, "cross"), _item(3, "replace", version=2), _item(4, "replace-cross")])
     default = await _fetch(_source(arxiv))
     assert [(p.id, p.announce_type) for p in default] == [
-        ("2411.00001", "new"), ("2411.00002", "cross"), ("2411.00003", "replace"), ("2411.00004", "replace-cross")]
+        ("2411.00001", "new"),
+        ("2411.00002", "cross"),
+        ("2411.00003", "replace"),
+        ("2411.00004", "replace-cross"),
+    ]
     new_only = await _fetch(_source(arxiv, announce_types=("new",)))
     assert [p.id for p in new_only] == ["2411.00001", "2411.00003", "2411.00004"]
     assert [p.is_new_version for p in new_only] == [False, True, True]
@@ -156,14 +168,16 @@ TRUNCATED = arxiv_document(["cs.CL"], default_items()[:3]).encode()[:-300]
 
 @pytest.mark.parametrize(
     ("status", "body", "headers", "message"),
-    [(500, b"oops", {}, "HTTP 500"),
-     (429, b"slow down", {"Retry-After": "120"}, r"HTTP 429 .*Retry-After: 120"),
-     (503, b"", {"Retry-After": "60"}, r"HTTP 503 .*Retry-After: 60"),
-     (404, b"", {}, "HTTP 404"),
-     (200, b"<rss version='2.0'><channel><title>x</titl></channel></rss>", {}, "malformed"),
-     (200, TRUNCATED, {}, "truncated"),
-     (200, b"<!doctype html><html><body>Service unavailable</body></html>", {}, "not an RSS or Atom feed"),
-     (200, b"", {}, "not an RSS or Atom feed")],
+    [
+        (500, b"oops", {}, "HTTP 500"),
+        (429, b"slow down", {"Retry-After": "120"}, r"HTTP 429 .*Retry-After: 120"),
+        (503, b"", {"Retry-After": "60"}, r"HTTP 503 .*Retry-After: 60"),
+        (404, b"", {}, "HTTP 404"),
+        (200, b"<rss version='2.0'><channel><title>x</titl></channel></rss>", {}, "malformed"),
+        (200, TRUNCATED, {}, "truncated"),
+        (200, b"<!doctype html><html><body>Service unavailable</body></html>", {}, "not an RSS or Atom feed"),
+        (200, b"", {}, "not an RSS or Atom feed"),
+    ],
 )
 async def test_failures_raise_source_error(arxiv, status, body, headers, message):
     arxiv.fail_next(status, body=body, headers=headers)

@@ -57,8 +57,13 @@ async def test_pages_until_short_page_for_today_and_yesterday(hf):
 
 @pytest.mark.parametrize(
     ("status", "body"),
-    [(500, b"{}"), (429, b'{"error":"rate limited"}'), (200, b"[{\"paper\": "), (200, b'{"not": "a list"}'),
-     (200, b"\xff\xfe")],
+    [
+        (500, b"{}"),
+        (429, b'{"error":"rate limited"}'),
+        (200, b'[{"paper": '),
+        (200, b'{"not": "a list"}'),
+        (200, b"\xff\xfe"),
+    ],
 )
 async def test_failures_raise_source_error(hf, status, body):
     hf.publish(TODAY, _many(3))
@@ -86,8 +91,16 @@ def test_malformed_and_withdrawn_items_are_skipped():
     withdrawn = copy.deepcopy(good)
     withdrawn["paper"]["id"] = "2411.00002"
     withdrawn["paper"]["withdrawnAt"] = "2026-11-01T00:00:00Z"
-    items = [good, {"paper": None}, {"nope": 1}, {"paper": {"id": "not-an-id", "title": "x"}},
-             {"paper": {"id": "2411.00003"}}, withdrawn, "garbage", {"paper": {**good["paper"], "upvotes": "many"}}]
+    items = [
+        good,
+        {"paper": None},
+        {"nope": 1},
+        {"paper": {"id": "not-an-id", "title": "x"}},
+        {"paper": {"id": "2411.00003"}},
+        withdrawn,
+        "garbage",
+        {"paper": {**good["paper"], "upvotes": "many"}},
+    ]
     papers = parse_daily_papers(items)
     assert [p.id for p in papers] == ["2403.10001", "2403.10001"]
     assert papers[1].upvotes == 0

@@ -20,7 +20,7 @@ POST = {
     "guid": "https://blog.example/posts/attention-sinks",
     "link": "https://blog.example/posts/attention-sinks",
     "summary": "<p>Why the <em>first</em> token&nbsp;matters &amp; what to do.</p><p>Second paragraph.</p>"
-               "<script>track()</script><style>p {}</style>",
+    "<script>track()</script><style>p {}</style>",
     "authors": ["Grace Hopper", "Ada Lovelace"],
     "categories": ["attention", "llm"],
     "published": PUBLISHED,
@@ -70,17 +70,19 @@ async def test_hash_ids_are_stable(feed):
 
 @pytest.mark.parametrize(
     ("fields", "expected"),
-    [({"link": "https://arxiv.org/abs/2403.10001v2"}, "2403.10001"),
-     ({"link": "http://export.arxiv.org/pdf/2403.10001v1.pdf"}, "2403.10001"),
-     ({"link": "https://huggingface.co/papers/2403.10038"}, "2403.10038"),
-     ({"link": "https://www.alphaxiv.org/abs/2403.10075"}, "2403.10075"),
-     ({"link": "https://arxiv.org/abs/hep-th/9901001"}, "hep-th/9901001"),
-     ({"guid": "oai:arXiv.org:2403.10112v3", "link": "https://blog.example/p/1"}, "2403.10112"),
-     ({"link": "https://blog.example/2024.12345"}, None),
-     ({"guid": "2024.12345", "link": "https://blog.example/p/2"}, None),
-     ({"link": "https://huggingface.co/blog/2403.10001"}, None),
-     ({"link": "https://arxiv.org/list/cs.CL/2403.10001"}, None),
-     ({"link": "https://notarxiv.org/abs/2403.10001"}, None)],
+    [
+        ({"link": "https://arxiv.org/abs/2403.10001v2"}, "2403.10001"),
+        ({"link": "http://export.arxiv.org/pdf/2403.10001v1.pdf"}, "2403.10001"),
+        ({"link": "https://huggingface.co/papers/2403.10038"}, "2403.10038"),
+        ({"link": "https://www.alphaxiv.org/abs/2403.10075"}, "2403.10075"),
+        ({"link": "https://arxiv.org/abs/hep-th/9901001"}, "hep-th/9901001"),
+        ({"guid": "oai:arXiv.org:2403.10112v3", "link": "https://blog.example/p/1"}, "2403.10112"),
+        ({"link": "https://blog.example/2024.12345"}, None),
+        ({"guid": "2024.12345", "link": "https://blog.example/p/2"}, None),
+        ({"link": "https://huggingface.co/blog/2403.10001"}, None),
+        ({"link": "https://arxiv.org/list/cs.CL/2403.10001"}, None),
+        ({"link": "https://notarxiv.org/abs/2403.10001"}, None),
+    ],
 )
 @pytest.mark.parametrize("kind", ["rss", "atom"])
 def test_arxiv_linked_entries_get_the_arxiv_id(fields, expected, kind):
@@ -97,8 +99,10 @@ def test_doi_entries_get_a_doi_id():
     assert [p.id for p in papers] == ["doi:10.1038/s42256-026-01234-5", "doi:10.1038/s42256-026-09999-0"]
     first = papers[0]
     assert first.title == "Learning sparse attention"
-    assert first.abstract == ("Nature Machine Intelligence, Published online: 02 November 2026; "
-                              "doi:10.1038/s42256-026-01234-5 Sparse attention & friends.")
+    assert first.abstract == (
+        "Nature Machine Intelligence, Published online: 02 November 2026; "
+        "doi:10.1038/s42256-026-01234-5 Sparse attention & friends."
+    )
     assert first.authors == ("Ada Lovelace", "Alan Turing")
     assert first.categories == ("Machine learning", "Computer science")
     assert first.published_at == datetime(2026, 11, 2, tzinfo=UTC)
@@ -115,8 +119,10 @@ def test_entries_without_identity_or_title_are_skipped(caplog):
 
 def test_plain_text_summaries_are_kept_literally():
     body = atom_document([]).replace(
-        "</feed>", "<entry><id>tag:x,2026:1</id><title>T</title><summary type='text'>for $x&lt;y$ and $y&gt;z$"
-                   "</summary></entry></feed>")
+        "</feed>",
+        "<entry><id>tag:x,2026:1</id><title>T</title><summary type='text'>for $x&lt;y$ and $y&gt;z$"
+        "</summary></entry></feed>",
+    )
     [paper] = parse_feed(body.encode(), "rss:test")
     assert paper.abstract == "for $x<y$ and $y>z$"
 
@@ -154,8 +160,11 @@ async def test_max_age_is_honoured(feed):
 
 @pytest.mark.parametrize(
     ("status", "body", "message"),
-    [(500, b"", "HTTP 500"), (200, b"<html><body>Sign in</body></html>", "not an RSS or Atom feed"),
-     (200, rss_document([POST] * 3).encode()[:-200], "truncated")],
+    [
+        (500, b"", "HTTP 500"),
+        (200, b"<html><body>Sign in</body></html>", "not an RSS or Atom feed"),
+        (200, rss_document([POST] * 3).encode()[:-200], "truncated"),
+    ],
 )
 async def test_failures_raise_source_error(feed, status, body, message):
     feed.fail_next(status, body=body)
@@ -176,8 +185,13 @@ def test_html_to_text():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(st.binary(max_size=2000), spliced(JOURNAL.read_bytes()),
-                 spliced(atom_document([POST, {"title": "x", "link": "https://arxiv.org/abs/2403.10001"}]).encode())))
+@given(
+    st.one_of(
+        st.binary(max_size=2000),
+        spliced(JOURNAL.read_bytes()),
+        spliced(atom_document([POST, {"title": "x", "link": "https://arxiv.org/abs/2403.10001"}]).encode()),
+    )
+)
 def test_arbitrary_bytes_give_papers_or_source_error(body):
     """Any body either parses to a list of Papers or raises SourceError; nothing else escapes."""
     try:

@@ -11,8 +11,9 @@ from tests.conftest import T0, make_paper
 
 
 async def _sub(store, guild=1, channel=10, query="attention", **kwargs):
-    return await store.add_subscription(kind=SubscriptionKind.CHANNEL, guild_id=guild, channel_id=channel,
-                                        user_id=5, query=query, now=T0, **kwargs)
+    return await store.add_subscription(
+        kind=SubscriptionKind.CHANNEL, guild_id=guild, channel_id=channel, user_id=5, query=query, now=T0, **kwargs
+    )
 
 
 G1, G2 = Owner.guild(1), Owner.guild(2)
@@ -47,8 +48,11 @@ async def test_ingest_plans_only_new_papers_and_keeps_first_seen(store):
 
 
 async def test_metadata_merge_never_loses_fields(store):
-    await store.ingest([make_paper(1, upvotes=30, thumbnail_url="https://x/t.png", code_url="https://g/c")],
-                       lambda new, recheck: (), T0)
+    await store.ingest(
+        [make_paper(1, upvotes=30, thumbnail_url="https://x/t.png", code_url="https://g/c")],
+        lambda new, recheck: (),
+        T0,
+    )
     await store.ingest([make_paper(1, upvotes=3, authors=(), code_url=None)], lambda new, recheck: (), T0)
     paper = await store.get_paper("2411.00001")
     assert paper.upvotes == 30 and paper.thumbnail_url == "https://x/t.png" and paper.code_url == "https://g/c"
@@ -140,8 +144,9 @@ async def test_alerts_are_per_user_and_target_the_user(store):
 
 async def test_digest_subscriptions_hold_their_deliveries(store):
     daily = await _sub(store, schedule=Schedule.DAILY)
-    await store.ingest([make_paper(1, upvotes=3), make_paper(2, upvotes=9)],
-                       lambda ps, _: [(daily.id, p.id) for p in ps], T0)
+    await store.ingest(
+        [make_paper(1, upvotes=3), make_paper(2, upvotes=9)], lambda ps, _: [(daily.id, p.id) for p in ps], T0
+    )
     assert await store.due_deliveries(T0) == []
     held = await store.held_deliveries(daily.id)
     assert [h.paper.id for h in held] == ["2411.00002", "2411.00001"]  # by upvotes
@@ -151,12 +156,20 @@ async def test_digest_subscriptions_hold_their_deliveries(store):
 async def test_recheck_passes_recent_updated_papers_with_merged_metadata(store):
     await store.ingest([make_paper(1, upvotes=2)], lambda n, r: (), T0)
     seen = []
-    await store.ingest([make_paper(1, upvotes=12)], lambda n, r: seen.extend(r) or (), T0 + timedelta(hours=5),
-                       recheck_since=T0 - timedelta(days=3))
+    await store.ingest(
+        [make_paper(1, upvotes=12)],
+        lambda n, r: seen.extend(r) or (),
+        T0 + timedelta(hours=5),
+        recheck_since=T0 - timedelta(days=3),
+    )
     assert [(p.id, p.upvotes, p.first_seen_at) for p in seen] == [("2411.00001", 12, T0)]
     seen.clear()
-    await store.ingest([make_paper(1, upvotes=20)], lambda n, r: seen.extend(r) or (), T0 + timedelta(days=5),
-                       recheck_since=T0 + timedelta(days=2))
+    await store.ingest(
+        [make_paper(1, upvotes=20)],
+        lambda n, r: seen.extend(r) or (),
+        T0 + timedelta(days=5),
+        recheck_since=T0 + timedelta(days=2),
+    )
     assert seen == []
 
 
@@ -179,14 +192,14 @@ async def test_papers_seen_since_with_a_full_text_expression(store):
         return make_paper(n, title=title, abstract="A study.")
 
     await store.ingest([paper(1, "Attention sinks"), paper(2, "Diffusion")], lambda new, recheck: (), T0)
-    await store.ingest([paper(3, "Attention, again"), paper(4, "Graphs")], lambda new, recheck: (),
-                       T0 + timedelta(days=2))
+    await store.ingest(
+        [paper(3, "Attention, again"), paper(4, "Graphs")], lambda new, recheck: (), T0 + timedelta(days=2)
+    )
     since = T0 + timedelta(days=1)
     assert [p.id for p in await store.papers_seen_since(since)] == ["2411.00004", "2411.00003"]
     # Only full-text matches, and only those of the period: paper 1 matches but is older.
     assert [p.id for p in await store.papers_seen_since(since, expression='"attention"')] == ["2411.00003"]
-    assert [p.id for p in await store.papers_seen_since(T0, expression='"attention"')] == [
-        "2411.00003", "2411.00001"]
+    assert [p.id for p in await store.papers_seen_since(T0, expression='"attention"')] == ["2411.00003", "2411.00001"]
 
 
 async def test_a_read_after_a_commit_sees_it_while_other_reads_are_in_flight(store):
