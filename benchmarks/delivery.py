@@ -18,7 +18,7 @@ from benchmarks.world import Loopback, loopback, settings_dict, successful_polls
 from bot.app import PaperBot, point_client_at
 from bot.config import settings_from_dict
 from bot.matching import parse_query
-from bot.models import SubscriptionKind
+from bot.models import Scope
 from bot.store import Store
 from tests.fakes.discord_emulator import DiscordEmulator
 
@@ -42,7 +42,7 @@ async def _run_drain(
     created = datetime.now(UTC) - timedelta(hours=1)
     for channel_id in channels:
         await store.add_subscription(
-            kind=SubscriptionKind.CHANNEL,
+            scope=Scope.GUILD,
             user_id=emulator.owner_id,
             query=query,
             now=created,

@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.delivery.discord_transport import DiscordTransport, paced_requests
 from bot.delivery.sender import Sender
 from bot.engine import Engine, Limits, PollResult, utc_now
-from bot.models import Target
+from bot.models import SourceHealth, Target
 from bot.sources.arxiv import ArxivSource
 from bot.sources.base import Source
 from bot.sources.huggingface import HuggingFaceSource
@@ -151,7 +151,7 @@ class PaperBot(commands.Bot):
 
     async def _tell_owner(self, source: str, result: PollResult) -> None:
         """DM the application's owner once when a source degrades and once when it recovers."""
-        if result.health == "degraded":
+        if result.health is SourceHealth.DEGRADED:
             text = (
                 f"paperbot: the **{source}** source has failed {self.engine.degraded_after} polls in a row "
                 f"and is backing off. Last error: {result.error}"

@@ -19,9 +19,20 @@ import numpy as np
 from bot.matching import Query, document_for, matches, parse_query
 from bot.matching.explain import Explanation, explain
 from bot.matching.index import SubscriptionIndex
-from bot.models import DeliveryStatus, Paper, Schedule, Subscription, SubscriptionKind, SubscriptionStatus
+from bot.models import (
+    DeliveryKey,
+    DeliveryRecord,
+    DeliveryStatus,
+    Owner,
+    Paper,
+    Schedule,
+    Scope,
+    SourceHealth,
+    Subscription,
+    SubscriptionStatus,
+)
 from bot.sources.base import Source, SourceError, backoff_delay
-from bot.store import DeliveryKey, DeliveryRecord, Owner, Store
+from bot.store import Store
 from bot.store.search import fts_expression
 
 log = logging.getLogger(__name__)
@@ -50,7 +61,7 @@ class PollResult:
     error: str | None = None
     skipped: bool = False
     catalogued: bool = False
-    health: str | None = None  # "degraded" when it crossed the failure threshold, "recovered" after
+    health: SourceHealth | None = None  # set when this poll changed the source's health
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +195,7 @@ class Engine:
             health = None
             if failures >= self.degraded_after and not (state and state.degraded):
                 await self.store.set_source_degraded(source.name, True)
-                health = "degraded"
+                health = SourceHealth.DEGRADED
             return PollResult(source.name, error=str(exc), health=health)
         first = state is None or state.last_success_at is None
         result = await self.store.ingest(
@@ -194,7 +205,7 @@ class Engine:
         health = None
         if state is not None and state.degraded:
             await self.store.set_source_degraded(source.name, False)
-            health = "recovered"
+            health = SourceHealth.RECOVERED
         log.info(
             "%s: %d listed, %d new, %d deliveries queued%s",
             source.name,
@@ -226,9 +237,9 @@ class Engine:
         Returns the subscription and how many papers were backfilled.
         """
         await self.ready()
-        cap = self.limits.subscriptions_per_guild if owner.scope == "guild" else self.limits.alerts_per_user
+        cap = self.limits.subscriptions_per_guild if owner.scope is Scope.GUILD else self.limits.alerts_per_user
         if await self.store.count_subscriptions(owner) >= cap:
-            if owner.scope == "guild":
+            if owner.scope is Scope.GUILD:
                 raise LimitReached(
                     f"This server already has {cap} subscriptions, the most allowed. "
                     "Remove one with `/subscriptions remove` first."
@@ -239,9 +250,9 @@ class Engine:
         backfill_ids = []
         if backfill > 0:
             backfill_ids = [p.id for p in await self.preview(query) if p.upvotes >= min_upvotes][:backfill]
-        is_channel = owner.scope == "guild"
+        is_channel = owner.scope is Scope.GUILD
         sub = await self.store.add_subscription(
-            kind=SubscriptionKind.CHANNEL if is_channel else SubscriptionKind.ALERT,
+            scope=owner.scope,
             user_id=user_id,
             query=query.text,
             now=self.clock(),

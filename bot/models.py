@@ -55,9 +55,16 @@ class SubscriptionStatus(StrEnum):
     REMOVED = "removed"
 
 
-class SubscriptionKind(StrEnum):
-    CHANNEL = "channel"  # /subscriptions: posts into a server channel
-    ALERT = "alert"  # /alerts: DMs one user
+class Scope(StrEnum):
+    """The one server-vs-user split, carried by owners, targets, subscriptions and digest settings.
+
+    A ``GUILD`` subscription (``/subscriptions``) belongs to a server and posts into one of its channels; a
+    ``USER`` subscription (an alert, ``/alerts``) belongs to one user and goes to that user's DMs. So an owner's
+    id is a guild id or a user id, and a target's id is a channel id or a user id, by the same scope.
+    """
+
+    GUILD = "guild"
+    USER = "user"
 
 
 class Schedule(StrEnum):
@@ -66,17 +73,36 @@ class Schedule(StrEnum):
     WEEKLY = "weekly"
 
 
-class TargetKind(StrEnum):
-    CHANNEL = "channel"
-    USER = "user"
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who owns a set of subscriptions: a server (channel subscriptions) or a user (DM alerts)."""
+
+    scope: Scope
+    id: int
+
+    @classmethod
+    def guild(cls, guild_id: int) -> Owner:
+        return cls(Scope.GUILD, guild_id)
+
+    @classmethod
+    def user(cls, user_id: int) -> Owner:
+        return cls(Scope.USER, user_id)
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where deliveries go: a channel by id, or a user's DM channel."""
+    """Where deliveries go: a server channel (``GUILD``, by channel id) or a user's DMs (``USER``, by user id)."""
 
-    kind: TargetKind
+    scope: Scope
     id: int
+
+    @classmethod
+    def channel(cls, channel_id: int) -> Target:
+        return cls(Scope.GUILD, channel_id)
+
+    @classmethod
+    def dm(cls, user_id: int) -> Target:
+        return cls(Scope.USER, user_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +110,7 @@ class Subscription:
     """A standing query: a channel's (``/subscriptions``) or a user's DM alert (``/alerts``)."""
 
     id: int
-    kind: SubscriptionKind
+    scope: Scope
     guild_id: int | None
     channel_id: int | None
     user_id: int
@@ -102,11 +128,18 @@ class Subscription:
         return self.status is SubscriptionStatus.ACTIVE
 
     @property
+    def owner(self) -> Owner:
+        if self.scope is Scope.GUILD:
+            assert self.guild_id is not None
+            return Owner.guild(self.guild_id)
+        return Owner.user(self.user_id)
+
+    @property
     def target(self) -> Target:
-        if self.kind is SubscriptionKind.CHANNEL:
+        if self.scope is Scope.GUILD:
             assert self.channel_id is not None
-            return Target(TargetKind.CHANNEL, self.channel_id)
-        return Target(TargetKind.USER, self.user_id)
+            return Target.channel(self.channel_id)
+        return Target.dm(self.user_id)
 
 
 class DeliveryStatus(StrEnum):
@@ -115,6 +148,20 @@ class DeliveryStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+
+
+DeliveryKey = tuple[int, str]
+"""(subscription id, paper id): the identity of one delivery."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """One outbox row as "why (not) posted?" reports it."""
+
+    status: DeliveryStatus
+    message_id: int | None
+    last_error: str | None
+    channel_id: int | None  # where the message went (the DM channel for alerts, once opened)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,3 +191,33 @@ class DigestSettings:
 
     def describe(self) -> str:
         return f"daily at {self.digest_time} ({self.timezone}); weekly on {WEEKDAY_NAMES[self.weekly_day]}s"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one batch of fetched papers changed."""
+
+    new_papers: tuple[Paper, ...]
+    updated: int
+    queued: int
+
+
+class SourceHealth(StrEnum):
+    """A change in a source's health worth telling the bot's owner about."""
+
+    DEGRADED = "degraded"  # it crossed the failure threshold and is backing off
+    RECOVERED = "recovered"  # it polled successfully again after being degraded
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """A source's polling history, as the store keeps it across restarts."""
+
+    source: str
+    last_attempt_at: datetime | None
+    last_success_at: datetime | None
+    consecutive_failures: int
+    last_error: str | None
+    successes: int = 0
+    degraded: bool = False
+    next_attempt_at: datetime | None = None  # set while backing off after failures

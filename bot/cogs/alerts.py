@@ -27,8 +27,7 @@ from bot.cogs.common import (
     user_cooldown,
 )
 from bot.delivery.render import trim
-from bot.models import Schedule, SubscriptionStatus
-from bot.store import Owner
+from bot.models import Owner, Schedule, SubscriptionStatus
 
 if TYPE_CHECKING:
     from bot.app import PaperBot

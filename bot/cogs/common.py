@@ -22,8 +22,8 @@ from bot.delivery.schedule import (
 )
 from bot.engine import PREVIEW_DAYS, LimitReached
 from bot.matching import Query, QueryError, parse_query
-from bot.models import WEEKDAY_NAMES, WEEKDAYS, DigestSettings, Schedule, Subscription, SubscriptionStatus
-from bot.store import Owner, Store
+from bot.models import WEEKDAY_NAMES, WEEKDAYS, DigestSettings, Owner, Schedule, Scope, Subscription, SubscriptionStatus
+from bot.store import Store
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
@@ -229,7 +229,7 @@ async def add_subscription(
     ]
     if schedule is not Schedule.INSTANT:
         settings = await bot.store.digest_settings(owner)
-        command = "/subscriptions settings" if owner.scope == "guild" else "/alerts settings"
+        command = "/subscriptions settings" if owner.scope is Scope.GUILD else "/alerts settings"
         lines.append(
             f"Digests: {settings.describe()} — {next_digest_text(settings, bot.clock())}. Change with `{command}`."
         )
@@ -237,7 +237,7 @@ async def add_subscription(
         lines.append(f"Sending the {queued} most recent stored match{'es' if queued != 1 else ''} now.")
     elif backfill:
         lines.append(f"No stored papers from the last {PREVIEW_DAYS} days match yet, so nothing to backfill.")
-    if owner.scope == "user":
+    if owner.scope is Scope.USER:
         lines.append("Make sure you accept DMs from me (this server's privacy settings, or install the app).")
     await reply(interaction, "\n".join(lines))
     if queued:
@@ -254,6 +254,6 @@ async def digest_settings_command(
 ) -> None:
     """The shared body of ``/subscriptions settings`` and ``/alerts settings``."""
     settings, changed = await update_digest_settings(bot.store, owner, timezone, digest_time, weekly_day)
-    whose = "this server's" if owner.scope == "guild" else "your"
+    whose = "this server's" if owner.scope is Scope.GUILD else "your"
     verb = f"Updated {whose} digest settings" if changed else f"{whose.capitalize()} digest settings"
     await reply(interaction, f"{verb}: {settings.describe()}; {next_digest_text(settings, bot.clock())}.")

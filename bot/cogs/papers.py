@@ -26,8 +26,7 @@ from bot.cogs.common import (
 )
 from bot.delivery.render import render_paper_embed, trim
 from bot.engine import PaperExplanation
-from bot.models import Paper, Subscription, normalize_arxiv_id
-from bot.store import Owner
+from bot.models import Owner, Paper, Scope, Subscription, normalize_arxiv_id
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
@@ -218,18 +217,18 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
             if interaction.guild_id and interaction.guild
             else Owner.user(interaction.user.id)
         )
-        noun = "subscription" if owner.scope == "guild" else "alert"
+        noun = "subscription" if owner.scope is Scope.GUILD else "alert"
         subs: list[Subscription]
         if subscription is not None:
             one = await self.bot.store.get_subscription(owner, subscription)
             if one is None:
-                where = "in this server" if owner.scope == "guild" else "among your alerts"
+                where = "in this server" if owner.scope is Scope.GUILD else "among your alerts"
                 raise UserFacingError(f"{noun.title()} #{subscription} was not found {where}.")
             subs = [one]
         else:
             subs = (await self.bot.store.list_subscriptions(owner))[:MAX_EXPLAINED]
         if not subs:
-            hint = "/subscriptions add" if owner.scope == "guild" else "/alerts add"
+            hint = "/subscriptions add" if owner.scope is Scope.GUILD else "/alerts add"
             await reply(interaction, f"There are no {noun}s here to explain against. Add one with `{hint}`.")
             return
         lines = [_explanation_line(await self.bot.engine.explain(found, s), interaction.guild_id) for s in subs]

@@ -29,8 +29,7 @@ from bot.cogs.common import (
 )
 from bot.delivery.render import render_paper_embed, trim
 from bot.engine import PREVIEW_DAYS
-from bot.models import Schedule, Subscription, SubscriptionStatus
-from bot.store import Owner
+from bot.models import Owner, Schedule, Subscription, SubscriptionStatus
 
 if TYPE_CHECKING:
     from bot.app import PaperBot

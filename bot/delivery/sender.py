@@ -28,8 +28,8 @@ from bot.delivery.render import (
     render_paper_embed,
 )
 from bot.delivery.schedule import latest_due
-from bot.models import DeliveryStatus, Paper, PendingDelivery, Subscription, Target, TargetKind
-from bot.store import DeliveryKey, Owner, Store
+from bot.models import DeliveryKey, DeliveryStatus, Paper, PendingDelivery, Scope, Subscription, Target
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ class Sender:
             if _attempted_before(group.rows, now - NONCE_WINDOW):
                 await self._settle_from_history(target, group, result)
                 # Not in the channel: send again, with a new nonce (Discord has forgotten the old one).
-                nonce = message_nonce(target.kind, target.id, *sorted(group.papers), "retry", group.attempts)
+                nonce = message_nonce(target.scope, target.id, *sorted(group.papers), "retry", group.attempts)
             if group.papers:
                 batches.append(
                     _Batch(
@@ -245,7 +245,7 @@ class Sender:
             ids = [paper_of[id(e)] for e in message]
             keys = [k for pid in ids for k in fresh.keys[pid]]
             batches.append(
-                _Batch(target, message, keys, message_nonce(target.kind, target.id, *sorted(ids)), fresh.attempts)
+                _Batch(target, message, keys, message_nonce(target.scope, target.id, *sorted(ids)), fresh.attempts)
             )
         return batches
 
@@ -267,7 +267,7 @@ class Sender:
                         del group.papers[pid]
 
     async def _channel_for(self, target: Target) -> int:
-        if target.kind is TargetKind.CHANNEL:
+        if target.scope is Scope.GUILD:
             return target.id
         channel_id = await self.store.dm_channel(target.id)
         if channel_id is None:
@@ -287,13 +287,7 @@ class Sender:
             reason = str(exc)
             paused = await self.store.pause_target(batch.target, reason)
             await self.store.mark_retry(batch.keys, reason, self.clock(), batch.retry_status)
-            log.warning(
-                "%s %s refuses messages (%s); paused subscriptions %s",
-                batch.target.kind,
-                batch.target.id,
-                reason,
-                paused,
-            )
+            log.warning("%s refuses messages (%s); paused subscriptions %s", batch.target, reason, paused)
             if self.on_paused is not None:
                 self.on_paused(batch.target, reason, paused)
             result.paused_targets += 1
@@ -326,9 +320,8 @@ class Sender:
     async def _send_due_digests(self, result: DrainResult) -> None:
         now = self.clock()
         for sub in await self.store.digest_subscriptions():
-            owner = Owner.guild(sub.guild_id) if sub.guild_id is not None else Owner.user(sub.user_id)
             period_start = sub.last_digest_at or sub.created_at
-            due = latest_due(period_start, now, sub.schedule, await self.store.digest_settings(owner))
+            due = latest_due(period_start, now, sub.schedule, await self.store.digest_settings(sub.owner))
             if due is None:
                 continue
             blocked_until = await self.store.digest_blocked_until(sub.id)

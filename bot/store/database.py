@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,16 +20,20 @@ from typing import Any
 import aiosqlite
 
 from bot.models import (
+    DeliveryKey,
+    DeliveryRecord,
     DeliveryStatus,
     DigestSettings,
+    IngestResult,
+    Owner,
     Paper,
     PendingDelivery,
     Schedule,
+    Scope,
+    SourceState,
     Subscription,
-    SubscriptionKind,
     SubscriptionStatus,
     Target,
-    TargetKind,
 )
 from bot.store.migrations import MIGRATIONS
 
@@ -37,29 +41,17 @@ log = logging.getLogger(__name__)
 
 SEARCH_WINDOW = 500  # full-text hits ranked per search (the newest ones)
 
-DeliveryKey = tuple[int, str]
-"""(subscription id, paper id): the identity of one delivery."""
-
 Planner = Callable[[Sequence[Paper], Sequence[Paper]], Iterable[DeliveryKey]]
 """Given (newly seen papers, recently seen papers whose metadata was just updated), the (subscription,
 paper) pairs that should be delivered. Pairs already in the outbox are ignored, so re-planning is safe."""
 
 
-@dataclass(frozen=True, slots=True)
-class Owner:
-    """Who owns a set of subscriptions: a server (channel subscriptions) or a user (DM alerts)."""
-
-    scope: str  # "guild" or "user"
-    id: int
-
-    @classmethod
-    def guild(cls, guild_id: int) -> Owner:
-        return cls("guild", guild_id)
-
-    @classmethod
-    def user(cls, user_id: int) -> Owner:
-        return cls("user", user_id)
-
+# The schema predates the shared vocabulary and spells Scope differently per table; only the store translates.
+# digest_settings.scope holds Scope's own values.
+_SUBSCRIPTION_KIND = {Scope.GUILD: "channel", Scope.USER: "alert"}  # subscriptions.kind
+_TARGET_KIND = {Scope.GUILD: "channel", Scope.USER: "user"}  # deliveries.target_kind
+_SCOPE_OF_KIND = {kind: scope for scope, kind in _SUBSCRIPTION_KIND.items()}
+_SCOPE_OF_TARGET_KIND = {kind: scope for scope, kind in _TARGET_KIND.items()}
 
 _PAPER_COLUMNS = (
     "id, title, abstract, authors, categories, source, url, pdf_url, code_url, project_url, "
@@ -126,7 +118,7 @@ def _paper_from_row(row: Sequence[Any]) -> Paper:
 def _subscription_from_row(row: Sequence[Any]) -> Subscription:
     return Subscription(
         id=row[0],
-        kind=SubscriptionKind(row[1]),
+        scope=_SCOPE_OF_KIND[row[1]],
         guild_id=row[2],
         channel_id=row[3],
         user_id=row[4],
@@ -139,35 +131,6 @@ def _subscription_from_row(row: Sequence[Any]) -> Subscription:
         pause_reason=row[11],
         delivered_count=row[12],
     )
-
-
-@dataclass(frozen=True, slots=True)
-class IngestResult:
-    """What one batch of fetched papers changed."""
-
-    new_papers: tuple[Paper, ...]
-    updated: int
-    queued: int
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryRecord:
-    status: DeliveryStatus
-    message_id: int | None
-    last_error: str | None
-    channel_id: int | None  # where the message went (the DM channel for alerts, once opened)
-
-
-@dataclass(frozen=True, slots=True)
-class SourceState:
-    source: str
-    last_attempt_at: datetime | None
-    last_success_at: datetime | None
-    consecutive_failures: int
-    last_error: str | None
-    successes: int = 0
-    degraded: bool = False
-    next_attempt_at: datetime | None = None  # set while backing off after failures
 
 
 class Store:
@@ -338,7 +301,7 @@ class Store:
     async def add_subscription(
         self,
         *,
-        kind: SubscriptionKind,
+        scope: Scope,
         user_id: int,
         query: str,
         now: datetime,
@@ -353,14 +316,14 @@ class Store:
             cursor = await db.execute(
                 "INSERT INTO subscriptions (kind, guild_id, channel_id, user_id, query, schedule, min_upvotes, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (str(kind), guild_id, channel_id, user_id, query, str(schedule), min_upvotes, _ts(now)),
+                (_SUBSCRIPTION_KIND[scope], guild_id, channel_id, user_id, query, str(schedule), min_upvotes, _ts(now)),
             )
             sub_id = cursor.lastrowid
             assert sub_id is not None
             await _queue(db, [(sub_id, paper_id) for paper_id in backfill], now, hold=False)
         return Subscription(
             id=sub_id,
-            kind=kind,
+            scope=scope,
             guild_id=guild_id,
             channel_id=channel_id,
             user_id=user_id,
@@ -432,13 +395,13 @@ class Store:
 
     async def pause_target(self, target: Target, reason: str) -> list[int]:
         """Pause every active subscription delivering to ``target``; returns their ids."""
-        column, kind = ("channel_id", "channel") if target.kind is TargetKind.CHANNEL else ("user_id", "alert")
+        column = "channel_id" if target.scope is Scope.GUILD else "user_id"
         async with (
             self._transaction() as db,
             db.execute(
                 f"UPDATE subscriptions SET status = 'paused', pause_reason = ? "
                 f"WHERE {column} = ? AND kind = ? AND status = 'active' RETURNING id",
-                (reason, target.id, kind),
+                (reason, target.id, _SUBSCRIPTION_KIND[target.scope]),
             ) as cursor,
         ):
             return sorted(row[0] for row in await cursor.fetchall())
@@ -454,7 +417,7 @@ class Store:
     async def digest_settings(self, owner: Owner) -> DigestSettings:
         row = await self._fetchone(
             "SELECT timezone, digest_time, weekly_day FROM digest_settings WHERE scope = ? AND owner_id = ?",
-            (owner.scope, owner.id),
+            (str(owner.scope), owner.id),
         )
         return DigestSettings() if row is None else DigestSettings(row[0], row[1], row[2])
 
@@ -465,7 +428,7 @@ class Store:
                    VALUES (?, ?, ?, ?, ?)
                    ON CONFLICT (scope, owner_id) DO UPDATE SET timezone = excluded.timezone,
                        digest_time = excluded.digest_time, weekly_day = excluded.weekly_day""",
-                (owner.scope, owner.id, settings.timezone, settings.digest_time, settings.weekly_day),
+                (str(owner.scope), owner.id, settings.timezone, settings.digest_time, settings.weekly_day),
             )
 
     # -- DM channels ----------------------------------------------------------------------------------
@@ -494,7 +457,7 @@ class Store:
         only, params = (
             ("", ())
             if target is None
-            else (" AND d.target_kind = ? AND d.target_id = ?", (str(target.kind), target.id))
+            else (" AND d.target_kind = ? AND d.target_id = ?", (_TARGET_KIND[target.scope], target.id))
         )
         rows = await self._fetchall(
             f"""SELECT {_PENDING_COLUMNS} FROM (
@@ -537,7 +500,7 @@ class Store:
         row = await self._fetchone(
             "SELECT message_id FROM deliveries WHERE target_kind = ? AND target_id = ? AND paper_id = ? "
             "AND status = 'sent' LIMIT 1",
-            (str(target.kind), target.id, paper_id),
+            (_TARGET_KIND[target.scope], target.id, paper_id),
         )
         return None if row is None else row[0]
 
@@ -744,7 +707,7 @@ def _merge_params(p: Paper, now: datetime) -> tuple[Any, ...]:
 
 
 def _owner_filter(owner: Owner) -> tuple[str, tuple[Any, ...]]:
-    if owner.scope == "guild":
+    if owner.scope is Scope.GUILD:
         return "s.kind = 'channel' AND s.guild_id = ?", (owner.id,)
     return "s.kind = 'alert' AND s.user_id = ?", (owner.id,)
 
@@ -758,7 +721,7 @@ _PENDING_COLUMNS = (
 def _pending_from_row(r: Sequence[Any]) -> PendingDelivery:
     return PendingDelivery(
         subscription_id=r[0],
-        target=Target(TargetKind(r[1]), r[2]),
+        target=Target(_SCOPE_OF_TARGET_KIND[r[1]], r[2]),
         attempts=r[3],
         nonce=r[4],
         attempted_at=_dt(r[5]),

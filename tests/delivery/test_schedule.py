@@ -13,7 +13,7 @@ from bot.delivery.schedule import (
     timezone_choices,
     validate_timezone,
 )
-from bot.models import DigestSettings, Schedule, Subscription, SubscriptionKind
+from bot.models import DigestSettings, Schedule, Scope, Subscription
 from tests.conftest import make_paper
 
 BERLIN = DigestSettings("Europe/Berlin", "09:00", 0)
@@ -82,7 +82,7 @@ def test_input_validation():
 def test_digest_stays_one_message_with_a_cap():
     sub = Subscription(
         id=3,
-        kind=SubscriptionKind.CHANNEL,
+        scope=Scope.GUILD,
         guild_id=1,
         channel_id=2,
         user_id=1,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from bot.delivery.render import Embed
 from bot.delivery.sender import Sender
-from bot.models import SubscriptionKind
+from bot.models import Scope
 from tests.conftest import T0, make_paper
 
 
@@ -34,7 +34,7 @@ async def _queue(store, channels_by_guild: dict[int, list[int]], papers: int) ->
         for channel_id in channels:
             subs.append(
                 await store.add_subscription(
-                    kind=SubscriptionKind.CHANNEL,
+                    scope=Scope.GUILD,
                     user_id=1,
                     query="attention",
                     now=T0,
