@@ -17,13 +17,14 @@ from discord.ext import commands
 from bot.config import Settings
 from bot.delivery.discord_transport import DiscordTransport, paced_requests
 from bot.delivery.sender import Sender
-from bot.engine import Engine, Limits, PollResult, utc_now
+from bot.engine import Engine, PollResult, utc_now
 from bot.models import SourceHealth, Target
 from bot.sources.arxiv import ArxivSource
 from bot.sources.base import Source
 from bot.sources.huggingface import HuggingFaceSource
 from bot.sources.rss import RssSource
 from bot.store import Store
+from bot.tree import PaperTree
 
 log = logging.getLogger(__name__)
 
@@ -44,21 +45,11 @@ def point_client_at(settings: Settings) -> None:
 def build_sources(settings: Settings) -> list[Source]:
     """The enabled sources, one plug-in each (see bot/sources/)."""
     sources: list[Source] = []
-    hf, arxiv = settings.sources.huggingface, settings.sources.arxiv
-    if hf.enabled:
-        sources.append(HuggingFaceSource(hf.url, hf.poll_interval, hf.timeout))
-    if arxiv.enabled:
-        sources.append(
-            ArxivSource(
-                arxiv.url,
-                arxiv.categories,
-                arxiv.poll_interval,
-                arxiv.announce_types,
-                arxiv.timeout,
-                arxiv.min_request_gap,
-            )
-        )
-    sources.extend(RssSource(feed.name, feed.url, feed.poll_interval, feed.timeout) for feed in settings.sources.feeds)
+    if settings.sources.huggingface.enabled:
+        sources.append(HuggingFaceSource(settings.sources.huggingface))
+    if settings.sources.arxiv.enabled:
+        sources.append(ArxivSource(settings.sources.arxiv))
+    sources.extend(RssSource(feed) for feed in settings.sources.feeds)
     return sources
 
 
@@ -78,7 +69,8 @@ class PaperBot(commands.Bot):
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
-            http_trace=paced_requests(),  # every REST request, retries included, under the global limit
+            http_trace=paced_requests(),
+            tree_cls=PaperTree,  # every REST request, retries included, under the global limit
         )
         self.settings = settings
         self.clock = clock
@@ -89,11 +81,10 @@ class PaperBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self.store = await Store.open(self.settings.storage.path)
-        limits = self.settings.limits
         self.engine = Engine(
             self.store,
             clock=self.clock,
-            limits=Limits(limits.subscriptions_per_guild, limits.alerts_per_user),
+            limits=self.settings.limits,
             degraded_after=self.settings.sources.degraded_after,
         )
         # Indexing many subscriptions takes seconds: do it while the gateway connects. Polls and subscription
@@ -173,7 +164,18 @@ class PaperBot(commands.Bot):
         async with self._deliver_lock:
             try:
                 with self._tracked():
-                    await self.sender.drain()
+                    result = await self.sender.drain()
+                if result.messages or result.paused_targets or result.retried or result.failed:
+                    log.info(
+                        "delivery run: %d messages (%d digests), %d deliveries; %d retrying, %d failed, "
+                        "%d targets paused",
+                        result.messages,
+                        result.digests,
+                        result.delivered,
+                        result.retried,
+                        result.failed,
+                        result.paused_targets,
+                    )
             except Exception:
                 log.exception("delivery run failed; will retry on the next run")
 
@@ -191,9 +193,15 @@ class PaperBot(commands.Bot):
     def _on_paused(self, target: Target, reason: str, subscription_ids: list[int]) -> None:
         self.engine.forget_subscriptions(subscription_ids)
 
-    def next_poll_time(self, source_name: str = "huggingface") -> datetime | None:
+    def next_poll_time(self, source_name: str) -> datetime | None:
+        """When the scheduler next polls this source (None: not scheduled)."""
         job = self.scheduler.get_job(f"poll:{source_name}")
         return None if job is None else job.next_run_time
+
+    def next_check_time(self) -> datetime | None:
+        """The soonest next poll of any enabled source (None: no source is scheduled)."""
+        times = [t for source in self.sources if (t := self.next_poll_time(source.name)) is not None]
+        return min(times, default=None)
 
     async def close(self) -> None:
         # Stop starting jobs, let an in-flight poll or delivery finish (cancel it only if it hangs), and only

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.delivery.render import DIGEST_CAP
+
 DEFAULT_CONFIG_PATH = "config.toml"
 CONFIG_ENV = "PAPERBOT_CONFIG"
 MIN_POLL_SECONDS = 1.0
@@ -76,7 +78,7 @@ class SourcesSettings:
 class DeliverySettings:
     interval: float = 5.0
     max_backfill: int = 10
-    digest_cap: int = 25
+    digest_cap: int = DIGEST_CAP
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import numpy as np
 
+from bot.config import LimitsSettings
 from bot.matching import Query, document_for, matches, parse_query
 from bot.matching.explain import Explanation, explain
 from bot.matching.index import SubscriptionIndex
@@ -31,7 +32,8 @@ from bot.models import (
     Subscription,
     SubscriptionStatus,
 )
-from bot.sources.base import Source, SourceError, backoff_delay
+from bot.pacing import backoff_delay
+from bot.sources.base import Source, SourceError
 from bot.store import Store
 from bot.store.search import fts_expression
 
@@ -74,12 +76,6 @@ class PaperExplanation:
     delivery: DeliveryRecord | None
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    subscriptions_per_guild: int = 50
-    alerts_per_user: int = 20
-
-
 class Engine:
     """Owns the subscription index and the data path source → store → matcher → outbox."""
 
@@ -88,12 +84,12 @@ class Engine:
         store: Store,
         *,
         clock: Callable[[], datetime] = utc_now,
-        limits: Limits = Limits(),
+        limits: LimitsSettings | None = None,
         degraded_after: int = 5,
     ) -> None:
         self.store = store
         self.clock = clock
-        self.limits = limits
+        self.limits = limits or LimitsSettings()
         self.degraded_after = degraded_after
         self.index = SubscriptionIndex()
         # What plan() needs beyond the index, kept only for the few subscriptions with a min_upvotes

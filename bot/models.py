@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+ARXIV_ABS_URL = "https://arxiv.org/abs/{id}"
+ARXIV_PDF_URL = "https://arxiv.org/pdf/{id}"
 ARXIV_ID_RE = re.compile(r"(\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?")
 
 

@@ -12,21 +12,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.common import (
-    WEEKDAY_CHOICES,
-    UserFacingError,
+from bot.cogs.owned import (
     add_subscription,
-    code,
+    change_status,
     digest_settings_command,
-    handle_command_error,
-    line_embeds,
-    reply,
     subscription_choices,
     subscription_line,
-    timezone_autocomplete,
-    user_cooldown,
 )
-from bot.delivery.render import trim
+from bot.cogs.ui import WEEKDAY_CHOICES, line_embeds, reply, timezone_autocomplete, user_cooldown
 from bot.models import Owner, Schedule, SubscriptionStatus
 
 if TYPE_CHECKING:
@@ -100,7 +93,6 @@ class Alerts(commands.GroupCog, group_name="alerts", group_description="Get new 
     @user_cooldown()
     async def resume(self, interaction: discord.Interaction, alert: int) -> None:
         await self._change(interaction, alert, SubscriptionStatus.ACTIVE, "resumed")
-        await self.bot.deliver()
 
     async def _change(
         self,
@@ -111,10 +103,7 @@ class Alerts(commands.GroupCog, group_name="alerts", group_description="Get new 
         reason: str | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        alert = await self.bot.engine.set_status(_me(interaction), alert_id, status, reason)
-        if alert is None:
-            raise UserFacingError(f"Alert #{alert_id} was not found among your alerts.")
-        await reply(interaction, f"Alert **#{alert.id}** ({code(trim(alert.query, 200))}) {done}.")
+        await change_status(self.bot, interaction, _me(interaction), alert_id, status, done, reason)
 
     @remove.autocomplete("alert")
     @pause.autocomplete("alert")
@@ -142,11 +131,6 @@ class Alerts(commands.GroupCog, group_name="alerts", group_description="Get new 
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         await digest_settings_command(self.bot, interaction, _me(interaction), timezone, digest_time, weekly_day)
-
-    async def cog_app_command_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ) -> None:
-        await handle_command_error(interaction, error)
 
 
 async def setup(bot: PaperBot) -> None:

@@ -14,19 +14,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.common import (
-    UserFacingError,
-    code,
-    handle_command_error,
-    line_embeds,
-    parse_user_query,
-    relative_time,
-    reply,
-    user_cooldown,
-)
+from bot.cogs.ui import code, line_embeds, relative_time, reply, user_cooldown
 from bot.delivery.render import render_paper_embed, trim
 from bot.engine import PaperExplanation
+from bot.matching import parse_query
 from bot.models import Owner, Paper, Scope, Subscription, normalize_arxiv_id
+from bot.tree import UserFacingError
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
@@ -135,7 +128,7 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
     async def search(self, interaction: discord.Interaction, query: str, source: str | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         self._check_source(source)
-        parsed = parse_user_query(query)
+        parsed = parse_query(query)
         papers = await self.bot.engine.search(parsed, source)
         if not papers:
             await reply(interaction, f"No stored papers match {code(parsed.describe())}.")
@@ -260,11 +253,6 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
             f"up {timedelta(seconds=int(time.monotonic() - self.started))}"
         )
         await reply(interaction, embeds=line_embeds("paperbot status", lines))
-
-    async def cog_app_command_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ) -> None:
-        await handle_command_error(interaction, error)
 
 
 async def setup(bot: PaperBot) -> None:

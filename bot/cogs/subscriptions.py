@@ -12,24 +12,19 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.common import (
-    WEEKDAY_CHOICES,
-    UserFacingError,
+from bot.cogs.owned import (
     add_subscription,
-    code,
+    change_status,
     digest_settings_command,
-    handle_command_error,
-    line_embeds,
-    parse_user_query,
-    reply,
     subscription_choices,
     subscription_line,
-    timezone_autocomplete,
-    user_cooldown,
 )
-from bot.delivery.render import render_paper_embed, trim
+from bot.cogs.ui import WEEKDAY_CHOICES, code, line_embeds, reply, timezone_autocomplete, user_cooldown
+from bot.delivery.render import render_paper_embed
 from bot.engine import PREVIEW_DAYS
+from bot.matching import parse_query
 from bot.models import Owner, Schedule, Subscription, SubscriptionStatus
+from bot.tree import UserFacingError
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
@@ -64,7 +59,7 @@ class Subscriptions(
         self, interaction: discord.Interaction, channel: discord.abc.GuildChannel
     ) -> discord.Permissions:
         resolved = interaction.namespace.channel
-        if resolved is not None and getattr(resolved, "id", None) == channel.id:
+        if isinstance(resolved, app_commands.AppCommandChannel) and resolved.id == channel.id:
             return resolved.permissions  # Discord's own computation for this member in that channel
         if interaction.channel_id == channel.id:
             return interaction.permissions
@@ -176,7 +171,6 @@ class Subscriptions(
             SubscriptionStatus.ACTIVE,
             "resumed; papers waiting for it will be posted shortly",
         )
-        await self.bot.deliver()
 
     async def _change(
         self,
@@ -191,10 +185,7 @@ class Subscriptions(
         channel = interaction.guild.get_channel(sub.channel_id or 0) if interaction.guild else None
         if status is SubscriptionStatus.ACTIVE and isinstance(channel, discord.TextChannel):
             self._check_target(interaction, channel)
-        changed = await self.bot.engine.set_status(_guild(interaction), subscription_id, status, reason)
-        if changed is None:
-            raise UserFacingError(f"Subscription #{subscription_id} was not found in this server.")
-        await reply(interaction, f"Subscription **#{sub.id}** ({code(trim(sub.query, 200))}) {done}.")
+        await change_status(self.bot, interaction, _guild(interaction), subscription_id, status, done, reason)
 
     @remove.autocomplete("subscription")
     @pause.autocomplete("subscription")
@@ -216,7 +207,7 @@ class Subscriptions(
     @user_cooldown()
     async def preview(self, interaction: discord.Interaction, query: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        parsed = parse_user_query(query)
+        parsed = parse_query(query)
         papers = await self.bot.engine.preview(parsed)
         header = f"Understood as: {code(parsed.describe())}\n"
         if not papers:
@@ -249,11 +240,6 @@ class Subscriptions(
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         await digest_settings_command(self.bot, interaction, _guild(interaction), timezone, digest_time, weekly_day)
-
-    async def cog_app_command_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ) -> None:
-        await handle_command_error(interaction, error)
 
 
 async def setup(bot: PaperBot) -> None:

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import aiohttp
 import discord
 
-from bot.delivery.pacing import RequestPacer
 from bot.delivery.render import Embed
 from bot.delivery.sender import Rejected, RetryLater, TargetGone
+from bot.pacing import RatePacer
 
 # 403 codes that are about pacing, not permission: try again later instead of pausing.
 TRANSIENT_FORBIDDEN = {40003}
@@ -29,7 +29,7 @@ def paced_requests(rate: float = REQUESTS_PER_SECOND) -> aiohttp.TraceConfig:
     ``rate`` per second just before it goes out. That covers the sender's posts, DM opens and history reads,
     discord.py's own retries after a 429 or 5xx, and anything else the bot asks, so together they stay under
     Discord's global limit; interaction replies are exempt (a command must answer within 3 s)."""
-    pacer = RequestPacer(rate)
+    pacer = RatePacer(rate)
 
     async def before_request(
         _session: aiohttp.ClientSession, _context: SimpleNamespace, params: aiohttp.TraceRequestStartParams

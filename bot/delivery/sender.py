@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.delivery.pacing import FairSlots
 from bot.delivery.render import (
+    DIGEST_CAP,
     Embed,
     digest_marker,
     footer_marker,
@@ -29,6 +29,7 @@ from bot.delivery.render import (
 )
 from bot.delivery.schedule import latest_due
 from bot.models import DeliveryKey, DeliveryStatus, Paper, PendingDelivery, Scope, Subscription, Target
+from bot.pacing import FairSlots, backoff_delay
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,8 @@ PausedCallback = Callable[[Target, str, list[int]], None]
 
 @dataclass
 class DrainResult:
+    """What one drain did: the bot logs it after each run."""
+
     messages: int = 0
     delivered: int = 0
     paused_targets: int = 0
@@ -109,12 +112,6 @@ def message_nonce(*parts: object) -> str:
     """A deterministic nonce (≤ 25 chars): the same batch always gets the same nonce."""
     digest = hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()
     return "pb" + digest[:23]
-
-
-def retry_delay(attempts: int, server_hint: float | None = None) -> float:
-    """Exponential backoff from the attempt count, never sooner than the server asked."""
-    delay = min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_CAP_SECONDS)
-    return max(delay, server_hint or 0.0)
 
 
 @dataclass
@@ -159,7 +156,7 @@ class Sender:
         transport: Transport,
         clock: Callable[[], datetime],
         on_paused: PausedCallback | None = None,
-        digest_cap: int = 25,
+        digest_cap: int = DIGEST_CAP,
         concurrency: int = 50,
     ) -> None:
         self.store = store
@@ -298,7 +295,7 @@ class Sender:
                 log.error("giving up on %d deliveries to %s: %s", len(batch.keys), batch.target, exc)
                 result.failed += len(batch.keys)
                 return True
-            delay = retry_delay(attempts, exc.retry_after)
+            delay = max(backoff_delay(RETRY_BASE_SECONDS, attempts, RETRY_CAP_SECONDS), exc.retry_after or 0.0)
             await self.store.mark_retry(
                 batch.keys, str(exc), self.clock() + timedelta(seconds=delay), batch.retry_status
             )

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
 import re
-import time
-import weakref
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import aiohttp
 
-from bot.models import Paper
-from bot.sources.rss import (
-    ARXIV_ABS_URL,
-    ARXIV_PDF_URL,
+from bot.config import ArxivSettings
+from bot.models import ARXIV_ABS_URL, ARXIV_PDF_URL, Paper
+from bot.pacing import SerialGapPacer
+from bot.sources.feeds import (
     FeedClient,
     arxiv_id_of,
     categories_of,
@@ -29,7 +24,7 @@ from bot.sources.rss import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ANNOUNCE_TYPES = ("new", "cross")
+DEFAULT_ANNOUNCE_TYPES = ArxivSettings().announce_types
 # The description reads "arXiv:2203.01250v3 Announce Type: replace \nAbstract: We consider ...".
 _DESCRIPTION_PREFIX_RE = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*([\w-]+)\s*(?:Abstract:\s*)?", re.IGNORECASE)
 # When a combined feed lists a paper twice, keep the listing that can be delivered.
@@ -37,54 +32,21 @@ _PREFERENCE = {"new": 0, "cross": 1, "replace": 2, "replace-cross": 3}
 _NAME_SEPARATOR_RE = re.compile(r"[()]|,\s*(?:and\s+)?|\s+and\s+")
 
 
-class _RequestPacer:
-    """arXiv's terms allow one request at a time, at most one every few seconds, from the whole process.
-
-    Requests take turns; each starts at least ``gap`` seconds after the previous one ended. The timestamp is
-    process-wide; the lock is per event loop because an asyncio.Lock binds to the first loop that waits on it
-    (the bot runs one loop, but each test runs its own).
-    """
-
-    def __init__(self) -> None:
-        self._last_end = -math.inf
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-    @asynccontextmanager
-    async def turn(self, gap: float) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
-        async with lock:
-            wait = self._last_end + gap - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            try:
-                yield
-            finally:
-                self._last_end = time.monotonic()
-
-
 class ArxivSource:
     """Polls one RSS feed covering all configured categories, conditionally and within arXiv's rate limit."""
 
     name = "arxiv"
-    _pacer = _RequestPacer()  # class-level: shared by every ArxivSource in the process
+    _pacer = SerialGapPacer()  # class-level: shared by every ArxivSource in the process
 
-    def __init__(
-        self,
-        url: str = "https://rss.arxiv.org/rss",
-        categories: Sequence[str] = ("cs.CL",),
-        poll_interval: float = 3600,
-        announce_types: Sequence[str] = DEFAULT_ANNOUNCE_TYPES,
-        timeout: float = 30.0,
-        min_request_gap: float = 3.0,
-    ) -> None:
-        if not categories:
+    def __init__(self, settings: ArxivSettings) -> None:
+        if not settings.categories:
             raise ValueError("ArxivSource needs at least one category")
-        self.categories = tuple(categories)
-        self.url = f"{url.rstrip('/')}/{'+'.join(self.categories)}"
-        self.poll_interval = poll_interval
-        self.announce_types = tuple(announce_types)
-        self.min_request_gap = min_request_gap
-        self._feed = FeedClient(self.url, timeout)
+        self.categories = settings.categories
+        self.url = f"{settings.url.rstrip('/')}/{'+'.join(self.categories)}"
+        self.poll_interval = settings.poll_interval
+        self.announce_types = settings.announce_types
+        self.min_request_gap = settings.min_request_gap
+        self._feed = FeedClient(self.url, settings.timeout)
 
     async def fetch(self, session: aiohttp.ClientSession, now: datetime) -> list[Paper]:
         if self._feed.is_fresh(now):

@@ -10,15 +10,16 @@ from typing import Any
 
 import aiohttp
 
-from bot.models import Paper, normalize_arxiv_id
+from bot.config import HuggingFaceSettings
+from bot.models import ARXIV_PDF_URL, Paper, normalize_arxiv_id
 from bot.sources.base import SourceError, retry_after_seconds
+from bot.sources.feeds import text_of
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
 MAX_PAGES = 20  # 2,000 papers a day is far beyond what HF lists; stops a misbehaving server looping us
 HF_PAPER_URL = "https://huggingface.co/papers/{id}"
-ARXIV_PDF_URL = "https://arxiv.org/pdf/{id}"
 
 
 class HuggingFaceSource:
@@ -26,10 +27,10 @@ class HuggingFaceSource:
 
     name = "huggingface"
 
-    def __init__(self, url: str, poll_interval: float, timeout: float = 30.0) -> None:
-        self.url = url
-        self.poll_interval = poll_interval
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
+    def __init__(self, settings: HuggingFaceSettings) -> None:
+        self.url = settings.url
+        self.poll_interval = settings.poll_interval
+        self.timeout = aiohttp.ClientTimeout(total=settings.timeout)
 
     async def fetch(self, session: aiohttp.ClientSession, now: datetime) -> list[Paper]:
         today = now.astimezone(UTC).date()
@@ -78,10 +79,6 @@ def parse_daily_papers(items: Iterable[Any]) -> list[Paper]:
     return papers
 
 
-def _text(value: Any) -> str:
-    return " ".join(value.split()) if isinstance(value, str) else ""
-
-
 def _parse_item(item: Any) -> Paper | None:
     raw = item["paper"]
     if not isinstance(raw, dict):
@@ -91,17 +88,17 @@ def _parse_item(item: Any) -> Paper | None:
         raise ValueError(f"unrecognised paper id {raw['id']!r}")
     if raw.get("withdrawnAt"):
         return None
-    title = _text(raw.get("title")) or _text(item.get("title"))
+    title = text_of(raw.get("title")) or text_of(item.get("title"))
     if not title:
         raise ValueError(f"paper {paper_id} has no title")
-    authors = tuple(name for a in raw.get("authors") or () if isinstance(a, dict) and (name := _text(a.get("name"))))
+    authors = tuple(name for a in raw.get("authors") or () if isinstance(a, dict) and (name := text_of(a.get("name"))))
     keywords = tuple(k for k in raw.get("ai_keywords") or () if isinstance(k, str) and k.strip())
     published = raw.get("publishedAt") or item.get("publishedAt")
     upvotes = raw.get("upvotes")
     return Paper(
         id=paper_id,
         title=title,
-        abstract=_text(raw.get("summary")) or _text(item.get("summary")),
+        abstract=text_of(raw.get("summary")) or text_of(item.get("summary")),
         authors=authors,
         source="huggingface",
         url=HF_PAPER_URL.format(id=paper_id),
@@ -110,7 +107,7 @@ def _parse_item(item: Any) -> Paper | None:
         project_url=_url(raw.get("projectPage")),
         thumbnail_url=_url(item.get("thumbnail")),
         upvotes=upvotes if isinstance(upvotes, int) and not isinstance(upvotes, bool) and upvotes >= 0 else 0,
-        ai_summary=_text(raw.get("ai_summary")) or None,
+        ai_summary=text_of(raw.get("ai_summary")) or None,
         ai_keywords=keywords,
         published_at=_parse_time(published),
     )

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from bot.config import ArxivSettings
 from bot.sources.arxiv import ArxivSource, parse_arxiv_feed
 from bot.sources.base import SourceError
 from tests.conftest import T0
@@ -30,7 +31,7 @@ async def arxiv():
 def _source(server, **overrides):
     options = {"url": server.url, "categories": ("cs.CL",), "timeout": 5.0, "min_request_gap": 0.0}
     options.update(overrides)
-    return ArxivSource(**options)
+    return ArxivSource(ArxivSettings(**options))
 
 
 async def _fetch(source, now=T0):

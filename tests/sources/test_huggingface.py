@@ -4,7 +4,9 @@ import copy
 import aiohttp
 import pytest
 
-from bot.sources.base import SourceError, backoff_delay
+from bot.config import HuggingFaceSettings
+from bot.pacing import backoff_delay
+from bot.sources.base import SourceError
 from bot.sources.huggingface import HuggingFaceSource, parse_daily_papers
 from tests.conftest import T0
 from tests.fakes.huggingface import FakeHuggingFace, fixture_items
@@ -22,7 +24,7 @@ async def hf():
 
 async def _fetch(hf, timeout=5.0):
     async with aiohttp.ClientSession() as session:
-        return await HuggingFaceSource(hf.url, 900, timeout).fetch(session, T0)
+        return await HuggingFaceSource(HuggingFaceSettings(url=hf.url, timeout=timeout)).fetch(session, T0)
 
 
 def _many(n):

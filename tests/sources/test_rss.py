@@ -7,8 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.config import FeedSettings
 from bot.sources.base import SourceError
-from bot.sources.rss import RssSource, html_to_text, parse_feed
+from bot.sources.feeds import html_to_text
+from bot.sources.rss import RssSource, parse_feed
 from tests.conftest import T0
 from tests.fakes.rss import FakeFeed, atom_document, rss_document, spliced
 
@@ -41,7 +43,7 @@ async def _fetch(source, now=T0):
 
 
 def _source(server, **overrides):
-    return RssSource(**{"name": "rss:test", "url": server.url, "timeout": 5.0, **overrides})
+    return RssSource(FeedSettings(**{"name": "rss:test", "url": server.url, "timeout": 5.0, **overrides}))
 
 
 def _one(item, kind="rss"):

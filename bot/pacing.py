@@ -1,15 +1,25 @@
-"""Pacing and turn-taking for bulk sends: even spacing under a global rate, fair turns for a few slots."""
+"""Pacing, turn-taking and backoff: one home for how paperbot spaces its requests out.
+
+- :class:`RatePacer` spaces request *starts* evenly under a global rate (Discord's 50 requests a second);
+- :class:`SerialGapPacer` lets one request run at a time, each starting a gap after the previous one *ended*
+  (arXiv's terms);
+- :class:`FairSlots` shares a few concurrent slots fairly between owners (the sender's servers and users);
+- :func:`backoff_delay` is the exponential backoff after consecutive failures (sources and deliveries).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import math
+import random
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
 
 
-class RequestPacer:
+class RatePacer:
     """Spaces requests at least ``1 / rate`` seconds apart, so no 1-second window holds more than ``rate + 1``.
 
     A token bucket would allow a burst of its capacity on top of the steady rate; Discord counts requests
@@ -38,6 +48,31 @@ class RequestPacer:
                 await asyncio.sleep(wait)
                 now = self._clock()
             self._next = max(now - self._slack, self._next) + self.interval
+
+
+class SerialGapPacer:
+    """arXiv's terms allow one request at a time, at most one every few seconds, from the whole process.
+
+    Requests take turns; each starts at least ``gap`` seconds after the previous one ended. The timestamp is
+    process-wide; the lock is per event loop because an asyncio.Lock binds to the first loop that waits on it
+    (the bot runs one loop, but each test runs its own).
+    """
+
+    def __init__(self) -> None:
+        self._last_end = -math.inf
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+    @asynccontextmanager
+    async def turn(self, gap: float) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        async with lock:
+            wait = self._last_end + gap - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                yield
+            finally:
+                self._last_end = time.monotonic()
 
 
 class FairSlots:
@@ -94,3 +129,15 @@ class FairSlots:
         queue.remove(granted)
         if not queue:
             del self._waiting[owner]
+
+
+def backoff_delay(interval: float, failures: int, cap: float = 3600.0, jitter: float = 0.0) -> float:
+    """Seconds to wait after ``failures`` consecutive failures: the interval doubled each time, capped.
+
+    ``jitter`` (0-1) stretches the delay by up to that fraction, drawn at random, so that many failing
+    sources (or many bots) do not retry in lockstep.
+    """
+    if failures <= 0:
+        return 0.0
+    delay: float = min(interval * 2.0 ** (failures - 1), max(cap, interval))
+    return delay * (1 + random.uniform(0, jitter)) if jitter else delay

@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from bot.delivery import pacing
-from bot.delivery.pacing import FairSlots, RequestPacer
+from bot import pacing
+from bot.pacing import FairSlots, RatePacer
 
 
 class _LateClock:
@@ -26,7 +26,7 @@ def _busiest_second(times: list[float]) -> int:
     return max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
 
 
-async def _turns(pacer: RequestPacer, clock: _LateClock, n: int, stall_every: int = 0) -> list[float]:
+async def _turns(pacer: RatePacer, clock: _LateClock, n: int, stall_every: int = 0) -> list[float]:
     times = []
     for i in range(n):
         if stall_every and i % stall_every == 0:
@@ -39,7 +39,7 @@ async def _turns(pacer: RequestPacer, clock: _LateClock, n: int, stall_every: in
 async def test_late_wakeups_do_not_lower_the_rate(monkeypatch):
     clock = _LateClock([0.002] * 1000)
     monkeypatch.setattr(pacing.asyncio, "sleep", clock.sleep)
-    times = await _turns(RequestPacer(48, clock), clock, 481)
+    times = await _turns(RatePacer(48, clock), clock, 481)
     assert (len(times) - 1) / (times[-1] - times[0]) == pytest.approx(48, rel=0.005)
     assert _busiest_second(times) <= 49
 
@@ -48,7 +48,7 @@ async def test_no_second_holds_more_than_rate_plus_one_whatever_the_lag(monkeypa
     rng = random.Random(4)
     clock = _LateClock([rng.choice([0.0, 0.001, 0.004, 0.02, 0.3]) for _ in range(2000)])
     monkeypatch.setattr(pacing.asyncio, "sleep", clock.sleep)
-    times = await _turns(RequestPacer(48, clock), clock, 600, stall_every=97)
+    times = await _turns(RatePacer(48, clock), clock, 600, stall_every=97)
     assert _busiest_second(times) <= 49
     assert min(b - a for a, b in itertools.pairwise(times)) >= 0.75 / 48 - 1e-9
 

@@ -1,0 +1,179 @@
+"""What ``/subscriptions`` (a server's) and ``/alerts`` (a user's) share: the bodies of add, pause / resume /
+remove, settings and autocomplete, for whichever owner the cog passes in. The cogs keep their own option names,
+descriptions and checks; everything else is said once, here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+
+from bot.cogs.ui import AUTOCOMPLETE_LIMIT, code, relative_time, reply
+from bot.delivery.render import trim
+from bot.delivery.schedule import next_due, parse_digest_time, parse_weekday, validate_timezone
+from bot.engine import PREVIEW_DAYS
+from bot.matching import parse_query
+from bot.models import DigestSettings, Owner, Schedule, Scope, Subscription, SubscriptionStatus
+from bot.store import Store
+from bot.tree import UserFacingError
+
+if TYPE_CHECKING:
+    from bot.app import PaperBot
+
+# How each scope names its subscriptions and its commands in replies.
+NOUN = {Scope.GUILD: "Subscription", Scope.USER: "Alert"}
+NOT_FOUND = {Scope.GUILD: "in this server", Scope.USER: "among your alerts"}
+GROUP = {Scope.GUILD: "/subscriptions", Scope.USER: "/alerts"}
+
+
+def status_text(sub: Subscription) -> str:
+    if sub.status is SubscriptionStatus.ACTIVE:
+        return "active"
+    return f"paused ({sub.pause_reason})" if sub.pause_reason else "paused"
+
+
+def delivery_text(sub: Subscription) -> str:
+    """``instant``, ``daily digest``, plus the upvote threshold when there is one."""
+    text = "instant" if sub.schedule is Schedule.INSTANT else f"{sub.schedule} digest"
+    return text + (f", ≥ {sub.min_upvotes} upvotes" if sub.min_upvotes else "")
+
+
+def subscription_line(sub: Subscription) -> str:
+    where = f"<#{sub.channel_id}> · " if sub.channel_id else ""
+    return (
+        f"**#{sub.id}** · {where}{status_text(sub)} · {delivery_text(sub)} · {sub.delivered_count} delivered\n"
+        f"{code(trim(sub.query, 200))}"
+    )
+
+
+async def subscription_choices(
+    store: Store,
+    owner: Owner,
+    current: str,
+    channel_name: Callable[[int], str | None] = lambda _: None,
+) -> list[app_commands.Choice[int]]:
+    """Autocomplete: this owner's subscriptions whose id, query or channel contains what was typed."""
+    needle = current.strip().lstrip("#").casefold()
+    choices = []
+    for sub in await store.list_subscriptions(owner):
+        where = f" · #{channel_name(sub.channel_id) or sub.channel_id}" if sub.channel_id else ""
+        label = f"#{sub.id} · {sub.query}{where} · {status_text(sub)}"
+        if needle in label.casefold():
+            choices.append(app_commands.Choice(name=trim(label, 100), value=sub.id))
+    return choices[:AUTOCOMPLETE_LIMIT]
+
+
+def next_digest_text(settings: DigestSettings, now: datetime) -> str:
+    daily = next_due(now, Schedule.DAILY, settings)
+    weekly = next_due(now, Schedule.WEEKLY, settings)
+    return f"next daily digest {relative_time(daily)}, next weekly digest {relative_time(weekly)}"
+
+
+async def add_subscription(
+    bot: PaperBot,
+    interaction: discord.Interaction,
+    *,
+    owner: Owner,
+    headline: str,
+    query: str,
+    schedule: Schedule,
+    min_upvotes: int,
+    backfill: int,
+    channel_id: int | None = None,
+) -> None:
+    """The body of ``/subscriptions add`` and ``/alerts add``: create, then explain what will happen.
+
+    ``headline`` is formatted with ``id`` and ``delivery`` (e.g. "Alert **#{id}** added ({delivery}).").
+    A bad query or a full quota raises (QueryError, LimitReached); the command tree tells the user.
+    """
+    parsed = parse_query(query)
+    sub, queued = await bot.engine.add_subscription(
+        owner=owner,
+        user_id=interaction.user.id,
+        query=parsed,
+        channel_id=channel_id,
+        schedule=schedule,
+        min_upvotes=min_upvotes,
+        backfill=min(backfill, bot.settings.delivery.max_backfill),
+    )
+    lines = [
+        headline.format(id=sub.id, delivery=delivery_text(sub)),
+        f"Query: {code(parsed.text)}",
+        f"Understood as: {code(parsed.describe())}",
+        f"Next check for new papers: {relative_time(bot.next_check_time())}.",
+    ]
+    if schedule is not Schedule.INSTANT:
+        settings = await bot.store.digest_settings(owner)
+        lines.append(
+            f"Digests: {settings.describe()} — {next_digest_text(settings, bot.clock())}. "
+            f"Change with `{GROUP[owner.scope]} settings`."
+        )
+    if queued:
+        lines.append(f"Sending the {queued} most recent stored match{'es' if queued != 1 else ''} now.")
+    elif backfill:
+        lines.append(f"No stored papers from the last {PREVIEW_DAYS} days match yet, so nothing to backfill.")
+    if owner.scope is Scope.USER:
+        lines.append("Make sure you accept DMs from me (this server's privacy settings, or install the app).")
+    await reply(interaction, "\n".join(lines))
+    if queued:
+        await bot.deliver()
+
+
+async def change_status(
+    bot: PaperBot,
+    interaction: discord.Interaction,
+    owner: Owner,
+    subscription_id: int,
+    status: SubscriptionStatus,
+    done: str,
+    reason: str | None = None,
+) -> None:
+    """The body of pause / resume / remove: change one of this owner's subscriptions and say so.
+
+    The cog defers the interaction and makes its own checks first. A resumed subscription's waiting papers
+    are sent at once.
+    """
+    noun = NOUN[owner.scope]
+    sub = await bot.engine.set_status(owner, subscription_id, status, reason)
+    if sub is None:
+        raise UserFacingError(f"{noun} #{subscription_id} was not found {NOT_FOUND[owner.scope]}.")
+    await reply(interaction, f"{noun} **#{sub.id}** ({code(trim(sub.query, 200))}) {done}.")
+    if status is SubscriptionStatus.ACTIVE:
+        await bot.deliver()
+
+
+async def update_digest_settings(
+    store: Store, owner: Owner, timezone: str | None, digest_time: str | None, weekly_day: str | None
+) -> tuple[DigestSettings, bool]:
+    """Apply whichever options were given (validated: ScheduleError); returns the settings and whether they
+    changed."""
+    current = await store.digest_settings(owner)
+    if timezone is None and digest_time is None and weekly_day is None:
+        return current, False
+    updated = replace(
+        current,
+        timezone=validate_timezone(timezone) if timezone is not None else current.timezone,
+        digest_time=parse_digest_time(digest_time) if digest_time is not None else current.digest_time,
+        weekly_day=parse_weekday(weekly_day) if weekly_day is not None else current.weekly_day,
+    )
+    await store.save_digest_settings(owner, updated)
+    return updated, True
+
+
+async def digest_settings_command(
+    bot: PaperBot,
+    interaction: discord.Interaction,
+    owner: Owner,
+    timezone: str | None,
+    digest_time: str | None,
+    weekly_day: str | None,
+) -> None:
+    """The body of ``/subscriptions settings`` and ``/alerts settings``."""
+    settings, changed = await update_digest_settings(bot.store, owner, timezone, digest_time, weekly_day)
+    whose = "this server's" if owner.scope is Scope.GUILD else "your"
+    verb = f"Updated {whose} digest settings" if changed else f"{whose.capitalize()} digest settings"
+    await reply(interaction, f"{verb}: {settings.describe()}; {next_digest_text(settings, bot.clock())}.")

@@ -1,0 +1,128 @@
+"""The engine without Discord: planning deliveries, "why (not) posted?", and search, on a real SQLite store."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from bot.config import LimitsSettings
+from bot.engine import Engine, LimitReached
+from bot.matching import parse_query
+from bot.models import Owner, Paper, Scope, Subscription, SubscriptionStatus
+from tests.conftest import T0, make_paper
+
+GUILD = Owner.guild(1)
+
+
+@pytest.fixture
+async def engine(store):
+    engine = Engine(store, clock=lambda: T0)
+    await engine.load()
+    return engine
+
+
+async def _add(engine: Engine, query: str, owner: Owner = GUILD, **options: int) -> Subscription:
+    guild = owner.scope is Scope.GUILD  # a moderator (user 5) adds a channel's; a user adds their own alerts
+    sub, _ = await engine.add_subscription(
+        owner=owner,
+        user_id=5 if guild else owner.id,
+        query=parse_query(query),
+        channel_id=10 if guild else None,
+        **options,
+    )
+    return sub
+
+
+def _paper(n: int, title: str, upvotes: int = 0, **fields: object) -> Paper:
+    return make_paper(n, title=title, abstract="A study.", upvotes=upvotes, **fields)
+
+
+async def test_plan_matches_new_papers_in_paper_then_subscription_order_and_applies_thresholds(engine):
+    anything = await _add(engine, "attention")
+    popular = await _add(engine, "attention", min_upvotes=10)
+    other = await _add(engine, "diffusion")
+    papers = [_paper(1, "Attention sinks", 3), _paper(2, "Diffusion models", 50), _paper(3, "Sparse attention", 20)]
+    assert engine.plan(papers) == [
+        (anything.id, "2411.00001"),
+        (other.id, "2411.00002"),
+        (anything.id, "2411.00003"),
+        (popular.id, "2411.00003"),
+    ]
+
+
+async def test_plan_rechecks_only_threshold_subscriptions_that_existed_when_the_paper_was_listed(engine):
+    await _add(engine, "attention")
+    popular = await _add(engine, "attention", min_upvotes=10)
+    grown = replace(_paper(1, "Attention sinks", 15), first_seen_at=T0 + timedelta(hours=1))
+    older = replace(_paper(2, "Attention again", 15), first_seen_at=T0 - timedelta(hours=1))
+    still_low = replace(_paper(3, "Attention too", 9), first_seen_at=T0 + timedelta(hours=1))
+    assert engine.plan([], [grown, older, still_low]) == [(popular.id, "2411.00001")]
+
+
+async def test_plan_skips_paused_subscriptions_until_resumed(engine):
+    sub = await _add(engine, "attention")
+    await engine.set_status(GUILD, sub.id, SubscriptionStatus.PAUSED, "paused by a moderator")
+    assert engine.plan([_paper(1, "Attention sinks")]) == []
+    await engine.set_status(GUILD, sub.id, SubscriptionStatus.ACTIVE)
+    assert engine.plan([_paper(1, "Attention sinks")]) == [(sub.id, "2411.00001")]
+
+
+async def test_caps_are_per_owner(store):
+    engine = Engine(store, clock=lambda: T0, limits=LimitsSettings(subscriptions_per_guild=1, alerts_per_user=1))
+    await engine.load()
+    await _add(engine, "attention")
+    with pytest.raises(LimitReached, match="already has 1 subscriptions"):
+        await _add(engine, "diffusion")
+    await _add(engine, "attention", owner=Owner.guild(2))  # another server has its own quota
+    await _add(engine, "attention", owner=Owner.user(7))
+    with pytest.raises(LimitReached, match="1 alerts"):
+        await _add(engine, "diffusion", owner=Owner.user(7))
+
+
+async def test_explain_says_why_a_paper_was_or_was_not_posted(engine, store):
+    sub = await _add(engine, "attention -survey")
+    popular = await _add(engine, "attention", min_upvotes=100)
+    before = _paper(1, "Attention before the subscription")
+    await store.ingest([before], lambda new, recheck: (), T0 - timedelta(days=1))
+    after = [_paper(2, "Attention sinks", 5), _paper(3, "A survey of attention"), _paper(4, "Attention sent")]
+    await store.ingest(after, engine.plan, T0 + timedelta(minutes=1))
+    await store.mark_sent([(sub.id, "2411.00004")], 999, T0 + timedelta(minutes=2))
+
+    async def reason(paper_id: str, subscription: Subscription = sub) -> str:
+        paper = await store.get_paper(paper_id)
+        assert paper is not None
+        return (await engine.explain(paper, subscription)).reason
+
+    assert await reason("2411.00002") == "queued: it will be posted within seconds"
+    assert await reason("2411.00003") == "it does not match the query"
+    assert (await reason("2411.00001")).startswith("it was listed before the subscription existed")
+    assert await reason("2411.00004") == "delivered"
+    assert await reason("2411.00002", popular) == ("it has 5 upvotes, below this subscription's min_upvotes of 100")
+    verdict = (await engine.explain(await store.get_paper("2411.00003"), sub)).verdict  # type: ignore[arg-type]
+    assert not verdict.matched and any("survey" in failure for failure in verdict.failures)
+    await engine.set_status(GUILD, sub.id, SubscriptionStatus.PAUSED, "paused by a moderator")
+    paused = replace(sub, status=SubscriptionStatus.PAUSED, pause_reason="paused by a moderator")
+    assert await reason("2411.00002", paused) == (
+        "the subscription is paused (paused by a moderator); it will be posted when resumed"
+    )
+
+
+async def test_search_ranks_exact_matches_and_filters_by_source(engine, store):
+    papers = [
+        _paper(1, "Attention sinks in long context", 2),
+        make_paper(2, title="Diffusion", abstract="Attention is mentioned in passing.", upvotes=0),
+        _paper(3, "Attention for arXiv readers", 1, source="arxiv", categories=("cs.CL",)),
+        _paper(4, "Unrelated work", 0, categories=("cs.CL",)),
+        _paper(5, "A survey of attention", 0),
+        *(_paper(n, f"Unrelated topic {n}") for n in range(6, 30)),  # so that "attention" is a rare word
+    ]
+    await store.ingest(papers, lambda new, recheck: (), T0)
+    found = await engine.search(parse_query("attention -survey"))
+    assert [p.id for p in found][:2] == ["2411.00001", "2411.00003"]  # title hits before the abstract-only one
+    assert {p.id for p in found} == {"2411.00001", "2411.00002", "2411.00003"}
+    assert [p.id for p in await engine.search(parse_query("attention"), source="arxiv")] == ["2411.00003"]
+    # A query the full-text index cannot constrain is matched exactly against recent papers.
+    assert {p.id for p in await engine.search(parse_query("cat:cs.CL"))} == {"2411.00003", "2411.00004"}
+    assert await engine.search(parse_query("transformer")) == []
