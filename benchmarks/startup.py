@@ -25,8 +25,7 @@ from benchmarks.world import MANAGE_CHANNELS, DatabaseInfo, Loopback, loopback, 
 from bot.engine import SEARCH_CANDIDATES, Engine
 from bot.matching import document_for, matches, parse_query
 from bot.matching.index import SubscriptionIndex
-from bot.store import Store
-from bot.store.database import SEARCH_WINDOW
+from bot.store import SEARCH_WINDOW, Store
 from bot.store.search import fts_expression
 from tests.fakes.discord_emulator import DiscordEmulator
 
