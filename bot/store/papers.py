@@ -9,8 +9,10 @@ from datetime import datetime
 
 import aiosqlite
 
+from bot.matching.nodes import Node
 from bot.models import DeliveryKey, IngestResult, Paper
 from bot.store.connection import Database
+from bot.store.fts import fts_expression
 from bot.store.outbox import queue_deliveries
 from bot.store.paper_rows import PAPER_COLUMNS, PAPER_FIELDS, paper_columns, paper_from_row, paper_params
 from bot.store.schema import ts
@@ -67,11 +69,12 @@ class PaperQueries:
         self,
         since: datetime,
         limit: int = 5000,
-        expression: str | None = None,
+        root: Node | None = None,
     ) -> list[Paper]:
-        """Papers first seen at or after ``since``, newest first; with an FTS5 ``expression`` (see
-        bot.store.search), only its full-text matches. Rowids grow in first-seen order, so the full-text
-        lookup is bounded to the rowids of the period."""
+        """Papers first seen at or after ``since``, newest first; with a parsed query's ``root``, only its
+        full-text candidates (a superset of its matches: the caller applies the exact matcher). Rowids grow
+        in first-seen order, so the full-text lookup is bounded to the rowids of the period."""
+        expression = None if root is None else fts_expression(root)
         if expression is None:
             sql = f"SELECT {PAPER_COLUMNS} FROM papers WHERE first_seen_at >= :since "
         else:
@@ -113,11 +116,17 @@ class PaperQueries:
         return [paper_from_row(r) for r in rows]
 
     async def search_papers(
-        self, expression: str, limit: int, source: str | None = None, window: int = SEARCH_WINDOW
-    ) -> list[tuple[Paper, float]]:
-        """Full-text candidates for an FTS5 ``expression`` (see bot.store.search), with bm25 scores (lower is
-        better; the title weighs most). Only the newest ``window`` full-text hits are ranked: a very common
-        word would otherwise make bm25 score most of the table on every search."""
+        self, root: Node, limit: int, source: str | None = None, window: int = SEARCH_WINDOW
+    ) -> list[tuple[Paper, float]] | None:
+        """Full-text candidates for a parsed query's ``root`` (a superset of its matches), with bm25 scores
+        (lower is better; the title weighs most); None when full-text search cannot narrow the query (only
+        categories or negations, say), so the caller picks its candidates another way.
+
+        Only the newest ``window`` full-text hits are ranked: a very common word would otherwise make bm25
+        score most of the table on every search."""
+        expression = fts_expression(root)
+        if expression is None:
+            return None
         where = " AND p.source = :source" if source else ""
         rows = await self._db.fetchall(
             f"""WITH recent AS (
