@@ -60,7 +60,7 @@ async def queue_deliveries(
 
 
 class OutboxQueries:
-    """The outbox half of :class:`bot.store.Store`."""
+    """The outbox part of :class:`bot.store.Store`."""
 
     _db: Database
 
@@ -139,6 +139,7 @@ class OutboxQueries:
         )
 
     async def mark_sent(self, keys: Sequence[DeliveryKey], message_id: int, now: datetime) -> None:
+        """Record that ``keys`` went out in message ``message_id``."""
         await self._update_deliveries(
             keys,
             "status = 'sent', message_id = :message_id, sent_at = :now, last_error = NULL",
@@ -160,6 +161,7 @@ class OutboxQueries:
         )
 
     async def mark_failed(self, keys: Sequence[DeliveryKey], error: str) -> None:
+        """Give up on ``keys``: they are never retried."""
         await self._update_deliveries(keys, "status = 'failed', last_error = :error", {"error": error})
 
     async def _update_deliveries(
@@ -173,6 +175,7 @@ class OutboxQueries:
             )
 
     async def delivery_status(self, subscription_id: int, paper_id: str) -> DeliveryStatus | None:
+        """Where one (subscription, paper) stands in the outbox; None when it was never queued."""
         record = await self.delivery_record(subscription_id, paper_id)
         return None if record is None else record.status
 

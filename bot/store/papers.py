@@ -28,9 +28,25 @@ _INSERT_PAPER = (
     f"VALUES ({', '.join(':' + field for field in PAPER_FIELDS)}, :updated_at)"
 )
 
+# Merge a stored paper with a new listing of it (named parameters as from paper_params): fill gaps, grow
+# upvotes, prefer the HF page as the paper's link. first_seen_at is the store's and never changes.
+_MERGE_PAPER = """
+    UPDATE papers SET
+        title = CASE WHEN :title != '' THEN :title ELSE title END,
+        abstract = CASE WHEN :abstract != '' THEN :abstract ELSE abstract END,
+        authors = CASE WHEN :authors = '[]' THEN authors ELSE :authors END,
+        categories = CASE WHEN :categories = '[]' THEN categories ELSE :categories END,
+        url = CASE WHEN :source = 'huggingface' OR url = '' THEN :url ELSE url END,
+        pdf_url = COALESCE(pdf_url, :pdf_url), code_url = COALESCE(:code_url, code_url),
+        project_url = COALESCE(:project_url, project_url), thumbnail_url = COALESCE(:thumbnail_url, thumbnail_url),
+        upvotes = MAX(upvotes, :upvotes), ai_summary = COALESCE(:ai_summary, ai_summary),
+        ai_keywords = CASE WHEN :ai_keywords = '[]' THEN ai_keywords ELSE :ai_keywords END,
+        published_at = COALESCE(published_at, :published_at), updated_at = :updated_at
+    WHERE id = :id"""
+
 
 class PaperQueries:
-    """The papers half of :class:`bot.store.Store`."""
+    """The papers part of :class:`bot.store.Store`."""
 
     _db: Database
 
@@ -62,6 +78,7 @@ class PaperQueries:
         return IngestResult(new_papers=new, updated=len(merged), queued=queued)
 
     async def get_paper(self, paper_id: str) -> Paper | None:
+        """One stored paper by id."""
         row = await self._db.fetchone(f"SELECT {PAPER_COLUMNS} FROM papers WHERE id = :id", {"id": paper_id})
         return None if row is None else paper_from_row(row)
 
@@ -93,6 +110,7 @@ class PaperQueries:
         return [paper_from_row(r) for r in rows]
 
     async def count_papers(self, source: str | None = None) -> int:
+        """How many papers are stored (optionally from one source)."""
         where = "" if source is None else " WHERE source = :source"
         row = await self._db.fetchone(f"SELECT COUNT(*) AS n FROM papers{where}", {"source": source})
         return int(row["n"]) if row else 0
@@ -157,20 +175,3 @@ async def _papers_by_id(db: aiosqlite.Connection, ids: Sequence[str], first_seen
         {"ids": json.dumps(ids), "since": ts(first_seen_since)},
     ) as cursor:
         return [paper_from_row(row) for row in await cursor.fetchall()]
-
-
-# Merge a stored paper with a new listing of it (named parameters as from _paper_params): fill gaps, grow
-# upvotes, prefer the HF page as the paper's link. first_seen_at is the store's and never changes.
-_MERGE_PAPER = """
-    UPDATE papers SET
-        title = CASE WHEN :title != '' THEN :title ELSE title END,
-        abstract = CASE WHEN :abstract != '' THEN :abstract ELSE abstract END,
-        authors = CASE WHEN :authors = '[]' THEN authors ELSE :authors END,
-        categories = CASE WHEN :categories = '[]' THEN categories ELSE :categories END,
-        url = CASE WHEN :source = 'huggingface' OR url = '' THEN :url ELSE url END,
-        pdf_url = COALESCE(pdf_url, :pdf_url), code_url = COALESCE(:code_url, code_url),
-        project_url = COALESCE(:project_url, project_url), thumbnail_url = COALESCE(:thumbnail_url, thumbnail_url),
-        upvotes = MAX(upvotes, :upvotes), ai_summary = COALESCE(:ai_summary, ai_summary),
-        ai_keywords = CASE WHEN :ai_keywords = '[]' THEN ai_keywords ELSE :ai_keywords END,
-        published_at = COALESCE(published_at, :published_at), updated_at = :updated_at
-    WHERE id = :id"""

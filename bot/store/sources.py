@@ -14,10 +14,8 @@ class SourceQueries:
 
     _db: Database
 
-    async def record_source_result(
-        self, source: str, now: datetime, error: str | None, next_attempt: datetime | None = None
-    ) -> int:
-        """Record a poll's outcome (and, after a failure, when to try again); returns the consecutive failures."""
+    async def record_source_result(self, source: str, now: datetime, error: str | None) -> int:
+        """Record a poll's outcome (``error`` None: it succeeded); returns the consecutive failures."""
         async with self._db.transaction() as db:
             if error is None:
                 await db.execute(
@@ -50,6 +48,7 @@ class SourceQueries:
             )
 
     async def source_state(self, source: str) -> SourceState | None:
+        """One source's polling record; None before its first poll."""
         row = await self._db.fetchone(
             "SELECT source, last_attempt_at, last_success_at, consecutive_failures, last_error, successes, degraded, "
             "next_attempt_at FROM source_state WHERE source = :source",
@@ -69,6 +68,7 @@ class SourceQueries:
         )
 
     async def set_source_degraded(self, source: str, degraded: bool) -> None:
+        """Mark a source degraded (it crossed the failure threshold) or recovered."""
         async with self._db.transaction() as db:
             await db.execute(
                 "UPDATE source_state SET degraded = :degraded WHERE source = :source",

@@ -170,6 +170,7 @@ class SubscriptionQueries:
             return sorted(row["id"] for row in await cursor.fetchall())
 
     async def set_last_digest(self, subscription_id: int, period_end: datetime) -> None:
+        """Record the end of the period the last digest covered."""
         async with self._db.transaction() as db:
             await db.execute(
                 "UPDATE subscriptions SET last_digest_at = :period_end WHERE id = :id",
@@ -179,6 +180,7 @@ class SubscriptionQueries:
     # -- digest settings ------------------------------------------------------------------------------
 
     async def digest_settings(self, owner: Owner) -> DigestSettings:
+        """An owner's digest settings; the defaults until they save some."""
         row = await self._db.fetchone(
             "SELECT timezone, digest_time, weekly_day FROM digest_settings "
             "WHERE scope = :scope AND owner_id = :owner_id",
@@ -189,6 +191,7 @@ class SubscriptionQueries:
         return DigestSettings(row["timezone"], row["digest_time"], row["weekly_day"])
 
     async def save_digest_settings(self, owner: Owner, settings: DigestSettings) -> None:
+        """Save an owner's digest settings, replacing any earlier ones."""
         async with self._db.transaction() as db:
             await db.execute(
                 """INSERT INTO digest_settings (scope, owner_id, timezone, digest_time, weekly_day)
@@ -207,12 +210,14 @@ class SubscriptionQueries:
     # -- DM channels ----------------------------------------------------------------------------------
 
     async def dm_channel(self, user_id: int) -> int | None:
+        """The DM channel already opened with a user, if any."""
         row = await self._db.fetchone(
             "SELECT channel_id FROM dm_channels WHERE user_id = :user_id", {"user_id": user_id}
         )
         return None if row is None else int(row["channel_id"])
 
     async def save_dm_channel(self, user_id: int, channel_id: int, now: datetime) -> None:
+        """Remember the DM channel opened with a user."""
         async with self._db.transaction() as db:
             await db.execute(
                 "INSERT OR REPLACE INTO dm_channels (user_id, channel_id, opened_at) "
