@@ -25,9 +25,7 @@ from benchmarks.world import MANAGE_CHANNELS, DatabaseInfo, Loopback, loopback, 
 from bot.engine import SEARCH_CANDIDATES, Engine
 from bot.matching import document_for, matches, parse_query
 from bot.matching.index import SubscriptionIndex
-from bot.store import Store
-from bot.store.database import SEARCH_WINDOW
-from bot.store.search import fts_expression
+from bot.store import SEARCH_WINDOW, Store
 from tests.fakes.discord_emulator import DiscordEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -202,12 +200,9 @@ async def _breakdown(scale: Scale, db: DatabaseInfo) -> Breakdown:
 
         # /papers search, split into the FTS5 candidate query and the exact re-check of candidates.
         for query in QueryGenerator(SEARCH_SEED).queries(scale.invocations + WARMUP)[WARMUP:]:
-            expression = fts_expression(query.root)
             start = time.perf_counter()
-            if expression is None:
-                papers = await store.latest_papers(5000)
-            else:
-                papers = [p for p, _ in await store.search_papers(expression, SEARCH_CANDIDATES)]
+            found = await store.search_papers(query.root, SEARCH_CANDIDATES)
+            papers = await store.latest_papers(5000) if found is None else [p for p, _ in found]
             fetched = time.perf_counter()
             hits = 0
             needed = len(papers)

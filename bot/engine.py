@@ -35,7 +35,6 @@ from bot.models import (
 from bot.pacing import backoff_delay
 from bot.sources.base import Source, SourceError
 from bot.store import Store
-from bot.store.search import fts_expression
 
 log = logging.getLogger(__name__)
 
@@ -288,11 +287,11 @@ class Engine:
         FTS5 selects candidates (bm25 relevance); the exact matcher keeps only true matches. A query FTS5
         cannot constrain (only categories, say) is matched against the most recent papers instead.
         """
-        expression = fts_expression(query.root)
-        if expression is None:
+        found = await self.store.search_papers(query.root, SEARCH_CANDIDATES, source)
+        if found is None:
             scored = [(p, 0.0) for p in await self.store.latest_papers(SEARCH_SCAN, source)]
         else:
-            scored = [(p, -bm25) for p, bm25 in await self.store.search_papers(expression, SEARCH_CANDIDATES, source)]
+            scored = [(p, -bm25) for p, bm25 in found]
         hits = [(p, relevance) for p, relevance in scored if matches(query, document_for(p))]
         if not hits:
             return []
@@ -352,5 +351,5 @@ class Engine:
     async def preview(self, query: Query, days: int = PREVIEW_DAYS) -> list[Paper]:
         """Stored papers first seen in the last ``days`` days that match ``query``, newest first."""
         since = self.clock() - timedelta(days=days)
-        papers = await self.store.papers_seen_since(since, expression=fts_expression(query.root))
+        papers = await self.store.papers_seen_since(since, root=query.root)
         return [p for p in papers if matches(query, document_for(p))]

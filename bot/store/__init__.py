@@ -1,5 +1,6 @@
 """Persistence: the SQLite store and its migrations."""
 
-from bot.store.database import Planner, Store
+from bot.store.papers import SEARCH_WINDOW, Planner
+from bot.store.store import Store
 
-__all__ = ["Planner", "Store"]
+__all__ = ["SEARCH_WINDOW", "Planner", "Store"]

@@ -1,12 +1,15 @@
 import asyncio
-from datetime import timedelta
+from dataclasses import fields, replace
+from datetime import UTC, datetime, timedelta
 
 import aiosqlite
 import pytest
 
-from bot.models import DeliveryStatus, Owner, Schedule, Scope, SubscriptionStatus, Target
+from bot.matching.nodes import Field, Not, Term
+from bot.models import DeliveryStatus, Owner, Paper, Schedule, Scope, SubscriptionStatus, Target
 from bot.store import Store
 from bot.store.migrations import MIGRATIONS
+from bot.store.paper_rows import PAPER_FIELDS
 from tests.conftest import T0, make_paper
 
 
@@ -198,8 +201,55 @@ async def test_papers_seen_since_with_a_full_text_expression(store):
     since = T0 + timedelta(days=1)
     assert [p.id for p in await store.papers_seen_since(since)] == ["2411.00004", "2411.00003"]
     # Only full-text matches, and only those of the period: paper 1 matches but is older.
-    assert [p.id for p in await store.papers_seen_since(since, expression='"attention"')] == ["2411.00003"]
-    assert [p.id for p in await store.papers_seen_since(T0, expression='"attention"')] == ["2411.00003", "2411.00001"]
+    attention = Term(Field.TEXT, ("attention",), stemmed=True)
+    assert [p.id for p in await store.papers_seen_since(since, root=attention)] == ["2411.00003"]
+    assert [p.id for p in await store.papers_seen_since(T0, root=attention)] == ["2411.00003", "2411.00001"]
+    # A query the index cannot narrow reads the whole period; the caller's exact matcher filters it.
+    assert len(await store.papers_seen_since(since, root=Not(attention))) == 2
+
+
+async def test_search_papers_ranks_full_text_hits_or_declines_unconstrained_queries(store):
+    await store.ingest(
+        [make_paper(1, title="Attention sinks"), make_paper(2, title="Graphs", abstract="Nodes.")],
+        lambda new, recheck: (),
+        T0,
+    )
+    hits = await store.search_papers(Term(Field.TITLE, ("attention",)), 10)
+    assert hits is not None and [p.id for p, _ in hits] == ["2411.00001"]
+    assert await store.search_papers(Term(Field.CATEGORY, ("cs.cl",)), 10) is None
+
+
+async def test_every_paper_field_survives_the_store(store):
+    # Every stored field set to a value other than its default, read back through each row shape: by id,
+    # joined with the outbox, and joined with the full-text index.
+    stored_fields = {f.name for f in fields(Paper)} - {"announce_type"}
+    assert stored_fields == set(PAPER_FIELDS)
+    paper = Paper(
+        id="2411.00042",
+        title="Attention, everywhere",
+        abstract="Sinks and sources.",
+        authors=("Ada Lovelace", "Émilie du Châtelet"),
+        categories=("cs.CL", "cs.LG"),
+        source="arxiv",
+        url="https://arxiv.org/abs/2411.00042",
+        pdf_url="https://arxiv.org/pdf/2411.00042",
+        code_url="https://github.com/x/y",
+        project_url="https://x.github.io/y",
+        thumbnail_url="https://x/t.png",
+        upvotes=17,
+        ai_summary="A summary.",
+        ai_keywords=("attention", "sinks"),
+        published_at=datetime(2024, 11, 1, 12, 30, 15, 123456, tzinfo=UTC),
+        first_seen_at=T0 - timedelta(days=9),  # the store's own first sighting replaces it
+    )
+    sub = await _sub(store)
+    await store.ingest([paper], lambda new, recheck: [(sub.id, p.id) for p in new], T0)
+    expected = replace(paper, first_seen_at=T0)
+    assert await store.get_paper(paper.id) == expected
+    assert [d.paper for d in await store.due_deliveries(T0)] == [expected]
+    assert await store.papers_seen_since(T0) == [expected]
+    hits = await store.search_papers(Term(Field.TEXT, ("sinks",), stemmed=True), 10)
+    assert hits is not None and [p for p, _ in hits] == [expected]
 
 
 async def test_a_read_after_a_commit_sees_it_while_other_reads_are_in_flight(store):

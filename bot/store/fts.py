@@ -8,7 +8,7 @@ never narrowed: the exact matcher filters the candidates afterwards.
 
 from __future__ import annotations
 
-from bot.matching import Field, Node, Not, Or, Term
+from bot.matching.nodes import And, Field, Node, Not, Or, Term
 
 _COLUMNS = {
     Field.TEXT: "{title abstract ai_keywords}",
@@ -20,19 +20,21 @@ _COLUMNS = {
 
 def fts_expression(node: Node) -> str | None:
     """An FTS5 expression matching at least every paper ``node`` matches; None when unconstrained."""
-    if isinstance(node, Term):
-        return _term(node)
-    if isinstance(node, Not):
-        return None  # FTS5 has no unary NOT; the exact matcher applies it
-    if isinstance(node, Or):
-        parts = [fts_expression(child) for child in node.children]
-        if any(part is None for part in parts):
-            return None
-        return " OR ".join(f"({part})" for part in parts)
-    # AND: the constrainable children. Negations are left to the exact matcher: FTS5's tokenizer and ours
-    # could disagree on an edge case, and a NOT here would then drop a paper the query does match.
-    parts = [part for child in node.children if (part := fts_expression(child)) is not None]
-    return " AND ".join(f"({part})" for part in parts) if parts else None
+    match node:
+        case Term():
+            return _term(node)
+        case Not():
+            return None  # FTS5 has no unary NOT; the exact matcher applies it
+        case Or(children=children):
+            parts = [fts_expression(child) for child in children]
+            if any(part is None for part in parts):
+                return None
+            return " OR ".join(f"({part})" for part in parts)
+        case And(children=children):
+            # The constrainable children. Negations are left to the exact matcher: FTS5's tokenizer and ours
+            # could disagree on an edge case, and a NOT here would then drop a paper the query does match.
+            constrained = [part for child in children if (part := fts_expression(child)) is not None]
+            return " AND ".join(f"({part})" for part in constrained) if constrained else None
 
 
 def _term(term: Term) -> str | None:

@@ -1,0 +1,201 @@
+"""The delivery outbox: one row per (subscription, paper), queued at ingest and walked by the sender."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.models import DeliveryKey, DeliveryRecord, DeliveryStatus, PendingDelivery, Scope, Target
+from bot.store.connection import Database
+from bot.store.paper_rows import paper_columns, paper_from_row
+from bot.store.schema import SCOPE_OF_TARGET_KIND, SUBSCRIPTION_KIND, TARGET_KIND, dt, ts
+
+_PENDING_COLUMNS = (
+    "d.subscription_id, d.target_kind, d.target_id, d.attempts, d.nonce, d.attempted_at, "
+    "COALESCE(s.guild_id, s.user_id) AS owner_id, " + paper_columns("p")
+)
+
+
+def _pending_from_row(row: aiosqlite.Row) -> PendingDelivery:
+    return PendingDelivery(
+        subscription_id=row["subscription_id"],
+        target=Target(SCOPE_OF_TARGET_KIND[row["target_kind"]], row["target_id"]),
+        attempts=row["attempts"],
+        nonce=row["nonce"],
+        attempted_at=dt(row["attempted_at"]),
+        owner_id=row["owner_id"],
+        paper=paper_from_row(row),
+    )
+
+
+# A subscription's kind as its deliveries' target_kind, in SQL, from the one mapping of each.
+_TARGET_KIND_OF_KIND = (
+    "CASE kind " + " ".join(f"WHEN '{SUBSCRIPTION_KIND[s]}' THEN '{TARGET_KIND[s]}'" for s in Scope) + " END"
+)
+
+
+async def queue_deliveries(
+    db: aiosqlite.Connection, keys: Sequence[DeliveryKey], now: datetime, hold: bool = True
+) -> int:
+    """Insert deliveries; an existing (subscription, paper) row is left untouched (at most once, ever).
+
+    A digest subscription's rows are ``held`` for its digest unless ``hold`` is False (backfill goes out now).
+    """
+    if not keys:
+        return 0
+    before = db.total_changes
+    await db.executemany(
+        f"""INSERT OR IGNORE INTO deliveries
+               (subscription_id, paper_id, target_kind, target_id, status, created_at, next_attempt_at)
+           SELECT id, :paper_id, {_TARGET_KIND_OF_KIND},
+                  CASE kind WHEN '{SUBSCRIPTION_KIND[Scope.GUILD]}' THEN channel_id ELSE user_id END,
+                  CASE WHEN :hold AND schedule != 'instant' THEN 'held' ELSE 'pending' END, :now, :now
+           FROM subscriptions WHERE id = :subscription_id""",
+        [{"paper_id": paper_id, "hold": hold, "now": ts(now), "subscription_id": sub_id} for sub_id, paper_id in keys],
+    )
+    return db.total_changes - before
+
+
+class OutboxQueries:
+    """The outbox part of :class:`bot.store.Store`."""
+
+    _db: Database
+
+    async def due_deliveries(
+        self, now: datetime, limit: int = 500, per_target: int = 50, target: Target | None = None
+    ) -> list[PendingDelivery]:
+        """Instant deliveries ready to send for active subscriptions (optionally one target's), oldest first, at
+        most ``per_target`` rows for any one target so that one target's backlog cannot crowd out the others.
+
+        Rows left in ``sending`` by a crash come back with their nonce so the resend is deduplicated.
+        """
+        only = "" if target is None else " AND d.target_kind = :target_kind AND d.target_id = :target_id"
+        rows = await self._db.fetchall(
+            f"""SELECT {_PENDING_COLUMNS} FROM (
+                    SELECT d.*, ROW_NUMBER() OVER (
+                        PARTITION BY d.target_kind, d.target_id ORDER BY d.created_at, d.paper_id, d.subscription_id
+                    ) AS position
+                    FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
+                    WHERE d.status IN ('pending', 'sending') AND d.next_attempt_at <= :now AND s.status = 'active'{only}
+                ) d
+                JOIN subscriptions s ON s.id = d.subscription_id
+                JOIN papers p ON p.id = d.paper_id
+                WHERE d.position <= :per_target
+                ORDER BY d.created_at, p.first_seen_at, d.paper_id, d.subscription_id
+                LIMIT :limit""",
+            {
+                "now": ts(now),
+                "target_kind": None if target is None else TARGET_KIND[target.scope],
+                "target_id": None if target is None else target.id,
+                "per_target": per_target,
+                "limit": limit,
+            },
+        )
+        return [_pending_from_row(r) for r in rows]
+
+    async def held_deliveries(self, subscription_id: int) -> list[PendingDelivery]:
+        """What a digest subscription has accumulated (including a digest interrupted mid-send)."""
+        rows = await self._db.fetchall(
+            f"""SELECT {_PENDING_COLUMNS}
+                FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id JOIN papers p ON p.id = d.paper_id
+                WHERE d.subscription_id = :subscription_id AND d.status = 'held'
+                ORDER BY p.upvotes DESC, p.first_seen_at DESC, p.id""",
+            {"subscription_id": subscription_id},
+        )
+        return [_pending_from_row(r) for r in rows]
+
+    async def digest_blocked_until(self, subscription_id: int) -> datetime | None:
+        """When a failed digest send may be retried (None: not blocked)."""
+        row = await self._db.fetchone(
+            "SELECT MAX(next_attempt_at) AS until FROM deliveries "
+            "WHERE subscription_id = :subscription_id AND status = 'held'",
+            {"subscription_id": subscription_id},
+        )
+        return dt(row["until"]) if row else None
+
+    async def sent_message_for(self, target: Target, paper_id: str) -> int | None:
+        """The message that already carried ``paper_id`` to ``target`` (via any subscription)."""
+        row = await self._db.fetchone(
+            "SELECT message_id FROM deliveries WHERE target_kind = :target_kind AND target_id = :target_id "
+            "AND paper_id = :paper_id AND status = 'sent' LIMIT 1",
+            {"target_kind": TARGET_KIND[target.scope], "target_id": target.id, "paper_id": paper_id},
+        )
+        return None if row is None else row["message_id"]
+
+    async def mark_sending(
+        self, keys: Sequence[DeliveryKey], nonce: str, now: datetime, status: DeliveryStatus = DeliveryStatus.SENDING
+    ) -> None:
+        """Record the nonce *before* the request, so a crash resends with the same one.
+
+        A digest's rows stay ``held`` (with their nonce) while it is sent, so only the digest path resends them.
+        """
+        await self._update_deliveries(
+            keys,
+            "status = :status, nonce = :nonce, attempts = attempts + 1, attempted_at = :now",
+            {"status": str(status), "nonce": nonce, "now": ts(now)},
+        )
+
+    async def mark_sent(self, keys: Sequence[DeliveryKey], message_id: int, now: datetime) -> None:
+        """Record that ``keys`` went out in message ``message_id``."""
+        await self._update_deliveries(
+            keys,
+            "status = 'sent', message_id = :message_id, sent_at = :now, last_error = NULL",
+            {"message_id": message_id, "now": ts(now)},
+        )
+
+    async def mark_retry(
+        self,
+        keys: Sequence[DeliveryKey],
+        error: str,
+        retry_at: datetime,
+        status: DeliveryStatus = DeliveryStatus.PENDING,
+    ) -> None:
+        """Back to ``status`` (pending, or held for a digest), keeping the nonce, until ``retry_at``."""
+        await self._update_deliveries(
+            keys,
+            "status = :status, last_error = :error, next_attempt_at = :retry_at",
+            {"status": str(status), "error": error, "retry_at": ts(retry_at)},
+        )
+
+    async def mark_failed(self, keys: Sequence[DeliveryKey], error: str) -> None:
+        """Give up on ``keys``: they are never retried."""
+        await self._update_deliveries(keys, "status = 'failed', last_error = :error", {"error": error})
+
+    async def _update_deliveries(
+        self, keys: Sequence[DeliveryKey], assignments: str, params: Mapping[str, Any]
+    ) -> None:
+        async with self._db.transaction() as db:
+            await db.executemany(
+                f"UPDATE deliveries SET {assignments} "
+                "WHERE subscription_id = :subscription_id AND paper_id = :paper_id",
+                [{**params, "subscription_id": sub_id, "paper_id": paper_id} for sub_id, paper_id in keys],
+            )
+
+    async def delivery_status(self, subscription_id: int, paper_id: str) -> DeliveryStatus | None:
+        """Where one (subscription, paper) stands in the outbox; None when it was never queued."""
+        record = await self.delivery_record(subscription_id, paper_id)
+        return None if record is None else record.status
+
+    async def delivery_record(self, subscription_id: int, paper_id: str) -> DeliveryRecord | None:
+        """The outbox row for one (subscription, paper), with the channel its message went to."""
+        row = await self._db.fetchone(
+            """SELECT d.status, d.message_id, d.last_error, d.target_kind, d.target_id, dm.channel_id
+               FROM deliveries d LEFT JOIN dm_channels dm ON d.target_kind = 'user' AND dm.user_id = d.target_id
+               WHERE d.subscription_id = :subscription_id AND d.paper_id = :paper_id""",
+            {"subscription_id": subscription_id, "paper_id": paper_id},
+        )
+        if row is None:
+            return None
+        channel_id = row["target_id"] if row["target_kind"] == "channel" else row["channel_id"]
+        return DeliveryRecord(DeliveryStatus(row["status"]), row["message_id"], row["last_error"], channel_id)
+
+    async def outbox_depth(self) -> int:
+        """Instant deliveries waiting to go out for active subscriptions (paused ones wait for resume)."""
+        row = await self._db.fetchone(
+            "SELECT COUNT(*) AS n FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id "
+            "WHERE d.status IN ('pending', 'sending') AND s.status = 'active'"
+        )
+        return int(row["n"]) if row else 0

@@ -1,0 +1,226 @@
+"""Subscriptions and alerts, per-owner digest settings, and the DM channels alerts are sent to."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.models import DigestSettings, Owner, Schedule, Scope, Subscription, SubscriptionStatus, Target
+from bot.store.connection import Database
+from bot.store.outbox import queue_deliveries
+from bot.store.schema import SCOPE_OF_KIND, SUBSCRIPTION_KIND, dt, ts
+
+_SUBSCRIPTION_COLUMNS = (
+    "s.id, s.kind, s.guild_id, s.channel_id, s.user_id, s.query, s.created_at, s.schedule, s.min_upvotes, "
+    "s.last_digest_at, s.status, s.pause_reason, "
+    "(SELECT COUNT(*) FROM deliveries d WHERE d.subscription_id = s.id AND d.status = 'sent') AS delivered_count"
+)
+
+
+def _subscription_from_row(row: aiosqlite.Row) -> Subscription:
+    return Subscription(
+        id=row["id"],
+        scope=SCOPE_OF_KIND[row["kind"]],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        user_id=row["user_id"],
+        query=row["query"],
+        created_at=dt(row["created_at"]) or datetime.min.replace(tzinfo=UTC),
+        schedule=Schedule(row["schedule"]),
+        min_upvotes=row["min_upvotes"],
+        last_digest_at=dt(row["last_digest_at"]),
+        status=SubscriptionStatus(row["status"]),
+        pause_reason=row["pause_reason"],
+        delivered_count=row["delivered_count"],
+    )
+
+
+def _owner_filter(owner: Owner) -> tuple[str, dict[str, Any]]:
+    column = "guild_id" if owner.scope is Scope.GUILD else "user_id"
+    return f"s.kind = :owner_kind AND s.{column} = :owner_id", {
+        "owner_kind": SUBSCRIPTION_KIND[owner.scope],
+        "owner_id": owner.id,
+    }
+
+
+class SubscriptionQueries:
+    """The subscriptions, digest settings and DM channels of :class:`bot.store.Store`."""
+
+    _db: Database
+
+    async def add_subscription(
+        self,
+        *,
+        scope: Scope,
+        user_id: int,
+        query: str,
+        now: datetime,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+        schedule: Schedule = Schedule.INSTANT,
+        min_upvotes: int = 0,
+        backfill: Sequence[str] = (),
+    ) -> Subscription:
+        """Create a channel subscription or an alert, and queue ``backfill`` paper ids for it, atomically."""
+        async with self._db.transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO subscriptions (kind, guild_id, channel_id, user_id, query, schedule, min_upvotes, "
+                "created_at) VALUES (:kind, :guild_id, :channel_id, :user_id, :query, :schedule, :min_upvotes, :now)",
+                {
+                    "kind": SUBSCRIPTION_KIND[scope],
+                    "guild_id": guild_id,
+                    "channel_id": channel_id,
+                    "user_id": user_id,
+                    "query": query,
+                    "schedule": str(schedule),
+                    "min_upvotes": min_upvotes,
+                    "now": ts(now),
+                },
+            )
+            sub_id = cursor.lastrowid
+            assert sub_id is not None
+            await queue_deliveries(db, [(sub_id, paper_id) for paper_id in backfill], now, hold=False)
+        return Subscription(
+            id=sub_id,
+            scope=scope,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            query=query,
+            created_at=now,
+            schedule=schedule,
+            min_upvotes=min_upvotes,
+        )
+
+    async def count_subscriptions(self, owner: Owner) -> int:
+        """Live (not removed) subscriptions of a server, or alerts of a user."""
+        where, params = _owner_filter(owner)
+        row = await self._db.fetchone(
+            f"SELECT COUNT(*) AS n FROM subscriptions s WHERE {where} AND s.status != 'removed'", params
+        )
+        return int(row["n"]) if row else 0
+
+    async def list_subscriptions(self, owner: Owner, channel_id: int | None = None) -> list[Subscription]:
+        """A server's subscriptions (optionally one channel's) or a user's alerts, oldest first."""
+        where, params = _owner_filter(owner)
+        sql = f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE {where} AND s.status != 'removed'"
+        if channel_id is not None:
+            sql += " AND s.channel_id = :channel_id"
+            params = {**params, "channel_id": channel_id}
+        rows = await self._db.fetchall(sql + " ORDER BY s.id", params)
+        return [_subscription_from_row(r) for r in rows]
+
+    async def get_subscription(self, owner: Owner, subscription_id: int) -> Subscription | None:
+        """One of *this owner's* subscriptions; another server's or user's id reads as not found."""
+        where, params = _owner_filter(owner)
+        row = await self._db.fetchone(
+            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions s "
+            f"WHERE s.id = :id AND {where} AND s.status != 'removed'",
+            {**params, "id": subscription_id},
+        )
+        return None if row is None else _subscription_from_row(row)
+
+    async def active_subscriptions(self, after: int = 0, limit: int = -1) -> list[Subscription]:
+        """Active subscriptions and alerts by id, those with ids above ``after``, at most ``limit`` (-1: all).
+
+        Page through many with ``after`` = the last id seen, so they are never all in memory at once.
+        """
+        rows = await self._db.fetchall(
+            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE s.status = 'active' AND s.id > :after "
+            "ORDER BY s.id LIMIT :limit",
+            {"after": after, "limit": limit},
+        )
+        return [_subscription_from_row(r) for r in rows]
+
+    async def digest_subscriptions(self) -> list[Subscription]:
+        """Active subscriptions and alerts on a daily or weekly schedule."""
+        rows = await self._db.fetchall(
+            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions s "
+            "WHERE s.status = 'active' AND s.schedule != 'instant' ORDER BY s.id"
+        )
+        return [_subscription_from_row(r) for r in rows]
+
+    async def set_subscription_status(
+        self, owner: Owner, subscription_id: int, status: SubscriptionStatus, reason: str | None = None
+    ) -> bool:
+        """Pause, resume or remove one of this owner's subscriptions; False when it is not found."""
+        where, params = _owner_filter(owner)
+        async with self._db.transaction() as db:
+            cursor = await db.execute(
+                f"UPDATE subscriptions AS s SET status = :status, pause_reason = :reason "
+                f"WHERE s.id = :id AND {where} AND s.status != 'removed'",
+                {**params, "status": str(status), "reason": reason, "id": subscription_id},
+            )
+            return cursor.rowcount > 0
+
+    async def pause_target(self, target: Target, reason: str) -> list[int]:
+        """Pause every active subscription delivering to ``target``; returns their ids."""
+        column = "channel_id" if target.scope is Scope.GUILD else "user_id"
+        async with (
+            self._db.transaction() as db,
+            db.execute(
+                f"UPDATE subscriptions SET status = 'paused', pause_reason = :reason "
+                f"WHERE {column} = :target_id AND kind = :kind AND status = 'active' RETURNING id",
+                {"reason": reason, "target_id": target.id, "kind": SUBSCRIPTION_KIND[target.scope]},
+            ) as cursor,
+        ):
+            return sorted(row["id"] for row in await cursor.fetchall())
+
+    async def set_last_digest(self, subscription_id: int, period_end: datetime) -> None:
+        """Record the end of the period the last digest covered."""
+        async with self._db.transaction() as db:
+            await db.execute(
+                "UPDATE subscriptions SET last_digest_at = :period_end WHERE id = :id",
+                {"period_end": ts(period_end), "id": subscription_id},
+            )
+
+    # -- digest settings ------------------------------------------------------------------------------
+
+    async def digest_settings(self, owner: Owner) -> DigestSettings:
+        """An owner's digest settings; the defaults until they save some."""
+        row = await self._db.fetchone(
+            "SELECT timezone, digest_time, weekly_day FROM digest_settings "
+            "WHERE scope = :scope AND owner_id = :owner_id",
+            {"scope": str(owner.scope), "owner_id": owner.id},
+        )
+        if row is None:
+            return DigestSettings()
+        return DigestSettings(row["timezone"], row["digest_time"], row["weekly_day"])
+
+    async def save_digest_settings(self, owner: Owner, settings: DigestSettings) -> None:
+        """Save an owner's digest settings, replacing any earlier ones."""
+        async with self._db.transaction() as db:
+            await db.execute(
+                """INSERT INTO digest_settings (scope, owner_id, timezone, digest_time, weekly_day)
+                   VALUES (:scope, :owner_id, :timezone, :digest_time, :weekly_day)
+                   ON CONFLICT (scope, owner_id) DO UPDATE SET timezone = excluded.timezone,
+                       digest_time = excluded.digest_time, weekly_day = excluded.weekly_day""",
+                {
+                    "scope": str(owner.scope),
+                    "owner_id": owner.id,
+                    "timezone": settings.timezone,
+                    "digest_time": settings.digest_time,
+                    "weekly_day": settings.weekly_day,
+                },
+            )
+
+    # -- DM channels ----------------------------------------------------------------------------------
+
+    async def dm_channel(self, user_id: int) -> int | None:
+        """The DM channel already opened with a user, if any."""
+        row = await self._db.fetchone(
+            "SELECT channel_id FROM dm_channels WHERE user_id = :user_id", {"user_id": user_id}
+        )
+        return None if row is None else int(row["channel_id"])
+
+    async def save_dm_channel(self, user_id: int, channel_id: int, now: datetime) -> None:
+        """Remember the DM channel opened with a user."""
+        async with self._db.transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO dm_channels (user_id, channel_id, opened_at) "
+                "VALUES (:user_id, :channel_id, :now)",
+                {"user_id": user_id, "channel_id": channel_id, "now": ts(now)},
+            )
