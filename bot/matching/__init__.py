@@ -4,9 +4,8 @@ subscription index that matches many stored queries at once (with NumPy). No Dis
 from bot.matching.document import PaperDocument, document_for
 from bot.matching.errors import QueryError
 from bot.matching.index import SubscriptionIndex
-from bot.matching.matcher import matches
 from bot.matching.nodes import And, Field, Node, Not, Or, Term
-from bot.matching.query import Query, parse_query
+from bot.matching.query import Query, matches, parse_query
 
 __all__ = [
     "And",

@@ -25,7 +25,6 @@ VIEW_INDEX: dict[Field, int] = {
 
 
 Pair = tuple[str, str]
-Triple = tuple[str, str, str]
 
 
 def pair_key(first: str, second: str) -> Pair:
@@ -36,7 +35,7 @@ def pair_key(first: str, second: str) -> Pair:
 class FieldView:
     """One field of a paper: its token sequence (with segment breaks), stems, and their sets."""
 
-    __slots__ = ("_pairs", "_sorted_tokens", "_stem_set", "_token_set", "_triples", "stems", "tokens")
+    __slots__ = ("_pairs", "_sorted_tokens", "_stem_set", "_token_set", "stems", "tokens")
 
     def __init__(self, tokens: list[str], stems: list[str] | None) -> None:
         self.tokens = tokens
@@ -48,7 +47,6 @@ class FieldView:
         self._stem_set: frozenset[str] | None = None
         self._sorted_tokens: list[str] | None = None
         self._pairs: dict[bool, frozenset[Pair]] = {}
-        self._triples: dict[bool, frozenset[Triple]] = {}
 
     @property
     def token_set(self) -> frozenset[str]:
@@ -72,15 +70,6 @@ class FieldView:
         if found is None:
             sequence = self.stems if stems else self.tokens
             found = self._pairs[stems] = frozenset(pairwise(sequence))
-        return found
-
-    def triples(self, stems: bool) -> frozenset[Triple]:
-        """Runs of three adjacent stems (or tokens), built on first use: a three-word phrase is then
-        one lookup too, where scanning the token list for it would cost microseconds."""
-        found = self._triples.get(stems)
-        if found is None:
-            sequence = self.stems if stems else self.tokens
-            found = self._triples[stems] = frozenset(zip(sequence, sequence[1:], sequence[2:], strict=False))
         return found
 
     def sorted_tokens(self) -> list[str]:
@@ -146,6 +135,3 @@ def document_for(paper: Paper) -> PaperDocument:
         FieldView(categories, None),
     )
     return PaperDocument(paper.id, views)
-
-
-EMPTY_DOCUMENT = document_for(Paper(id="", title="", abstract=""))

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from bot.matching.document import PaperDocument
 from bot.matching.matcher import compile_term
-from bot.matching.nodes import And, Node, Not, Term
-from bot.matching.query import Query, describe
+from bot.matching.nodes import And, Node, Not, Or, Term, describe
+from bot.matching.query import Query
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,24 +28,26 @@ def explain(query: Query, doc: PaperDocument) -> Explanation:
 
 
 def _walk(node: Node, doc: PaperDocument, hits: list[str], failures: list[str]) -> bool:
-    if isinstance(node, Term):
-        found = compile_term(node)(doc)
-        if found:
-            hits.append(describe(node))
-        else:
-            failures.append(f"{describe(node)} is not in the paper")
-        return found
-    if isinstance(node, Not):
-        inner_hits: list[str] = []
-        present = _walk(node.child, doc, inner_hits, [])
-        if present:
-            failures.append(f"it contains {describe(node.child)}, which the query excludes")
-        return not present
-    if isinstance(node, And):
-        results = [_walk(child, doc, hits, failures) for child in node.children]
-        return all(results)
-    child_failures: list[str] = []
-    results = [_walk(child, doc, hits, child_failures) for child in node.children]
-    if not any(results):
-        failures.append("none of " + ", ".join(describe(c) for c in node.children) + " is in the paper")
-    return any(results)
+    match node:
+        case Term():
+            found = compile_term(node)(doc)
+            if found:
+                hits.append(describe(node))
+            else:
+                failures.append(f"{describe(node)} is not in the paper")
+            return found
+        case Not(child=child):
+            # What the excluded part contains is not a hit, and its failures are the paper's luck.
+            present = _walk(child, doc, [], [])
+            if present:
+                failures.append(f"it contains {describe(child)}, which the query excludes")
+            return not present
+        case And(children=children):
+            results = [_walk(child, doc, hits, failures) for child in children]
+            return all(results)
+        case Or(children=children):
+            # One failing alternative is not a reason: only all of them failing is, said once.
+            results = [_walk(child, doc, hits, []) for child in children]
+            if not any(results):
+                failures.append("none of " + ", ".join(map(describe, children)) + " is in the paper")
+            return any(results)

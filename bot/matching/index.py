@@ -23,8 +23,9 @@ pausing a subscription updates the tables and groups in place.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TypeAlias
 
 import numpy as np
@@ -46,7 +47,34 @@ _GROWTH = 2
 
 Bits: TypeAlias = npt.NDArray[np.uint64]
 Positions: TypeAlias = npt.NDArray[np.int32]  # places in a batch of papers
-Shape: TypeAlias = tuple  # ("leaf",) | ("not", Shape) | ("and" | "or", tuple[Shape, ...])
+
+
+# A query's shape is its syntax tree with the terms taken out: ``a -b`` and ``rag -survey`` share one.
+# Shapes are hashable, as they key the groups.
+
+
+@dataclass(frozen=True, slots=True)
+class LeafShape:
+    """A leaf position, filled by each query's next term."""
+
+
+@dataclass(frozen=True, slots=True)
+class NotShape:
+    child: Shape
+
+
+@dataclass(frozen=True, slots=True)
+class AndShape:
+    children: tuple[Shape, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OrShape:
+    children: tuple[Shape, ...]
+
+
+Shape: TypeAlias = LeafShape | NotShape | AndShape | OrShape
+LEAF = LeafShape()
 
 
 class _Group:
@@ -111,57 +139,80 @@ class _Group:
                 out.append((sub_ids[rows], bits[rows]))
 
 
-def _evaluate(shape: Shape, columns: Iterable[npt.NDArray[np.int32]], matrix: Bits) -> Bits:
-    """Evaluate ``shape`` for a chunk of queries: one row of paper bits per query."""
-    kind = shape[0]
-    if kind == "leaf":
-        return np.take(matrix, next(iter(columns)), axis=0)
-    if kind == "not":
-        return np.invert(_evaluate(shape[1], columns, matrix))
-    children = iter(shape[1])
-    result = _evaluate(next(children), columns, matrix)
-    combine = np.bitwise_and if kind == "and" else np.bitwise_or
-    for child in children:
+def _evaluate(shape: Shape, columns: Iterator[npt.NDArray[np.int32]], matrix: Bits) -> Bits:
+    """Evaluate ``shape`` for a chunk of queries: one row of paper bits per query. Consumes the shape's
+    leaf columns from ``columns`` in order."""
+    match shape:
+        case LeafShape():
+            return np.take(matrix, next(columns), axis=0)
+        case NotShape(child=child):
+            return np.invert(_evaluate(child, columns, matrix))
+        case AndShape(children=children):
+            return _fold(np.bitwise_and, children, columns, matrix)
+        case OrShape(children=children):
+            return _fold(np.bitwise_or, children, columns, matrix)
+
+
+def _fold(
+    combine: np.ufunc, children: tuple[Shape, ...], columns: Iterator[npt.NDArray[np.int32]], matrix: Bits
+) -> Bits:
+    """Combine the children's bits with ``combine`` (AND or OR), in place in the first child's array."""
+    first, *others = children
+    result = _evaluate(first, columns, matrix)
+    for child in others:
         combine(result, _evaluate(child, columns, matrix), out=result)
     return result
 
 
 def _negates(shape: Shape) -> bool:
-    if shape[0] == "leaf":
-        return False
-    return shape[0] == "not" or any(_negates(child) for child in shape[1])
+    match shape:
+        case LeafShape():
+            return False
+        case NotShape():
+            return True
+        case AndShape(children=children) | OrShape(children=children):
+            return any(map(_negates, children))
 
 
 def _necessary(shape: Shape, positions: Iterator[int]) -> tuple[int, ...] | None:
     """Leaf positions of which any match must contain one, as Lucene Monitor files a query: a leaf is
     itself; AND needs one child's set (the smallest); OR the union of all; NOT nothing (None: unanchorable).
     Consumes the shape's positions from ``positions`` in order."""
-    kind = shape[0]
-    if kind == "leaf":
-        return (next(positions),)
-    if kind == "not":
-        _necessary(shape[1], positions)
-        return None
-    found = [_necessary(child, positions) for child in shape[1]]
-    if kind == "or":
-        return None if None in found else tuple(p for anchors in found if anchors for p in anchors)
-    anchored = [anchors for anchors in found if anchors is not None]
-    return min(anchored, key=len) if anchored else None
+    match shape:
+        case LeafShape():
+            return (next(positions),)
+        case NotShape(child=child):
+            _necessary(child, positions)
+            return None
+        case OrShape(children=children):
+            found = [_necessary(child, positions) for child in children]
+            return None if None in found else tuple(p for anchors in found if anchors for p in anchors)
+        case AndShape(children=children):
+            anchored = [anchors for child in children if (anchors := _necessary(child, positions)) is not None]
+            return min(anchored, key=len) if anchored else None
 
 
 def _shape(node: Node) -> tuple[Shape, list[Term]]:
     """A query's shape and its terms in shape order. AND/OR children are put in a canonical order,
     so ``a -b`` and ``-b a`` share a group."""
-    if isinstance(node, Term):
-        return ("leaf",), [node]
-    if isinstance(node, Not):
-        child, terms = _shape(node.child)
-        return ("not", child), terms
-    if not isinstance(node, And | Or):
-        raise TypeError(f"not a query node: {node!r}")
-    parts = sorted((_shape(child) for child in node.children), key=lambda part: repr(part[0]))
-    kind = "and" if isinstance(node, And) else "or"
-    return (kind, tuple(shape for shape, _ in parts)), [term for _, terms in parts for term in terms]
+    match node:
+        case Term():
+            return LEAF, [node]
+        case Not(child=child):
+            shape, terms = _shape(child)
+            return NotShape(shape), terms
+        case And(children=children):
+            shapes, terms = _canonical(children)
+            return AndShape(shapes), terms
+        case Or(children=children):
+            shapes, terms = _canonical(children)
+            return OrShape(shapes), terms
+
+
+def _canonical(children: tuple[Node, ...]) -> tuple[tuple[Shape, ...], list[Term]]:
+    """The children's shapes in a canonical order (any fixed order does), and their terms in that order."""
+    parts = sorted(map(_shape, children), key=lambda part: repr(part[0]))
+    return tuple(shape for shape, _ in parts), [term for _, terms in parts for term in terms]
 
 
 class SubscriptionIndex:
@@ -206,17 +257,17 @@ class SubscriptionIndex:
     # -- matching -------------------------------------------------------------------------------------
 
     def match_papers(self, papers: Sequence[Paper]) -> Matches:
-        """Prepare ``papers`` for matching and match them: the planning path of ``Engine.plan``.
+        """Every match in a batch of papers, as one row of paper bits per matching subscription (the
+        planning path of ``Engine.plan``).
 
         The cyclic garbage collector is paused meanwhile: preparing thousands of papers allocates
         enough containers to set off several collections, which would double the time, and none of
         it forms reference cycles.
         """
         with _collector_paused():
-            return self.match_bits([document_for(paper) for paper in papers])
+            return self._match([document_for(paper) for paper in papers])
 
-    def match_bits(self, docs: Sequence[PaperDocument]) -> Matches:
-        """Every match in a batch, as one row of paper bits per matching subscription (the bulk path)."""
+    def _match(self, docs: Sequence[PaperDocument]) -> Matches:
         papers = len(docs)
         words = -(-papers // 64)
         if not papers or not self._rows:
@@ -228,22 +279,6 @@ class SubscriptionIndex:
         for group in self._groups.values():
             group.evaluate(matrix, valid, present, found)
         return Matches(papers, found)
-
-    def match_pairs(self, docs: Sequence[PaperDocument]) -> tuple[Positions, Ids]:
-        """Every match in a batch as two aligned arrays: positions in ``docs``, subscription ids."""
-        return self.match_bits(docs).pairs()
-
-    def match_many(self, docs: Sequence[PaperDocument]) -> list[set[int]]:
-        """The ids of the stored queries matching each paper, aligned with ``docs``."""
-        result: list[set[int]] = [set() for _ in docs]
-        positions, sub_ids = self.match_pairs(docs)
-        for position, sub_id in zip(positions.tolist(), sub_ids.tolist(), strict=True):
-            result[position].add(sub_id)
-        return result
-
-    def match(self, doc: PaperDocument) -> set[int]:
-        """The ids of the stored queries matching one paper."""
-        return set(self.match_pairs([doc])[1].tolist())
 
 
 def _leaf_matrix(leaves: int, words: int, rows: Ids, columns: Ids) -> Bits:
@@ -286,10 +321,6 @@ class Matches:
     def __init__(self, papers: int, parts: list[tuple[Ids, Bits]]) -> None:
         self.papers = papers
         self._parts = parts
-
-    def __len__(self) -> int:
-        """How many (paper, subscription) matches there are."""
-        return sum(int(np.bitwise_count(bits).sum()) for _, bits in self._parts)
 
     def pairs(self) -> tuple[Positions, Ids]:
         """(positions in the batch, subscription ids) of every match, grouped by subscription."""

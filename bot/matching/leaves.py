@@ -159,9 +159,6 @@ class LeafTable:
         self._slots: dict[tuple[Field, bool, int], _Slot] = {}
         self._prefixes: dict[Field, _Prefixes] = {}
 
-    def is_empty(self) -> bool:
-        return not self._ids and not self._slots and not self._prefixes
-
     def acquire(self, term: Term) -> int:
         """The id of ``term``'s leaf (filed on first use); pair every call with :meth:`release`."""
         key, slot, words, exact = describe_leaf(term)

@@ -7,14 +7,10 @@ of set lookups with no tree walking or dispatch on node types.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from bot.matching.document import VIEW_INDEX, FieldView, PaperDocument, pair_key
 from bot.matching.nodes import And, Field, Node, Not, Or, Term
 from bot.matching.text import stem
-
-if TYPE_CHECKING:
-    from bot.matching.query import Query
 
 Predicate = Callable[[PaperDocument], bool]
 
@@ -128,19 +124,13 @@ def _any(predicates: tuple[Predicate, ...]) -> Predicate:
 
 def compile_node(node: Node) -> Predicate:
     """Compile a syntax tree into a predicate over documents."""
-    if isinstance(node, Term):
-        return compile_term(node)
-    if isinstance(node, Not):
-        child = compile_node(node.child)
-        return lambda doc: not child(doc)
-    children = tuple(compile_node(child) for child in node.children)
-    if isinstance(node, And):
-        return _all(children)
-    if isinstance(node, Or):
-        return _any(children)
-    raise TypeError(f"not a query node: {node!r}")
-
-
-def matches(query: Query, doc: PaperDocument) -> bool:
-    """Return whether ``query`` matches the prepared paper ``doc``."""
-    return query.predicate(doc)
+    match node:
+        case Term():
+            return compile_term(node)
+        case Not(child=child):
+            compiled = compile_node(child)
+            return lambda doc: not compiled(doc)
+        case And(children=children):
+            return _all(tuple(map(compile_node, children)))
+        case Or(children=children):
+            return _any(tuple(map(compile_node, children)))

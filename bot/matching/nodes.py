@@ -1,4 +1,5 @@
-"""The query syntax tree: what a parsed query means, independent of how it was typed."""
+"""The query syntax tree: what a parsed query means, independent of how it was typed, and the
+walks that need nothing but the tree (printing it back, deciding whether it matches an empty paper)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,62 @@ class Or:
 
 
 Node = Term | Not | And | Or
+
+
+def matches_empty_paper(node: Node) -> bool:
+    """Return whether ``node`` matches a paper with no text, authors or categories at all.
+
+    No term occurs in an empty paper, so this follows from the tree alone: such a query has no
+    positive term to anchor it (``-survey``, ``NOT (a OR b)``, ``llm OR -survey``).
+    """
+    match node:
+        case Term():
+            return False
+        case Not(child=child):
+            return not matches_empty_paper(child)
+        case And(children=children):
+            return all(matches_empty_paper(child) for child in children)
+        case Or(children=children):
+            return any(matches_empty_paper(child) for child in children)
+
+
+def describe(node: Node) -> str:
+    """Render a syntax tree as query text that parses back to the same meaning.
+
+    Every term carries its own field, AND is written out, and groups are parenthesised wherever
+    precedence alone would decide (AND inside OR is bracketed too, for readers).
+    """
+    match node:
+        case Term():
+            return _describe_term(node)
+        case Not(child=And() | Or() as child):
+            return f"NOT ({describe(child)})"
+        case Not(child=child):
+            return f"NOT {describe(child)}"
+        case And(children=children):
+            return " AND ".join(f"({describe(c)})" if isinstance(c, Or) else describe(c) for c in children)
+        case Or(children=children):
+            return " OR ".join(f"({describe(c)})" if isinstance(c, And) else describe(c) for c in children)
+
+
+_FIELD_LABELS = {
+    Field.TEXT: "",
+    Field.TITLE: "title:",
+    Field.ABSTRACT: "abstract:",
+    Field.AUTHOR: "author:",
+    Field.CATEGORY: "category:",
+}
+
+
+def _describe_term(term: Term) -> str:
+    label = _FIELD_LABELS[term.field]
+    if term.field is Field.CATEGORY:
+        # Category values are letters, digits, dots and dashes, so they never need quotes.
+        return f"{label}{term.tokens[0]}{'*' if term.prefix else ''}"
+    if term.prefix:
+        return f"{label}{'-'.join(term.tokens)}*"
+    if term.stemmed:
+        return f"{label}{'-'.join(term.tokens)}"
+    if term.field is Field.AUTHOR and len(term.tokens) == 1:
+        return f"{label}{term.tokens[0]}"
+    return f'{label}"{" ".join(term.tokens)}"'

@@ -1,4 +1,4 @@
-"""The subscription query language: parsing, validation and the "as understood" description.
+"""The subscription query language: parsing and validation into a compiled :class:`Query`.
 
 Grammar (operators are case-insensitive, so a lowercase ``or`` is an operator too; put a word in
 double quotes to search for it literally)::
@@ -20,11 +20,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from bot.matching.document import EMPTY_DOCUMENT
+from bot.matching.document import PaperDocument
 from bot.matching.errors import QueryError
+from bot.matching.lexer import Kind, Lexeme, lex
 from bot.matching.matcher import Predicate, compile_node
-from bot.matching.nodes import STEMMED_FIELDS, And, Field, Node, Not, Or, Term
-from bot.matching.syntax import Kind, Lexeme, lex
+from bot.matching.nodes import STEMMED_FIELDS, And, Field, Node, Not, Or, Term, describe, matches_empty_paper
 from bot.matching.text import has_token, normalize, split_tokens
 
 MAX_QUERY_LENGTH = 300
@@ -75,15 +75,20 @@ def parse_query(text: str) -> Query:
             MAX_QUERY_LENGTH,
             text,
         )
-    query = Query(text, _Parser(text).parse())
-    if query.predicate(EMPTY_DOCUMENT):
+    root = _Parser(text).parse()
+    if matches_empty_paper(root):
         raise QueryError(
             "The query needs at least one positive term: as written it would match papers that contain "
             "nothing at all. Add something to look for, e.g. llm -survey instead of -survey",
             None,
             text,
         )
-    return query
+    return Query(text, root)
+
+
+def matches(query: Query, doc: PaperDocument) -> bool:
+    """Return whether ``query`` matches the prepared paper ``doc``."""
+    return query.predicate(doc)
 
 
 class _Parser:
@@ -287,44 +292,3 @@ def _combine(kind: type[And] | type[Or], children: list[Node]) -> Node:
 
 def _negate(node: Node) -> Node:
     return node.child if isinstance(node, Not) else Not(node)
-
-
-def describe(node: Node) -> str:
-    """Render a syntax tree as query text that parses back to the same meaning.
-
-    Every term carries its own field, AND is written out, and groups are parenthesised wherever
-    precedence alone would decide (AND inside OR is bracketed too, for readers).
-    """
-    if isinstance(node, Term):
-        return _describe_term(node)
-    if isinstance(node, Not):
-        inner = describe(node.child)
-        return f"NOT ({inner})" if isinstance(node.child, And | Or) else f"NOT {inner}"
-    if isinstance(node, And):
-        return " AND ".join(
-            f"({describe(child)})" if isinstance(child, Or) else describe(child) for child in node.children
-        )
-    return " OR ".join(f"({describe(child)})" if isinstance(child, And) else describe(child) for child in node.children)
-
-
-_FIELD_LABELS = {
-    Field.TEXT: "",
-    Field.TITLE: "title:",
-    Field.ABSTRACT: "abstract:",
-    Field.AUTHOR: "author:",
-    Field.CATEGORY: "category:",
-}
-
-
-def _describe_term(term: Term) -> str:
-    label = _FIELD_LABELS[term.field]
-    if term.field is Field.CATEGORY:
-        # Category values are letters, digits, dots and dashes, so they never need quotes.
-        return f"{label}{term.tokens[0]}{'*' if term.prefix else ''}"
-    if term.prefix:
-        return f"{label}{'-'.join(term.tokens)}*"
-    if term.stemmed:
-        return f"{label}{'-'.join(term.tokens)}"
-    if term.field is Field.AUTHOR and len(term.tokens) == 1:
-        return f"{label}{term.tokens[0]}"
-    return f'{label}"{" ".join(term.tokens)}"'

@@ -12,21 +12,29 @@ from bot.matching import Field, Node, Not, Or, Query, QueryError, Term, document
 from bot.matching import index as index_module
 from bot.matching.index import SubscriptionIndex
 from bot.models import Paper
-from tests.matching.factories import doc
+from tests.matching.factories import paper
 from tests.matching.strategies import any_queries, papers, valid_queries
 
 
-def brute_force(queries: dict[int, Query], paper: Paper) -> set[int]:
-    document = document_for(paper)
+def brute_force(queries: dict[int, Query], item: Paper) -> set[int]:
+    document = document_for(item)
     return {sub_id for sub_id, query in queries.items() if matches(query, document)}
 
 
+def matched(index: SubscriptionIndex, batch: list[Paper]) -> list[set[int]]:
+    """The ids of the stored queries matching each paper of ``batch``, by ``match_papers`` (the engine's call)."""
+    found: list[set[int]] = [set() for _ in batch]
+    positions, sub_ids = index.match_papers(batch).pairs()
+    for position, sub_id in zip(positions.tolist(), sub_ids.tolist(), strict=True):
+        found[position].add(sub_id)
+    return found
+
+
 def assert_index_agrees(index: SubscriptionIndex, queries: dict[int, Query], sample: list[Paper]) -> None:
-    documents = [document_for(paper) for paper in sample]
-    expected = [brute_force(queries, paper) for paper in sample]
+    expected = [brute_force(queries, item) for item in sample]
     assert len(index) == len(queries)
-    assert [index.match(document) for document in documents] == expected
-    assert index.match_many(documents) == expected
+    assert [matched(index, [item])[0] for item in sample] == expected  # a paper at a time
+    assert matched(index, sample) == expected  # the whole batch at once
 
 
 def parse_all(texts: list[str]) -> dict[int, Query]:
@@ -90,7 +98,8 @@ def test_add_and_remove_sequences(steps: list[tuple[str, int, str]], sample: lis
         index.remove(sub_id)
     assert len(index) == 0
     # Every leaf, lookup table and group is released with the last query that used it.
-    assert index._leaves.is_empty() and not index._groups
+    leaves = index._leaves
+    assert not leaves._ids and not leaves._slots and not leaves._prefixes and not index._groups
     assert all(leaf is None for leaf in index._leaves.leaves)
 
 
@@ -99,8 +108,7 @@ def test_add_with_an_existing_id_replaces() -> None:
     index.add(1, parse_query("diffusion"))
     index.add(1, parse_query("llm"))
     assert len(index) == 1
-    assert index.match(doc(title="LLMs")) == {1}
-    assert index.match(doc(title="Diffusion")) == set()
+    assert matched(index, [paper(title="LLMs"), paper(title="Diffusion")]) == [{1}, set()]
 
 
 def test_remove_unknown_id_is_harmless() -> None:
@@ -115,18 +123,19 @@ def test_unanchored_query_is_evaluated_for_every_paper() -> None:
     index = SubscriptionIndex()
     index.add(7, Query("-survey", Not(Term(Field.TEXT, ("survey",), stemmed=True))))
     index.add(8, parse_query("llm"))
-    papers_ = [doc(title="LLM"), doc(title="A survey"), doc(title="Other")]
-    assert [index.match(d) for d in papers_] == [{7, 8}, set(), {7}]
-    assert index.match_many(papers_) == [{7, 8}, set(), {7}]
+    batch = [paper(title="LLM"), paper(title="A survey"), paper(title="Other")]
+    assert [matched(index, [item])[0] for item in batch] == [{7, 8}, set(), {7}]
+    assert matched(index, batch) == [{7, 8}, set(), {7}]
 
 
-def test_match_many_result_is_aligned_with_docs() -> None:
+def test_matches_are_aligned_with_the_papers() -> None:
     index = SubscriptionIndex()
     index.add(1, parse_query('"attention sink"'))
     index.add(2, parse_query("cat:cs.* transform*"))
-    papers_ = [doc(abstract="attention sinks"), doc(title="Transformers", categories=("cs.LG",)), doc()]
-    assert index.match_many(papers_) == [set(), {2}, set()]
-    assert index.match_many([]) == []
+    batch = [paper(abstract="attention sinks"), paper(title="Transformers", categories=("cs.LG",)), paper()]
+    assert matched(index, batch) == [set(), {2}, set()]
+    assert matched(index, []) == []
+    assert matched(SubscriptionIndex(), batch) == [set(), set(), set()]
 
 
 @settings(max_examples=30, deadline=None)
@@ -154,7 +163,7 @@ def test_batches_past_one_machine_word_in_small_chunks(
         patch.object(index_module, "BOOL_BLOCK_BYTES", 1),
         patch.object(index_module, "CANDIDATE_SHARE", 2),
     ):
-        assert index.match_many([document_for(distinct[i]) for i in picks]) == [expected[i] for i in picks]
+        assert matched(index, [distinct[i] for i in picks]) == [expected[i] for i in picks]
 
 
 def test_necessary_leaves_follow_lucene_monitor() -> None:
@@ -178,5 +187,6 @@ def test_only_candidates_are_evaluated_but_unanchorable_queries_always_are() -> 
     index = SubscriptionIndex()
     index.add(1, parse_query("diffusion"))
     index.add(2, Query("-survey", Not(Term(Field.TEXT, ("survey",), stemmed=True))))
-    assert index.match(doc(title="Graphs")) == {2}
-    assert index.match(doc(title="Diffusion survey")) == {1}
+    # One paper per batch, so that "diffusion" is a candidate only where the paper has it.
+    assert matched(index, [paper(title="Graphs")]) == [{2}]
+    assert matched(index, [paper(title="Diffusion survey")]) == [{1}]

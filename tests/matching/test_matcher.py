@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
-from bot.matching import document_for, matches, parse_query
+from bot.matching import QueryError, document_for, matches, parse_query
 from bot.models import Paper
 from tests.matching.factories import doc, hit
 
@@ -199,17 +201,12 @@ def test_matches_uses_the_compiled_query() -> None:
     assert not matches(query, doc(title="A survey", abstract="long context"))
 
 
-def test_document_for_reads_every_field() -> None:
-    document = document_for(
-        Paper(
-            id="2401.00001",
-            title="T",
-            abstract="A",
-            authors=("N. Author",),
-            categories=("cs.AI",),
-            ai_keywords=("kw",),
-        )
-    )
-    assert document.paper_id == "2401.00001"
-    for query in ["t", "a", "kw", "au:author", "cat:cs.ai"]:
-        assert matches(parse_query(query), document)
+@given(st.text(min_size=1))
+def test_a_quoted_word_matches_a_title_made_of_it(word: str) -> None:
+    # Whatever the characters, normalization is applied the same way to queries and papers.
+    assume('"' not in word)
+    try:
+        query = parse_query(f'"{word}"')
+    except QueryError:
+        return
+    assert matches(query, document_for(Paper(id="x", title=word, abstract="")))
