@@ -98,14 +98,6 @@ class Target:
     scope: Scope
     id: int
 
-    @classmethod
-    def channel(cls, channel_id: int) -> Target:
-        return cls(Scope.GUILD, channel_id)
-
-    @classmethod
-    def dm(cls, user_id: int) -> Target:
-        return cls(Scope.USER, user_id)
-
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
@@ -140,8 +132,8 @@ class Subscription:
     def target(self) -> Target:
         if self.scope is Scope.GUILD:
             assert self.channel_id is not None
-            return Target.channel(self.channel_id)
-        return Target.dm(self.user_id)
+            return Target(Scope.GUILD, self.channel_id)
+        return Target(Scope.USER, self.user_id)
 
 
 class DeliveryStatus(StrEnum):

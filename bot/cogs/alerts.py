@@ -13,13 +13,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.owned import (
+    DigestSettingsCommand,
     add_subscription,
     change_status,
-    digest_settings_command,
     subscription_choices,
     subscription_line,
 )
-from bot.cogs.ui import WEEKDAY_CHOICES, line_embeds, reply, timezone_autocomplete, user_cooldown
+from bot.cogs.ui import line_embeds, reply, user_cooldown
 from bot.models import Owner, Schedule, SubscriptionStatus
 
 if TYPE_CHECKING:
@@ -32,7 +32,12 @@ def _me(interaction: discord.Interaction) -> Owner:
 
 @app_commands.allowed_installs(guilds=True, users=True)
 @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
-class Alerts(commands.GroupCog, group_name="alerts", group_description="Get new papers matching a query in your DMs"):
+class Alerts(
+    DigestSettingsCommand,
+    commands.GroupCog,
+    group_name="alerts",
+    group_description="Get new papers matching a query in your DMs",
+):
     def __init__(self, bot: PaperBot) -> None:
         self.bot = bot
         super().__init__()
@@ -113,24 +118,8 @@ class Alerts(commands.GroupCog, group_name="alerts", group_description="Get new 
     ) -> list[app_commands.Choice[int]]:
         return await subscription_choices(self.bot.store, _me(interaction), current)
 
-    @app_commands.command(name="settings", description="Show or change when your digests are sent")
-    @app_commands.describe(
-        timezone="IANA timezone, e.g. America/New_York (default UTC)",
-        digest_time="Local time of day for digests, HH:MM (default 09:00)",
-        weekly_day="Day of the week for weekly digests (default Monday)",
-    )
-    @app_commands.choices(weekly_day=WEEKDAY_CHOICES)
-    @app_commands.autocomplete(timezone=timezone_autocomplete)
-    @user_cooldown()
-    async def settings(
-        self,
-        interaction: discord.Interaction,
-        timezone: str | None = None,
-        digest_time: str | None = None,
-        weekly_day: str | None = None,
-    ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        await digest_settings_command(self.bot, interaction, _me(interaction), timezone, digest_time, weekly_day)
+    def settings_owner(self, interaction: discord.Interaction) -> Owner:
+        return _me(interaction)
 
 
 async def setup(bot: PaperBot) -> None:

@@ -11,8 +11,17 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.ext import commands
 
-from bot.cogs.ui import AUTOCOMPLETE_LIMIT, code, relative_time, reply
+from bot.cogs.ui import (
+    AUTOCOMPLETE_LIMIT,
+    WEEKDAY_CHOICES,
+    code,
+    relative_time,
+    reply,
+    timezone_autocomplete,
+    user_cooldown,
+)
 from bot.delivery.render import trim
 from bot.delivery.schedule import next_due, parse_digest_time, parse_weekday, validate_timezone
 from bot.engine import PREVIEW_DAYS
@@ -177,3 +186,33 @@ async def digest_settings_command(
     whose = "this server's" if owner.scope is Scope.GUILD else "your"
     verb = f"Updated {whose} digest settings" if changed else f"{whose.capitalize()} digest settings"
     await reply(interaction, f"{verb}: {settings.describe()}; {next_digest_text(settings, bot.clock())}.")
+
+
+class DigestSettingsCommand(commands.Cog):
+    """``settings``, the one command ``/subscriptions`` and ``/alerts`` declare alike; each cog says whose
+    digest settings they are (the server's, or the user's)."""
+
+    bot: PaperBot
+
+    def settings_owner(self, interaction: discord.Interaction) -> Owner:
+        raise NotImplementedError
+
+    @app_commands.command(name="settings", description="Show or change when digests are sent")
+    @app_commands.describe(
+        timezone="IANA timezone, e.g. Europe/Berlin or America/New_York (default UTC)",
+        digest_time="Local time of day for digests, HH:MM (default 09:00)",
+        weekly_day="Day of the week for weekly digests (default Monday)",
+    )
+    @app_commands.choices(weekly_day=WEEKDAY_CHOICES)
+    @app_commands.autocomplete(timezone=timezone_autocomplete)
+    @user_cooldown()
+    async def settings(
+        self,
+        interaction: discord.Interaction,
+        timezone: str | None = None,
+        digest_time: str | None = None,
+        weekly_day: str | None = None,
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        owner = self.settings_owner(interaction)
+        await digest_settings_command(self.bot, interaction, owner, timezone, digest_time, weekly_day)

@@ -13,13 +13,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.owned import (
+    DigestSettingsCommand,
     add_subscription,
     change_status,
-    digest_settings_command,
     subscription_choices,
     subscription_line,
 )
-from bot.cogs.ui import WEEKDAY_CHOICES, code, line_embeds, reply, timezone_autocomplete, user_cooldown
+from bot.cogs.ui import code, line_embeds, reply, user_cooldown
 from bot.delivery.render import render_paper_embed
 from bot.engine import PREVIEW_DAYS
 from bot.matching import parse_query
@@ -45,6 +45,7 @@ def _guild(interaction: discord.Interaction) -> Owner:
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_channels=True)
 class Subscriptions(
+    DigestSettingsCommand,
     commands.GroupCog,
     group_name="subscriptions",
     group_description="Choose which new papers this server's channels receive",
@@ -222,24 +223,8 @@ class Subscriptions(
             embeds=[render_paper_embed(p) for p in shown],
         )
 
-    @app_commands.command(name="settings", description="Show or change when this server's digests are sent")
-    @app_commands.describe(
-        timezone="IANA timezone, e.g. Europe/Berlin (default UTC)",
-        digest_time="Local time of day for digests, HH:MM (default 09:00)",
-        weekly_day="Day of the week for weekly digests (default Monday)",
-    )
-    @app_commands.choices(weekly_day=WEEKDAY_CHOICES)
-    @app_commands.autocomplete(timezone=timezone_autocomplete)
-    @user_cooldown()
-    async def settings(
-        self,
-        interaction: discord.Interaction,
-        timezone: str | None = None,
-        digest_time: str | None = None,
-        weekly_day: str | None = None,
-    ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        await digest_settings_command(self.bot, interaction, _guild(interaction), timezone, digest_time, weekly_day)
+    def settings_owner(self, interaction: discord.Interaction) -> Owner:
+        return _guild(interaction)
 
 
 async def setup(bot: PaperBot) -> None:

@@ -174,11 +174,6 @@ class OutboxQueries:
                 [{**params, "subscription_id": sub_id, "paper_id": paper_id} for sub_id, paper_id in keys],
             )
 
-    async def delivery_status(self, subscription_id: int, paper_id: str) -> DeliveryStatus | None:
-        """Where one (subscription, paper) stands in the outbox; None when it was never queued."""
-        record = await self.delivery_record(subscription_id, paper_id)
-        return None if record is None else record.status
-
     async def delivery_record(self, subscription_id: int, paper_id: str) -> DeliveryRecord | None:
         """The outbox row for one (subscription, paper), with the channel its message went to."""
         row = await self._db.fetchone(

@@ -82,8 +82,8 @@ async def test_outbox_lifecycle(store):
     due = await store.due_deliveries(T0 + timedelta(seconds=30))
     assert due[0].nonce == "nonce1" and due[0].attempts == 1
     await store.mark_sent(keys, 999, T0)
-    assert await store.delivery_status(sub.id, "2411.00001") is DeliveryStatus.SENT
-    assert await store.sent_message_for(Target.channel(10), "2411.00001") == 999
+    assert (await store.delivery_record(sub.id, "2411.00001")).status is DeliveryStatus.SENT
+    assert await store.sent_message_for(Target(Scope.GUILD, 10), "2411.00001") == 999
     assert (await store.get_subscription(G1, sub.id)).delivered_count == 1
 
 
@@ -100,7 +100,7 @@ async def test_pause_channel_pauses_only_that_channel_and_hides_its_outbox(store
     a = await _sub(store, channel=10)
     b = await _sub(store, channel=11)
     await store.ingest([make_paper(1)], lambda ps, _: [(a.id, "2411.00001"), (b.id, "2411.00001")], T0)
-    assert await store.pause_target(Target.channel(10), "Missing Access (403, code 50001)") == [a.id]
+    assert await store.pause_target(Target(Scope.GUILD, 10), "Missing Access (403, code 50001)") == [a.id]
     paused = await store.get_subscription(G1, a.id)
     assert paused.status is SubscriptionStatus.PAUSED and "50001" in paused.pause_reason
     assert [d.subscription_id for d in await store.due_deliveries(T0)] == [b.id]
@@ -136,13 +136,13 @@ async def test_source_state(store):
 
 async def test_alerts_are_per_user_and_target_the_user(store):
     alert = await store.add_subscription(scope=Scope.USER, user_id=77, query="x", now=T0)
-    assert alert.target == Target.dm(77)
+    assert alert.target == Target(Scope.USER, 77)
     assert await store.get_subscription(Owner.user(78), alert.id) is None
     assert [a.id for a in await store.list_subscriptions(Owner.user(77))] == [alert.id]
     await store.ingest([make_paper(1)], lambda ps, _: [(alert.id, "2411.00001")], T0)
     (due,) = await store.due_deliveries(T0)
-    assert due.target == Target.dm(77)
-    assert await store.pause_target(Target.dm(77), "DMs closed") == [alert.id]
+    assert due.target == Target(Scope.USER, 77)
+    assert await store.pause_target(Target(Scope.USER, 77), "DMs closed") == [alert.id]
 
 
 async def test_digest_subscriptions_hold_their_deliveries(store):
