@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import discord
 
-from bot.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
+from bot.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings, settings_warnings
 from bot.store import Store
 
 EXIT_USAGE = 2
@@ -49,7 +49,7 @@ async def _check(settings: Settings) -> int:
     print(f"  huggingface: {'enabled' if hf.enabled else 'disabled'}, {hf.url}, every {hf.poll_interval:g}s")
     if settings.discord.dev_guild_id:
         print(f"  commands sync to dev guild {settings.discord.dev_guild_id}")
-    for warning in settings.warnings:
+    for warning in settings_warnings(settings):
         print(f"  warning: {warning}")
     return 0
 
@@ -65,7 +65,7 @@ def _run(settings: Settings) -> int:
 
     discord.utils.setup_logging(level=logging.INFO)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every job run at INFO
-    for warning in settings.warnings:
+    for warning in settings_warnings(settings):
         logging.getLogger("bot").warning(warning)
     point_client_at(settings)
     bot = PaperBot(settings)

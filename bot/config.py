@@ -1,13 +1,22 @@
-"""Typed settings read from TOML and the environment, validated once at start."""
+"""Typed settings read from TOML and the environment, validated once at start.
+
+The tables are pydantic dataclasses: pydantic checks every key's type (and rejects unknown keys), and
+:func:`settings_from_dict` turns its errors into one line that names the key (``sources.arxiv.poll_interval: ...``).
+Checks across keys (URL schemes, feed names, categories) follow; :func:`settings_warnings` lists what is allowed but
+unwise, beside the settings rather than inside them.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
 
 from bot.delivery.render import DIGEST_CAP
 
@@ -24,77 +33,114 @@ class ConfigError(Exception):
     """The configuration is invalid; the message names the key and why."""
 
 
-@dataclass(frozen=True, slots=True)
+def _seconds(minimum: float) -> BeforeValidator:
+    """A duration given as seconds or as a string such as ``"15m"``, at least ``minimum`` seconds."""
+
+    def parse(value: object) -> float:
+        if isinstance(value, bool):
+            raise ValueError(f'expected seconds or a duration like "15m", got {value!r}')
+        if isinstance(value, int | float):
+            seconds = float(value)
+        elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
+            seconds = float(m.group(1)) * _UNITS[m.group(2)]
+        else:
+            raise ValueError(f'expected seconds or a duration like "15m" or "1h", got {value!r}')
+        if seconds < minimum:
+            raise ValueError(f"must be at least {minimum:g} second(s), got {value!r}")
+        return seconds
+
+    return BeforeValidator(parse)
+
+
+def _words(value: object) -> object:
+    """A list of non-blank strings, stripped (other values are left for pydantic to reject)."""
+    if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
+        return tuple(v.strip() for v in value)
+    if isinstance(value, list):
+        raise ValueError(f"expected a list of strings, got {value!r}")
+    return value
+
+
+PollSeconds = Annotated[float, _seconds(MIN_POLL_SECONDS)]
+# The outbox drain may run often, and a request may time out quickly; polls may not. The arXiv gap may be lowered
+# only for a local mirror or tests.
+ShortSeconds = Annotated[float, _seconds(0.1)]
+GapSeconds = Annotated[float, _seconds(0.0)]
+Count = Annotated[StrictInt, Field(ge=0)]
+Words = Annotated[tuple[str, ...], BeforeValidator(_words)]
+_TABLE = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True, slots=True, config=_TABLE)
 class DiscordSettings:
-    token_env: str = "DISCORD_TOKEN"
-    api_base_url: str = ""
-    gateway_url: str = ""
-    dev_guild_id: int = 0
+    token_env: StrictStr = "DISCORD_TOKEN"
+    api_base_url: StrictStr = ""
+    gateway_url: StrictStr = ""
+    dev_guild_id: Count = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_TABLE)
 class StorageSettings:
-    path: str = "paperbot.db"
+    path: StrictStr = "paperbot.db"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_TABLE)
 class HuggingFaceSettings:
-    enabled: bool = True
-    url: str = "https://huggingface.co/api/daily_papers"
-    poll_interval: float = 900.0
-    timeout: float = 30.0
+    enabled: StrictBool = True
+    url: StrictStr = "https://huggingface.co/api/daily_papers"
+    poll_interval: PollSeconds = 900.0
+    timeout: ShortSeconds = 30.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_TABLE)
 class ArxivSettings:
-    enabled: bool = False
-    url: str = "https://rss.arxiv.org/rss"
-    categories: tuple[str, ...] = ("cs.CL", "cs.LG")
-    poll_interval: float = 3600.0
-    announce_types: tuple[str, ...] = ("new", "cross")
-    timeout: float = 30.0
-    min_request_gap: float = 3.0
+    enabled: StrictBool = False
+    url: StrictStr = "https://rss.arxiv.org/rss"
+    categories: Words = ("cs.CL", "cs.LG")
+    poll_interval: PollSeconds = 3600.0
+    announce_types: Words = ("new", "cross")
+    timeout: ShortSeconds = 30.0
+    min_request_gap: GapSeconds = 3.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_TABLE)
 class FeedSettings:
     """One generic RSS/Atom feed (``[[sources.feeds]]``)."""
 
-    name: str = ""
-    url: str = ""
-    poll_interval: float = 3600.0
-    timeout: float = 30.0
+    name: StrictStr = ""
+    url: StrictStr = ""
+    poll_interval: PollSeconds = 3600.0
+    timeout: ShortSeconds = 30.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_TABLE)
 class SourcesSettings:
     huggingface: HuggingFaceSettings = field(default_factory=HuggingFaceSettings)
     arxiv: ArxivSettings = field(default_factory=ArxivSettings)
     feeds: tuple[FeedSettings, ...] = ()
-    degraded_after: int = 5
+    degraded_after: Count = 5
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_TABLE)
 class DeliverySettings:
-    interval: float = 5.0
-    max_backfill: int = 10
-    digest_cap: int = DIGEST_CAP
+    interval: ShortSeconds = 5.0
+    max_backfill: Count = 10
+    digest_cap: Count = DIGEST_CAP
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_TABLE)
 class LimitsSettings:
-    subscriptions_per_guild: int = 50
-    alerts_per_user: int = 20
+    subscriptions_per_guild: Count = 50
+    alerts_per_user: Count = 20
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_TABLE)
 class Settings:
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     sources: SourcesSettings = field(default_factory=SourcesSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
-    warnings: tuple[str, ...] = ()
 
     def token(self) -> str | None:
         """The bot token from the configured environment variable, or None when unset/blank."""
@@ -103,85 +149,62 @@ class Settings:
 
 
 def parse_duration(value: object, key: str, minimum: float = MIN_POLL_SECONDS) -> float:
-    """Seconds from a number or a string such as ``"15m"``, ``"1h"``, ``"90s"``."""
-    if isinstance(value, bool):
-        raise ConfigError(f'{key}: expected seconds or a duration like "15m", got {value!r}')
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    else:
-        raise ConfigError(f'{key}: expected seconds or a duration like "15m" or "1h", got {value!r}')
-    if seconds < minimum:
-        raise ConfigError(f"{key}: must be at least {minimum:g} second(s), got {value!r}")
+    """Seconds from a number or a string such as ``"15m"``, ``"1h"``, ``"90s"``; ConfigError naming ``key``."""
+    try:
+        seconds: float = TypeAdapter(Annotated[float, _seconds(minimum)]).validate_python(value)
+    except ValidationError as exc:
+        raise ConfigError(f"{key}: {_reason(exc.errors()[0])}") from None
     return seconds
 
 
-def _key(prefix: str, name: str) -> str:
-    return name if prefix == "" else f"{prefix}.{name}"
+_SETTINGS = TypeAdapter(Settings)
 
 
-_DURATION_KEYS = {"poll_interval", "interval", "timeout", "min_request_gap"}
-# The outbox drain may run often; polls may not. The arXiv gap may be lowered only for a local mirror or tests.
-_DURATION_MINIMUMS = {"interval": 0.1, "min_request_gap": 0.0}
+def _key(location: tuple[int | str, ...]) -> str:
+    """pydantic's error location as the TOML key: ``sources.feeds[0].url``."""
+    key = ""
+    for part in location:
+        key += f"[{part}]" if isinstance(part, int) else f"{'.' if key else ''}{part}"
+    return key
 
 
-def _build(cls: type, raw: object, prefix: str) -> Any:
-    """Build dataclass ``cls`` from a TOML table, checking each key's type against its default."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{prefix}: expected a table, got {type(raw).__name__}")
-    known = [f.name for f in fields(cls) if f.name != "warnings"]
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        raise ConfigError(f"{_key(prefix, unknown[0])}: unknown key (valid keys: {', '.join(sorted(known))})")
-    values: dict[str, Any] = {}
-    defaults = cls()
-    for name in known:
-        if name not in raw:
-            continue
-        key = _key(prefix, name)
-        value = raw[name]
-        default = getattr(defaults, name)
-        if is_dataclass(default):
-            values[name] = _build(type(default), value, key)
-        elif name in _DURATION_KEYS:
-            values[name] = parse_duration(value, key, _DURATION_MINIMUMS.get(name, MIN_POLL_SECONDS))
-        elif name == "feeds":
-            if not isinstance(value, list):
-                raise ConfigError(f"{key}: expected a list of [[sources.feeds]] tables")
-            values[name] = tuple(_build(FeedSettings, item, f"{key}[{i}]") for i, item in enumerate(value))
-        elif isinstance(default, tuple):
-            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-                raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
-            values[name] = tuple(v.strip() for v in value)
-        elif isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ConfigError(f"{key}: expected true or false, got {value!r}")
-            values[name] = value
-        elif isinstance(default, int):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"{key}: expected a whole number >= 0, got {value!r}")
-            values[name] = value
-        elif isinstance(default, str):
-            if not isinstance(value, str):
-                raise ConfigError(f"{key}: expected a string, got {value!r}")
-            values[name] = value
-        else:  # pragma: no cover - every field type is handled above
-            raise AssertionError(f"unhandled setting type for {key}")
-    return cls(**values)
+def _reason(error: Any) -> str:
+    if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+        return "unknown key"
+    if error["loc"] == ("sources", "feeds"):
+        return "expected a list of [[sources.feeds]] tables"
+    if error["type"] in ("dataclass_type", "dataclass_exact_type", "dict_type"):
+        return f"expected a table, got {error['input']!r}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return message if "got " in message else f"{message[:1].lower()}{message[1:]}, got {error['input']!r}"
 
 
 def settings_from_dict(raw: dict[str, Any]) -> Settings:
     """Validate a parsed TOML document into Settings (raises ConfigError naming the bad key)."""
-    settings: Settings = _build(Settings, raw, "")
+    try:
+        settings = _SETTINGS.validate_python(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise ConfigError(f"{_key(error['loc'])}: {_reason(error)}") from None
+    _check(settings)
+    return settings
+
+
+def settings_warnings(settings: Settings) -> list[str]:
+    """What the settings allow but should not: polling faster than the sources like."""
     warnings = []
-    hf = settings.sources.huggingface
-    if hf.poll_interval < WARN_POLL_SECONDS:
+    if settings.sources.huggingface.poll_interval < WARN_POLL_SECONDS:
         warnings.append(
-            f"sources.huggingface.poll_interval is {hf.poll_interval:g}s; below 60s risks Hugging Face rate limits"
+            f"sources.huggingface.poll_interval is {settings.sources.huggingface.poll_interval:g}s; "
+            "below 60s risks Hugging Face rate limits"
         )
     if settings.sources.arxiv.min_request_gap < 3:
         warnings.append("sources.arxiv.min_request_gap is below 3s: arXiv's terms allow one request every 3 s")
+    return warnings
+
+
+def _check(settings: Settings) -> None:
+    """The checks across keys, after every key has its type."""
     if not settings.discord.token_env.strip():
         raise ConfigError("discord.token_env: must name an environment variable")
     if not settings.storage.path.strip():
@@ -189,7 +212,7 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
     urls = [
         ("discord.api_base_url", settings.discord.api_base_url),
         ("discord.gateway_url", settings.discord.gateway_url),
-        ("sources.huggingface.url", hf.url),
+        ("sources.huggingface.url", settings.sources.huggingface.url),
         ("sources.arxiv.url", settings.sources.arxiv.url),
     ]
     urls += [(f"sources.feeds[{i}].url", feed.url or "<missing>") for i, feed in enumerate(settings.sources.feeds)]
@@ -199,14 +222,6 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
     _check_sources(settings.sources)
     if settings.delivery.max_backfill > 10:
         raise ConfigError("delivery.max_backfill: at most 10")
-    return Settings(
-        discord=settings.discord,
-        storage=settings.storage,
-        sources=settings.sources,
-        delivery=settings.delivery,
-        limits=settings.limits,
-        warnings=tuple(warnings),
-    )
 
 
 ARXIV_ANNOUNCE_TYPES = {"new", "cross", "replace", "replace-cross"}
