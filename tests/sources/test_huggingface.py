@@ -4,10 +4,10 @@ import copy
 import aiohttp
 import pytest
 
+from bot.devtools.fakes.huggingface import FakeHuggingFace, fixture_items
 from bot.sources.base import SourceError, backoff_delay
 from bot.sources.huggingface import HuggingFaceSource, parse_daily_papers
 from tests.conftest import T0
-from tests.fakes.huggingface import FakeHuggingFace, fixture_items
 
 TODAY, YESTERDAY = "2026-11-02", "2026-11-01"
 

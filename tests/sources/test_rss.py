@@ -7,10 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.devtools.fakes.rss import FakeFeed, atom_document, rss_document
 from bot.sources.base import SourceError
 from bot.sources.rss import RssSource, html_to_text, parse_feed
 from tests.conftest import T0
-from tests.fakes.rss import FakeFeed, atom_document, rss_document, spliced
+from tests.sources.strategies import spliced
 
 JOURNAL = Path(__file__).resolve().parent.parent / "fixtures" / "rss_journal.xml"
 PUBLISHED = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)

@@ -11,17 +11,17 @@ from typing import Any
 import aiohttp
 import discord
 import pytest
-import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from tests.fakes.discord_emulator import (
+from bot.devtools.emulator import (
     DEFAULT_EVERYONE,
     MANAGE_CHANNELS,
     READ_MESSAGE_HISTORY,
     SEND_MESSAGES,
     DiscordEmulator,
 )
+from bot.devtools.world import discord_pointed_at
 
 TOPICS = ["llm", "long-context", "retrieval", "vision"]
 PAGES = ["alpha", "beta", "gamma"]
@@ -207,14 +207,10 @@ class World:
 async def emu() -> AsyncIterator[DiscordEmulator]:
     emulator = DiscordEmulator()
     await emulator.start()
-    old_base, old_gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    discord.http.Route.BASE = emulator.api_base
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(emulator.gateway_url)
     try:
-        yield emulator
+        with discord_pointed_at(emulator):
+            yield emulator
     finally:
-        discord.http.Route.BASE = old_base
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
         await emulator.stop()
 
 
