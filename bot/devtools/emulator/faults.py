@@ -141,6 +141,7 @@ class FaultInjection(EmulatorCore):
         self._channel_errors[channel_id] = (status, code, message or ERROR_MESSAGES.get(code, "Error"))
 
     def clear_channel_error(self, channel_id: int) -> None:
+        """Let message posts to that channel through again."""
         self._channel_errors.pop(channel_id, None)
 
     @staticmethod

@@ -26,12 +26,15 @@ class Connection:
         self.closed = asyncio.Event()
 
     def send(self, payload: JSON) -> None:
+        """Queue a frame (dropped once the socket closed)."""
         if not self.closed.is_set():
             self.queue.put_nowait(payload)
 
 
 @dataclass
 class Session:
+    """The bot's gateway session: what a RESUME replays, and the socket it is live on."""
+
     session_id: str
     intents: int
     seq: int = 0

@@ -40,6 +40,7 @@ class User:
     dms_closed: bool = False
 
     def to_dict(self) -> JSON:
+        """The user object Discord sends."""
         return {
             "id": str(self.id),
             "username": self.name,
@@ -64,6 +65,7 @@ class Role:
     bot_id: int | None = None
 
     def to_dict(self) -> JSON:
+        """The role object Discord sends."""
         data: JSON = {
             "id": str(self.id),
             "name": self.name,
@@ -123,6 +125,7 @@ class Guild:
 
     @property
     def everyone_permissions(self) -> int:
+        """The @everyone role's permissions."""
         return self.roles[self.id].permissions
 
     @everyone_permissions.setter
@@ -170,14 +173,17 @@ class InteractionResult:
 
     @property
     def content(self) -> str:
+        """``data``'s content ("" if none)."""
         return str(self.data.get("content") or "")
 
     @property
     def embeds(self) -> list[JSON]:
+        """``data``'s embeds."""
         return list(self.data.get("embeds") or [])
 
     @property
     def components(self) -> list[JSON]:
+        """``data``'s components."""
         return list(self.data.get("components") or [])
 
     @property
@@ -192,6 +198,7 @@ class InteractionResult:
 
     @property
     def ephemeral(self) -> bool:
+        """Whether only the invoking user sees the response."""
         if self.original_message is not None:
             return bool(int(self.original_message.get("flags") or 0) & EPHEMERAL)
         if self.response_type in (5, 6):

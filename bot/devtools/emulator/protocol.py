@@ -47,6 +47,8 @@ def ceil_ms(seconds: float) -> float:
 
 
 class ApiError(Exception):
+    """An error answer a handler raises: HTTP ``status``, Discord ``code``, message and form ``errors``."""
+
     def __init__(self, status: int, code: int, message: str = "", errors: JSON | None = None) -> None:
         super().__init__(f"{status} {code} {message}")
         self.status = status
@@ -55,6 +57,7 @@ class ApiError(Exception):
         self.errors = errors
 
     def body(self) -> JSON:
+        """The JSON body Discord sends with the error."""
         body: JSON = {"message": self.message, "code": self.code}
         if self.errors:
             body["errors"] = self.errors

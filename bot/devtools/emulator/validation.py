@@ -10,6 +10,8 @@ from bot.devtools.emulator.protocol import ApiError, form_error
 
 
 def validate_message(body: Any, *, require_content: bool = True) -> None:
+    """Discord's checks on a message body: content, nonce and embed limits, and (unless editing) that
+    there is something to send."""
     if not isinstance(body, dict):
         raise form_error([], "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
     content = body.get("content")

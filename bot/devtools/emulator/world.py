@@ -166,6 +166,7 @@ class WorldModel(Gateway):
         return channel_permissions(guild, overwrites, user_id)
 
     def dm_channel_id(self, user_id: int) -> int | None:
+        """The user's DM channel with the bot, once the bot (or an interaction) opened it."""
         return self._dm_by_user.get(user_id)
 
     def _ensure_dm(self, user_id: int) -> Channel:

@@ -68,6 +68,7 @@ class FakeArxiv(FeedServer):
         self.items = []
 
     def render(self, request: web.Request) -> bytes:
+        """The listing for the requested ``cat+cat`` categories."""
         categories = request.match_info["categories"].split("+")
         items = [i for i in self.items if set(i["categories"]) & set(categories)]
         return arxiv_document(categories, items, self.announced).encode()

@@ -123,6 +123,7 @@ class FakeFeed(FeedServer):
         self.items = items
 
     def render(self, request: web.Request) -> bytes:
+        """``items`` as this feed's kind of document."""
         return (rss_document(self.items) if self.kind == "rss" else atom_document(self.items)).encode()
 
 

@@ -31,6 +31,7 @@ class Pending:
 
     @property
     def channel_id(self) -> int:
+        """Where the interaction happened."""
         return int(self.payload["channel_id"])
 
 
