@@ -14,13 +14,14 @@ import aiosqlite
 from benchmarks.report import Row, secs
 from benchmarks.scale import Scale
 from benchmarks.workload import PaperGenerator, hf_item
-from benchmarks.world import Loopback, loopback, settings_dict, successful_polls, today, wait_for
+from benchmarks.world import successful_polls, today, wait_for
 from bot.app import PaperBot, point_client_at
 from bot.config import settings_from_dict
+from bot.devtools.emulator import DiscordEmulator
+from bot.devtools.world import LoopbackWorld
 from bot.matching import parse_query
 from bot.models import Scope
 from bot.store import Store
-from tests.fakes.discord_emulator import DiscordEmulator
 
 # Every generated abstract contains some of these words, so each channel's subscription matches every paper.
 MATCH_EVERYTHING = "the OR of OR to OR in OR we"
@@ -29,14 +30,15 @@ DELIVERY_SEED = 400
 
 
 async def _run_drain(
-    world: Loopback,
+    world: LoopbackWorld,
     scale: Scale,
     db_path: Path,
     delivery_interval: float | None,
 ) -> dict[str, float]:
     emulator, hf = world.emulator, world.hf
-    guild_id = emulator.add_guild("Delivery bench").id
-    channels = [emulator.add_channel(guild_id, f"papers-{i}") for i in range(scale.channels)]
+    names = [f"papers-{i}" for i in range(scale.channels)]
+    server = world.add_server("Delivery bench", names, moderators=(), members=())
+    guild_id, channels = server.guild_id, server.channel_ids
     store = await Store.open(str(db_path))
     query = parse_query(MATCH_EVERYTHING).text
     created = datetime.now(UTC) - timedelta(hours=1)
@@ -52,7 +54,7 @@ async def _run_drain(
     await store.close()
 
     delivery = {} if delivery_interval is None else {"interval": delivery_interval}
-    raw = settings_dict(world, db_path, guild_id, sources={"huggingface": {"poll_interval": 1}}, delivery=delivery)
+    raw = world.settings(db_path, guild_id, {"sources": {"huggingface": {"poll_interval": 1}}, "delivery": delivery})
     settings = settings_from_dict(raw)
     point_client_at(settings)
     emulator.enforce_rate_limits(global_per_second=50, channel_messages=(5, 5.0))
@@ -116,7 +118,7 @@ async def _drained(bot: PaperBot) -> bool:
 
 
 async def measure_drain(scale: Scale, workdir: Path, delivery_interval: float | None) -> dict[str, float]:
-    async with loopback() as world:
+    async with LoopbackWorld() as world:
         return await _run_drain(world, scale, workdir / f"delivery-{delivery_interval}.db", delivery_interval)
 
 

@@ -21,12 +21,13 @@ from pathlib import Path
 from benchmarks.report import Row, median, ms, percentile, secs
 from benchmarks.scale import Scale, count
 from benchmarks.workload import QueryGenerator
-from benchmarks.world import MANAGE_CHANNELS, DatabaseInfo, Loopback, loopback, settings_dict, toml
+from benchmarks.world import DatabaseInfo, toml
+from bot.devtools.emulator import DiscordEmulator
+from bot.devtools.world import LoopbackWorld
 from bot.engine import SEARCH_CANDIDATES, Engine
 from bot.matching import document_for, matches, parse_query
 from bot.matching.index import SubscriptionIndex
 from bot.store import SEARCH_WINDOW, Store
-from tests.fakes.discord_emulator import DiscordEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 ADD_SEED = 600
@@ -62,14 +63,13 @@ def _status_mb(pid: int) -> dict[str, float]:
     return values
 
 
-async def _run_process(world: Loopback, scale: Scale, db: DatabaseInfo, workdir: Path) -> ProcessRun:
+async def _run_process(world: LoopbackWorld, scale: Scale, db: DatabaseInfo, workdir: Path) -> ProcessRun:
     emulator = world.emulator
-    guild_id = emulator.add_guild("Commands bench").id
-    channel_id = emulator.add_channel(guild_id, "papers")
-    mods = emulator.add_role(guild_id, "mods", MANAGE_CHANNELS)
-    users = [emulator.add_member(guild_id, name=f"mod{i}", roles=[mods]) for i in range(scale.invocations + WARMUP)]
+    moderators = [f"mod{i}" for i in range(scale.invocations + WARMUP)]
+    server = world.add_server("Commands bench", ["papers"], moderators=moderators, members=())
+    guild_id, channel_id, users = server.guild_id, server.channel_ids[0], server.moderator_ids
     # The bench server gets more than the default 50 subscriptions: lift its cap (the query is the same).
-    raw = settings_dict(world, db.path, guild_id, limits={"subscriptions_per_guild": 10_000})
+    raw = world.settings(db.path, guild_id, {"limits": {"subscriptions_per_guild": 10_000}})
     config = workdir / "bench-config.toml"
     config.write_text(toml(raw) + "\n", encoding="utf-8")
     log = (workdir / "bot-process.log").open("wb")
@@ -251,7 +251,7 @@ async def _memory_per_subscription(store: Store, sample: int = 5_000) -> tuple[f
 
 
 async def _measure(scale: Scale, db: DatabaseInfo, workdir: Path) -> tuple[ProcessRun, Breakdown]:
-    async with loopback() as world:
+    async with LoopbackWorld() as world:
         run = await _run_process(world, scale, db, workdir)
     return run, await _breakdown(scale, db)
 

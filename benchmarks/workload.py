@@ -20,11 +20,11 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
+from bot.devtools.fakes.huggingface import fixture_items
 from bot.matching import And, Node, Or, Query, Term, parse_query
 from bot.matching.nodes import Field
 from bot.matching.text import normalize, split_tokens, stem
 from bot.models import Paper
-from tests.fakes.huggingface import fixture_items
 
 CATEGORIES = ("cs.CL", "cs.LG", "cs.CV", "cs.AI", "cs.IR", "stat.ML", "cs.RO", "cs.SE", "eess.AS", "cs.HC")
 # Rough shares of ML listings per primary category.

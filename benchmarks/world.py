@@ -1,55 +1,24 @@
-"""The loopback world the bot benchmarks run in: Discord emulator, fake Hugging Face, and databases.
-
-Like ``tests/e2e/conftest.py``'s ``World``, but long-lived and sized for benchmarks.
-"""
+"""What the bot benchmarks run on besides ``bot.devtools.world.LoopbackWorld``: big databases, waiting, and
+settings written as TOML for the bot's own process."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
-import discord
-import yarl
 
 from benchmarks.workload import PaperGenerator
 from bot.store import Store
-from tests.fakes.discord_emulator import DiscordEmulator
-from tests.fakes.huggingface import FakeHuggingFace
 
-MANAGE_CHANNELS = 1 << 4
 PAPERS_PER_DAY = 2_500  # stored papers get first-seen dates one arXiv day apart
 GUILD_SUBSCRIPTIONS = 50  # the default per-server cap: bulk subscriptions fill servers to it
 STORED_PAPER_SEED = 500
-
-
-@dataclass
-class Loopback:
-    emulator: DiscordEmulator
-    hf: FakeHuggingFace
-
-
-@contextlib.asynccontextmanager
-async def loopback() -> AsyncIterator[Loopback]:
-    """Start the Discord emulator and the fake HF API; restore discord.py's URLs afterwards."""
-    base, gateway = discord.http.Route.BASE, yarl.URL(str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY))
-    emulator = DiscordEmulator()
-    await emulator.start()
-    hf = FakeHuggingFace()
-    await hf.start()
-    try:
-        yield Loopback(emulator, hf)
-    finally:
-        await hf.stop()
-        await emulator.stop()
-        discord.http.Route.BASE = base
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway
 
 
 def today() -> str:
@@ -74,27 +43,6 @@ async def wait_for(predicate: Callable[[], Any], timeout: float, what: str, inte
 async def successful_polls(store: Store, source: str = "huggingface") -> int:
     state = await store.source_state(source)
     return state.successes if state is not None else 0
-
-
-def settings_dict(world: Loopback, db_path: Path, guild_id: int, **sections: dict[str, Any]) -> dict[str, Any]:
-    """Settings as tests/e2e do: REST and gateway on the emulator, HF on the fake, commands in one guild."""
-    raw: dict[str, Any] = {
-        "discord": {
-            "api_base_url": world.emulator.api_base,
-            "gateway_url": world.emulator.gateway_url,
-            "dev_guild_id": guild_id,
-        },
-        "storage": {"path": str(db_path)},
-        "sources": {"huggingface": {"url": world.hf.url}},
-    }
-    for section, values in sections.items():
-        target = raw.setdefault(section, {})
-        for key, value in values.items():
-            if isinstance(value, dict):
-                target.setdefault(key, {}).update(value)
-            else:
-                target[key] = value
-    return raw
 
 
 def toml(raw: dict[str, Any], prefix: str = "") -> str:

@@ -14,9 +14,9 @@ from bot.delivery.render import (
     shorten_authors,
     trim,
 )
+from bot.devtools.fakes.huggingface import fixture_items
 from bot.models import Paper
 from bot.sources.huggingface import parse_daily_papers
-from tests.fakes.huggingface import fixture_items
 
 
 def _check_limits(embed):

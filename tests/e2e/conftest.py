@@ -10,16 +10,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import discord
 import pytest
-import yarl
 
 from bot.app import PaperBot, point_client_at
 from bot.config import settings_from_dict
-from tests.fakes.discord_emulator import DiscordEmulator
-from tests.fakes.huggingface import FakeHuggingFace, fixture_items
-
-MANAGE_CHANNELS = 1 << 4
+from bot.devtools.emulator import DiscordEmulator
+from bot.devtools.fakes.huggingface import FakeHuggingFace, fixture_items
+from bot.devtools.world import LoopbackWorld, Server
 
 
 def today() -> str:
@@ -63,37 +60,55 @@ class FakeClock:
         return self.now.date().isoformat()
 
 
+#: What every e2e bot runs with unless a test's ``config`` says otherwise: fast polls and deliveries.
+E2E_DEFAULTS: dict[str, Any] = {
+    "sources": {"huggingface": {"poll_interval": 1, "timeout": 5}},
+    "delivery": {"interval": 0.2},
+}
+
+
 @dataclass
 class World:
-    """The emulated Discord server, the fake HF API, and the bot under test."""
+    """The loopback world (Discord emulator, fake HF API), the test's server in it, and the bot under test."""
 
-    emulator: DiscordEmulator
-    hf: FakeHuggingFace
+    loopback: LoopbackWorld
+    server: Server
     db_path: Path
-    guild_id: int
-    channel_id: int
-    other_channel_id: int
-    moderator_id: int
-    member_id: int
     config: dict[str, Any] = field(default_factory=dict)
     clock: FakeClock | None = None
     bot: PaperBot | None = None
     _task: asyncio.Task[None] | None = None
 
+    @property
+    def emulator(self) -> DiscordEmulator:
+        return self.loopback.emulator
+
+    @property
+    def hf(self) -> FakeHuggingFace:
+        return self.loopback.hf
+
+    @property
+    def guild_id(self) -> int:
+        return self.server.guild_id
+
+    @property
+    def channel_id(self) -> int:
+        return self.server.channel_ids[0]
+
+    @property
+    def other_channel_id(self) -> int:
+        return self.server.channel_ids[1]
+
+    @property
+    def moderator_id(self) -> int:
+        return self.server.moderator_ids[0]
+
+    @property
+    def member_id(self) -> int:
+        return self.server.member_ids[0]
+
     def settings(self) -> Any:
-        raw = {
-            "discord": {
-                "api_base_url": self.emulator.api_base,
-                "gateway_url": self.emulator.gateway_url,
-                "dev_guild_id": self.guild_id,
-            },
-            "storage": {"path": str(self.db_path)},
-            "sources": {"huggingface": {"url": self.hf.url, "poll_interval": 1, "timeout": 5}},
-            "delivery": {"interval": 0.2},
-        }
-        for section, values in self.config.items():
-            raw.setdefault(section, {}).update(values)
-        return settings_from_dict(raw)
+        return settings_from_dict(self.loopback.settings(self.db_path, self.guild_id, E2E_DEFAULTS, self.config))
 
     async def start_bot(self) -> PaperBot:
         settings = self.settings()
@@ -169,29 +184,14 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
-    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
-    monkeypatch.setattr(
-        discord.gateway.DiscordWebSocket,
-        "DEFAULT_GATEWAY",
-        yarl.URL(str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)),
-    )
-    emulator = DiscordEmulator()
-    await emulator.start()
-    hf = FakeHuggingFace()
-    await hf.start()
-    guild = emulator.add_guild("Reading group")
-    guild_id = guild.id if hasattr(guild, "id") else int(guild)  # type: ignore[arg-type]
-    channel_id = emulator.add_channel(guild_id, "papers")
-    other_channel_id = emulator.add_channel(guild_id, "lab")
-    mods = emulator.add_role(guild_id, "mods", MANAGE_CHANNELS)
-    moderator_id = emulator.add_member(guild_id, name="mod", roles=[mods])
-    member_id = emulator.add_member(guild_id, name="reader")
-    w = World(emulator, hf, tmp_path / "paperbot.db", guild_id, channel_id, other_channel_id, moderator_id, member_id)
-    yield w
-    await w.stop_bot()
-    await hf.stop()
-    await emulator.stop()
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    async with LoopbackWorld() as loopback:
+        server = loopback.add_server("Reading group", ["papers", "lab"])
+        w = World(loopback, server, tmp_path / "paperbot.db")
+        try:
+            yield w
+        finally:
+            await w.stop_bot()
 
 
 @pytest.fixture

@@ -15,11 +15,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.devtools.emulator import DiscordEmulator
 from bot.matching import document_for, matches, parse_query
 from bot.sources.huggingface import parse_daily_papers
 from bot.store import Store
 from tests.e2e.conftest import World, arxiv_ids, today
-from tests.fakes.discord_emulator import DiscordEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
 BROAD = "model OR learning OR language OR data OR attention OR prompt*"

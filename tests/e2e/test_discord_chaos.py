@@ -12,7 +12,8 @@ from collections import Counter
 import pytest
 
 from bot.delivery.discord_transport import REQUESTS_PER_SECOND
-from tests.e2e.conftest import MANAGE_CHANNELS, World, arxiv_ids, today
+from bot.devtools.emulator import MANAGE_CHANNELS
+from tests.e2e.conftest import World, arxiv_ids, today
 
 BROAD = "model OR learning OR language OR data OR attention OR prompt*"
 POSTS = r"/channels/\d+/messages"

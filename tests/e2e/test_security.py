@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from tests.e2e.conftest import MANAGE_CHANNELS, World, today
-from tests.fakes.discord_emulator import DiscordEmulator
+from bot.devtools.emulator import MANAGE_CHANNELS, DiscordEmulator
+from tests.e2e.conftest import World, today
 
 
 async def test_per_user_cooldown(world: World, items):

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from bot.devtools.fakes.arxiv import FakeArxiv
+from bot.devtools.fakes.rss import FakeFeed
 from tests.e2e.conftest import FakeClock, World, arxiv_ids
-from tests.fakes.arxiv import FakeArxiv
-from tests.fakes.rss import FakeFeed
 
 START = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
 

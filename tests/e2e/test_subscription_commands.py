@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import MANAGE_CHANNELS, World, arxiv_ids, today
+from bot.devtools.emulator import MANAGE_CHANNELS
+from tests.e2e.conftest import World, arxiv_ids, today
 
 VIEW, SEND, EMBED = 1 << 10, 1 << 11, 1 << 14
 

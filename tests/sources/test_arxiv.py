@@ -10,12 +10,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bot.config import ArxivSettings
+from bot.devtools.fakes.arxiv import FakeArxiv, arxiv_document, default_items
+from bot.devtools.fakes.huggingface import fixture_items
 from bot.sources.arxiv import ArxivSource, parse_arxiv_feed
 from bot.sources.base import SourceError
 from tests.conftest import T0
-from tests.fakes.arxiv import FakeArxiv, arxiv_document, default_items
-from tests.fakes.huggingface import fixture_items
-from tests.fakes.rss import spliced
+from tests.sources.strategies import spliced
 
 EDGE_CASES = Path(__file__).resolve().parent.parent / "fixtures" / "arxiv_edge_cases.xml"
 

@@ -5,11 +5,11 @@ import aiohttp
 import pytest
 
 from bot.config import HuggingFaceSettings
+from bot.devtools.fakes.huggingface import FakeHuggingFace, fixture_items
 from bot.pacing import backoff_delay
 from bot.sources.base import SourceError
 from bot.sources.huggingface import HuggingFaceSource, parse_daily_papers
 from tests.conftest import T0
-from tests.fakes.huggingface import FakeHuggingFace, fixture_items
 
 TODAY, YESTERDAY = "2026-11-02", "2026-11-01"
 

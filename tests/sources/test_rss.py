@@ -8,11 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.config import FeedSettings
+from bot.devtools.fakes.rss import FakeFeed, atom_document, rss_document
 from bot.sources.base import SourceError
 from bot.sources.feeds import html_to_text
 from bot.sources.rss import RssSource, parse_feed
 from tests.conftest import T0
-from tests.fakes.rss import FakeFeed, atom_document, rss_document, spliced
+from tests.sources.strategies import spliced
 
 JOURNAL = Path(__file__).resolve().parent.parent / "fixtures" / "rss_journal.xml"
 PUBLISHED = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)

@@ -12,8 +12,8 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from tests.fakes.huggingface import fixture_items
-from tests.fakes.rss import FeedServer, rfc822
+from bot.devtools.fakes.huggingface import fixture_items
+from bot.devtools.fakes.rss import FeedServer, rfc822
 
 EASTERN = timezone(timedelta(hours=-5), "EST")
 # Monday 2 November 2026, midnight Eastern: the announcement behind tests.conftest.T0.
@@ -57,7 +57,7 @@ class FakeArxiv(FeedServer):
     @property
     def url(self) -> str:
         """The base URL to give ArxivSource (it appends ``/cs.CL+cs.LG``)."""
-        return f"http://127.0.0.1:{self.port}/rss"
+        return f"{self.base_url}/rss"
 
     def set_items(self, items: list[dict[str, Any]]) -> None:
         """List ``items`` (dicts: id, version, title, abstract, authors, categories, announce_type)."""
@@ -68,6 +68,7 @@ class FakeArxiv(FeedServer):
         self.items = []
 
     def render(self, request: web.Request) -> bytes:
+        """The listing for the requested ``cat+cat`` categories."""
         categories = request.match_info["categories"].split("+")
         items = [i for i in self.items if set(i["categories"]) & set(categories)]
         return arxiv_document(categories, items, self.announced).encode()
@@ -93,6 +94,7 @@ def arxiv_item(item: dict[str, Any], announced: datetime = ANNOUNCED) -> str:
 
 
 def rfc822_eastern(when: datetime) -> str:
+    """``when`` as arXiv writes its dates (local offset, not GMT)."""
     return when.strftime("%a, %d %b %Y %H:%M:%S %z")
 
 

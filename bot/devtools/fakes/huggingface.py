@@ -2,63 +2,42 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import copy
 import json
 from collections import defaultdict
-from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 from aiohttp import web
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "hf_daily_papers.json"
+from bot.devtools.loopback import Fault, LoopbackServer, take_next
+
+FIXTURE = "hf_daily_papers.json"
 
 
 def fixture_items() -> list[dict[str, Any]]:
     """The 71 fixture items built from the captured HF trending page (fresh copies each call)."""
-    return copy.deepcopy(json.loads(FIXTURE.read_text(encoding="utf-8")))
+    text = (resources.files("bot.devtools") / "data" / FIXTURE).read_text(encoding="utf-8")
+    items: list[dict[str, Any]] = json.loads(text)
+    return copy.deepcopy(items)
 
 
-@dataclass
-class Fault:
-    status: int
-    body: bytes
-    times: int
-    headers: dict[str, str]
-    stall: float = 0.0
-
-
-class FakeHuggingFace:
+class FakeHuggingFace(LoopbackServer):
     """Serves ``GET /api/daily_papers?date=&p=&limit=`` from per-day lists that tests edit."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.days: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.requests: list[dict[str, str]] = []
         self._faults: list[Fault] = []
-        self._runner: web.AppRunner | None = None
-        self._stopping = asyncio.Event()
-        self.port = 0
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/daily_papers"
+        """The endpoint to give HuggingFaceSource."""
+        return f"{self.base_url}/api/daily_papers"
 
-    async def start(self) -> None:
-        self._stopping = asyncio.Event()
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/api/daily_papers", self._daily_papers)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     def publish(self, day: str, items: list[dict[str, Any]]) -> None:
         """List ``items`` on ``day`` (YYYY-MM-DD), after what is already there."""
@@ -80,13 +59,9 @@ class FakeHuggingFace:
     async def _daily_papers(self, request: web.Request) -> web.Response:
         self.requests.append(dict(request.query))
         if self._faults:
-            fault = self._faults[0]
-            fault.times -= 1
-            if fault.times <= 0:
-                self._faults.pop(0)
+            fault = take_next(self._faults)
             if fault.stall:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), fault.stall)
+                await self.hold(fault.stall)
             return web.Response(
                 status=fault.status, body=fault.body, headers=fault.headers, content_type="application/json"
             )

@@ -3,41 +3,31 @@ with the fake arXiv."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 from xml.sax.saxutils import escape, quoteattr
 
 from aiohttp import web
-from hypothesis import strategies as st
 from multidict import CIMultiDict
 
-from tests.fakes.huggingface import Fault
-
-
-@dataclass
-class Stall:
-    seconds: float
-    times: int
-
-
-_Queued = TypeVar("_Queued", Fault, Stall)
+from bot.devtools.loopback import Fault, LoopbackServer, Stall, take_next
 
 
 @dataclass
 class RecordedRequest:
+    """One request a feed server answered."""
+
     method: str
     path: str
     headers: CIMultiDict[str]
     at: float = field(default_factory=time.monotonic)
 
 
-class FeedServer:
+class FeedServer(LoopbackServer):
     """Serves one XML document per request (``render``), with an ETag computed from it, ``304`` to a matching
     ``If-None-Match`` (or ``If-Modified-Since`` when ETags are off), ``Cache-Control: max-age``, queued faults
     and stalls. Subclasses choose the route and the document."""
@@ -46,6 +36,7 @@ class FeedServer:
     content_type = "application/rss+xml"
 
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[RecordedRequest] = []
         self.max_age = 0
         self.use_etag = True
@@ -53,25 +44,12 @@ class FeedServer:
         self.extra_headers: dict[str, str] = {}
         self._faults: list[Fault] = []
         self._stalls: list[Stall] = []
-        self._released = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
-    async def start(self) -> None:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_get(self.route, self._serve)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        self._released.set()  # wake stalled handlers so shutdown does not wait them out
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     def render(self, request: web.Request) -> bytes:
+        """The document to serve for ``request``."""
         raise NotImplementedError
 
     def fail_next(
@@ -92,11 +70,9 @@ class FeedServer:
     async def _serve(self, request: web.Request) -> web.Response:
         self.requests.append(RecordedRequest(request.method, request.path, request.headers.copy()))
         if self._stalls:
-            stall = _take(self._stalls)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._released.wait(), stall.seconds)
+            await self.hold(take_next(self._stalls).seconds)
         if self._faults:
-            fault = _take(self._faults)
+            fault = take_next(self._faults)
             return web.Response(
                 status=fault.status, body=fault.body, headers=fault.headers, content_type=self.content_type
             )
@@ -119,15 +95,8 @@ class FeedServer:
         return web.Response(body=body, headers=headers, content_type=self.content_type)
 
 
-def _take(queue: list[_Queued]) -> _Queued:
-    item = queue[0]
-    item.times -= 1
-    if item.times <= 0:
-        queue.pop(0)
-    return item
-
-
 def rfc822(when: datetime) -> str:
+    """``when`` as an RFC 822 date in GMT, as feeds write it."""
     return format_datetime(when.astimezone(UTC), usegmt=True)
 
 
@@ -146,12 +115,15 @@ class FakeFeed(FeedServer):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.route}"
+        """The feed's URL."""
+        return f"{self.base_url}{self.route}"
 
     def set_items(self, items: list[dict[str, Any]]) -> None:
+        """Serve ``items`` from now on."""
         self.items = items
 
     def render(self, request: web.Request) -> bytes:
+        """``items`` as this feed's kind of document."""
         return (rss_document(self.items) if self.kind == "rss" else atom_document(self.items)).encode()
 
 
@@ -214,13 +186,3 @@ def atom_document(items: list[dict[str, Any]]) -> str:
 {chr(10).join(rendered)}
 </feed>
 """
-
-
-def spliced(document: bytes) -> st.SearchStrategy[bytes]:
-    """Hypothesis bodies: ``document`` with a random span replaced by random bytes (a feed broken in one place)."""
-    return st.builds(
-        lambda i, j, data: document[:i] + data + document[j:],
-        st.integers(0, len(document)),
-        st.integers(0, len(document)),
-        st.binary(max_size=30),
-    )

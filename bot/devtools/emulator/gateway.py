@@ -1,0 +1,276 @@
+"""The gateway: HELLO, heartbeats, IDENTIFY -> READY + GUILD_CREATE, RESUME with replay, RECONNECT,
+INVALIDATE_SESSION, member chunks, and dispatching events under the intents the bot asked for."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiohttp import WSMsgType, web
+
+from bot.devtools.emulator.model import JSON
+from bot.devtools.emulator.payloads import Payloads
+
+
+class Connection:
+    """One gateway websocket; frames go out through a queue so their order is the dispatch order."""
+
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request) -> None:
+        self.ws = ws
+        self.request = request
+        self.queue: asyncio.Queue[JSON | None] = asyncio.Queue()
+        self.live = False  # identified/resumed: receives dispatches
+        self.closed = asyncio.Event()
+
+    def send(self, payload: JSON) -> None:
+        """Queue a frame (dropped once the socket closed)."""
+        if not self.closed.is_set():
+            self.queue.put_nowait(payload)
+
+
+@dataclass
+class Session:
+    """The bot's gateway session: what a RESUME replays, and the socket it is live on."""
+
+    session_id: str
+    intents: int
+    seq: int = 0
+    events: list[JSON] = field(default_factory=list)
+    conn: Connection | None = None
+    resumable: bool = True
+
+
+class Gateway(Payloads):
+    """The bot's gateway session and its websockets (frames are plain TEXT: ``compress=zlib-stream`` is
+    ignored, discord.py only inflates BINARY frames)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gateway_url = ""
+        self.gateway_received: list[JSON] = []  # every frame the client sent (op, d)
+        self.identify_count = 0
+        self.resume_count = 0
+        self.intents: int | None = None
+        self._session: Session | None = None
+        self._connections: set[Connection] = set()
+        self._ready = asyncio.Event()
+
+    async def _close_gateways(self) -> None:
+        """Close every gateway socket (the bot sees the emulator going away)."""
+        for conn in list(self._connections):
+            conn.live = False
+            await conn.ws.close(code=1001, message=b"emulator stopping")
+        self._set_ready()
+
+    async def wait_for_ready(self, timeout: float = 10) -> None:
+        """Wait until the bot has IDENTIFYed (and got READY + GUILD_CREATEs) or RESUMEd."""
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"bot did not connect to the gateway within {timeout} s") from None
+
+    async def _gateway_handler(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(max_msg_size=0)
+        await ws.prepare(request)
+        conn = Connection(ws, request)
+        self._connections.add(conn)
+        writer = asyncio.create_task(self._gateway_writer(conn))
+        conn.send({"op": 10, "d": {"heartbeat_interval": self.HEARTBEAT_INTERVAL_MS}, "s": None, "t": None})
+        try:
+            async for msg in ws:
+                if msg.type is not WSMsgType.TEXT:
+                    await ws.close(code=4002, message=b"Error while decoding payload.")
+                    break
+                try:
+                    payload = json.loads(msg.data)
+                except ValueError:
+                    await ws.close(code=4002, message=b"Error while decoding payload.")
+                    break
+                self.gateway_received.append(payload)
+                await self._gateway_op(conn, payload)
+                self._notify()
+        finally:
+            conn.live = False
+            conn.closed.set()
+            conn.queue.put_nowait(None)
+            self._connections.discard(conn)
+            if self._session is not None and self._session.conn is conn:
+                self._session.conn = None
+            self._set_ready()
+            self._notify()
+            await writer
+        return ws
+
+    async def _gateway_writer(self, conn: Connection) -> None:
+        while True:
+            payload = await conn.queue.get()
+            if payload is None or conn.ws.closed:
+                return
+            try:
+                await conn.ws.send_str(json.dumps(payload))
+            except (ConnectionError, RuntimeError):
+                return
+
+    def _set_ready(self) -> None:
+        s = self._session
+        if s is not None and s.conn is not None and s.conn.live:
+            self._ready.set()
+        else:
+            self._ready.clear()
+
+    async def _gateway_op(self, conn: Connection, payload: JSON) -> None:
+        op, d = payload.get("op"), payload.get("d")
+        if op == 1:
+            conn.send({"op": 11, "d": None, "s": None, "t": None})
+        elif op == 2:
+            if not isinstance(d, dict) or d.get("token") != self.BOT_TOKEN:
+                await conn.ws.close(code=4004, message=b"Authentication failed.")
+                return
+            self._identify(conn, d)
+        elif op == 6:
+            if not isinstance(d, dict) or d.get("token") != self.BOT_TOKEN:
+                await conn.ws.close(code=4004, message=b"Authentication failed.")
+                return
+            self._resume(conn, d)
+        elif op == 8 and isinstance(d, dict):
+            self._member_chunk(d)
+
+    def _identify(self, conn: Connection, d: JSON) -> None:
+        old = self._session
+        if old is not None and old.conn is not None and old.conn is not conn:
+            old.conn.live = False
+        self.intents = int(d.get("intents", 0))
+        session = Session(secrets.token_hex(16), self.intents, conn=conn)
+        self._session = session
+        conn.live = True
+        self.identify_count += 1
+        ready: JSON = {
+            "v": 10,
+            "user": (self.users[self.bot_user_id].to_dict() | {"verified": True, "mfa_enabled": False, "flags": 0}),
+            "guilds": [{"id": str(g), "unavailable": True} for g in self.guilds],
+            "session_id": session.session_id,
+            "session_type": "normal",
+            "resume_gateway_url": self.gateway_url,
+            "application": {"id": str(self.application_id), "flags": 0},
+            "private_channels": [],
+            "relationships": [],
+            "presences": [],
+            "guild_join_requests": [],
+            "user_settings": {},
+            "geo_ordered_rtc_regions": ["emulator"],
+            "auth_session_id_hash": "",
+            "_trace": ["emulator"],
+        }
+        if "shard" in d:
+            ready["shard"] = d["shard"]
+        self._dispatch("READY", ready, buffer=False)  # never replayed
+        for guild in self.guilds.values():
+            self._dispatch("GUILD_CREATE", self._guild_create_payload(guild))
+        self._set_ready()
+
+    def _resume(self, conn: Connection, d: JSON) -> None:
+        s = self._session
+        if s is None or not s.resumable or d.get("session_id") != s.session_id:
+            conn.send({"op": 9, "d": False, "s": None, "t": None})
+            return
+        if s.conn is not None and s.conn is not conn:
+            s.conn.live = False
+        s.conn = conn
+        try:
+            seq = int(d.get("seq") or 0)
+        except (TypeError, ValueError):
+            seq = 0
+        for event in s.events:
+            if event["s"] > seq:
+                conn.send(event)
+        conn.live = True
+        self.resume_count += 1
+        self._dispatch("RESUMED", {}, buffer=False)
+        self._set_ready()
+
+    def _member_chunk(self, d: JSON) -> None:
+        guild = self.guilds.get(int(d.get("guild_id") or 0))
+        if guild is None:
+            return
+        wanted = {int(u) for u in (d.get("user_ids") or [])}
+        members = [self._member_dict(guild, mem) for uid, mem in guild.members.items() if not wanted or uid in wanted]
+        limit = int(d.get("limit") or 0)
+        if limit:
+            members = members[:limit]
+        chunk: JSON = {
+            "guild_id": str(guild.id),
+            "members": members,
+            "chunk_index": 0,
+            "chunk_count": 1,
+            "not_found": [],
+            "presences": [],
+        }
+        if d.get("nonce") is not None:
+            chunk["nonce"] = d["nonce"]
+        self._dispatch("GUILD_MEMBERS_CHUNK", chunk)
+
+    def _dispatch(self, event: str, data: JSON, *, buffer: bool = True) -> JSON | None:
+        """Send a DISPATCH with the next sequence number; kept for RESUME replay. No session: dropped."""
+        s = self._session
+        if s is None:
+            return None
+        s.seq += 1
+        payload: JSON = {"op": 0, "t": event, "s": s.seq, "d": data}
+        if buffer:
+            s.events.append(payload)
+        if s.conn is not None and s.conn.live:
+            s.conn.send(payload)
+        return payload
+
+    def _dispatch_if(self, intent: int, event: str, build: Callable[[], JSON]) -> None:
+        s = self._session
+        if s is not None and s.resumable and s.intents & intent:
+            self._dispatch(event, build())
+
+    def _live_connection(self) -> Connection | None:
+        s = self._session
+        return s.conn if s is not None and s.conn is not None and s.conn.live else None
+
+    async def _await_close(self, conn: Connection, timeout: float = 5.0) -> None:
+        try:
+            await asyncio.wait_for(conn.closed.wait(), timeout)
+        except TimeoutError:
+            await conn.ws.close(code=4000)
+
+    async def drop_gateway(self) -> None:
+        """Abort the TCP connection under the gateway socket (no close frame); the client RESUMEs."""
+        conn = self._live_connection()
+        if conn is None:
+            return
+        conn.live = False
+        self._set_ready()
+        transport = conn.request.transport
+        if transport is not None:
+            transport.abort()
+        await self._await_close(conn)
+
+    async def send_reconnect(self) -> None:
+        """Send op 7 RECONNECT; the client closes and RESUMEs. Returns once the old socket is closed."""
+        conn = self._live_connection()
+        if conn is None:
+            return
+        conn.send({"op": 7, "d": None, "s": None, "t": None})
+        conn.live = False
+        self._set_ready()
+        await self._await_close(conn)
+
+    async def invalidate_session(self, resumable: bool = False) -> None:
+        """Send op 9; not resumable -> the client must IDENTIFY again (a RESUME would be refused)."""
+        conn = self._live_connection()
+        if conn is None:
+            return
+        assert self._session is not None
+        if not resumable:
+            self._session.resumable = False
+        conn.send({"op": 9, "d": resumable, "s": None, "t": None})
+        conn.live = False
+        self._set_ready()
+        await self._await_close(conn)
