@@ -1,6 +1,6 @@
 """Typed settings read from TOML and the environment, validated once at start.
 
-The tables are pydantic dataclasses: pydantic checks every key's type (and rejects unknown keys), and
+The tables are frozen msgspec Structs: msgspec checks every key's type (and rejects unknown keys), and
 :func:`settings_from_dict` turns its errors into one line that names the key (``sources.arxiv.poll_interval: ...``).
 Checks across keys (URL schemes, feed names, categories) follow; :func:`settings_warnings` lists what is allowed but
 unwise, beside the settings rather than inside them.
@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
-from pydantic.dataclasses import dataclass
+import msgspec
 
 from bot.delivery.render import DIGEST_CAP
 
@@ -33,114 +31,128 @@ class ConfigError(Exception):
     """The configuration is invalid; the message names the key and why."""
 
 
-def _seconds(minimum: float) -> BeforeValidator:
-    """A duration given as seconds or as a string such as ``"15m"``, at least ``minimum`` seconds."""
-
-    def parse(value: object) -> float:
-        if isinstance(value, bool):
-            raise ValueError(f'expected seconds or a duration like "15m", got {value!r}')
-        if isinstance(value, int | float):
-            seconds = float(value)
-        elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
-            seconds = float(m.group(1)) * _UNITS[m.group(2)]
-        else:
-            raise ValueError(f'expected seconds or a duration like "15m" or "1h", got {value!r}')
-        if seconds < minimum:
-            raise ValueError(f"must be at least {minimum:g} second(s), got {value!r}")
-        return seconds
-
-    return BeforeValidator(parse)
+def _seconds(value: object, minimum: float) -> float:
+    """Seconds from a number or a string such as ``"15m"``, ``"1h"``, ``"90s"``; ValueError saying why not."""
+    if isinstance(value, bool):
+        raise ValueError(f'expected seconds or a duration like "15m", got {value!r}')
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        raise ValueError(f'expected seconds or a duration like "15m" or "1h", got {value!r}')
+    if seconds < minimum:
+        raise ValueError(f"must be at least {minimum:g} second(s), got {value!r}")
+    return seconds
 
 
-def _words(value: object) -> object:
-    """A list of non-blank strings, stripped (other values are left for pydantic to reject)."""
-    if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
-        return tuple(v.strip() for v in value)
-    if isinstance(value, list):
-        raise ValueError(f"expected a list of strings, got {value!r}")
-    return value
+class PollSeconds(float):
+    """A duration given as seconds or as a string such as ``"15m"``, at least ``MINIMUM`` seconds."""
+
+    MINIMUM: ClassVar[float] = MIN_POLL_SECONDS
+
+    @classmethod
+    def parse(cls, value: object) -> float:
+        return cls(_seconds(value, cls.MINIMUM))
 
 
-PollSeconds = Annotated[float, _seconds(MIN_POLL_SECONDS)]
-# The outbox drain may run often, and a request may time out quickly; polls may not. The arXiv gap may be lowered
-# only for a local mirror or tests.
-ShortSeconds = Annotated[float, _seconds(0.1)]
-GapSeconds = Annotated[float, _seconds(0.0)]
-Count = Annotated[StrictInt, Field(ge=0)]
-Words = Annotated[tuple[str, ...], BeforeValidator(_words)]
-_TABLE = ConfigDict(extra="forbid")
+class ShortSeconds(PollSeconds):
+    """The outbox drain may run often and a request may time out quickly; polls may not."""
+
+    MINIMUM = 0.1
 
 
-@dataclass(frozen=True, slots=True, config=_TABLE)
-class DiscordSettings:
-    token_env: StrictStr = "DISCORD_TOKEN"
-    api_base_url: StrictStr = ""
-    gateway_url: StrictStr = ""
+class GapSeconds(PollSeconds):
+    """The arXiv request gap may be lowered (for a local mirror or tests), never below zero."""
+
+    MINIMUM = 0.0
+
+
+class Word(str):
+    """A non-blank string from a list (a category, an announce type), stripped."""
+
+    @classmethod
+    def parse(cls, value: object) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"expected a non-blank string, got {value!r}")
+        return cls(value.strip())
+
+
+def _decode(kind: type, value: object) -> object:
+    """msgspec's hook for our own value types."""
+    if isinstance(kind, type) and issubclass(kind, PollSeconds | Word):
+        return kind.parse(value)
+    raise NotImplementedError(kind)
+
+
+Count = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _Table(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A TOML table: typed keys with defaults, unknown keys rejected."""
+
+
+class DiscordSettings(_Table, frozen=True):
+    token_env: str = "DISCORD_TOKEN"
+    api_base_url: str = ""
+    gateway_url: str = ""
     dev_guild_id: Count = 0
 
 
-@dataclass(frozen=True, slots=True, config=_TABLE)
-class StorageSettings:
-    path: StrictStr = "paperbot.db"
+class StorageSettings(_Table, frozen=True):
+    path: str = "paperbot.db"
 
 
-@dataclass(frozen=True, slots=True, config=_TABLE)
-class HuggingFaceSettings:
-    enabled: StrictBool = True
-    url: StrictStr = "https://huggingface.co/api/daily_papers"
-    poll_interval: PollSeconds = 900.0
-    timeout: ShortSeconds = 30.0
+class HuggingFaceSettings(_Table, frozen=True):
+    enabled: bool = True
+    url: str = "https://huggingface.co/api/daily_papers"
+    poll_interval: PollSeconds = PollSeconds(900.0)
+    timeout: ShortSeconds = ShortSeconds(30.0)
 
 
-@dataclass(frozen=True, slots=True, config=_TABLE)
-class ArxivSettings:
-    enabled: StrictBool = False
-    url: StrictStr = "https://rss.arxiv.org/rss"
-    categories: Words = ("cs.CL", "cs.LG")
-    poll_interval: PollSeconds = 3600.0
-    announce_types: Words = ("new", "cross")
-    timeout: ShortSeconds = 30.0
-    min_request_gap: GapSeconds = 3.0
+class ArxivSettings(_Table, frozen=True):
+    enabled: bool = False
+    url: str = "https://rss.arxiv.org/rss"
+    categories: tuple[Word, ...] = (Word("cs.CL"), Word("cs.LG"))
+    poll_interval: PollSeconds = PollSeconds(3600.0)
+    announce_types: tuple[Word, ...] = (Word("new"), Word("cross"))
+    timeout: ShortSeconds = ShortSeconds(30.0)
+    min_request_gap: GapSeconds = GapSeconds(3.0)
 
 
-@dataclass(frozen=True, slots=True, config=_TABLE)
-class FeedSettings:
+class FeedSettings(_Table, frozen=True):
     """One generic RSS/Atom feed (``[[sources.feeds]]``)."""
 
-    name: StrictStr = ""
-    url: StrictStr = ""
-    poll_interval: PollSeconds = 3600.0
-    timeout: ShortSeconds = 30.0
+    name: str = ""
+    url: str = ""
+    poll_interval: PollSeconds = PollSeconds(3600.0)
+    timeout: ShortSeconds = ShortSeconds(30.0)
 
 
-@dataclass(frozen=True, slots=True, config=_TABLE)
-class SourcesSettings:
-    huggingface: HuggingFaceSettings = field(default_factory=HuggingFaceSettings)
-    arxiv: ArxivSettings = field(default_factory=ArxivSettings)
+class SourcesSettings(_Table, frozen=True):
+    huggingface: HuggingFaceSettings = msgspec.field(default_factory=HuggingFaceSettings)
+    arxiv: ArxivSettings = msgspec.field(default_factory=ArxivSettings)
     feeds: tuple[FeedSettings, ...] = ()
     degraded_after: Count = 5
 
 
-@dataclass(frozen=True, slots=True, config=_TABLE)
-class DeliverySettings:
-    interval: ShortSeconds = 5.0
+class DeliverySettings(_Table, frozen=True):
+    interval: ShortSeconds = ShortSeconds(5.0)
     max_backfill: Count = 10
     digest_cap: Count = DIGEST_CAP
 
 
-@dataclass(frozen=True, slots=True, config=_TABLE)
-class LimitsSettings:
+class LimitsSettings(_Table, frozen=True):
     subscriptions_per_guild: Count = 50
     alerts_per_user: Count = 20
 
 
-@dataclass(frozen=True, slots=True, config=_TABLE)
-class Settings:
-    discord: DiscordSettings = field(default_factory=DiscordSettings)
-    storage: StorageSettings = field(default_factory=StorageSettings)
-    sources: SourcesSettings = field(default_factory=SourcesSettings)
-    delivery: DeliverySettings = field(default_factory=DeliverySettings)
-    limits: LimitsSettings = field(default_factory=LimitsSettings)
+class Settings(_Table, frozen=True):
+    discord: DiscordSettings = msgspec.field(default_factory=DiscordSettings)
+    storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
+    sources: SourcesSettings = msgspec.field(default_factory=SourcesSettings)
+    delivery: DeliverySettings = msgspec.field(default_factory=DeliverySettings)
+    limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
 
     def token(self) -> str | None:
         """The bot token from the configured environment variable, or None when unset/blank."""
@@ -151,41 +163,36 @@ class Settings:
 def parse_duration(value: object, key: str, minimum: float = MIN_POLL_SECONDS) -> float:
     """Seconds from a number or a string such as ``"15m"``, ``"1h"``, ``"90s"``; ConfigError naming ``key``."""
     try:
-        seconds: float = TypeAdapter(Annotated[float, _seconds(minimum)]).validate_python(value)
-    except ValidationError as exc:
-        raise ConfigError(f"{key}: {_reason(exc.errors()[0])}") from None
-    return seconds
+        return _seconds(value, minimum)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
 
 
-_SETTINGS = TypeAdapter(Settings)
+_ERROR_RE = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_UNKNOWN_RE = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`$")
 
 
-def _key(location: tuple[int | str, ...]) -> str:
-    """pydantic's error location as the TOML key: ``sources.feeds[0].url``."""
-    key = ""
-    for part in location:
-        key += f"[{part}]" if isinstance(part, int) else f"{'.' if key else ''}{part}"
-    return key
-
-
-def _reason(error: Any) -> str:
-    if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
-        return "unknown key"
-    if error["loc"] == ("sources", "feeds"):
-        return "expected a list of [[sources.feeds]] tables"
-    if error["type"] in ("dataclass_type", "dataclass_exact_type", "dict_type"):
-        return f"expected a table, got {error['input']!r}"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return message if "got " in message else f"{message[:1].lower()}{message[1:]}, got {error['input']!r}"
+def _error_line(error: msgspec.ValidationError, raw: dict[str, Any]) -> str:
+    """msgspec's message (``Expected `int`, got `str` - at `$.discord.dev_guild_id```) as ``key: what``."""
+    match = _ERROR_RE.match(str(error))
+    assert match is not None  # the pattern matches any text
+    message, key = match["message"], (match["path"] or "").lstrip(".")
+    if unknown := _UNKNOWN_RE.match(message):
+        return f"{key + '.' if key else ''}{unknown['name']}: unknown key"
+    if key == "sources.feeds" and message.startswith("Expected `array`"):
+        return f"{key}: expected a list of [[sources.feeds]] tables"
+    if message.startswith("Expected `object`"):
+        return f"{key}: expected a table"
+    message = message.replace("`", "")
+    return f"{key}: {message[:1].lower()}{message[1:]}"
 
 
 def settings_from_dict(raw: dict[str, Any]) -> Settings:
     """Validate a parsed TOML document into Settings (raises ConfigError naming the bad key)."""
     try:
-        settings = _SETTINGS.validate_python(raw)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        raise ConfigError(f"{_key(error['loc'])}: {_reason(error)}") from None
+        settings = msgspec.convert(raw, Settings, strict=True, dec_hook=_decode)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_error_line(exc, raw)) from None
     _check(settings)
     return settings
 

@@ -104,8 +104,9 @@ def test_config_env_var_is_used(tmp_path):
 
 
 def test_example_config_documents_every_key():
-    import dataclasses
     import tomllib
+
+    import msgspec
 
     from bot.config import FeedSettings, Settings
 
@@ -114,9 +115,9 @@ def test_example_config_documents_every_key():
 
     def keys(cls: type, prefix: str) -> set[str]:
         out = set()
-        for f in dataclasses.fields(cls):
+        for f in msgspec.structs.fields(cls):
             default = getattr(cls(), f.name)
-            if dataclasses.is_dataclass(default):
+            if isinstance(default, msgspec.Struct):
                 out |= keys(type(default), f"{prefix}{f.name}.")
             else:
                 out.add(f"{prefix}{f.name}")
@@ -133,7 +134,7 @@ def test_example_config_documents_every_key():
 
     documented = present(Settings, raw, "") | {"sources.feeds"}  # the feeds table is shown commented out
     assert keys(Settings, "") <= documented, keys(Settings, "") - documented
-    for field in dataclasses.fields(FeedSettings):
+    for field in msgspec.structs.fields(FeedSettings):
         assert f"# {field.name} = " in text
     readme = (ROOT / "README.md").read_text()
     for key in keys(Settings, ""):

@@ -43,7 +43,7 @@ class ArxivSource:
             raise ValueError("ArxivSource needs at least one category")
         self.categories = settings.categories
         self.url = f"{settings.url.rstrip('/')}/{'+'.join(self.categories)}"
-        self.poll_interval = settings.poll_interval
+        self.poll_interval = float(settings.poll_interval)
         self.announce_types = settings.announce_types
         self.min_request_gap = settings.min_request_gap
         self._feed = FeedClient(self.url, settings.timeout)

@@ -29,7 +29,7 @@ class HuggingFaceSource:
 
     def __init__(self, settings: HuggingFaceSettings) -> None:
         self.url = settings.url
-        self.poll_interval = settings.poll_interval
+        self.poll_interval = float(settings.poll_interval)
         self.timeout = aiohttp.ClientTimeout(total=settings.timeout)
 
     async def fetch(self, session: aiohttp.ClientSession, now: datetime) -> list[Paper]:

@@ -31,7 +31,7 @@ class RssSource:
     def __init__(self, settings: FeedSettings) -> None:
         self.name = settings.name
         self.url = settings.url
-        self.poll_interval = settings.poll_interval
+        self.poll_interval = float(settings.poll_interval)
         self._feed = FeedClient(settings.url, settings.timeout)
 
     async def fetch(self, session: aiohttp.ClientSession, now: datetime) -> list[Paper]:
