@@ -172,7 +172,7 @@ _ERROR_RE = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.D
 _UNKNOWN_RE = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`$")
 
 
-def _error_line(error: msgspec.ValidationError, raw: dict[str, Any]) -> str:
+def _error_line(error: msgspec.ValidationError) -> str:
     """msgspec's message (``Expected `int`, got `str` - at `$.discord.dev_guild_id```) as ``key: what``."""
     match = _ERROR_RE.match(str(error))
     assert match is not None  # the pattern matches any text
@@ -192,7 +192,7 @@ def settings_from_dict(raw: dict[str, Any]) -> Settings:
     try:
         settings = msgspec.convert(raw, Settings, strict=True, dec_hook=_decode)
     except msgspec.ValidationError as exc:
-        raise ConfigError(_error_line(exc, raw)) from None
+        raise ConfigError(_error_line(exc)) from None
     _check(settings)
     return settings
 
