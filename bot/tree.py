@@ -29,7 +29,8 @@ def query_error_message(error: QueryError) -> str:
     message = f"That query can't be used: {error}"
     if error.position is None or error.query is None:
         return message
-    shown = error.with_caret().split("\n", 1)[1].replace("`", "ʼ")
+    # The last two lines of with_caret() are the query (whitespace shown as spaces) and the caret under it.
+    shown = "\n".join(error.with_caret().rsplit("\n", 2)[-2:]).replace("`", "ʼ")
     return f"{message}\n```\n{shown}\n```"
 
 
