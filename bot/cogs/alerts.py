@@ -12,13 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.owned import (
-    DigestSettingsCommand,
-    add_subscription,
-    change_status,
-    subscription_choices,
-    subscription_line,
-)
+from bot.cogs import owned
 from bot.cogs.ui import line_embeds, reply, user_cooldown
 from bot.models import Owner, Schedule, SubscriptionStatus
 
@@ -33,41 +27,25 @@ def _me(interaction: discord.Interaction) -> Owner:
 @app_commands.allowed_installs(guilds=True, users=True)
 @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
 class Alerts(
-    DigestSettingsCommand,
+    owned.OwnedCommands,
     commands.GroupCog,
     group_name="alerts",
     group_description="Get new papers matching a query in your DMs",
 ):
-    def __init__(self, bot: PaperBot) -> None:
-        self.bot = bot
-        super().__init__()
-
     @app_commands.command(name="add", description="DM me new papers matching a query")
-    @app_commands.describe(
-        query='What to match, e.g. "diffusion transformer" OR au:"Yann LeCun" (see the README for the syntax)',
-        schedule="instant (default), or one daily / weekly digest message",
-        min_upvotes="Only papers with at least this many Hugging Face upvotes (default 0)",
-        backfill="Also DM up to this many recent stored matches now (0-10, default 0)",
-    )
+    @owned.describe_add(query='"diffusion transformer" OR au:"Yann LeCun"', backfill="DM")
     @user_cooldown()
     async def add(
         self,
         interaction: discord.Interaction,
         query: str,
         schedule: Schedule = Schedule.INSTANT,
-        min_upvotes: app_commands.Range[int, 0, 100_000] = 0,
-        backfill: app_commands.Range[int, 0, 10] = 0,
+        min_upvotes: owned.MinUpvotes = 0,
+        backfill: owned.Backfill = 0,
     ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        await add_subscription(
-            self.bot,
-            interaction,
-            owner=_me(interaction),
-            query=query,
-            schedule=schedule,
-            min_upvotes=min_upvotes,
-            backfill=backfill,
-            headline="Alert **#{id}** added: I'll DM you new papers matching it ({delivery}).",
+        headline = "Alert **#{id}** added: I'll DM you new papers matching it ({delivery})."
+        await owned.add_subscription(
+            self.bot, interaction, _me(interaction), query, schedule, min_upvotes, backfill, headline=headline
         )
 
     @app_commands.command(name="list", description="Show your alerts")
@@ -79,46 +57,27 @@ class Alerts(
             await reply(interaction, "You have no alerts yet. Add one with `/alerts add`.")
             return
         title = f"Your {len(alerts)} alert{'s' if len(alerts) != 1 else ''}"
-        await reply(interaction, embeds=line_embeds(title, [subscription_line(a) for a in alerts]))
+        await reply(interaction, embeds=line_embeds(title, [owned.subscription_line(a) for a in alerts]))
 
     @app_commands.command(name="remove", description="Delete one of your alerts")
     @app_commands.describe(alert="The alert's id (#N)")
     @user_cooldown()
-    async def remove(self, interaction: discord.Interaction, alert: int) -> None:
-        await self._change(interaction, alert, SubscriptionStatus.REMOVED, "removed")
+    async def remove(self, interaction: discord.Interaction, alert: owned.SubscriptionId) -> None:
+        await self.change(interaction, alert, SubscriptionStatus.REMOVED, "removed")
 
     @app_commands.command(name="pause", description="Stop one of your alerts until resumed")
     @app_commands.describe(alert="The alert's id (#N)")
     @user_cooldown()
-    async def pause(self, interaction: discord.Interaction, alert: int) -> None:
-        await self._change(interaction, alert, SubscriptionStatus.PAUSED, "paused", reason="paused by you")
+    async def pause(self, interaction: discord.Interaction, alert: owned.SubscriptionId) -> None:
+        await self.change(interaction, alert, SubscriptionStatus.PAUSED, "paused", reason="paused by you")
 
     @app_commands.command(name="resume", description="Resume one of your paused alerts")
     @app_commands.describe(alert="The alert's id (#N)")
     @user_cooldown()
-    async def resume(self, interaction: discord.Interaction, alert: int) -> None:
-        await self._change(interaction, alert, SubscriptionStatus.ACTIVE, "resumed")
+    async def resume(self, interaction: discord.Interaction, alert: owned.SubscriptionId) -> None:
+        await self.change(interaction, alert, SubscriptionStatus.ACTIVE, "resumed")
 
-    async def _change(
-        self,
-        interaction: discord.Interaction,
-        alert_id: int,
-        status: SubscriptionStatus,
-        done: str,
-        reason: str | None = None,
-    ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        await change_status(self.bot, interaction, _me(interaction), alert_id, status, done, reason)
-
-    @remove.autocomplete("alert")
-    @pause.autocomplete("alert")
-    @resume.autocomplete("alert")
-    async def _alert_autocomplete(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[int]]:
-        return await subscription_choices(self.bot.store, _me(interaction), current)
-
-    def settings_owner(self, interaction: discord.Interaction) -> Owner:
+    def owner_of(self, interaction: discord.Interaction) -> Owner:
         return _me(interaction)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import discord
 from discord import app_commands
@@ -32,6 +32,24 @@ from bot.tree import UserFacingError
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
+
+T = TypeVar("T")
+
+# The options both add commands declare alike.
+MinUpvotes = app_commands.Range[int, 0, 100_000]
+Backfill = app_commands.Range[int, 0, 10]
+
+
+def describe_add(*, query: str, backfill: str, **more: str) -> Callable[[T], T]:
+    """``app_commands.describe`` for an add command: its own query example and backfill wording, the rest alike."""
+    return app_commands.describe(
+        query=f"What to match, e.g. {query} (see the README for the syntax)",
+        schedule="instant (default), or one daily / weekly digest message",
+        min_upvotes="Only papers with at least this many Hugging Face upvotes (default 0)",
+        backfill=f"Also {backfill} up to this many recent stored matches now (0-10, default 0)",
+        **more,
+    )
+
 
 # How each scope names its subscriptions and its commands in replies.
 NOUN = {Scope.GUILD: "Subscription", Scope.USER: "Alert"}
@@ -85,13 +103,13 @@ def next_digest_text(settings: DigestSettings, now: datetime) -> str:
 async def add_subscription(
     bot: PaperBot,
     interaction: discord.Interaction,
-    *,
     owner: Owner,
-    headline: str,
     query: str,
     schedule: Schedule,
     min_upvotes: int,
     backfill: int,
+    *,
+    headline: str,
     channel_id: int | None = None,
 ) -> None:
     """The body of ``/subscriptions add`` and ``/alerts add``: create, then explain what will happen.
@@ -99,6 +117,7 @@ async def add_subscription(
     ``headline`` is formatted with ``id`` and ``delivery`` (e.g. "Alert **#{id}** added ({delivery}).").
     A bad query or a full quota raises (QueryError, LimitReached); the command tree tells the user.
     """
+    await interaction.response.defer(ephemeral=True, thinking=True)
     parsed = parse_query(query)
     sub, queued = await bot.engine.add_subscription(
         owner=owner,
@@ -129,29 +148,6 @@ async def add_subscription(
         lines.append("Make sure you accept DMs from me (this server's privacy settings, or install the app).")
     await reply(interaction, "\n".join(lines))
     if queued:
-        await bot.deliver()
-
-
-async def change_status(
-    bot: PaperBot,
-    interaction: discord.Interaction,
-    owner: Owner,
-    subscription_id: int,
-    status: SubscriptionStatus,
-    done: str,
-    reason: str | None = None,
-) -> None:
-    """The body of pause / resume / remove: change one of this owner's subscriptions and say so.
-
-    The cog defers the interaction and makes its own checks first. A resumed subscription's waiting papers
-    are sent at once.
-    """
-    noun = NOUN[owner.scope]
-    sub = await bot.engine.set_status(owner, subscription_id, status, reason)
-    if sub is None:
-        raise UserFacingError(f"{noun} #{subscription_id} was not found {NOT_FOUND[owner.scope]}.")
-    await reply(interaction, f"{noun} **#{sub.id}** ({code(trim(sub.query, 200))}) {done}.")
-    if status is SubscriptionStatus.ACTIVE:
         await bot.deliver()
 
 
@@ -188,14 +184,75 @@ async def digest_settings_command(
     await reply(interaction, f"{verb}: {settings.describe()}; {next_digest_text(settings, bot.clock())}.")
 
 
-class DigestSettingsCommand(commands.Cog):
-    """``settings``, the one command ``/subscriptions`` and ``/alerts`` declare alike; each cog says whose
-    digest settings they are (the server's, or the user's)."""
+class SubscriptionIdOption(app_commands.Transformer):
+    """An option naming one of the invoker's subscriptions by id (#N), autocompleted from them by the command's
+    cog (``OwnedCommands.choices``)."""
 
-    bot: PaperBot
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        return discord.AppCommandOptionType.integer
 
-    def settings_owner(self, interaction: discord.Interaction) -> Owner:
+    async def transform(self, interaction: discord.Interaction, value: int) -> int:
+        return int(value)
+
+    async def autocomplete(  # type: ignore[override]  # the choices are ints, as the option is
+        self, interaction: discord.Interaction, value: int | float | str, /
+    ) -> list[app_commands.Choice[int]]:
+        cog = interaction.command.binding if isinstance(interaction.command, app_commands.Command) else None
+        return await cog.choices(interaction, str(value)) if isinstance(cog, OwnedCommands) else []
+
+
+SubscriptionId = app_commands.Transform[int, SubscriptionIdOption]
+
+
+class OwnedCommands(commands.Cog):
+    """The commands ``/subscriptions`` and ``/alerts`` share: ``settings`` (declared here) and the body of pause /
+    resume / remove (``change``). Each cog says whose subscriptions they are (``owner_of``: the server's, or the
+    user's) and may check a change first (``check_change``)."""
+
+    def __init__(self, bot: PaperBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    def owner_of(self, interaction: discord.Interaction) -> Owner:
         raise NotImplementedError
+
+    def channel_name(self, interaction: discord.Interaction, channel_id: int) -> str | None:
+        """How autocomplete names a subscription's channel; None: by its id."""
+        return None
+
+    async def choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[int]]:
+        """Autocomplete for a subscription id option: this owner's subscriptions matching what was typed."""
+        owner = self.owner_of(interaction)
+        return await subscription_choices(
+            self.bot.store, owner, current, lambda channel_id: self.channel_name(interaction, channel_id)
+        )
+
+    async def check_change(
+        self, interaction: discord.Interaction, subscription_id: int, status: SubscriptionStatus
+    ) -> None:
+        """Raise UserFacingError if this member may not make the change; by default anyone may."""
+
+    async def change(
+        self,
+        interaction: discord.Interaction,
+        subscription_id: int,
+        status: SubscriptionStatus,
+        done: str,
+        reason: str | None = None,
+    ) -> None:
+        """Pause, resume or remove one of this owner's subscriptions and say so; a resumed subscription's
+        waiting papers are sent at once."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self.check_change(interaction, subscription_id, status)
+        owner = self.owner_of(interaction)
+        noun = NOUN[owner.scope]
+        sub = await self.bot.engine.set_status(owner, subscription_id, status, reason)
+        if sub is None:
+            raise UserFacingError(f"{noun} #{subscription_id} was not found {NOT_FOUND[owner.scope]}.")
+        await reply(interaction, f"{noun} **#{sub.id}** ({code(trim(sub.query, 200))}) {done}.")
+        if status is SubscriptionStatus.ACTIVE:
+            await self.bot.deliver()
 
     @app_commands.command(name="settings", description="Show or change when digests are sent")
     @app_commands.describe(
@@ -214,5 +271,5 @@ class DigestSettingsCommand(commands.Cog):
         weekly_day: str | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        owner = self.settings_owner(interaction)
+        owner = self.owner_of(interaction)
         await digest_settings_command(self.bot, interaction, owner, timezone, digest_time, weekly_day)

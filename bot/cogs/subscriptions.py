@@ -12,13 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.owned import (
-    DigestSettingsCommand,
-    add_subscription,
-    change_status,
-    subscription_choices,
-    subscription_line,
-)
+from bot.cogs import owned
 from bot.cogs.ui import code, line_embeds, reply, user_cooldown
 from bot.delivery.render import render_paper_embed
 from bot.engine import PREVIEW_DAYS
@@ -45,15 +39,11 @@ def _guild(interaction: discord.Interaction) -> Owner:
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_channels=True)
 class Subscriptions(
-    DigestSettingsCommand,
+    owned.OwnedCommands,
     commands.GroupCog,
     group_name="subscriptions",
     group_description="Choose which new papers this server's channels receive",
 ):
-    def __init__(self, bot: PaperBot) -> None:
-        self.bot = bot
-        super().__init__()
-
     # -- checks ---------------------------------------------------------------------------------------
 
     def _member_permissions(
@@ -98,12 +88,8 @@ class Subscriptions(
     # -- commands -------------------------------------------------------------------------------------
 
     @app_commands.command(name="add", description="Post new papers matching a query into a channel")
-    @app_commands.describe(
-        query='What to match, e.g. "long context" OR "attention sink" (see the README for the syntax)',
-        channel="Where to post (default: this channel)",
-        schedule="instant (default), or one daily / weekly digest message",
-        min_upvotes="Only papers with at least this many Hugging Face upvotes (default 0)",
-        backfill="Also post up to this many recent stored matches now (0-10, default 0)",
+    @owned.describe_add(
+        query='"long context" OR "attention sink"', backfill="post", channel="Where to post (default: this channel)"
     )
     @user_cooldown()
     async def add(
@@ -112,25 +98,24 @@ class Subscriptions(
         query: str,
         channel: discord.TextChannel | None = None,
         schedule: Schedule = Schedule.INSTANT,
-        min_upvotes: app_commands.Range[int, 0, 100_000] = 0,
-        backfill: app_commands.Range[int, 0, 10] = 0,
+        min_upvotes: owned.MinUpvotes = 0,
+        backfill: owned.Backfill = 0,
     ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
         target = channel or interaction.channel
         if not isinstance(target, discord.TextChannel):
             raise UserFacingError("Papers can only be posted in a text or announcement channel; pick one.")
         self._check_target(interaction, target)
-        await add_subscription(
+        headline = f"Subscription **#{{id}}** added: new papers matching it will be posted in {target.mention} "
+        await owned.add_subscription(
             self.bot,
             interaction,
-            owner=_guild(interaction),
-            query=query,
+            _guild(interaction),
+            query,
+            schedule,
+            min_upvotes,
+            backfill,
+            headline=headline + "({delivery}).",
             channel_id=target.id,
-            schedule=schedule,
-            min_upvotes=min_upvotes,
-            backfill=backfill,
-            headline=f"Subscription **#{{id}}** added: new papers matching it will be posted in {target.mention} "
-            "({delivery}).",
         )
 
     @app_commands.command(name="list", description="Show this server's subscriptions")
@@ -144,62 +129,46 @@ class Subscriptions(
             await reply(interaction, f"No subscriptions{where} yet. Add one with `/subscriptions add`.")
             return
         title = f"{len(subs)} subscription{'s' if len(subs) != 1 else ''}" + (f" in #{channel.name}" if channel else "")
-        await reply(interaction, embeds=line_embeds(title, [subscription_line(s) for s in subs]))
+        await reply(interaction, embeds=line_embeds(title, [owned.subscription_line(s) for s in subs]))
 
     @app_commands.command(name="remove", description="Delete a subscription")
     @app_commands.describe(subscription="The subscription's id (#N)")
     @user_cooldown()
-    async def remove(self, interaction: discord.Interaction, subscription: int) -> None:
-        await self._change(
+    async def remove(self, interaction: discord.Interaction, subscription: owned.SubscriptionId) -> None:
+        await self.change(
             interaction, subscription, SubscriptionStatus.REMOVED, "removed; nothing more will be posted for it"
         )
 
     @app_commands.command(name="pause", description="Stop posting for a subscription until resumed")
     @app_commands.describe(subscription="The subscription's id (#N)")
     @user_cooldown()
-    async def pause(self, interaction: discord.Interaction, subscription: int) -> None:
-        await self._change(
+    async def pause(self, interaction: discord.Interaction, subscription: owned.SubscriptionId) -> None:
+        await self.change(
             interaction, subscription, SubscriptionStatus.PAUSED, "paused", reason="paused by a moderator"
         )
 
     @app_commands.command(name="resume", description="Resume a paused subscription")
     @app_commands.describe(subscription="The subscription's id (#N)")
     @user_cooldown()
-    async def resume(self, interaction: discord.Interaction, subscription: int) -> None:
-        await self._change(
+    async def resume(self, interaction: discord.Interaction, subscription: owned.SubscriptionId) -> None:
+        await self.change(
             interaction,
             subscription,
             SubscriptionStatus.ACTIVE,
             "resumed; papers waiting for it will be posted shortly",
         )
 
-    async def _change(
-        self,
-        interaction: discord.Interaction,
-        subscription_id: int,
-        status: SubscriptionStatus,
-        done: str,
-        reason: str | None = None,
+    async def check_change(
+        self, interaction: discord.Interaction, subscription_id: int, status: SubscriptionStatus
     ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
         sub = await self._own_subscription(interaction, subscription_id)
         channel = interaction.guild.get_channel(sub.channel_id or 0) if interaction.guild else None
         if status is SubscriptionStatus.ACTIVE and isinstance(channel, discord.TextChannel):
             self._check_target(interaction, channel)
-        await change_status(self.bot, interaction, _guild(interaction), subscription_id, status, done, reason)
 
-    @remove.autocomplete("subscription")
-    @pause.autocomplete("subscription")
-    @resume.autocomplete("subscription")
-    async def _subscription_autocomplete(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[int]]:
-        if interaction.guild is None:
-            return []
-        guild = interaction.guild
-        return await subscription_choices(
-            self.bot.store, Owner.guild(guild.id), current, lambda cid: getattr(guild.get_channel(cid), "name", None)
-        )
+    def channel_name(self, interaction: discord.Interaction, channel_id: int) -> str | None:
+        channel = interaction.guild.get_channel(channel_id) if interaction.guild else None
+        return channel.name if channel else None
 
     @app_commands.command(
         name="preview", description=f"Show stored papers from the last {PREVIEW_DAYS} days that a query would match"
@@ -223,7 +192,7 @@ class Subscriptions(
             embeds=[render_paper_embed(p) for p in shown],
         )
 
-    def settings_owner(self, interaction: discord.Interaction) -> Owner:
+    def owner_of(self, interaction: discord.Interaction) -> Owner:
         return _guild(interaction)
 
 

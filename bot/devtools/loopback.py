@@ -86,3 +86,37 @@ class LoopbackServer:
         """Sleep ``seconds`` inside a handler (a hung server), or until ``stop()``."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._released.wait(), seconds)
+
+
+class CannedFaults(LoopbackServer):
+    """A loopback fake whose next requests can be answered with canned errors (``fail_next``)."""
+
+    content_type = "application/octet-stream"
+    fault_body = b"boom"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._faults: list[Fault] = []
+
+    def fail_next(
+        self,
+        status: int = 500,
+        *,
+        body: bytes | None = None,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        stall: float = 0.0,
+    ) -> None:
+        """Answer the next ``times`` requests with ``status`` and ``body`` (default ``fault_body``; e.g. 200 with
+        a broken document), after ``stall`` seconds of silence (a hung server; it ends early when the server
+        stops)."""
+        self._faults.append(Fault(status, self.fault_body if body is None else body, times, headers or {}, stall))
+
+    async def canned_answer(self) -> web.Response | None:
+        """The queued fault's answer to this request, or None when none is queued."""
+        if not self._faults:
+            return None
+        fault = take_next(self._faults)
+        if fault.stall:
+            await self.hold(fault.stall)
+        return web.Response(status=fault.status, body=fault.body, headers=fault.headers, content_type=self.content_type)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TypeAlias
 
 import numpy as np
@@ -33,7 +32,7 @@ import numpy.typing as npt
 
 from bot.matching.document import PaperDocument, document_for
 from bot.matching.leaves import Ids, LeafTable
-from bot.matching.nodes import And, Node, Not, Or, Term
+from bot.matching.nodes import And, Field, Node, Not, Or, Term
 from bot.matching.query import Query
 from bot.models import Paper
 
@@ -49,32 +48,10 @@ Bits: TypeAlias = npt.NDArray[np.uint64]
 Positions: TypeAlias = npt.NDArray[np.int32]  # places in a batch of papers
 
 
-# A query's shape is its syntax tree with the terms taken out: ``a -b`` and ``rag -survey`` share one.
-# Shapes are hashable, as they key the groups.
-
-
-@dataclass(frozen=True, slots=True)
-class LeafShape:
-    """A leaf position, filled by each query's next term."""
-
-
-@dataclass(frozen=True, slots=True)
-class NotShape:
-    child: Shape
-
-
-@dataclass(frozen=True, slots=True)
-class AndShape:
-    children: tuple[Shape, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class OrShape:
-    children: tuple[Shape, ...]
-
-
-Shape: TypeAlias = LeafShape | NotShape | AndShape | OrShape
-LEAF = LeafShape()
+# A query's shape is its syntax tree with every term replaced by LEAF: ``a -b`` and ``rag -survey`` share one.
+# Shapes are nodes, so they are hashable (they key the groups) and walked with the same match statements.
+Shape: TypeAlias = Node
+LEAF = Term(Field.TEXT, ())
 
 
 class _Group:
@@ -143,13 +120,13 @@ def _evaluate(shape: Shape, columns: Iterator[npt.NDArray[np.int32]], matrix: Bi
     """Evaluate ``shape`` for a chunk of queries: one row of paper bits per query. Consumes the shape's
     leaf columns from ``columns`` in order."""
     match shape:
-        case LeafShape():
+        case Term():
             return np.take(matrix, next(columns), axis=0)
-        case NotShape(child=child):
+        case Not(child=child):
             return np.invert(_evaluate(child, columns, matrix))
-        case AndShape(children=children):
+        case And(children=children):
             return _fold(np.bitwise_and, children, columns, matrix)
-        case OrShape(children=children):
+        case Or(children=children):
             return _fold(np.bitwise_or, children, columns, matrix)
 
 
@@ -166,11 +143,11 @@ def _fold(
 
 def _negates(shape: Shape) -> bool:
     match shape:
-        case LeafShape():
+        case Term():
             return False
-        case NotShape():
+        case Not():
             return True
-        case AndShape(children=children) | OrShape(children=children):
+        case And(children=children) | Or(children=children):
             return any(map(_negates, children))
 
 
@@ -179,15 +156,15 @@ def _necessary(shape: Shape, positions: Iterator[int]) -> tuple[int, ...] | None
     itself; AND needs one child's set (the smallest); OR the union of all; NOT nothing (None: unanchorable).
     Consumes the shape's positions from ``positions`` in order."""
     match shape:
-        case LeafShape():
+        case Term():
             return (next(positions),)
-        case NotShape(child=child):
+        case Not(child=child):
             _necessary(child, positions)
             return None
-        case OrShape(children=children):
+        case Or(children=children):
             found = [_necessary(child, positions) for child in children]
             return None if None in found else tuple(p for anchors in found if anchors for p in anchors)
-        case AndShape(children=children):
+        case And(children=children):
             anchored = [anchors for child in children if (anchors := _necessary(child, positions)) is not None]
             return min(anchored, key=len) if anchored else None
 
@@ -200,13 +177,13 @@ def _shape(node: Node) -> tuple[Shape, list[Term]]:
             return LEAF, [node]
         case Not(child=child):
             shape, terms = _shape(child)
-            return NotShape(shape), terms
+            return Not(shape), terms
         case And(children=children):
             shapes, terms = _canonical(children)
-            return AndShape(shapes), terms
+            return And(shapes), terms
         case Or(children=children):
             shapes, terms = _canonical(children)
-            return OrShape(shapes), terms
+            return Or(shapes), terms
 
 
 def _canonical(children: tuple[Node, ...]) -> tuple[tuple[Shape, ...], list[Term]]:

@@ -154,7 +154,7 @@ class FaultInjection(EmulatorCore):
                 return fault
         return None
 
-    def _take_random_fault(self, method: str, path: str) -> tuple[int, int] | None:
+    def _take_random_fault(self, method: str, path: str) -> InjectedFault | None:
         rf = self._random_faults
         if rf is None or (rf.limit is not None and rf.injected >= rf.limit):
             return None
@@ -162,6 +162,6 @@ class FaultInjection(EmulatorCore):
             return None
         if rf.rng.random() >= rf.rate:
             return None
-        fault = rf.faults[rf.rng.randrange(len(rf.faults))]
+        status, code = rf.faults[rf.rng.randrange(len(rf.faults))]
         rf.injected += 1
-        return fault
+        return InjectedFault(rf.method, rf.pattern, status, code, "", 1, rf.retry_after, False)

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.devtools.emulator.faults import InjectedFault
 from bot.devtools.emulator.model import RecordedRequest
 from bot.devtools.emulator.protocol import ApiError, json_response, needs_auth
 from bot.devtools.emulator.ratelimits import RateLimiting
@@ -107,15 +108,9 @@ class RestServer(UserRoutes, CommandRoutes, ChannelRoutes, GuildRoutes, RateLimi
         if needs_auth(rec.path) and rec.headers.get("Authorization") != f"Bot {self.BOT_TOKEN}":
             rec.response = {"message": "401: Unauthorized", "code": 0}
             return json_response(401, rec.response)
-        fault = self._take_fault(self._faults, rec.method, rec.path)
+        fault = self._take_fault(self._faults, rec.method, rec.path) or self._take_random_fault(rec.method, rec.path)
         if fault is not None:
-            return self._inject(
-                rec, fault.status, fault.code, fault.message, retry_after=fault.retry_after, global_=fault.global_
-            )
-        random_fault = self._take_random_fault(rec.method, rec.path)
-        if random_fault is not None:
-            assert self._random_faults is not None
-            return self._inject(rec, *random_fault, retry_after=self._random_faults.retry_after)
+            return self._inject(rec, fault)
         limited, bucket = self._admit(rec)
         if limited is not None:
             return limited
@@ -124,7 +119,7 @@ class RestServer(UserRoutes, CommandRoutes, ChannelRoutes, GuildRoutes, RateLimi
         if 200 <= status < 300:
             fault = self._take_fault(self._after_create_faults, rec.method, rec.path)
             if fault is not None:
-                return self._inject(rec, fault.status, fault.code, fault.message, retry_after=fault.retry_after)
+                return self._inject(rec, fault)
         headers: dict[str, str] = {}
         if bucket is not None and self._rate_limits is not None:
             headers = self._bucket_headers(rec, bucket, self._rate_limits.channel_limit)
@@ -152,15 +147,8 @@ class RestServer(UserRoutes, CommandRoutes, ChannelRoutes, GuildRoutes, RateLimi
             return 405, {"message": "405: Method Not Allowed", "code": 0}
         return 404, {"message": "404: Not Found", "code": 0}
 
-    def _inject(
-        self,
-        rec: RecordedRequest,
-        status: int,
-        code: int = 0,
-        message: str = "",
-        *,
-        retry_after: float = 0.05,
-        global_: bool = False,
-    ) -> web.Response:
-        self.injected_faults.append((rec.method, rec.path, status))
-        return self._error_response(rec, status, code, message, retry_after=retry_after, global_=global_)
+    def _inject(self, rec: RecordedRequest, fault: InjectedFault) -> web.Response:
+        self.injected_faults.append((rec.method, rec.path, fault.status))
+        return self._error_response(
+            rec, fault.status, fault.code, fault.message, retry_after=fault.retry_after, global_=fault.global_
+        )

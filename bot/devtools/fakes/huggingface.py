@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.devtools.loopback import Fault, LoopbackServer, take_next
+from bot.devtools.loopback import CannedFaults
 
 FIXTURE = "hf_daily_papers.json"
 
@@ -22,14 +22,16 @@ def fixture_items() -> list[dict[str, Any]]:
     return copy.deepcopy(items)
 
 
-class FakeHuggingFace(LoopbackServer):
+class FakeHuggingFace(CannedFaults):
     """Serves ``GET /api/daily_papers?date=&p=&limit=`` from per-day lists that tests edit."""
+
+    content_type = "application/json"
+    fault_body = b'{"error": "boom"}'
 
     def __init__(self) -> None:
         super().__init__()
         self.days: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.requests: list[dict[str, str]] = []
-        self._faults: list[Fault] = []
 
     @property
     def url(self) -> str:
@@ -43,28 +45,10 @@ class FakeHuggingFace(LoopbackServer):
         """List ``items`` on ``day`` (YYYY-MM-DD), after what is already there."""
         self.days[day].extend(items)
 
-    def fail_next(
-        self,
-        status: int = 500,
-        *,
-        body: bytes = b'{"error": "boom"}',
-        times: int = 1,
-        headers: dict[str, str] | None = None,
-        stall: float = 0.0,
-    ) -> None:
-        """Answer the next ``times`` requests with ``status`` and ``body`` (e.g. 200 with broken JSON),
-        after ``stall`` seconds of silence (a hung server; the stall ends early when the server stops)."""
-        self._faults.append(Fault(status, body, times, headers or {}, stall))
-
     async def _daily_papers(self, request: web.Request) -> web.Response:
         self.requests.append(dict(request.query))
-        if self._faults:
-            fault = take_next(self._faults)
-            if fault.stall:
-                await self.hold(fault.stall)
-            return web.Response(
-                status=fault.status, body=fault.body, headers=fault.headers, content_type="application/json"
-            )
+        if (canned := await self.canned_answer()) is not None:
+            return canned
         day = request.query.get("date", "")
         page = int(request.query.get("p", "0"))
         limit = min(int(request.query.get("limit", "50")), 100)

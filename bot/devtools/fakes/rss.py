@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -14,7 +15,7 @@ from xml.sax.saxutils import escape, quoteattr
 from aiohttp import web
 from multidict import CIMultiDict
 
-from bot.devtools.loopback import Fault, LoopbackServer, Stall, take_next
+from bot.devtools.loopback import CannedFaults, Stall, take_next
 
 
 @dataclass
@@ -27,13 +28,14 @@ class RecordedRequest:
     at: float = field(default_factory=time.monotonic)
 
 
-class FeedServer(LoopbackServer):
+class FeedServer(CannedFaults):
     """Serves one XML document per request (``render``), with an ETag computed from it, ``304`` to a matching
     ``If-None-Match`` (or ``If-Modified-Since`` when ETags are off), ``Cache-Control: max-age``, queued faults
     and stalls. Subclasses choose the route and the document."""
 
     route = "/feed.xml"
     content_type = "application/rss+xml"
+    fault_body = b"<html>boom</html>"
 
     def __init__(self) -> None:
         super().__init__()
@@ -42,7 +44,6 @@ class FeedServer(LoopbackServer):
         self.use_etag = True
         self.last_modified: str | None = None
         self.extra_headers: dict[str, str] = {}
-        self._faults: list[Fault] = []
         self._stalls: list[Stall] = []
 
     def add_routes(self, app: web.Application) -> None:
@@ -52,17 +53,6 @@ class FeedServer(LoopbackServer):
         """The document to serve for ``request``."""
         raise NotImplementedError
 
-    def fail_next(
-        self,
-        status: int = 500,
-        *,
-        body: bytes = b"<html>boom</html>",
-        times: int = 1,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        """Answer the next ``times`` requests with ``status`` and ``body`` (e.g. 200 with truncated XML)."""
-        self._faults.append(Fault(status, body, times, headers or {}))
-
     def stall_next(self, seconds: float = 5.0, *, times: int = 1) -> None:
         """Hold the next ``times`` requests for ``seconds`` before answering (stop() releases them early)."""
         self._stalls.append(Stall(seconds, times))
@@ -71,11 +61,8 @@ class FeedServer(LoopbackServer):
         self.requests.append(RecordedRequest(request.method, request.path, request.headers.copy()))
         if self._stalls:
             await self.hold(take_next(self._stalls).seconds)
-        if self._faults:
-            fault = take_next(self._faults)
-            return web.Response(
-                status=fault.status, body=fault.body, headers=fault.headers, content_type=self.content_type
-            )
+        if (canned := await self.canned_answer()) is not None:
+            return canned
         body = self.render(request)
         headers = {"Cache-Control": f"max-age={self.max_age}", **self.extra_headers}
         etag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'
@@ -127,26 +114,43 @@ class FakeFeed(FeedServer):
         return (rss_document(self.items) if self.kind == "rss" else atom_document(self.items)).encode()
 
 
+# How each format writes an item's keys: (key, its elements), in document order; list keys give one each.
+Elements = list[tuple[str, Callable[[Any], list[str]]]]
+RSS_ELEMENTS: Elements = [
+    ("title", lambda v: [f"<title>{escape(v)}</title>"]),
+    ("link", lambda v: [f"<link>{escape(v)}</link>"]),
+    ("summary", lambda v: [f"<description>{escape(v)}</description>"]),
+    ("guid", lambda v: [f'<guid isPermaLink="false">{escape(v)}</guid>']),
+    ("categories", lambda vs: [f"<category>{escape(c)}</category>" for c in vs]),
+    ("published", lambda v: [f"<pubDate>{rfc822(v)}</pubDate>"]),
+    ("authors", lambda vs: [f"<dc:creator>{escape(a)}</dc:creator>" for a in vs]),
+    ("doi", lambda v: [f"<prism:doi>{escape(v)}</prism:doi>"]),
+    ("dc_identifier", lambda v: [f"<dc:identifier>{escape(v)}</dc:identifier>"]),
+]
+ATOM_ELEMENTS: Elements = [
+    ("title", lambda v: [f"<title>{escape(v)}</title>"]),
+    ("guid", lambda v: [f"<id>{escape(v)}</id>"]),
+    ("link", lambda v: [f'<link rel="alternate" type="text/html" href={quoteattr(v)}/>']),
+    ("published", lambda v: [f"<{tag}>{v.astimezone(UTC).isoformat()}</{tag}>" for tag in ("published", "updated")]),
+    ("authors", lambda vs: [f"<author><name>{escape(a)}</name></author>" for a in vs]),
+    ("categories", lambda vs: [f"<category term={quoteattr(c)}/>" for c in vs]),
+    ("summary", lambda v: [f'<summary type="html">{escape(v)}</summary>']),
+]
+
+
+def _render_items(items: list[dict[str, Any]], elements: Elements, tag: str, indent: str) -> str:
+    inner = "\n" + indent + "  "
+    return "\n".join(
+        f"{indent}<{tag}>{inner}"
+        + inner.join(line for key, write in elements if key in item for line in write(item[key]))
+        + f"\n{indent}</{tag}>"
+        for item in items
+    )
+
+
 def rss_document(items: list[dict[str, Any]]) -> str:
     """An RSS 2.0 journal-style feed (Dublin Core and PRISM namespaces, HTML descriptions)."""
-    rendered = []
-    for item in items:
-        parts = [f"<title>{escape(item['title'])}</title>"]
-        if "link" in item:
-            parts.append(f"<link>{escape(item['link'])}</link>")
-        if "summary" in item:
-            parts.append(f"<description>{escape(item['summary'])}</description>")
-        if "guid" in item:
-            parts.append(f'<guid isPermaLink="false">{escape(item["guid"])}</guid>')
-        parts += [f"<category>{escape(c)}</category>" for c in item.get("categories", ())]
-        if "published" in item:
-            parts.append(f"<pubDate>{rfc822(item['published'])}</pubDate>")
-        parts += [f"<dc:creator>{escape(a)}</dc:creator>" for a in item.get("authors", ())]
-        if "doi" in item:
-            parts.append(f"<prism:doi>{escape(item['doi'])}</prism:doi>")
-        if "dc_identifier" in item:
-            parts.append(f"<dc:identifier>{escape(item['dc_identifier'])}</dc:identifier>")
-        rendered.append("    <item>\n      " + "\n      ".join(parts) + "\n    </item>")
+    rendered = _render_items(items, RSS_ELEMENTS, "item", "    ")
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"
      xmlns:prism="http://prismstandard.org/namespaces/basic/2.0/">
@@ -154,7 +158,7 @@ def rss_document(items: list[dict[str, Any]]) -> str:
     <title>Machine learning papers</title>
     <link>https://journal.example/ml</link>
     <description>Latest research in machine learning</description>
-{chr(10).join(rendered)}
+{rendered}
   </channel>
 </rss>
 """
@@ -162,27 +166,13 @@ def rss_document(items: list[dict[str, Any]]) -> str:
 
 def atom_document(items: list[dict[str, Any]]) -> str:
     """An Atom 1.0 blog-style feed (HTML summaries, one ``author`` element per author)."""
-    rendered = []
-    for item in items:
-        parts = [f"<title>{escape(item['title'])}</title>"]
-        if "guid" in item:
-            parts.append(f"<id>{escape(item['guid'])}</id>")
-        if "link" in item:
-            parts.append(f'<link rel="alternate" type="text/html" href={quoteattr(item["link"])}/>')
-        if "published" in item:
-            stamp = item["published"].astimezone(UTC).isoformat()
-            parts += [f"<published>{stamp}</published>", f"<updated>{stamp}</updated>"]
-        parts += [f"<author><name>{escape(a)}</name></author>" for a in item.get("authors", ())]
-        parts += [f"<category term={quoteattr(c)}/>" for c in item.get("categories", ())]
-        if "summary" in item:
-            parts.append(f'<summary type="html">{escape(item["summary"])}</summary>')
-        rendered.append("  <entry>\n    " + "\n    ".join(parts) + "\n  </entry>")
+    rendered = _render_items(items, ATOM_ELEMENTS, "entry", "  ")
     return f"""<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom">
   <title>A research blog</title>
   <id>https://blog.example/</id>
   <link rel="self" href="https://blog.example/feed.xml"/>
   <updated>2026-11-02T12:00:00Z</updated>
-{chr(10).join(rendered)}
+{rendered}
 </feed>
 """
