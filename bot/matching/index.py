@@ -22,6 +22,7 @@ pausing a subscription updates the tables and groups in place.
 
 from __future__ import annotations
 
+import functools
 import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -188,8 +189,15 @@ def _shape(node: Node) -> tuple[Shape, list[Term]]:
 
 def _canonical(children: tuple[Node, ...]) -> tuple[tuple[Shape, ...], list[Term]]:
     """The children's shapes in a canonical order (any fixed order does), and their terms in that order."""
-    parts = sorted(map(_shape, children), key=lambda part: repr(part[0]))
+    parts = sorted(map(_shape, children), key=lambda part: _order_key(part[0]))
     return tuple(shape for shape, _ in parts), [term for _, terms in parts for term in terms]
+
+
+@functools.lru_cache(maxsize=1024)
+def _order_key(shape: Shape) -> str:
+    """A shape's sort key. Cached: a dataclass repr is slow, and a whole index holds only a few
+    dozen distinct shapes, so loading 100k queries would otherwise spend most of its time here."""
+    return repr(shape)
 
 
 class SubscriptionIndex:
