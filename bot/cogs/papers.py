@@ -14,6 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs import access
 from bot.cogs.ui import code, line_embeds, relative_time, reply, user_cooldown
 from bot.delivery.render import render_paper_embed, trim
 from bot.engine import PaperExplanation
@@ -86,7 +87,8 @@ class SearchPager(discord.ui.View):
 
 def _explanation_line(item: PaperExplanation, guild_id: int | None) -> str:
     sub, verdict = item.subscription, item.verdict
-    head = f"{'✅' if verdict.matched else '❌'} **#{sub.id}** {code(trim(sub.query, 120))}"
+    whose = " (your alert)" if sub.scope is Scope.USER else ""
+    head = f"{'✅' if verdict.matched else '❌'} **#{sub.id}**{whose} {code(trim(sub.query, 120))}"
     found = f"found: {', '.join(code(h) for h in verdict.hits[:6])}" if verdict.hits else "no term found"
     detail = found if verdict.matched else "; ".join(verdict.failures[:3]) or found
     reason = item.reason
@@ -205,28 +207,29 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
                 f"I don't have {code(trim(paper, 100))} stored, so nothing could have matched "
                 "it. It may not have been listed by a source yet."
             )
-        owner = (
-            Owner.guild(interaction.guild_id)
-            if interaction.guild_id and interaction.guild
-            else Owner.user(interaction.user.id)
-        )
-        noun = "subscription" if owner.scope is Scope.GUILD else "alert"
-        subs: list[Subscription]
-        if subscription is not None:
-            one = await self.bot.store.get_subscription(owner, subscription)
-            if one is None:
-                where = "in this server" if owner.scope is Scope.GUILD else "among your alerts"
-                raise UserFacingError(f"{noun.title()} #{subscription} was not found {where}.")
-            subs = [one]
-        else:
-            subs = (await self.bot.store.list_subscriptions(owner))[:MAX_EXPLAINED]
+        subs = await self._explainable(interaction, subscription)
         if not subs:
-            hint = "/subscriptions add" if owner.scope is Scope.GUILD else "/alerts add"
-            await reply(interaction, f"There are no {noun}s here to explain against. Add one with `{hint}`.")
+            hint = "`/alerts add` (or, for a channel, `/subscriptions add`)"
+            await reply(interaction, f"There is nothing of yours to explain against here. Add one with {hint}.")
             return
         lines = [_explanation_line(await self.bot.engine.explain(found, s), interaction.guild_id) for s in subs]
         title = trim(f"{found.id}: {found.title}", 250)
         await reply(interaction, embeds=line_embeds(title, lines))
+
+    async def _explainable(self, interaction: discord.Interaction, subscription: int | None) -> list[Subscription]:
+        """What ``explain`` may show this member: in a server, its subscriptions of the channels the member can
+        view; everywhere, the member's own alerts. Any other id reads exactly as a nonexistent one."""
+        shown: list[Subscription] = []
+        if interaction.guild is not None:
+            in_server = await self.bot.store.list_subscriptions(Owner.guild(interaction.guild.id))
+            shown = [sub for sub in in_server if access.can_view(interaction, sub)]
+        shown += await self.bot.store.list_subscriptions(Owner.user(interaction.user.id))
+        if subscription is None:
+            return shown[:MAX_EXPLAINED]
+        shown = [sub for sub in shown if sub.id == subscription]
+        if not shown:
+            raise UserFacingError(f"#{subscription} is not a subscription or alert of yours that I can find here.")
+        return shown
 
     @app_commands.command(name="status", description="Sources, outbox and uptime")
     @user_cooldown()
