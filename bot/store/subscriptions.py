@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,9 +69,25 @@ class SubscriptionQueries:
         schedule: Schedule = Schedule.INSTANT,
         min_upvotes: int = 0,
         backfill: Sequence[str] = (),
-    ) -> Subscription:
-        """Create a channel subscription or an alert, and queue ``backfill`` paper ids for it, atomically."""
+        cap: int | None = None,
+        on_created: Callable[[Subscription], None] | None = None,
+    ) -> Subscription | None:
+        """Create a channel subscription or an alert, and queue ``backfill`` paper ids for it, atomically.
+
+        With ``cap``, returns None (creating nothing) when the owner already has that many: counted inside the
+        write transaction, so adds racing each other cannot pass it together. ``on_created`` runs inside the
+        transaction too; if it raises, nothing is stored.
+        """
+        owner = Owner.guild(guild_id) if scope is Scope.GUILD and guild_id is not None else Owner.user(user_id)
+        where, params = _owner_filter(owner)
         async with self._db.transaction() as db:
+            if cap is not None:
+                async with db.execute(
+                    f"SELECT COUNT(*) AS n FROM subscriptions s WHERE {where} AND s.status != 'removed'", params
+                ) as cursor:
+                    row = await cursor.fetchone()
+                if row is not None and row["n"] >= cap:
+                    return None
             cursor = await db.execute(
                 "INSERT INTO subscriptions (kind, guild_id, channel_id, user_id, query, schedule, min_upvotes, "
                 "created_at) VALUES (:kind, :guild_id, :channel_id, :user_id, :query, :schedule, :min_upvotes, :now)",
@@ -89,17 +105,20 @@ class SubscriptionQueries:
             sub_id = cursor.lastrowid
             assert sub_id is not None
             await queue_deliveries(db, [(sub_id, paper_id) for paper_id in backfill], now, hold=False)
-        return Subscription(
-            id=sub_id,
-            scope=scope,
-            guild_id=guild_id,
-            channel_id=channel_id,
-            user_id=user_id,
-            query=query,
-            created_at=now,
-            schedule=schedule,
-            min_upvotes=min_upvotes,
-        )
+            sub = Subscription(
+                id=sub_id,
+                scope=scope,
+                guild_id=guild_id,
+                channel_id=channel_id,
+                user_id=user_id,
+                query=query,
+                created_at=now,
+                schedule=schedule,
+                min_upvotes=min_upvotes,
+            )
+            if on_created is not None:
+                on_created(sub)
+        return sub
 
     async def count_subscriptions(self, owner: Owner) -> int:
         """Live (not removed) subscriptions of a server, or alerts of a user."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from bot.devtools.emulator import EMBED_LINKS, MANAGE_CHANNELS, SEND_MESSAGES, VIEW_CHANNEL, DiscordEmulator
@@ -160,3 +161,18 @@ async def test_manage_channels_in_one_channel_opens_only_that_channel(world: Wor
     assert "Manage Server" in refused
     assert "09:00 (UTC)" in await as_helper("settings")  # looking is fine
     assert "Asia/Tokyo" in (await world.subscriptions("settings", user_id=owner, timezone="Asia/Tokyo")).content
+
+
+async def test_alerts_sent_together_cannot_pass_the_cap(world: World, items):
+    world.config = {"limits": {"alerts_per_user": 2}}
+    world.hf.publish(today(), items[:5])
+    await world.start_bot()
+    await world.polls_completed(1)
+    me = world.member_id
+    replies = await asyncio.gather(*(world.alerts("add", user_id=me, query=f"topic{n}") for n in range(5)))
+    added = [r.content for r in replies if "added" in r.content]
+    refused = [r.content for r in replies if "the most allowed" in r.content]
+    assert len(added) == 2 and len(refused) == 3, [r.content for r in replies]
+    assert len(await world.bot.store.list_subscriptions(Owner.user(me))) == 2
+    listed = await world.alerts("list", user_id=me)
+    assert listed.embeds[0]["title"] == "Your 2 alerts"
