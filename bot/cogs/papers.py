@@ -235,6 +235,9 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
     @user_cooldown()
     async def status(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
+        # A failing source's error can carry its URL (and whatever credential the operator put in it): only the
+        # bot's owner (the application's owner or team) sees it; everyone else sees whether the source is ok.
+        details = await self.bot.is_owner(interaction.user)
         lines = []
         for source in self.bot.sources:
             state = await self.bot.store.source_state(source.name)
@@ -243,7 +246,9 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
             health = "ok"
             next_poll = self.bot.next_poll_time(source.name)
             if state and state.consecutive_failures:
-                health = f"{state.consecutive_failures} failure(s) in a row: {trim(state.last_error or '', 150)}"
+                health = "degraded"
+                if details:
+                    health += f": {state.consecutive_failures} failure(s) in a row: {trim(state.last_error or '', 150)}"
                 if state.next_attempt_at and (next_poll is None or state.next_attempt_at > next_poll):
                     next_poll = state.next_attempt_at  # backing off
             lines.append(

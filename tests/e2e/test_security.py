@@ -176,3 +176,35 @@ async def test_alerts_sent_together_cannot_pass_the_cap(world: World, items):
     assert len(await world.bot.store.list_subscriptions(Owner.user(me))) == 2
     listed = await world.alerts("list", user_id=me)
     assert listed.embeds[0]["title"] == "Your 2 alerts"
+
+
+async def test_only_the_owner_sees_why_a_source_fails(world: World, items):
+    world.config = {"discord": {"dev_guild_id": 0}}
+    world.hf.publish(today(), items[:5])
+    await world.start_bot()
+    await world.polls_completed(1)
+    world.hf.fail_next(500, times=50)
+    store = world.bot.store
+
+    async def failing() -> bool:
+        state = await store.source_state("huggingface")
+        return state is not None and state.consecutive_failures > 0 and bool(state.last_error)
+
+    deadline = asyncio.get_running_loop().time() + 20
+    while not await failing():
+        assert asyncio.get_running_loop().time() < deadline, "the poll never failed"
+        await asyncio.sleep(0.05)
+    state = await store.source_state("huggingface")
+    assert state is not None and state.last_error
+
+    async def status(user_id: int, **where: int) -> str:
+        result = await world.emulator.invoke(user_id=user_id, name="papers", subcommand="status", **where)
+        return result.embeds[0]["description"]
+
+    error_text = state.last_error[:60]
+    in_server = {"guild_id": world.guild_id, "channel_id": world.channel_id}
+    for shown in (await status(world.member_id, **in_server), await status(world.member_id)):  # server and DM
+        assert "**huggingface**" in shown and "degraded" in shown
+        assert error_text not in shown and "failure" not in shown
+    owner_view = await status(world.emulator.owner_id)  # the application's owner, here in a DM
+    assert "degraded" in owner_view and error_text in owner_view
