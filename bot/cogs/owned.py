@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs import budget
 from bot.cogs.ui import (
     AUTOCOMPLETE_LIMIT,
     WEEKDAY_CHOICES,
@@ -234,7 +235,9 @@ class OwnedCommands(commands.Cog):
 
     async def choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[int]]:
         """Autocomplete for a subscription id option: this owner's subscriptions, those the member may change,
-        matching what was typed."""
+        matching what was typed; none while the member is over their budget (``bot.cogs.budget``)."""
+        if budget.spend(interaction, budget.AUTOCOMPLETE_COST):
+            return []
         owner = self.owner_of(interaction)
         return await subscription_choices(
             self.bot.store,

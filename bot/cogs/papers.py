@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs import access
+from bot.cogs import access, budget
 from bot.cogs.ui import code, line_embeds, relative_time, reply, user_cooldown
 from bot.delivery.render import render_paper_embed, trim
 from bot.engine import PaperExplanation
@@ -68,6 +68,9 @@ class SearchPager(discord.ui.View):
             await interaction.response.send_message(
                 "These results belong to someone else's search; run `/papers search` yourself.", ephemeral=True
             )
+            return False
+        if wait := budget.spend(interaction):
+            await interaction.response.send_message(budget.slow_down(wait), ephemeral=True)
             return False
         return True
 
@@ -127,6 +130,7 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
     @app_commands.describe(query='e.g. "long context" OR "attention sink"', source="Only papers from this source")
     @app_commands.autocomplete(source=_source_autocomplete)
     @user_cooldown()
+    @budget.expensive()
     async def search(self, interaction: discord.Interaction, query: str, source: str | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         self._check_source(source)
@@ -199,6 +203,7 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
         paper="arXiv id or URL", subscription="Only this subscription (in DMs: alert) id; default: all of them"
     )
     @user_cooldown()
+    @budget.expensive()
     async def explain(self, interaction: discord.Interaction, paper: str, subscription: int | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self.bot.store.get_paper(paper_key(paper))
@@ -221,9 +226,9 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
         view; everywhere, the member's own alerts. Any other id reads exactly as a nonexistent one."""
         shown: list[Subscription] = []
         if interaction.guild is not None:
-            in_server = await self.bot.store.list_subscriptions(Owner.guild(interaction.guild.id))
+            in_server = await self.bot.store.list_subscriptions(Owner.guild(interaction.guild.id), counted=False)
             shown = [sub for sub in in_server if access.can_view(interaction, sub)]
-        shown += await self.bot.store.list_subscriptions(Owner.user(interaction.user.id))
+        shown += await self.bot.store.list_subscriptions(Owner.user(interaction.user.id), counted=False)
         if subscription is None:
             return shown[:MAX_EXPLAINED]
         shown = [sub for sub in shown if sub.id == subscription]

@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs import access, owned
+from bot.cogs import access, budget, owned
 from bot.cogs.ui import code, line_embeds, reply, user_cooldown
 from bot.delivery.render import render_paper_embed
 from bot.engine import PREVIEW_DAYS
@@ -77,6 +77,7 @@ class Subscriptions(
         query='"long context" OR "attention sink"', backfill="post", channel="Where to post (default: this channel)"
     )
     @user_cooldown()
+    @budget.expensive(only_with="backfill")
     async def add(
         self,
         interaction: discord.Interaction,
@@ -168,6 +169,7 @@ class Subscriptions(
     )
     @app_commands.describe(query="The query to try (same syntax as /subscriptions add)")
     @user_cooldown()
+    @budget.expensive()
     async def preview(self, interaction: discord.Interaction, query: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         parsed = parse_query(query)

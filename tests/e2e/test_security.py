@@ -5,7 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bot.devtools.emulator import EMBED_LINKS, MANAGE_CHANNELS, SEND_MESSAGES, VIEW_CHANNEL, DiscordEmulator
+from bot.cogs.budget import UserBudget
+from bot.devtools.emulator import (
+    EMBED_LINKS,
+    MANAGE_CHANNELS,
+    SEND_MESSAGES,
+    VIEW_CHANNEL,
+    DiscordEmulator,
+    InteractionResult,
+)
 from bot.models import Owner, SubscriptionStatus
 from tests.e2e.conftest import World, today
 
@@ -208,3 +216,50 @@ async def test_only_the_owner_sees_why_a_source_fails(world: World, items):
         assert error_text not in shown and "failure" not in shown
     owner_view = await status(world.emulator.owner_id)  # the application's owner, here in a DM
     assert "degraded" in owner_view and error_text in owner_view
+
+
+# -- one budget for every expensive path ------------------------------------------------------------------------
+
+
+async def test_expensive_paths_share_one_budget_per_user(world: World, items):
+    world.hf.publish(today(), items)
+    await world.start_bot()
+    await world.polls_completed(1)
+    mod, paper = world.moderator_id, items[0]["paper"]["id"]
+    await world.subscriptions("add", query="attention")  # no backfill: not expensive
+    # A budget of four units that does not refill during the test, so its outcome does not depend on machine speed.
+    world.bot.tree.budget = UserBudget(capacity=4, refill_seconds=3600)
+
+    async def papers(subcommand: str, user_id: int = mod, **options: object) -> InteractionResult:
+        return await world.emulator.invoke(
+            user_id=user_id,
+            name="papers",
+            subcommand=subcommand,
+            options=options,
+            guild_id=world.guild_id,
+            channel_id=world.channel_id,
+        )
+
+    async def autocomplete() -> list[dict[str, object]]:
+        return await world.emulator.autocomplete(
+            user_id=mod,
+            name="subscriptions",
+            subcommand="pause",
+            options={"subscription": ""},
+            focused="subscription",
+            guild_id=world.guild_id,
+            channel_id=world.channel_id,
+        )
+
+    assert [c["value"] for c in await autocomplete()] == [1]  # 0.25 spent
+    searched = await papers("search", query="language OR model")  # each command below: 1, none repeated
+    assert "Results 1–5" in searched.content
+    assert "stored paper" in (await world.subscriptions("preview", query="attention")).content
+    assert (await papers("explain", paper=paper)).embeds
+    refused = await world.subscriptions("preview", query="diffusion")  # 0.75 left: a fourth command is too much
+    assert refused.ephemeral and refused.content.startswith("Slow down a little: try again in")
+    assert [len(await autocomplete()) for _ in range(4)] == [1, 1, 1, 0]  # autocomplete costs a quarter
+    click = await world.emulator.click(user_id=mod, message=searched.message, custom_id="papers:next")
+    assert click.content.startswith("Slow down a little")
+    assert "Results 1–5" in (await papers("search", user_id=world.member_id, query="language")).content  # others
+    assert "added" in (await world.subscriptions("add", query="diffusion")).content  # no backfill: still free
