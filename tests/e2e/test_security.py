@@ -16,6 +16,7 @@ from bot.devtools.emulator import (
 )
 from bot.models import Owner, SubscriptionStatus
 from tests.e2e.conftest import World, today
+from tests.e2e.test_papers_commands import papers
 
 MANAGE_GUILD = 1 << 5  # Manage Server
 
@@ -82,6 +83,24 @@ def _private_channel(world: World, name: str, *, viewers: list[int]) -> int:
     return emulator.add_channel(world.guild_id, name, overwrites=overwrites)
 
 
+def _text(result: InteractionResult) -> str:
+    """A reply's content and its embeds' descriptions, as one text."""
+    return result.content + "".join(e.get("description", "") for e in result.embeds)
+
+
+async def _id_choices(world: World, user_id: int, channel_id: int) -> list[dict[str, object]]:
+    """What autocomplete offers ``user_id`` for /subscriptions pause's id, typed into ``channel_id``."""
+    return await world.emulator.autocomplete(
+        user_id=user_id,
+        name="subscriptions",
+        subcommand="pause",
+        options={"subscription": ""},
+        focused="subscription",
+        guild_id=world.guild_id,
+        channel_id=channel_id,
+    )
+
+
 def _not_found_shape(text: str, subscription_id: int) -> str:
     return text.replace(f"#{subscription_id}", "#N")
 
@@ -99,15 +118,7 @@ async def test_explain_shows_only_subscriptions_of_channels_the_member_can_view(
     paper = items[0]["paper"]["id"]
 
     async def explain(user_id: int, **options: object) -> str:
-        result = await world.emulator.invoke(
-            user_id=user_id,
-            name="papers",
-            subcommand="explain",
-            options={"paper": paper, **options},
-            guild_id=world.guild_id,
-            channel_id=world.channel_id,
-        )
-        return result.content + "".join(e.get("description", "") for e in result.embeds)
+        return _text(await papers(world, "explain", user_id=user_id, paper=paper, **options))
 
     seen = await explain(world.member_id)
     assert "**#2**" in seen and "**#3** (your alert)" in seen
@@ -139,8 +150,7 @@ async def test_manage_channels_in_one_channel_opens_only_that_channel(world: Wor
     await world.subscriptions("add", query="diffusion", channel=lab)  # #3 in #lab
 
     async def as_helper(subcommand: str, **options: object) -> str:
-        result = await world.subscriptions(subcommand, user_id=helper, channel_id=lab, **options)
-        return result.content + "".join(e.get("description", "") for e in result.embeds)
+        return _text(await world.subscriptions(subcommand, user_id=helper, channel_id=lab, **options))
 
     listed = await as_helper("list")
     assert "**#3**" in listed and "**#1**" not in listed and "**#2**" not in listed and "nightingale" not in listed
@@ -148,16 +158,7 @@ async def test_manage_channels_in_one_channel_opens_only_that_channel(world: Wor
     for hidden in (1, 2):
         refused = await as_helper("pause", subscription=hidden)
         assert _not_found_shape(refused, hidden) == _not_found_shape(missing, 999)
-    choices = await world.emulator.autocomplete(
-        user_id=helper,
-        name="subscriptions",
-        subcommand="remove",
-        options={"subscription": ""},
-        focused="subscription",
-        guild_id=world.guild_id,
-        channel_id=lab,
-    )
-    assert [c["value"] for c in choices] == [3]
+    assert [c["value"] for c in await _id_choices(world, helper, lab)] == [3]
     assert "paused" in await as_helper("pause", subscription=3)
     assert [s.status for s in await world.bot.store.list_subscriptions(Owner.guild(world.guild_id))] == [
         SubscriptionStatus.ACTIVE,
@@ -205,16 +206,14 @@ async def test_only_the_owner_sees_why_a_source_fails(world: World, items):
     state = await store.source_state("huggingface")
     assert state is not None and state.last_error
 
-    async def status(user_id: int, **where: int) -> str:
-        result = await world.emulator.invoke(user_id=user_id, name="papers", subcommand="status", **where)
-        return result.embeds[0]["description"]
+    async def status(user_id: int, in_dm: bool) -> str:
+        return _text(await papers(world, "status", user_id=user_id, in_dm=in_dm))
 
     error_text = state.last_error[:60]
-    in_server = {"guild_id": world.guild_id, "channel_id": world.channel_id}
-    for shown in (await status(world.member_id, **in_server), await status(world.member_id)):  # server and DM
+    for shown in (await status(world.member_id, False), await status(world.member_id, True)):  # server and DM
         assert "**huggingface**" in shown and "degraded" in shown
         assert error_text not in shown and "failure" not in shown
-    owner_view = await status(world.emulator.owner_id)  # the application's owner, here in a DM
+    owner_view = await status(world.emulator.owner_id, True)  # the application's owner, here in a DM
     assert "degraded" in owner_view and error_text in owner_view
 
 
@@ -230,36 +229,18 @@ async def test_expensive_paths_share_one_budget_per_user(world: World, items):
     # A budget of four units that does not refill during the test, so its outcome does not depend on machine speed.
     world.bot.tree.budget = UserBudget(capacity=4, refill_seconds=3600)
 
-    async def papers(subcommand: str, user_id: int = mod, **options: object) -> InteractionResult:
-        return await world.emulator.invoke(
-            user_id=user_id,
-            name="papers",
-            subcommand=subcommand,
-            options=options,
-            guild_id=world.guild_id,
-            channel_id=world.channel_id,
-        )
-
     async def autocomplete() -> list[dict[str, object]]:
-        return await world.emulator.autocomplete(
-            user_id=mod,
-            name="subscriptions",
-            subcommand="pause",
-            options={"subscription": ""},
-            focused="subscription",
-            guild_id=world.guild_id,
-            channel_id=world.channel_id,
-        )
+        return await _id_choices(world, mod, world.channel_id)
 
     assert [c["value"] for c in await autocomplete()] == [1]  # 0.25 spent
-    searched = await papers("search", query="language OR model")  # each command below: 1, none repeated
+    searched = await papers(world, "search", query="language OR model")  # each command below: 1, none repeated
     assert "Results 1–5" in searched.content
     assert "stored paper" in (await world.subscriptions("preview", query="attention")).content
-    assert (await papers("explain", paper=paper)).embeds
+    assert (await papers(world, "explain", paper=paper)).embeds
     refused = await world.subscriptions("preview", query="diffusion")  # 0.75 left: a fourth command is too much
     assert refused.ephemeral and refused.content.startswith("Slow down a little: try again in")
     assert [len(await autocomplete()) for _ in range(4)] == [1, 1, 1, 0]  # autocomplete costs a quarter
     click = await world.emulator.click(user_id=mod, message=searched.message, custom_id="papers:next")
     assert click.content.startswith("Slow down a little")
-    assert "Results 1–5" in (await papers("search", user_id=world.member_id, query="language")).content  # others
+    assert "Results 1–5" in (await papers(world, "search", user_id=world.member_id, query="language")).content
     assert "added" in (await world.subscriptions("add", query="diffusion")).content  # no backfill: still free
