@@ -53,11 +53,10 @@ class LimitReached(Exception):
     """A cap (subscriptions per server, alerts per user) would be exceeded; the message says how to fix it."""
 
 
-def _no_room() -> LimitReached:
-    return LimitReached(
-        "paperbot's matcher has no room for the new words in this query right now. Try a query with words "
-        "already in use, or ask the bot's owner to remove unused subscriptions."
-    )
+NO_ROOM = (
+    "paperbot's matcher has no room for the new words in this query right now. Try a query with words already in "
+    "use, or ask the bot's owner to remove unused subscriptions."
+)
 
 
 def _cap_reached(owner: Owner, cap: int) -> LimitReached:
@@ -128,6 +127,8 @@ class Engine:
                         self._index(sub, parse_query(sub.query))
                     except ValueError:
                         log.exception("stored subscription #%d has a query that no longer parses; skipping it", sub.id)
+                    except LimitReached:
+                        log.error("the index has no room for the words of subscription #%d; it will not match", sub.id)
                 after = page[-1].id
                 await asyncio.sleep(0)  # keep the gateway heartbeat and commands responsive
         finally:
@@ -141,7 +142,11 @@ class Engine:
         await self._loaded.wait()
 
     def _index(self, sub: Subscription, query: Query) -> None:
-        self.index.add(sub.id, query)
+        """Index one subscription; LimitReached (the index unchanged) when its words do not fit."""
+        try:
+            self.index.add(sub.id, query)
+        except OverflowError:
+            raise LimitReached(NO_ROOM) from None
         if sub.min_upvotes > 0:
             self._thresholds[sub.id] = (sub.min_upvotes, sub.created_at)
         else:
@@ -277,8 +282,6 @@ class Engine:
                 cap=cap,
                 on_created=index_new,
             )
-        except OverflowError:
-            raise _no_room() from None
         except BaseException:
             for sub_id in indexed:  # the commit failed after indexing
                 self._unindex(sub_id)
@@ -296,10 +299,7 @@ class Engine:
         if sub is None:
             return None
         if status is SubscriptionStatus.ACTIVE:  # indexed first: a resume the index has no room for changes nothing
-            try:
-                self._index(sub, parse_query(sub.query))
-            except OverflowError:
-                raise _no_room() from None
+            self._index(sub, parse_query(sub.query))
         changed = False
         try:
             changed = await self.store.set_subscription_status(owner, subscription_id, status, reason)
