@@ -49,7 +49,7 @@ class Subscriptions(
     def _check_target(self, interaction: discord.Interaction, channel: discord.abc.GuildChannel) -> None:
         """The member must manage the *target* channel, and the bot must be able to post embeds there."""
         perms = access.member_permissions(interaction, channel.id) or discord.Permissions.none()
-        if not perms.manage_channels:
+        if not (perms.view_channel and perms.manage_channels):
             raise UserFacingError(f"You need the **Manage Channels** permission in {channel.mention} to do that.")
         me = channel.guild.me
         bot_perms = (
