@@ -52,6 +52,12 @@ def _owner_filter(owner: Owner) -> tuple[str, dict[str, Any]]:
     }
 
 
+def _live_count(owner: Owner) -> tuple[str, dict[str, Any]]:
+    """The query counting an owner's live (not removed) subscriptions, and its parameters."""
+    where, params = _owner_filter(owner)
+    return f"SELECT COUNT(*) AS n FROM subscriptions s WHERE {where} AND s.status != 'removed'", params
+
+
 class SubscriptionQueries:
     """The subscriptions, digest settings and DM channels of :class:`bot.store.Store`."""
 
@@ -79,13 +85,10 @@ class SubscriptionQueries:
         transaction too; if it raises, nothing is stored.
         """
         owner = Owner.guild(guild_id) if scope is Scope.GUILD and guild_id is not None else Owner.user(user_id)
-        where, params = _owner_filter(owner)
         async with self._db.transaction() as db:
             if cap is not None:
-                async with db.execute(
-                    f"SELECT COUNT(*) AS n FROM subscriptions s WHERE {where} AND s.status != 'removed'", params
-                ) as cursor:
-                    row = await cursor.fetchone()
+                async with db.execute(*_live_count(owner)) as counted:
+                    row = await counted.fetchone()
                 if row is not None and row["n"] >= cap:
                     return None
             cursor = await db.execute(
@@ -105,27 +108,19 @@ class SubscriptionQueries:
             sub_id = cursor.lastrowid
             assert sub_id is not None
             await queue_deliveries(db, [(sub_id, paper_id) for paper_id in backfill], now, hold=False)
-            sub = Subscription(
-                id=sub_id,
-                scope=scope,
-                guild_id=guild_id,
-                channel_id=channel_id,
-                user_id=user_id,
-                query=query,
-                created_at=now,
-                schedule=schedule,
-                min_upvotes=min_upvotes,
-            )
+            async with db.execute(
+                f"SELECT {_UNCOUNTED_COLUMNS} FROM subscriptions s WHERE s.id = :id", {"id": sub_id}
+            ) as created:
+                row = await created.fetchone()
+            assert row is not None
+            sub = _subscription_from_row(row)
             if on_created is not None:
                 on_created(sub)
         return sub
 
     async def count_subscriptions(self, owner: Owner) -> int:
         """Live (not removed) subscriptions of a server, or alerts of a user."""
-        where, params = _owner_filter(owner)
-        row = await self._db.fetchone(
-            f"SELECT COUNT(*) AS n FROM subscriptions s WHERE {where} AND s.status != 'removed'", params
-        )
+        row = await self._db.fetchone(*_live_count(owner))
         return int(row["n"]) if row else 0
 
     async def list_subscriptions(
