@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import discord
 
@@ -34,8 +36,35 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
+def _directory_problem(path: str) -> str | None:
+    """A directory given as the database file (SQLite would only say "unable to open database file")."""
+    if not Path(path).is_dir():
+        return None
+    example = str(Path(path) / "paperbot.db")
+    return f"storage.path: {path!r} is a directory; name a database file in it, e.g. {example!r}"
+
+
+async def _open_store(path: str) -> Store | str:
+    """The store at ``path`` (created or migrated), or one line saying why it cannot be opened."""
+    try:
+        return await Store.open(path)
+    except (sqlite3.Error, OSError) as exc:
+        return f"storage.path: cannot open the database {path!r}: {exc}"
+
+
+async def _storage_problem(path: str) -> str | None:
+    """Why the database at ``path`` cannot be used, or None (it is then created or migrated, and closed)."""
+    store = await _open_store(path)
+    if isinstance(store, str):
+        return store
+    await store.close()
+    return None
+
+
 async def _check(settings: Settings) -> int:
-    store = await Store.open(settings.storage.path)
+    store = await _open_store(settings.storage.path)
+    if isinstance(store, str):
+        return _fail(store)
     try:
         version = await store.schema_version()
         papers = await store.count_papers()
@@ -61,6 +90,8 @@ def _run(settings: Settings) -> int:
             f"no bot token: set the environment variable {settings.discord.token_env} "
             f"(e.g. export {settings.discord.token_env}=...) — see README, 'Discord application setup'"
         )
+    if problem := asyncio.run(_storage_problem(settings.storage.path)):
+        return _fail(problem)
     from bot.app import PaperBot, point_client_at  # imported late: `check` and errors stay fast
 
     discord.utils.setup_logging(level=logging.INFO)
@@ -82,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.config)
     except ConfigError as exc:
         return _fail(f"invalid configuration: {exc}")
+    if problem := _directory_problem(settings.storage.path):
+        return _fail(problem)
     if args.command == "check":
         return asyncio.run(_check(settings))
     return _run(settings)

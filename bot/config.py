@@ -210,12 +210,39 @@ def settings_warnings(settings: Settings) -> list[str]:
     return warnings
 
 
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A Discord bot token: three base64url parts joined by dots (user id, timestamp, HMAC).
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}$")
+
+
+def _check_token_env(name: str) -> None:
+    """``discord.token_env`` must be an environment variable's name. Whatever else it holds is never echoed: it is
+    most likely the token itself, pasted where the name belongs."""
+    if _ENV_NAME_RE.match(name):
+        return
+    if _TOKEN_RE.match(name.strip()):
+        raise ConfigError(
+            "discord.token_env: this looks like a bot token, not the name of an environment variable. Put the "
+            "token in an environment variable (export DISCORD_TOKEN=...), set token_env to that name "
+            '("DISCORD_TOKEN"), and since the token was written in a file, consider resetting it in the '
+            "Developer Portal"
+        )
+    raise ConfigError(
+        "discord.token_env: expected the name of an environment variable (letters, digits and _, not starting "
+        'with a digit), e.g. "DISCORD_TOKEN"; the value given is not shown, in case it is a secret'
+    )
+
+
 def _check(settings: Settings) -> None:
     """The checks across keys, after every key has its type."""
-    if not settings.discord.token_env.strip():
-        raise ConfigError("discord.token_env: must name an environment variable")
+    _check_token_env(settings.discord.token_env)
     if not settings.storage.path.strip():
         raise ConfigError("storage.path: must not be empty")
+    if settings.storage.path.strip() == ":memory:":
+        raise ConfigError(
+            'storage.path: ":memory:" would keep every paper, subscription and delivery in memory only (lost on '
+            'exit, and not shared between the bot\'s connections); use a file path such as "paperbot.db"'
+        )
     urls = [
         ("discord.api_base_url", settings.discord.api_base_url),
         ("discord.gateway_url", settings.discord.gateway_url),
@@ -271,4 +298,8 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         raw = tomllib.loads(chosen.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{chosen}: not valid TOML ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{chosen}: not UTF-8 text (byte {exc.start} is not valid UTF-8); save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{chosen}: cannot be read ({exc.strerror or exc})") from None
     return settings_from_dict(raw)

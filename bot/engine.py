@@ -53,6 +53,21 @@ class LimitReached(Exception):
     """A cap (subscriptions per server, alerts per user) would be exceeded; the message says how to fix it."""
 
 
+NO_ROOM = (
+    "paperbot's matcher has no room for the new words in this query right now. Try a query with words already in "
+    "use, or ask the bot's owner to remove unused subscriptions."
+)
+
+
+def _cap_reached(owner: Owner, cap: int) -> LimitReached:
+    if owner.scope is Scope.GUILD:
+        return LimitReached(
+            f"This server already has {cap} subscriptions, the most allowed. "
+            "Remove one with `/subscriptions remove` first."
+        )
+    return LimitReached(f"You already have {cap} alerts, the most allowed. Remove one with `/alerts remove` first.")
+
+
 @dataclass(frozen=True, slots=True)
 class PollResult:
     source: str
@@ -112,6 +127,8 @@ class Engine:
                         self._index(sub, parse_query(sub.query))
                     except ValueError:
                         log.exception("stored subscription #%d has a query that no longer parses; skipping it", sub.id)
+                    except LimitReached:
+                        log.error("the index has no room for the words of subscription #%d; it will not match", sub.id)
                 after = page[-1].id
                 await asyncio.sleep(0)  # keep the gateway heartbeat and commands responsive
         finally:
@@ -125,7 +142,11 @@ class Engine:
         await self._loaded.wait()
 
     def _index(self, sub: Subscription, query: Query) -> None:
-        self.index.add(sub.id, query)
+        """Index one subscription; LimitReached (the index unchanged) when its words do not fit."""
+        try:
+            self.index.add(sub.id, query)
+        except OverflowError:
+            raise LimitReached(NO_ROOM) from None
         if sub.min_upvotes > 0:
             self._thresholds[sub.id] = (sub.min_upvotes, sub.created_at)
         else:
@@ -233,31 +254,40 @@ class Engine:
         """
         await self.ready()
         cap = self.limits.subscriptions_per_guild if owner.scope is Scope.GUILD else self.limits.alerts_per_user
-        if await self.store.count_subscriptions(owner) >= cap:
-            if owner.scope is Scope.GUILD:
-                raise LimitReached(
-                    f"This server already has {cap} subscriptions, the most allowed. "
-                    "Remove one with `/subscriptions remove` first."
-                )
-            raise LimitReached(
-                f"You already have {cap} alerts, the most allowed. Remove one with `/alerts remove` first."
-            )
+        if await self.store.count_subscriptions(owner) >= cap:  # a cheap early answer; the add checks again
+            raise _cap_reached(owner, cap)
         backfill_ids = []
         if backfill > 0:
             backfill_ids = [p.id for p in await self.preview(query) if p.upvotes >= min_upvotes][:backfill]
         is_channel = owner.scope is Scope.GUILD
-        sub = await self.store.add_subscription(
-            scope=owner.scope,
-            user_id=user_id,
-            query=query.text,
-            now=self.clock(),
-            guild_id=owner.id if is_channel else None,
-            channel_id=channel_id,
-            schedule=schedule,
-            min_upvotes=min_upvotes,
-            backfill=backfill_ids,
-        )
-        self._index(sub, query)
+        indexed: list[int] = []
+
+        def index_new(sub: Subscription) -> None:
+            # Indexed inside the store's transaction: if the index has no room, the row is rolled back, so no
+            # subscription is ever stored that would silently never match.
+            self._index(sub, query)
+            indexed.append(sub.id)
+
+        try:
+            sub = await self.store.add_subscription(
+                scope=owner.scope,
+                user_id=user_id,
+                query=query.text,
+                now=self.clock(),
+                guild_id=owner.id if is_channel else None,
+                channel_id=channel_id,
+                schedule=schedule,
+                min_upvotes=min_upvotes,
+                backfill=backfill_ids,
+                cap=cap,
+                on_created=index_new,
+            )
+        except BaseException:
+            for sub_id in indexed:  # the commit failed after indexing
+                self._unindex(sub_id)
+            raise
+        if sub is None:
+            raise _cap_reached(owner, cap)
         return sub, len(backfill_ids)
 
     async def set_status(
@@ -266,13 +296,17 @@ class Engine:
         """Pause, resume or remove one of this owner's subscriptions; None when not found."""
         await self.ready()
         sub = await self.store.get_subscription(owner, subscription_id)
-        if sub is None or not await self.store.set_subscription_status(owner, subscription_id, status, reason):
+        if sub is None:
             return None
-        if status is SubscriptionStatus.ACTIVE:
+        if status is SubscriptionStatus.ACTIVE:  # indexed first: a resume the index has no room for changes nothing
             self._index(sub, parse_query(sub.query))
-        else:
-            self._unindex(sub.id)
-        return sub
+        changed = False
+        try:
+            changed = await self.store.set_subscription_status(owner, subscription_id, status, reason)
+        finally:
+            if not changed or status is not SubscriptionStatus.ACTIVE:
+                self._unindex(sub.id)
+        return sub if changed else None
 
     def forget_subscriptions(self, subscription_ids: Sequence[int]) -> None:
         """Drop subscriptions the sender paused (the store already records it) from the index."""

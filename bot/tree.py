@@ -8,10 +8,12 @@ anything else is a bug: logged with its traceback, and the user is told somethin
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import discord
 from discord import app_commands
 
+from bot.cogs.budget import UserBudget, slow_down
 from bot.cogs.ui import code, reply
 from bot.delivery.schedule import ScheduleError
 from bot.engine import LimitReached
@@ -42,7 +44,7 @@ def user_message(error: app_commands.AppCommandError) -> str | None:
     if isinstance(original, QueryError):
         return query_error_message(original)
     if isinstance(error, app_commands.CommandOnCooldown):
-        return f"Slow down a little: try again in {error.retry_after:.0f}s."
+        return slow_down(error.retry_after)
     if isinstance(error, app_commands.CheckFailure):
         return "You don't have permission to use this command here."
     if isinstance(error, app_commands.TransformerError):
@@ -51,7 +53,12 @@ def user_message(error: app_commands.AppCommandError) -> str | None:
 
 
 class PaperTree(app_commands.CommandTree[discord.Client]):
-    """paperbot's command tree, passed to the bot as ``tree_cls``."""
+    """paperbot's command tree, passed to the bot as ``tree_cls``. It holds the per-user budget the expensive
+    commands, autocompletes and clicks share (``bot.cogs.budget``)."""
+
+    def __init__(self, client: discord.Client, *args: Any, **kwargs: Any) -> None:
+        super().__init__(client, *args, **kwargs)
+        self.budget = UserBudget()
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         message = user_message(error)

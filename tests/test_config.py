@@ -140,3 +140,51 @@ def test_example_config_documents_every_key():
     for key in keys(Settings, ""):
         if key != "sources.feeds":
             assert f"`{key}`" in readme, f"README does not document {key}"
+
+
+# -- operator mistakes: one clear line and exit 2, never a traceback or a secret echoed (issue 16, items 9, 15) ---
+
+PASTED_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GhIjKl.AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_"
+OFFLINE = '[discord]\napi_base_url = "http://127.0.0.1:9"\ngateway_url = "ws://127.0.0.1:9"\n'  # never the internet
+
+
+def _one_line_failure(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    return result.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_a_token_pasted_as_token_env_is_recognised_and_never_echoed(tmp_path, command):
+    (tmp_path / "c.toml").write_text(f'[discord]\ntoken_env = "{PASTED_TOKEN}"\napi_base_url = "http://127.0.0.1:9"\n')
+    result = _cli(command, "--config", "c.toml", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT)})
+    error = _one_line_failure(result)
+    assert "discord.token_env" in error and "looks like a bot token" in error
+    for part in PASTED_TOKEN.split("."):
+        assert part not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("value", ["my token", "DISCORD-TOKEN", "1ABC", " Bot abc.def "])
+def test_token_env_must_be_a_variable_name_and_is_not_echoed(tmp_path, value):
+    (tmp_path / "c.toml").write_text(f'[discord]\ntoken_env = "{value}"\n')
+    result = _cli("check", "--config", "c.toml", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT)})
+    error = _one_line_failure(result)
+    assert "discord.token_env" in error and "name of an environment variable" in error
+    assert value.strip() not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        pytest.param(OFFLINE.encode() + b'[storage]\npath = ":memory:"\n', ["storage.path", ":memory:"], id="memory"),
+        pytest.param(OFFLINE.encode() + b'[storage]\npath = "data"\n', ["storage.path", "is a directory"], id="dir"),
+        pytest.param(b'[storage]\npath = "caf\xe9.db"\n', ["c.toml", "UTF-8"], id="latin-1"),
+    ],
+)
+def test_storage_and_file_mistakes_get_one_line(tmp_path, command, config, expected):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "c.toml").write_bytes(config)
+    env = {"PYTHONPATH": str(ROOT), "DISCORD_TOKEN": "x"}
+    error = _one_line_failure(_cli(command, "--config", "c.toml", cwd=tmp_path, env_extra=env))
+    assert all(text in error for text in expected), error

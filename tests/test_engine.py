@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
@@ -10,6 +11,7 @@ import pytest
 from bot.config import LimitsSettings
 from bot.engine import Engine, LimitReached
 from bot.matching import parse_query
+from bot.matching.index import SubscriptionIndex
 from bot.models import Owner, Paper, Scope, Subscription, SubscriptionStatus
 from tests.conftest import T0, make_paper
 
@@ -126,3 +128,27 @@ async def test_search_ranks_exact_matches_and_filters_by_source(engine, store):
     # A query the full-text index cannot constrain is matched exactly against recent papers.
     assert {p.id for p in await engine.search(parse_query("cat:cs.CL"))} == {"2411.00003", "2411.00004"}
     assert await engine.search(parse_query("transformer")) == []
+
+
+async def test_an_add_the_index_has_no_room_for_stores_nothing(store):
+    engine = Engine(store, clock=lambda: T0)
+    engine.index = SubscriptionIndex(max_words=6)  # room for four words
+    await engine.load()
+    kept = await _add(engine, "attention sink")
+    with pytest.raises(LimitReached, match="no room"):
+        await _add(engine, "diffusion transformer models", backfill=3)
+    assert [s.id for s in await store.list_subscriptions(GUILD)] == [kept.id]  # no row left behind
+    assert len(engine.index) == 1
+    await engine.set_status(GUILD, kept.id, SubscriptionStatus.REMOVED)  # its words are reclaimed
+    added = await _add(engine, "diffusion transformer")
+    assert engine.plan([_paper(1, "A diffusion transformer")]) == [(added.id, "2411.00001")]
+
+
+async def test_concurrent_adds_cannot_pass_the_cap_together(store):
+    engine = Engine(store, clock=lambda: T0, limits=LimitsSettings(alerts_per_user=2))
+    await engine.load()
+    me = Owner.user(7)
+    results = await asyncio.gather(*(_add(engine, f"topic{n}", owner=me) for n in range(5)), return_exceptions=True)
+    assert sum(isinstance(r, Subscription) for r in results) == 2
+    assert all(isinstance(r, LimitReached) for r in results if not isinstance(r, Subscription))
+    assert await store.count_subscriptions(me) == 2 and len(engine.index) == 2

@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs import owned
+from bot.cogs import budget, owned
 from bot.cogs.ui import line_embeds, reply, user_cooldown
 from bot.models import Owner, Schedule, SubscriptionStatus
 
@@ -35,6 +35,7 @@ class Alerts(
     @app_commands.command(name="add", description="DM me new papers matching a query")
     @owned.describe_add(query='"diffusion transformer" OR au:"Yann LeCun"', backfill="DM")
     @user_cooldown()
+    @budget.expensive(only_with="backfill")
     async def add(
         self,
         interaction: discord.Interaction,

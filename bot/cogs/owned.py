@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs import budget
 from bot.cogs.ui import (
     AUTOCOMPLETE_LIMIT,
     WEEKDAY_CHOICES,
@@ -82,11 +83,15 @@ async def subscription_choices(
     owner: Owner,
     current: str,
     channel_name: Callable[[int], str | None] = lambda _: None,
+    shown: Callable[[Subscription], bool] = lambda _: True,
 ) -> list[app_commands.Choice[int]]:
-    """Autocomplete: this owner's subscriptions whose id, query or channel contains what was typed."""
+    """Autocomplete: this owner's subscriptions (those ``shown`` to the member) whose id, query or channel
+    contains what was typed."""
     needle = current.strip().lstrip("#").casefold()
     choices = []
-    for sub in await store.list_subscriptions(owner):
+    for sub in await store.list_subscriptions(owner, counted=False):
+        if not shown(sub):
+            continue
         where = f" · #{channel_name(sub.channel_id) or sub.channel_id}" if sub.channel_id else ""
         label = f"#{sub.id} · {sub.query}{where} · {status_text(sub)}"
         if needle in label.casefold():
@@ -221,11 +226,25 @@ class OwnedCommands(commands.Cog):
         """How autocomplete names a subscription's channel; None: by its id."""
         return None
 
+    def may_change(self, interaction: discord.Interaction, sub: Subscription) -> bool:
+        """Whether this member may see and change one of the owner's subscriptions; by default the owner may."""
+        return True
+
+    def check_settings(self, interaction: discord.Interaction) -> None:
+        """Raise UserFacingError if this member may not change the owner's digest settings; by default anyone may."""
+
     async def choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[int]]:
-        """Autocomplete for a subscription id option: this owner's subscriptions matching what was typed."""
+        """Autocomplete for a subscription id option: this owner's subscriptions, those the member may change,
+        matching what was typed; none while the member is over their budget (``bot.cogs.budget``)."""
+        if budget.spend(interaction, budget.AUTOCOMPLETE_COST):
+            return []
         owner = self.owner_of(interaction)
         return await subscription_choices(
-            self.bot.store, owner, current, lambda channel_id: self.channel_name(interaction, channel_id)
+            self.bot.store,
+            owner,
+            current,
+            lambda channel_id: self.channel_name(interaction, channel_id),
+            lambda sub: self.may_change(interaction, sub),
         )
 
     async def check_change(
@@ -271,5 +290,7 @@ class OwnedCommands(commands.Cog):
         weekly_day: str | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
+        if timezone is not None or digest_time is not None or weekly_day is not None:
+            self.check_settings(interaction)
         owner = self.owner_of(interaction)
         await digest_settings_command(self.bot, interaction, owner, timezone, digest_time, weekly_day)

@@ -14,6 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs import access, budget
 from bot.cogs.ui import code, line_embeds, relative_time, reply, user_cooldown
 from bot.delivery.render import render_paper_embed, trim
 from bot.engine import PaperExplanation
@@ -68,6 +69,9 @@ class SearchPager(discord.ui.View):
                 "These results belong to someone else's search; run `/papers search` yourself.", ephemeral=True
             )
             return False
+        if wait := budget.spend(interaction):
+            await interaction.response.send_message(budget.slow_down(wait), ephemeral=True)
+            return False
         return True
 
     async def _show(self, interaction: discord.Interaction, page: int) -> None:
@@ -86,7 +90,8 @@ class SearchPager(discord.ui.View):
 
 def _explanation_line(item: PaperExplanation, guild_id: int | None) -> str:
     sub, verdict = item.subscription, item.verdict
-    head = f"{'✅' if verdict.matched else '❌'} **#{sub.id}** {code(trim(sub.query, 120))}"
+    whose = " (your alert)" if sub.scope is Scope.USER else ""
+    head = f"{'✅' if verdict.matched else '❌'} **#{sub.id}**{whose} {code(trim(sub.query, 120))}"
     found = f"found: {', '.join(code(h) for h in verdict.hits[:6])}" if verdict.hits else "no term found"
     detail = found if verdict.matched else "; ".join(verdict.failures[:3]) or found
     reason = item.reason
@@ -125,6 +130,7 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
     @app_commands.describe(query='e.g. "long context" OR "attention sink"', source="Only papers from this source")
     @app_commands.autocomplete(source=_source_autocomplete)
     @user_cooldown()
+    @budget.expensive()
     async def search(self, interaction: discord.Interaction, query: str, source: str | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         self._check_source(source)
@@ -197,6 +203,7 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
         paper="arXiv id or URL", subscription="Only this subscription (in DMs: alert) id; default: all of them"
     )
     @user_cooldown()
+    @budget.expensive()
     async def explain(self, interaction: discord.Interaction, paper: str, subscription: int | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self.bot.store.get_paper(paper_key(paper))
@@ -205,33 +212,37 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
                 f"I don't have {code(trim(paper, 100))} stored, so nothing could have matched "
                 "it. It may not have been listed by a source yet."
             )
-        owner = (
-            Owner.guild(interaction.guild_id)
-            if interaction.guild_id and interaction.guild
-            else Owner.user(interaction.user.id)
-        )
-        noun = "subscription" if owner.scope is Scope.GUILD else "alert"
-        subs: list[Subscription]
-        if subscription is not None:
-            one = await self.bot.store.get_subscription(owner, subscription)
-            if one is None:
-                where = "in this server" if owner.scope is Scope.GUILD else "among your alerts"
-                raise UserFacingError(f"{noun.title()} #{subscription} was not found {where}.")
-            subs = [one]
-        else:
-            subs = (await self.bot.store.list_subscriptions(owner))[:MAX_EXPLAINED]
+        subs = await self._explainable(interaction, subscription)
         if not subs:
-            hint = "/subscriptions add" if owner.scope is Scope.GUILD else "/alerts add"
-            await reply(interaction, f"There are no {noun}s here to explain against. Add one with `{hint}`.")
+            hint = "`/alerts add` (or, for a channel, `/subscriptions add`)"
+            await reply(interaction, f"There is nothing of yours to explain against here. Add one with {hint}.")
             return
         lines = [_explanation_line(await self.bot.engine.explain(found, s), interaction.guild_id) for s in subs]
         title = trim(f"{found.id}: {found.title}", 250)
         await reply(interaction, embeds=line_embeds(title, lines))
 
+    async def _explainable(self, interaction: discord.Interaction, subscription: int | None) -> list[Subscription]:
+        """What ``explain`` may show this member: in a server, its subscriptions of the channels the member can
+        view; everywhere, the member's own alerts. Any other id reads exactly as a nonexistent one."""
+        shown: list[Subscription] = []
+        if interaction.guild is not None:
+            in_server = await self.bot.store.list_subscriptions(Owner.guild(interaction.guild.id), counted=False)
+            shown = [sub for sub in in_server if access.can_view(interaction, sub)]
+        shown += await self.bot.store.list_subscriptions(Owner.user(interaction.user.id), counted=False)
+        if subscription is None:
+            return shown[:MAX_EXPLAINED]
+        shown = [sub for sub in shown if sub.id == subscription]
+        if not shown:
+            raise UserFacingError(f"#{subscription} is not a subscription or alert of yours that I can find here.")
+        return shown
+
     @app_commands.command(name="status", description="Sources, outbox and uptime")
     @user_cooldown()
     async def status(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
+        # A failing source's error can carry its URL (and whatever credential the operator put in it): only the
+        # bot's owner (the application's owner or team) sees it; everyone else sees whether the source is ok.
+        details = await self.bot.is_owner(interaction.user)
         lines = []
         for source in self.bot.sources:
             state = await self.bot.store.source_state(source.name)
@@ -240,7 +251,9 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
             health = "ok"
             next_poll = self.bot.next_poll_time(source.name)
             if state and state.consecutive_failures:
-                health = f"{state.consecutive_failures} failure(s) in a row: {trim(state.last_error or '', 150)}"
+                health = "degraded"
+                if details:
+                    health += f": {state.consecutive_failures} failure(s) in a row: {trim(state.last_error or '', 150)}"
                 if state.next_attempt_at and (next_poll is None or state.next_attempt_at > next_poll):
                     next_poll = state.next_attempt_at  # backing off
             lines.append(

@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs import owned
+from bot.cogs import access, budget, owned
 from bot.cogs.ui import code, line_embeds, reply, user_cooldown
 from bot.delivery.render import render_paper_embed
 from bot.engine import PREVIEW_DAYS
@@ -46,20 +46,10 @@ class Subscriptions(
 ):
     # -- checks ---------------------------------------------------------------------------------------
 
-    def _member_permissions(
-        self, interaction: discord.Interaction, channel: discord.abc.GuildChannel
-    ) -> discord.Permissions:
-        resolved = interaction.namespace.channel
-        if isinstance(resolved, app_commands.AppCommandChannel) and resolved.id == channel.id:
-            return resolved.permissions  # Discord's own computation for this member in that channel
-        if interaction.channel_id == channel.id:
-            return interaction.permissions
-        assert isinstance(interaction.user, discord.Member)
-        return channel.permissions_for(interaction.user)
-
     def _check_target(self, interaction: discord.Interaction, channel: discord.abc.GuildChannel) -> None:
         """The member must manage the *target* channel, and the bot must be able to post embeds there."""
-        if not self._member_permissions(interaction, channel).manage_channels:
+        perms = access.member_permissions(interaction, channel.id) or discord.Permissions.none()
+        if not (perms.view_channel and perms.manage_channels):
             raise UserFacingError(f"You need the **Manage Channels** permission in {channel.mention} to do that.")
         me = channel.guild.me
         bot_perms = (
@@ -74,15 +64,10 @@ class Subscriptions(
             )
 
     async def _own_subscription(self, interaction: discord.Interaction, subscription_id: int) -> Subscription:
-        """One of this server's subscriptions, whose channel the member may manage."""
+        """One of this server's subscriptions that the member may change (any other id reads as not found)."""
         sub = await self.bot.store.get_subscription(_guild(interaction), subscription_id)
-        if sub is None:
+        if sub is None or not access.can_manage(interaction, sub):
             raise UserFacingError(f"Subscription #{subscription_id} was not found in this server.")
-        channel = interaction.guild.get_channel(sub.channel_id or 0) if interaction.guild else None
-        if channel is not None and not self._member_permissions(interaction, channel).manage_channels:
-            raise UserFacingError(
-                f"You need the **Manage Channels** permission in {channel.mention} to change #{sub.id}."
-            )
         return sub
 
     # -- commands -------------------------------------------------------------------------------------
@@ -92,6 +77,7 @@ class Subscriptions(
         query='"long context" OR "attention sink"', backfill="post", channel="Where to post (default: this channel)"
     )
     @user_cooldown()
+    @budget.expensive(only_with="backfill")
     async def add(
         self,
         interaction: discord.Interaction,
@@ -123,7 +109,8 @@ class Subscriptions(
     @user_cooldown()
     async def list_(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        subs = await self.bot.store.list_subscriptions(_guild(interaction), channel.id if channel else None)
+        listed = await self.bot.store.list_subscriptions(_guild(interaction), channel.id if channel else None)
+        subs = [sub for sub in listed if access.can_manage(interaction, sub)]
         if not subs:
             where = f" for {channel.mention}" if channel else ""
             await reply(interaction, f"No subscriptions{where} yet. Add one with `/subscriptions add`.")
@@ -166,6 +153,13 @@ class Subscriptions(
         if status is SubscriptionStatus.ACTIVE and isinstance(channel, discord.TextChannel):
             self._check_target(interaction, channel)
 
+    def may_change(self, interaction: discord.Interaction, sub: Subscription) -> bool:
+        return access.can_manage(interaction, sub)
+
+    def check_settings(self, interaction: discord.Interaction) -> None:
+        if not access.can_manage_server(interaction):
+            raise UserFacingError("Changing this server's digest settings needs the **Manage Server** permission.")
+
     def channel_name(self, interaction: discord.Interaction, channel_id: int) -> str | None:
         channel = interaction.guild.get_channel(channel_id) if interaction.guild else None
         return channel.name if channel else None
@@ -175,6 +169,7 @@ class Subscriptions(
     )
     @app_commands.describe(query="The query to try (same syntax as /subscriptions add)")
     @user_cooldown()
+    @budget.expensive()
     async def preview(self, interaction: discord.Interaction, query: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         parsed = parse_query(query)

@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.matching.document import PaperDocument, document_for
-from bot.matching.leaves import Ids, LeafTable
+from bot.matching.leaves import MAX_WORDS, Ids, LeafTable
 from bot.matching.nodes import And, Field, Node, Not, Or, Term
 from bot.matching.query import Query
 from bot.models import Paper
@@ -203,8 +203,8 @@ def _order_key(shape: Shape) -> str:
 class SubscriptionIndex:
     """Stored queries keyed by subscription id, matched against papers in bulk. Not thread-safe."""
 
-    def __init__(self) -> None:
-        self._leaves = LeafTable()
+    def __init__(self, max_words: int = MAX_WORDS) -> None:
+        self._leaves = LeafTable(max_words)
         self._groups: dict[Shape, _Group] = {}
         self._rows: dict[int, tuple[_Group, int]] = {}
 
@@ -216,14 +216,29 @@ class SubscriptionIndex:
 
     # -- maintenance --------------------------------------------------------------------------------
 
+    @property
+    def words(self) -> int:
+        """How many distinct words the indexed queries use (bounded by ``max_words``)."""
+        return self._leaves.words
+
     def add(self, sub_id: int, query: Query) -> None:
-        """Index ``query`` under ``sub_id``, replacing any query already stored under that id."""
-        self.remove(sub_id)
+        """Index ``query`` under ``sub_id``, replacing any query already stored under that id.
+
+        Raises OverflowError, leaving the index as it was, when the query's words do not fit the vocabulary."""
         shape, terms = _shape(query.root)
+        leaves: list[int] = []
+        try:
+            for term in terms:
+                leaves.append(self._leaves.acquire(term))
+        except OverflowError:
+            for leaf in leaves:
+                self._leaves.release(leaf)
+            raise
+        self.remove(sub_id)
         group = self._groups.get(shape)
         if group is None:
             group = self._groups[shape] = _Group(shape, len(terms))
-        self._rows[sub_id] = (group, group.append(sub_id, [self._leaves.acquire(term) for term in terms]))
+        self._rows[sub_id] = (group, group.append(sub_id, leaves))
 
     def remove(self, sub_id: int) -> None:
         """Forget the query stored under ``sub_id`` (no error if there is none)."""

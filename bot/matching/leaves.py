@@ -147,32 +147,50 @@ class _Prefixes:
 
 
 class LeafTable:
-    """Every leaf of the stored queries, filed for lookups over a batch of papers."""
+    """Every leaf of the stored queries, filed for lookups over a batch of papers.
 
-    def __init__(self) -> None:
+    ``max_words`` bounds the vocabulary (n-grams pack three word ids into an int64); a leaf that would need more
+    raises OverflowError and changes nothing.
+    """
+
+    def __init__(self, max_words: int = MAX_WORDS) -> None:
         self.leaves: list[Leaf | None] = [None]  # row NO_LEAF is never a leaf
         self._ids: dict[LeafKey, int] = {}
         self._free: list[int] = []
-        # An id for every word a leaf has used (papers' other words are UNKNOWN). It only grows, which
-        # bounds it by the distinct words ever typed into queries.
+        # An id for every word the filed n-grams of live leaves use (papers' other words are UNKNOWN), with how
+        # many uses each has: a word no leaf uses any more is forgotten and its id reused, so the vocabulary is
+        # bounded by the words of the queries stored now, not by every word ever typed.
         self._vocabulary: dict[str, int] = {SEGMENT_BREAK: BREAK}
+        self._word_uses: dict[str, int] = {}
+        self._free_words: list[int] = []
+        self._next_word = BREAK + 1
+        self.max_words = min(max_words, MAX_WORDS)
         self._slots: dict[tuple[Field, bool, int], _Slot] = {}
         self._prefixes: dict[Field, _Prefixes] = {}
 
+    @property
+    def words(self) -> int:
+        """How many distinct words the live leaves use."""
+        return len(self._word_uses)
+
     def acquire(self, term: Term) -> int:
-        """The id of ``term``'s leaf (filed on first use); pair every call with :meth:`release`."""
+        """The id of ``term``'s leaf (filed on first use); pair every call with :meth:`release`.
+
+        Raises OverflowError, changing nothing, when the leaf's words would not fit in the vocabulary."""
         key, slot, words, exact = describe_leaf(term)
         leaf_id = self._ids.get(key)
         if leaf_id is None:
+            gram = None if slot is None else self._use_words(words)  # the one step that can fail: first
             leaf_id = self._free.pop() if self._free else len(self.leaves)
             if leaf_id == len(self.leaves):
                 self.leaves.append(None)
             self.leaves[leaf_id] = Leaf(key, exact, None if exact else compile_term(term), slot, words)
             self._ids[key] = leaf_id
-            if slot is None:
+            if gram is None:
                 self._prefixes.setdefault(term.field, _Prefixes()).add(words[0], leaf_id)
             else:
-                self._slots.setdefault(slot, _Slot()).add(self._gram(words), leaf_id, exact)
+                assert slot is not None
+                self._slots.setdefault(slot, _Slot()).add(gram, leaf_id, exact)
         leaf = self.leaves[leaf_id]
         assert leaf is not None
         leaf.uses += 1
@@ -195,23 +213,51 @@ class LeafTable:
                 del self._prefixes[field]
             return
         slot = self._slots[leaf.slot]
-        slot.remove(self._gram(leaf.words), leaf_id, leaf.exact)
+        slot.remove(self._gram([self._vocabulary[word] for word in leaf.words]), leaf_id, leaf.exact)
         if not slot:
             del self._slots[leaf.slot]
+        for word in leaf.words:
+            self._drop_word(word)
 
-    def _word(self, word: str) -> int:
+    def _use_words(self, words: tuple[str, ...]) -> int:
+        """Count a use of each of ``words`` (assigning ids to new ones) and return their packed n-gram; on
+        OverflowError the uses counted so far are undone."""
+        ids: list[int] = []
+        try:
+            for word in words:
+                ids.append(self._use_word(word))
+        except OverflowError:
+            for word in words[: len(ids)]:
+                self._drop_word(word)
+            raise
+        return self._gram(ids)
+
+    def _use_word(self, word: str) -> int:
         found = self._vocabulary.get(word)
         if found is None:
-            found = len(self._vocabulary) + 1  # after UNKNOWN and BREAK
-            if found >= MAX_WORDS:
+            if self._free_words:
+                found = self._free_words.pop()
+            elif self._next_word < self.max_words:
+                found, self._next_word = self._next_word, self._next_word + 1
+            else:
                 raise OverflowError("too many distinct words in the stored queries")
             self._vocabulary[word] = found
+        self._word_uses[word] = self._word_uses.get(word, 0) + 1
         return found
 
-    def _gram(self, words: tuple[str, ...]) -> int:
+    def _drop_word(self, word: str) -> None:
+        uses = self._word_uses[word] - 1
+        if uses:
+            self._word_uses[word] = uses
+            return
+        del self._word_uses[word]
+        self._free_words.append(self._vocabulary.pop(word))
+
+    @staticmethod
+    def _gram(ids: Sequence[int]) -> int:
         gram = 0
-        for word in words:
-            gram = gram << _WORD_BITS | self._word(word)
+        for word_id in ids:
+            gram = gram << _WORD_BITS | word_id
         return gram
 
     # -- a batch ------------------------------------------------------------------------------------

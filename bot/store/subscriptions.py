@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,11 +13,17 @@ from bot.store.connection import Database
 from bot.store.outbox import queue_deliveries
 from bot.store.schema import SCOPE_OF_KIND, SUBSCRIPTION_KIND, dt, ts
 
-_SUBSCRIPTION_COLUMNS = (
+_COLUMNS = (
     "s.id, s.kind, s.guild_id, s.channel_id, s.user_id, s.query, s.created_at, s.schedule, s.min_upvotes, "
     "s.last_digest_at, s.status, s.pause_reason, "
-    "(SELECT COUNT(*) FROM deliveries d WHERE d.subscription_id = s.id AND d.status = 'sent') AS delivered_count"
 )
+_SUBSCRIPTION_COLUMNS = (
+    _COLUMNS
+    + "(SELECT COUNT(*) FROM deliveries d WHERE d.subscription_id = s.id AND d.status = 'sent') AS delivered_count"
+)
+# Counting a subscription's sent deliveries reads every one of them (a million take ~0.4 s), so only what shows
+# the count pays for it; autocomplete (asked on every keystroke), explain, loading the index and digests read these.
+_UNCOUNTED_COLUMNS = _COLUMNS + "0 AS delivered_count"
 
 
 def _subscription_from_row(row: aiosqlite.Row) -> Subscription:
@@ -46,6 +52,12 @@ def _owner_filter(owner: Owner) -> tuple[str, dict[str, Any]]:
     }
 
 
+def _live_count(owner: Owner) -> tuple[str, dict[str, Any]]:
+    """The query counting an owner's live (not removed) subscriptions, and its parameters."""
+    where, params = _owner_filter(owner)
+    return f"SELECT COUNT(*) AS n FROM subscriptions s WHERE {where} AND s.status != 'removed'", params
+
+
 class SubscriptionQueries:
     """The subscriptions, digest settings and DM channels of :class:`bot.store.Store`."""
 
@@ -63,9 +75,22 @@ class SubscriptionQueries:
         schedule: Schedule = Schedule.INSTANT,
         min_upvotes: int = 0,
         backfill: Sequence[str] = (),
-    ) -> Subscription:
-        """Create a channel subscription or an alert, and queue ``backfill`` paper ids for it, atomically."""
+        cap: int | None = None,
+        on_created: Callable[[Subscription], None] | None = None,
+    ) -> Subscription | None:
+        """Create a channel subscription or an alert, and queue ``backfill`` paper ids for it, atomically.
+
+        With ``cap``, returns None (creating nothing) when the owner already has that many: counted inside the
+        write transaction, so adds racing each other cannot pass it together. ``on_created`` runs inside the
+        transaction too; if it raises, nothing is stored.
+        """
+        owner = Owner.guild(guild_id) if scope is Scope.GUILD and guild_id is not None else Owner.user(user_id)
         async with self._db.transaction() as db:
+            if cap is not None:
+                async with db.execute(*_live_count(owner)) as counted:
+                    row = await counted.fetchone()
+                if row is not None and row["n"] >= cap:
+                    return None
             cursor = await db.execute(
                 "INSERT INTO subscriptions (kind, guild_id, channel_id, user_id, query, schedule, min_upvotes, "
                 "created_at) VALUES (:kind, :guild_id, :channel_id, :user_id, :query, :schedule, :min_upvotes, :now)",
@@ -83,30 +108,30 @@ class SubscriptionQueries:
             sub_id = cursor.lastrowid
             assert sub_id is not None
             await queue_deliveries(db, [(sub_id, paper_id) for paper_id in backfill], now, hold=False)
-        return Subscription(
-            id=sub_id,
-            scope=scope,
-            guild_id=guild_id,
-            channel_id=channel_id,
-            user_id=user_id,
-            query=query,
-            created_at=now,
-            schedule=schedule,
-            min_upvotes=min_upvotes,
-        )
+            async with db.execute(
+                f"SELECT {_UNCOUNTED_COLUMNS} FROM subscriptions s WHERE s.id = :id", {"id": sub_id}
+            ) as created:
+                row = await created.fetchone()
+            assert row is not None
+            sub = _subscription_from_row(row)
+            if on_created is not None:
+                on_created(sub)
+        return sub
 
     async def count_subscriptions(self, owner: Owner) -> int:
         """Live (not removed) subscriptions of a server, or alerts of a user."""
-        where, params = _owner_filter(owner)
-        row = await self._db.fetchone(
-            f"SELECT COUNT(*) AS n FROM subscriptions s WHERE {where} AND s.status != 'removed'", params
-        )
+        row = await self._db.fetchone(*_live_count(owner))
         return int(row["n"]) if row else 0
 
-    async def list_subscriptions(self, owner: Owner, channel_id: int | None = None) -> list[Subscription]:
-        """A server's subscriptions (optionally one channel's) or a user's alerts, oldest first."""
+    async def list_subscriptions(
+        self, owner: Owner, channel_id: int | None = None, *, counted: bool = True
+    ) -> list[Subscription]:
+        """A server's subscriptions (optionally one channel's) or a user's alerts, oldest first.
+
+        ``counted=False`` leaves ``delivered_count`` at 0 and reads no deliveries (cheap at any outbox size)."""
         where, params = _owner_filter(owner)
-        sql = f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE {where} AND s.status != 'removed'"
+        columns = _SUBSCRIPTION_COLUMNS if counted else _UNCOUNTED_COLUMNS
+        sql = f"SELECT {columns} FROM subscriptions s WHERE {where} AND s.status != 'removed'"
         if channel_id is not None:
             sql += " AND s.channel_id = :channel_id"
             params = {**params, "channel_id": channel_id}
@@ -124,21 +149,22 @@ class SubscriptionQueries:
         return None if row is None else _subscription_from_row(row)
 
     async def active_subscriptions(self, after: int = 0, limit: int = -1) -> list[Subscription]:
-        """Active subscriptions and alerts by id, those with ids above ``after``, at most ``limit`` (-1: all).
+        """Active subscriptions and alerts by id, those with ids above ``after``, at most ``limit`` (-1: all);
+        ``delivered_count`` is not read (0).
 
         Page through many with ``after`` = the last id seen, so they are never all in memory at once.
         """
         rows = await self._db.fetchall(
-            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE s.status = 'active' AND s.id > :after "
+            f"SELECT {_UNCOUNTED_COLUMNS} FROM subscriptions s WHERE s.status = 'active' AND s.id > :after "
             "ORDER BY s.id LIMIT :limit",
             {"after": after, "limit": limit},
         )
         return [_subscription_from_row(r) for r in rows]
 
     async def digest_subscriptions(self) -> list[Subscription]:
-        """Active subscriptions and alerts on a daily or weekly schedule."""
+        """Active subscriptions and alerts on a daily or weekly schedule (``delivered_count`` not read: 0)."""
         rows = await self._db.fetchall(
-            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions s "
+            f"SELECT {_UNCOUNTED_COLUMNS} FROM subscriptions s "
             "WHERE s.status = 'active' AND s.schedule != 'instant' ORDER BY s.id"
         )
         return [_subscription_from_row(r) for r in rows]

@@ -185,9 +185,10 @@ async def test_missed_digests_are_sent_once_when_the_bot_returns(world: World, i
 
 async def test_bad_settings_get_helpful_errors(world: World, items):
     await _boot(world, items)
-    tz = await world.subscriptions("settings", timezone="Europe/Berln")
+    owner = world.emulator.owner_id  # changing server-wide settings needs Manage Server
+    tz = await world.subscriptions("settings", user_id=owner, timezone="Europe/Berln")
     assert "Unknown timezone" in tz.content and "Europe/Berlin" in tz.content
-    assert "HH:MM" in (await world.subscriptions("settings", digest_time="25:00")).content
+    assert "HH:MM" in (await world.subscriptions("settings", user_id=owner, digest_time="25:00")).content
     shown = await world.subscriptions("settings")
     assert "09:00 (UTC)" in shown.content and "Monday" in shown.content
     choices = await world.emulator.autocomplete(

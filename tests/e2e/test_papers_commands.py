@@ -98,7 +98,7 @@ async def test_explain_gives_the_reason(world: World, items):
     old = await papers(world, "explain", paper=catalogued, subscription=1)
     assert "listed before the subscription existed" in old.embeds[0]["description"]
     other = await papers(world, "explain", paper=target, subscription=999)
-    assert "#999 was not found in this server" in other.content
+    assert "#999 is not a subscription or alert" in other.content
 
 
 async def test_explain_in_dms_covers_my_alerts_only(world: World, items):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from random import Random
 from unittest.mock import patch
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -190,3 +191,32 @@ def test_only_candidates_are_evaluated_but_unanchorable_queries_always_are() -> 
     # One paper per batch, so that "diffusion" is a candidate only where the paper has it.
     assert matched(index, [paper(title="Graphs")]) == [{2}]
     assert matched(index, [paper(title="Diffusion survey")]) == [{1}]
+
+
+def test_words_no_live_query_uses_are_reclaimed():
+    index = SubscriptionIndex()
+    index.add(0, parse_query("attention sink"))
+    baseline = index.words
+    for n in range(2000):  # every cycle brings four new words
+        index.add(1, parse_query(f'zeta{n} "omega{n} theta{n}" OR ti:kappa{n}'))
+        index.remove(1)
+    assert index.words == baseline == 2
+    assert matched(index, [paper(title="Attention sink study")]) == [{0}]
+
+
+def test_a_full_vocabulary_refuses_an_add_without_changing_anything():
+    index = SubscriptionIndex(max_words=8)  # ids 0 and 1 are reserved: room for six words
+    queries = parse_all(["alpha beta", '"gamma delta" OR epsilon'])
+    for sub_id, query in queries.items():
+        index.add(sub_id, query)
+    sample = [paper(title="Alpha beta gamma delta"), paper(title="Epsilon"), paper(title="Zeta eta theta")]
+    before = matched(index, sample)
+    with pytest.raises(OverflowError):
+        index.add(2, parse_query("zeta eta theta"))  # three new words, one slot left
+    assert 2 not in index and index.words == 5 and matched(index, sample) == before
+    with pytest.raises(OverflowError):
+        index.add(1, parse_query("zeta eta theta"))  # replacing a stored query fails whole too
+    assert matched(index, sample) == before
+    index.remove(1)  # frees gamma, delta, epsilon: their ids are reused
+    index.add(2, parse_query("zeta eta theta"))
+    assert_index_agrees(index, {0: queries[0], 2: parse_query("zeta eta theta")}, sample)
