@@ -14,6 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs.controls import feedback_text
 from bot.cogs.ui import code, line_embeds, relative_time, reply, user_cooldown
 from bot.delivery.render import render_paper_embed, trim
 from bot.engine import PaperExplanation
@@ -224,7 +225,11 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
             hint = "/subscriptions add" if owner.scope is Scope.GUILD else "/alerts add"
             await reply(interaction, f"There are no {noun}s here to explain against. Add one with `{hint}`.")
             return
-        lines = [_explanation_line(await self.bot.engine.explain(found, s), interaction.guild_id) for s in subs]
+        lines = [
+            _explanation_line(await self.bot.engine.explain(found, s), interaction.guild_id)
+            + await feedback_text(self.bot.store, s.target, found.id)
+            for s in subs
+        ]
         title = trim(f"{found.id}: {found.title}", 250)
         await reply(interaction, embeds=line_embeds(title, lines))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ from bot.store.schema import SCOPE_OF_KIND, SUBSCRIPTION_KIND, dt, ts
 
 _SUBSCRIPTION_COLUMNS = (
     "s.id, s.kind, s.guild_id, s.channel_id, s.user_id, s.query, s.created_at, s.schedule, s.min_upvotes, "
-    "s.last_digest_at, s.status, s.pause_reason, "
+    "s.last_digest_at, s.status, s.pause_reason, s.forum, s.forum_tags, "
     "(SELECT COUNT(*) FROM deliveries d WHERE d.subscription_id = s.id AND d.status = 'sent') AS delivered_count"
 )
 
@@ -35,6 +36,8 @@ def _subscription_from_row(row: aiosqlite.Row) -> Subscription:
         status=SubscriptionStatus(row["status"]),
         pause_reason=row["pause_reason"],
         delivered_count=row["delivered_count"],
+        forum=bool(row["forum"]),
+        forum_tags=tuple(json.loads(row["forum_tags"])),
     )
 
 
@@ -63,12 +66,17 @@ class SubscriptionQueries:
         schedule: Schedule = Schedule.INSTANT,
         min_upvotes: int = 0,
         backfill: Sequence[str] = (),
+        forum: bool = False,
+        forum_tags: Sequence[int] = (),
     ) -> Subscription:
-        """Create a channel subscription or an alert, and queue ``backfill`` paper ids for it, atomically."""
+        """Create a channel subscription or an alert, and queue ``backfill`` paper ids for it, atomically.
+
+        ``forum``: the channel is a forum, where each paper becomes a post tagged with ``forum_tags``."""
         async with self._db.transaction() as db:
             cursor = await db.execute(
                 "INSERT INTO subscriptions (kind, guild_id, channel_id, user_id, query, schedule, min_upvotes, "
-                "created_at) VALUES (:kind, :guild_id, :channel_id, :user_id, :query, :schedule, :min_upvotes, :now)",
+                "created_at, forum, forum_tags) VALUES (:kind, :guild_id, :channel_id, :user_id, :query, :schedule, "
+                ":min_upvotes, :now, :forum, :forum_tags)",
                 {
                     "kind": SUBSCRIPTION_KIND[scope],
                     "guild_id": guild_id,
@@ -78,6 +86,8 @@ class SubscriptionQueries:
                     "schedule": str(schedule),
                     "min_upvotes": min_upvotes,
                     "now": ts(now),
+                    "forum": forum,
+                    "forum_tags": json.dumps(list(forum_tags)),
                 },
             )
             sub_id = cursor.lastrowid
@@ -93,6 +103,8 @@ class SubscriptionQueries:
             created_at=now,
             schedule=schedule,
             min_upvotes=min_upvotes,
+            forum=forum,
+            forum_tags=tuple(forum_tags),
         )
 
     async def count_subscriptions(self, owner: Owner) -> int:
