@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from bot.devtools.emulator import DiscordEmulator
 from bot.models import Scope, Target
 from tests.e2e.conftest import World, arxiv_ids, today
@@ -44,6 +46,8 @@ async def test_controls_work_before_and_after_a_restart(world: World, items):
     for select in selects:
         assert select["type"] == 3 and [o["value"] for o in select["options"]] == ids
 
+    with pytest.raises(AssertionError, match="offers"):  # the Discord client offers only the listed papers
+        await emulator.click(user_id=reader, message=message, custom_id="papers:like", values=["2401.00000"])
     liked = await emulator.click(user_id=reader, message=message, custom_id="papers:like", values=[ids[0]])
     assert liked.ephemeral and "You liked" in liked.content
     again = await emulator.click(user_id=reader, message=message, custom_id="papers:like", values=[ids[0]])
