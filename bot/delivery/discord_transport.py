@@ -114,7 +114,9 @@ class DiscordTransport:
     ) -> int:
         """``POST /channels/{forum}/threads``: a forum post whose first message carries the embeds; its id."""
         with _as_policy(), _message(embeds, components) as params:
-            payload = {"name": name, "applied_tags": [str(t) for t in tags], "message": params.payload}
+            # The first message as Discord's CreateForumThreadRequest spells it (no ``tts`` in a post's message).
+            message = {k: v for k, v in (params.payload or {}).items() if k != "tts"}
+            payload = {"name": name, "applied_tags": [str(t) for t in tags], "message": message}
             route = discord.http.Route("POST", "/channels/{channel_id}/threads", channel_id=forum_id)
             data = await self.client.http.request(route, json=payload)
         return int(data["id"])
