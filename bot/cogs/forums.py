@@ -6,7 +6,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from bot.cogs.ui import AUTOCOMPLETE_LIMIT
+from bot.cogs.ui import AUTOCOMPLETE_LIMIT, code
 from bot.delivery.forum import MAX_TAGS
 from bot.delivery.render import trim
 from bot.tree import UserFacingError
@@ -19,7 +19,7 @@ def _names(text: str) -> list[str]:
 
 
 def _listing(forum: discord.ForumChannel) -> str:
-    names = [f"`{tag.name}`" for tag in forum.available_tags]
+    names = [code(tag.name) for tag in forum.available_tags]
     return f"Its tags: {', '.join(names)}." if names else "It has no tags."
 
 
@@ -31,7 +31,7 @@ def resolve_tags(forum: discord.ForumChannel, text: str | None) -> list[discord.
     for name in _names(text or ""):
         tag = by_name.get(name.casefold())
         if tag is None:
-            raise UserFacingError(f"{forum.mention} has no tag `{trim(name, 50)}`. {_listing(forum)}")
+            raise UserFacingError(f"{forum.mention} has no tag {code(trim(name, 50))}. {_listing(forum)}")
         chosen[tag.id] = tag
     if len(chosen) > MAX_TAGS:
         raise UserFacingError(f"A forum post can have at most {MAX_TAGS} tags; you gave {len(chosen)}.")

@@ -93,10 +93,13 @@ def _explanation_line(item: PaperExplanation, guild_id: int | None) -> str:
     reason = item.reason
     if item.delivery is not None and item.delivery.message_id and item.delivery.channel_id:
         where = guild_id if sub.guild_id is not None else "@me"
-        reason += (
-            f" — [jump to the message](https://discord.com/channels/{where}/{item.delivery.channel_id}/"
-            f"{item.delivery.message_id})"
-        )
+        if sub.forum:  # the message id is the post's own: link to the post
+            reason += f" — [open the post](https://discord.com/channels/{where}/{item.delivery.message_id})"
+        else:
+            reason += (
+                f" — [jump to the message](https://discord.com/channels/{where}/{item.delivery.channel_id}/"
+                f"{item.delivery.message_id})"
+            )
     return f"{head}\n{trim(detail, 300)}\n→ {reason}"
 
 

@@ -70,6 +70,17 @@ async def test_each_paper_becomes_one_tagged_forum_post(world: World, items):
     )
     assert "You liked" in clicked.content
     assert (await world.bot.store.feedback_counts(Target(Scope.GUILD, forum), paper_id)).likes == 1
+    explained = await world.emulator.invoke(
+        user_id=world.moderator_id,
+        name="papers",
+        subcommand="explain",
+        options={"paper": paper_id, "subscription": 1},
+        guild_id=world.guild_id,
+        channel_id=world.channel_id,
+    )
+    text = explained.embeds[0]["description"]
+    assert f"[open the post](https://discord.com/channels/{world.guild_id}/{first['id']})" in text
+    assert "Feedback here: 👍 1 · 👎 0 · 🔖 0" in text
     await world.stop_bot()
     await world.start_bot()
     await world.polls_completed(2)
