@@ -4,13 +4,14 @@ restart of the bot."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from bot.devtools.emulator import DiscordEmulator
 from bot.models import Scope, Target
-from tests.e2e.conftest import World, arxiv_ids, today
+from tests.e2e.conftest import FakeClock, World, arxiv_ids, today
 from tests.e2e.test_subscriptions import QUERY, expected_ids
 
 ACTIONS = ("like", "dislike", "save", "similar")
@@ -137,3 +138,24 @@ async def test_controls_in_dms_count_for_that_user_only(world: World, items):
     assert mine.likes == 1
     channel = await world.bot.store.feedback_counts(Target(Scope.GUILD, world.channel_id), ids[0])
     assert channel.likes == 0
+
+
+async def test_a_digest_offers_its_papers_in_selects(world: World, items):
+    clock = world.clock = FakeClock(datetime(2026, 11, 2, 6, 0, tzinfo=UTC))
+    world.hf.publish(clock.day(), items[:30])
+    await world.start_bot()
+    await world.polls_completed(1)
+    clock.advance(minutes=1)
+    await world.subscriptions("add", query=QUERY, schedule="daily")
+    world.hf.publish(clock.day(), items[30:])
+    await world.polls_completed(2)
+    clock.set(datetime(2026, 11, 2, 9, 0, 1, tzinfo=UTC))
+    (digest,) = await world.emulator.wait_for_messages(world.channel_id, 1)
+    listed = re.findall(r"huggingface\.co/papers/(\d{4}\.\d{5})", digest["embeds"][0]["description"])
+    selects = [row["components"][0] for row in digest["components"]]
+    assert [s["custom_id"] for s in selects] == [f"papers:{a}" for a in ACTIONS]
+    assert [o["value"] for o in selects[0]["options"]] == listed  # in the digest's order
+    saved = await world.emulator.click(
+        user_id=world.member_id, message=digest, custom_id="papers:save", values=[listed[-1]]
+    )
+    assert "to your DMs" in saved.content
