@@ -17,6 +17,7 @@ from bot.models import DeliveryKey, DeliveryStatus, Paper, PendingDelivery, Targ
 
 
 def attempted_before(rows: Sequence[PendingDelivery], moment: datetime) -> bool:
+    """Whether the rows' last attempt was before ``moment`` (an interrupted send Discord's nonce no longer covers)."""
     last = max((r.attempted_at for r in rows if r.attempted_at is not None), default=None)
     return last is not None and last < moment
 
@@ -72,6 +73,7 @@ class Papers:
         return max((r.attempts for r in self.rows), default=0)
 
     def embeds(self) -> list[tuple[str, Embed]]:
+        """(paper id, embed) for each paper, its footer naming the subscriptions it satisfies here."""
         return [(pid, render_paper_embed(p, sorted({s for s, _ in self.keys[pid]}))) for pid, p in self.papers.items()]
 
     def batch(self, target: Target, ids: Sequence[str], embeds: list[Embed], nonce: str) -> Batch:
