@@ -35,6 +35,10 @@ def resolve_tags(forum: discord.ForumChannel, text: str | None) -> list[discord.
         chosen[tag.id] = tag
     if len(chosen) > MAX_TAGS:
         raise UserFacingError(f"A forum post can have at most {MAX_TAGS} tags; you gave {len(chosen)}.")
+    if forum.flags.require_tag and not chosen:
+        raise UserFacingError(
+            f"{forum.mention} requires a tag on every post: choose some with `tags:`. {_listing(forum)}"
+        )
     return list(chosen.values())
 
 

@@ -18,6 +18,8 @@ from bot.pacing import RatePacer
 # 403 codes that are about pacing, not permission: try again later instead of pausing.
 TRANSIENT_FORBIDDEN = {40003}
 CANNOT_DM = 50007
+TAG_REQUIRED = 40067
+TAGS_CHANGED = "the forum's tags changed: add this subscription again with tags the forum has"
 # Discord allows 50 bot requests in any second. Evenly spaced at 48/s, a request may arrive up to ~40 ms off its
 # slot (network jitter) before a second could hold a 51st.
 REQUESTS_PER_SECOND = 48.0
@@ -112,13 +114,24 @@ class DiscordTransport:
     async def create_post(
         self, forum_id: int, name: str, embeds: Sequence[Embed], components: Sequence[Component], tags: Sequence[int]
     ) -> int:
-        """``POST /channels/{forum}/threads``: a forum post whose first message carries the embeds; its id."""
-        with _as_policy(), _message(embeds, components) as params:
-            # The first message as Discord's CreateForumThreadRequest spells it (no ``tts`` in a post's message).
-            message = {k: v for k, v in (params.payload or {}).items() if k != "tts"}
-            payload = {"name": name, "applied_tags": [str(t) for t in tags], "message": message}
-            route = discord.http.Route("POST", "/channels/{channel_id}/threads", channel_id=forum_id)
-            data = await self.client.http.request(route, json=payload)
+        """``POST /channels/{forum}/threads``: a forum post whose first message carries the embeds; its id.
+
+        A tag deleted from the forum (or a forum that now requires one) refuses every post of the subscription in
+        the same way: TargetGone, so it is paused with the reason rather than failing paper after paper."""
+        try:
+            with _as_policy(), _message(embeds, components) as params:
+                # The first message as Discord's CreateForumThreadRequest spells it (no ``tts`` in a post's message).
+                message = {k: v for k, v in (params.payload or {}).items() if k != "tts"}
+                payload = {"name": name, "applied_tags": [str(t) for t in tags], "message": message}
+                route = discord.http.Route("POST", "/channels/{channel_id}/threads", channel_id=forum_id)
+                data = await self.client.http.request(route, json=payload)
+        except Rejected as exc:
+            cause = exc.__cause__
+            if isinstance(cause, discord.HTTPException) and (
+                cause.code == TAG_REQUIRED or "applied_tags" in cause.text
+            ):
+                raise TargetGone(TAGS_CHANGED) from cause
+            raise
         return int(data["id"])
 
     async def active_posts(self, guild_id: int, forum_id: int) -> list[tuple[int, str]]:

@@ -81,3 +81,23 @@ async def test_creating_posts_needs_send_messages_on_the_forum(world: World) -> 
             _route("POST", "/channels/{channel_id}/threads", channel_id=forum_id), json=_post()
         )
     assert refused.value.code == 50013
+
+
+async def test_required_and_deleted_tags(world: World) -> None:
+    emu, http = world.emu, world.bot.http
+    forum_id = emu.add_forum(world.guild_id, "strict", tags=["nlp", "vision"], require_tag=True)
+    create = _route("POST", "/channels/{channel_id}/threads", channel_id=forum_id)
+    with pytest.raises(discord.HTTPException) as untagged:
+        await http.request(create, json=_post())
+    assert untagged.value.code == 40067
+    vision = emu.forum_tag_id(forum_id, "vision")
+    emu.remove_forum_tag(forum_id, "vision")
+    with pytest.raises(discord.HTTPException) as deleted:
+        await http.request(create, json=_post(tags=[vision]))
+    assert deleted.value.code == 50035 and "applied_tags" in deleted.value.text
+
+    def tags_seen_by_the_bot() -> list[str]:
+        forum = world.bot.get_channel(forum_id)
+        return [t.name for t in forum.available_tags] if isinstance(forum, discord.ForumChannel) else []
+
+    await emu.wait_until(lambda: tags_seen_by_the_bot() == ["nlp"])  # CHANNEL_UPDATE reached the client

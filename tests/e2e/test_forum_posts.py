@@ -3,6 +3,7 @@ exactly once across restarts and interrupted attempts."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import aiosqlite
@@ -166,3 +167,35 @@ async def test_a_forum_digest_is_one_post(world: World, items):
     selects = [row["components"][0] for row in post["message"]["components"]]
     assert [s["custom_id"] for s in selects] == ["papers:like", "papers:dislike", "papers:save", "papers:similar"]
     assert sorted(o["value"] for o in selects[0]["options"]) == sorted(want)
+
+
+async def test_a_forum_that_requires_tags_gets_some(world: World):
+    forum = world.emulator.add_forum(world.guild_id, "strict", tags=["nlp"], require_tag=True)
+    await world.start_bot()
+    refused = await world.subscriptions("add", query=QUERY, channel=forum)
+    assert "requires a tag on every post" in refused.content and "`nlp`" in refused.content
+    added = await world.subscriptions("add", query=QUERY, channel=forum, tags="nlp")
+    assert "tagged nlp" in added.content
+
+
+async def test_a_tag_deleted_from_the_forum_pauses_its_subscription_with_the_reason(world: World, items):
+    world.hf.publish(today(), items[:30])
+    forum = _forum(world)
+    await world.start_bot()
+    await world.polls_completed(1)
+    await world.subscriptions("add", query=QUERY, channel=forum, tags="vision")
+    world.emulator.remove_forum_tag(forum, "vision")
+    world.hf.publish(today(), items[30:])
+
+    async def paused() -> bool:
+        (sub,) = await world.bot.store.list_subscriptions(Owner.guild(world.guild_id))
+        return not sub.active
+
+    for _ in range(200):
+        if await paused():
+            break
+        await asyncio.sleep(0.05)
+    listed = (await world.subscriptions("list")).embeds[0]["description"]
+    assert "paused (the forum's tags changed" in listed
+    assert world.emulator.posts(forum) == []
+    assert len(world.emulator.find_requests("POST", rf"/channels/{forum}/threads")) == 1  # not tried again

@@ -57,7 +57,7 @@ class Payloads(EmulatorCore):
             "nsfw": False,
             "rate_limit_per_user": 0,
             "last_message_id": last,
-            "flags": 0,
+            "flags": channel.flags,
         }
         if channel.type in (2, 13):
             data.update({"bitrate": 64000, "user_limit": 0, "rtc_region": None})

@@ -21,6 +21,7 @@ MEDIA = 16
 PUBLIC_THREAD = 11
 THREAD_TYPES = (10, 11, 12)
 MAX_APPLIED_TAGS = 5
+REQUIRE_TAG = 1 << 4
 POST_NAME_LIMIT = 100
 
 
@@ -29,16 +30,29 @@ class ThreadRoutes(ChannelRoutes, GuildRoutes):
     and the guild's active threads."""
 
     def add_forum(
-        self, guild_id: int, name: str, *, tags: Sequence[str] = (), overwrites: list[JSON] | None = None
+        self,
+        guild_id: int,
+        name: str,
+        *,
+        tags: Sequence[str] = (),
+        overwrites: list[JSON] | None = None,
+        require_tag: bool = False,
     ) -> int:
-        """Create a forum channel with these tag names; return its id."""
+        """Create a forum channel with these tag names (``require_tag``: every post needs one); return its id."""
         cid = self.add_channel(guild_id, name, type=FORUM, overwrites=overwrites)
+        self.channels[cid].flags = REQUIRE_TAG if require_tag else 0
         self.channels[cid].available_tags = [
             {"id": str(self._snowflake()), "name": tag, "moderated": False, "emoji_id": None, "emoji_name": None}
             for tag in tags
         ]
         self.update_channel(cid)  # CHANNEL_UPDATE: the bot's cache learns the tags
         return cid
+
+    def remove_forum_tag(self, forum_id: int, name: str) -> None:
+        """Delete a tag from a forum, as a moderator would (dispatches CHANNEL_UPDATE)."""
+        forum = self._channel(forum_id)
+        forum.available_tags = [t for t in forum.available_tags if t["name"] != name]
+        self.update_channel(forum_id)
 
     def forum_tag_id(self, forum_id: int, name: str) -> str:
         """The id of a forum's tag, by name."""
@@ -93,6 +107,8 @@ class ThreadRoutes(ChannelRoutes, GuildRoutes):
             raise form_error(
                 ["applied_tags"], "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_APPLIED_TAGS} or fewer in length."
             )
+        if forum.flags & REQUIRE_TAG and not tags:
+            raise ApiError(400, 40067)
         known = {str(t["id"]) for t in forum.available_tags}
         for i, tag in enumerate(tags):
             if tag not in known:
