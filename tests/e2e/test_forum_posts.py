@@ -91,6 +91,12 @@ async def test_each_paper_becomes_one_tagged_forum_post(world: World, items):
 async def test_tags_are_checked_and_autocompleted(world: World, items):
     forum = _forum(world)
     await world.start_bot()
+    group = next(c for c in world.emulator.guild_commands[world.guild_id] if c["name"] == "subscriptions")
+    add = next(o for o in group["options"] if o["name"] == "add")
+    channel = next(o for o in add["options"] if o["name"] == "channel")
+    assert sorted(channel["channel_types"]) == [0, 5, 15, 16]  # text, announcement, forum (and media)
+    tags = next(o for o in add["options"] if o["name"] == "tags")
+    assert tags["type"] == 3 and tags["autocomplete"] and not tags.get("required")
     choices = await world.emulator.autocomplete(
         user_id=world.moderator_id,
         name="subscriptions",
