@@ -86,6 +86,11 @@ async def test_each_paper_becomes_one_tagged_forum_post(world: World, items):
     await world.start_bot()
     await world.polls_completed(2)
     assert len(world.emulator.posts(forum)) == len(want)
+    second = posts[1]["message"]
+    other_id = arxiv_ids([second])[0]
+    after = await world.emulator.click(user_id=world.member_id, message=second, custom_id=f"paper:dislike:{other_id}")
+    assert "You disliked" in after.content  # a post made before the restart, clicked after it
+    assert (await world.bot.store.feedback_counts(Target(Scope.GUILD, forum), other_id)).dislikes == 1
 
 
 async def test_tags_are_checked_and_autocompleted(world: World, items):
