@@ -21,7 +21,7 @@ def _components(message: dict[str, Any]) -> list[dict[str, Any]]:
     return list(DiscordEmulator.walk_components(message.get("components") or []))
 
 
-async def _deliver_three_then_one(world: World, items: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
+async def _deliver_three(world: World, items: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
     """Three matching papers arrive in one message; returns it and their ids."""
     world.hf.publish(today(), items[:30])
     await world.start_bot()
@@ -36,7 +36,7 @@ async def _deliver_three_then_one(world: World, items: list[dict[str, Any]]) -> 
 
 
 async def test_controls_work_before_and_after_a_restart(world: World, items):
-    message, ids = await _deliver_three_then_one(world, items)
+    message, ids = await _deliver_three(world, items)
     emulator, reader = world.emulator, world.member_id
 
     # Several papers in one message: one string select per action, each offering the papers in order.
@@ -90,7 +90,7 @@ async def test_controls_work_before_and_after_a_restart(world: World, items):
 
 
 async def test_save_dms_the_paper_or_says_dms_are_closed(world: World, items):
-    message, ids = await _deliver_three_then_one(world, items)
+    message, ids = await _deliver_three(world, items)
     emulator = world.emulator
     saved = await emulator.click(user_id=world.member_id, message=message, custom_id="papers:save", values=[ids[2]])
     assert saved.ephemeral and "to your DMs" in saved.content
@@ -108,7 +108,7 @@ async def test_save_dms_the_paper_or_says_dms_are_closed(world: World, items):
 
 
 async def test_similar_lists_other_stored_papers(world: World, items):
-    message, ids = await _deliver_three_then_one(world, items)
+    message, ids = await _deliver_three(world, items)
     result = await world.emulator.click(
         user_id=world.member_id, message=message, custom_id="papers:similar", values=[ids[0]]
     )
