@@ -28,7 +28,7 @@ from bot.tree import PaperTree
 
 log = logging.getLogger(__name__)
 
-COGS = ("bot.cogs.subscriptions", "bot.cogs.alerts", "bot.cogs.papers")
+COGS = ("bot.cogs.subscriptions", "bot.cogs.alerts", "bot.cogs.papers", "bot.cogs.controls")
 # APScheduler's default misfire grace of 1 s drops runs whenever the loop is busy; a late poll is still useful.
 SHUTDOWN_GRACE_SECONDS = 10.0
 JOB_DEFAULTS = {"misfire_grace_time": 3600, "coalesce": True, "max_instances": 1}

@@ -246,6 +246,8 @@ class Engine:
         schedule: Schedule = Schedule.INSTANT,
         min_upvotes: int = 0,
         backfill: int = 0,
+        forum: bool = False,
+        forum_tags: Sequence[int] = (),
     ) -> tuple[Subscription, int]:
         """Create a channel subscription (owner = a guild) or a DM alert (owner = a user).
 
@@ -279,6 +281,8 @@ class Engine:
                 schedule=schedule,
                 min_upvotes=min_upvotes,
                 backfill=backfill_ids,
+                forum=forum,
+                forum_tags=forum_tags,
                 cap=cap,
                 on_created=index_new,
             )

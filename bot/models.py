@@ -116,6 +116,8 @@ class Subscription:
     status: SubscriptionStatus = SubscriptionStatus.ACTIVE
     pause_reason: str | None = None
     delivered_count: int = 0
+    forum: bool = False  # the channel is a forum: one post per paper
+    forum_tags: tuple[int, ...] = ()  # the forum's tag ids each post gets
 
     @property
     def active(self) -> bool:
@@ -169,6 +171,8 @@ class PendingDelivery:
     nonce: str | None = None
     attempted_at: datetime | None = None
     owner_id: int = 0  # the guild (channel subscriptions) or user (alerts): senders take turns between owners
+    forum: bool = False  # the target is a forum channel: one post (thread) per paper
+    forum_tags: tuple[int, ...] = ()  # the subscription's forum tag ids
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

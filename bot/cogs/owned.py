@@ -4,7 +4,7 @@ descriptions and checks; everything else is said once, here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
@@ -116,6 +116,8 @@ async def add_subscription(
     *,
     headline: str,
     channel_id: int | None = None,
+    forum: bool = False,
+    forum_tags: Sequence[int] = (),
 ) -> None:
     """The body of ``/subscriptions add`` and ``/alerts add``: create, then explain what will happen.
 
@@ -132,6 +134,8 @@ async def add_subscription(
         schedule=schedule,
         min_upvotes=min_upvotes,
         backfill=min(backfill, bot.settings.delivery.max_backfill),
+        forum=forum,
+        forum_tags=forum_tags,
     )
     lines = [
         headline.format(id=sub.id, delivery=delivery_text(sub)),

@@ -15,6 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs import access, budget
+from bot.cogs.controls import feedback_text
 from bot.cogs.ui import code, line_embeds, relative_time, reply, user_cooldown
 from bot.delivery.render import render_paper_embed, trim
 from bot.engine import PaperExplanation
@@ -97,10 +98,13 @@ def _explanation_line(item: PaperExplanation, guild_id: int | None) -> str:
     reason = item.reason
     if item.delivery is not None and item.delivery.message_id and item.delivery.channel_id:
         where = guild_id if sub.guild_id is not None else "@me"
-        reason += (
-            f" — [jump to the message](https://discord.com/channels/{where}/{item.delivery.channel_id}/"
-            f"{item.delivery.message_id})"
-        )
+        if sub.forum:  # the message id is the post's own: link to the post
+            reason += f" — [open the post](https://discord.com/channels/{where}/{item.delivery.message_id})"
+        else:
+            reason += (
+                f" — [jump to the message](https://discord.com/channels/{where}/{item.delivery.channel_id}/"
+                f"{item.delivery.message_id})"
+            )
     return f"{head}\n{trim(detail, 300)}\n→ {reason}"
 
 
@@ -217,7 +221,11 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
             hint = "`/alerts add` (or, for a channel, `/subscriptions add`)"
             await reply(interaction, f"There is nothing of yours to explain against here. Add one with {hint}.")
             return
-        lines = [_explanation_line(await self.bot.engine.explain(found, s), interaction.guild_id) for s in subs]
+        lines = [
+            _explanation_line(await self.bot.engine.explain(found, s), interaction.guild_id)
+            + await feedback_text(self.bot.store, s.target, found.id)
+            for s in subs
+        ]
         title = trim(f"{found.id}: {found.title}", 250)
         await reply(interaction, embeds=line_embeds(title, lines))
 

@@ -13,6 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs import access, budget, owned
+from bot.cogs.forums import TAGS_DESCRIPTION, check_no_tags, resolve_tags, tags_autocomplete
 from bot.cogs.ui import code, line_embeds, reply, user_cooldown
 from bot.delivery.render import render_paper_embed
 from bot.engine import PREVIEW_DAYS
@@ -74,24 +75,37 @@ class Subscriptions(
 
     @app_commands.command(name="add", description="Post new papers matching a query into a channel")
     @owned.describe_add(
-        query='"long context" OR "attention sink"', backfill="post", channel="Where to post (default: this channel)"
+        query='"long context" OR "attention sink"',
+        backfill="post",
+        channel="Where to post: a text, announcement or forum channel (default: this channel)",
+        tags=TAGS_DESCRIPTION,
     )
+    @app_commands.autocomplete(tags=tags_autocomplete)
     @user_cooldown()
     @budget.expensive(only_with="backfill")
     async def add(
         self,
         interaction: discord.Interaction,
         query: str,
-        channel: discord.TextChannel | None = None,
+        channel: discord.TextChannel | discord.ForumChannel | None = None,
         schedule: Schedule = Schedule.INSTANT,
         min_upvotes: owned.MinUpvotes = 0,
         backfill: owned.Backfill = 0,
+        tags: str | None = None,
     ) -> None:
         target = channel or interaction.channel
-        if not isinstance(target, discord.TextChannel):
-            raise UserFacingError("Papers can only be posted in a text or announcement channel; pick one.")
+        if not isinstance(target, discord.TextChannel | discord.ForumChannel):
+            raise UserFacingError("Papers can only be posted in a text, announcement or forum channel; pick one.")
         self._check_target(interaction, target)
-        headline = f"Subscription **#{{id}}** added: new papers matching it will be posted in {target.mention} "
+        forum_tags = []
+        if isinstance(target, discord.ForumChannel):
+            forum_tags = resolve_tags(target, tags)
+            shown = f", tagged {', '.join(t.name for t in forum_tags)}" if forum_tags else ""
+            where = f"in {target.mention} as one post per paper{shown}"
+        else:
+            check_no_tags(target, tags)
+            where = f"in {target.mention}"
+        headline = f"Subscription **#{{id}}** added: new papers matching it will be posted {where} "
         await owned.add_subscription(
             self.bot,
             interaction,
@@ -102,6 +116,8 @@ class Subscriptions(
             backfill,
             headline=headline + "({delivery}).",
             channel_id=target.id,
+            forum=isinstance(target, discord.ForumChannel),
+            forum_tags=[t.id for t in forum_tags],
         )
 
     @app_commands.command(name="list", description="Show this server's subscriptions")
@@ -150,7 +166,7 @@ class Subscriptions(
     ) -> None:
         sub = await self._own_subscription(interaction, subscription_id)
         channel = interaction.guild.get_channel(sub.channel_id or 0) if interaction.guild else None
-        if status is SubscriptionStatus.ACTIVE and isinstance(channel, discord.TextChannel):
+        if status is SubscriptionStatus.ACTIVE and isinstance(channel, discord.TextChannel | discord.ForumChannel):
             self._check_target(interaction, channel)
 
     def may_change(self, interaction: discord.Interaction, sub: Subscription) -> bool:

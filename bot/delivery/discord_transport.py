@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import aiohttp
 import discord
 
+from bot.delivery.controls import Component
 from bot.delivery.render import Embed
 from bot.delivery.sender import Rejected, RetryLater, TargetGone
 from bot.pacing import RatePacer
@@ -17,6 +18,8 @@ from bot.pacing import RatePacer
 # 403 codes that are about pacing, not permission: try again later instead of pausing.
 TRANSIENT_FORBIDDEN = {40003}
 CANNOT_DM = 50007
+TAG_REQUIRED = 40067
+TAGS_CHANGED = "the forum's tags changed: add this subscription again with tags the forum has"
 # Discord allows 50 bot requests in any second. Evenly spaced at 48/s, a request may arrive up to ~40 ms off its
 # slot (network jitter) before a second could hold a 51st.
 REQUESTS_PER_SECOND = 48.0
@@ -64,6 +67,21 @@ def _policy_error(exc: discord.HTTPException) -> Exception:
 
 
 @contextmanager
+def _message(
+    embeds: Sequence[Embed], components: Sequence[Component], nonce: str | None = None
+) -> Iterator[discord.http.MultipartParameters]:
+    """A message body as discord.py builds it (embeds, nonce, no mentions), with the controls' components."""
+    with discord.http.handle_message_parameters(
+        embeds=[discord.Embed.from_dict(e) for e in embeds],
+        nonce=nonce,
+        allowed_mentions=discord.AllowedMentions.none(),
+    ) as params:
+        if components and params.payload is not None:
+            params.payload["components"] = list(components)
+        yield params
+
+
+@contextmanager
 def _as_policy(*, gone_on_400: bool = False) -> Iterator[None]:
     """Translate what discord.py and aiohttp raise into the sender's TargetGone / RetryLater / Rejected."""
     try:
@@ -77,20 +95,64 @@ def _as_policy(*, gone_on_400: bool = False) -> Iterator[None]:
 
 
 class DiscordTransport:
-    """Posts one message of embeds into a channel by id (no cache needed), and opens DM channels."""
+    """Posts one message of embeds (and its paper controls) into a channel or as a new forum post, by id (no cache
+    needed), and opens DM channels.
+
+    The controls are component dicts answered by the controls cog's DynamicItems, so they go into the request as
+    they are: no View object is kept per message."""
 
     def __init__(self, client: discord.Client) -> None:
         self.client = client
 
-    async def send(self, channel_id: int, embeds: Sequence[Embed], nonce: str) -> int:
-        channel = self.client.get_partial_messageable(channel_id)
+    async def send(
+        self, channel_id: int, embeds: Sequence[Embed], nonce: str, components: Sequence[Component] = ()
+    ) -> int:
+        with _as_policy(), _message(embeds, components, nonce=nonce) as params:
+            data = await self.client.http.send_message(channel_id, params=params)
+        return int(data["id"])
+
+    async def create_post(
+        self, forum_id: int, name: str, embeds: Sequence[Embed], components: Sequence[Component], tags: Sequence[int]
+    ) -> int:
+        """``POST /channels/{forum}/threads``: a forum post whose first message carries the embeds; its id.
+
+        A tag deleted from the forum (or a forum that now requires one) refuses every post of the subscription in
+        the same way: TargetGone, so it is paused with the reason rather than failing paper after paper."""
+        try:
+            with _as_policy(), _message(embeds, components) as params:
+                # The first message as Discord's CreateForumThreadRequest spells it (no ``tts`` in a post's message).
+                message = {k: v for k, v in (params.payload or {}).items() if k != "tts"}
+                payload = {"name": name, "applied_tags": [str(t) for t in tags], "message": message}
+                route = discord.http.Route("POST", "/channels/{channel_id}/threads", channel_id=forum_id)
+                data = await self.client.http.request(route, json=payload)
+        except Rejected as exc:
+            cause = exc.__cause__
+            if isinstance(cause, discord.HTTPException) and (
+                cause.code == TAG_REQUIRED or "applied_tags" in cause.text
+            ):
+                raise TargetGone(TAGS_CHANGED) from cause
+            raise
+        return int(data["id"])
+
+    async def active_posts(self, guild_id: int, forum_id: int) -> list[tuple[int, str]]:
+        """``GET /guilds/{guild}/threads/active``: (id, name) of the forum's active posts that the bot created."""
+        me = str(self.client.user.id) if self.client.user else None
         with _as_policy():
-            message = await channel.send(
-                embeds=[discord.Embed.from_dict(e) for e in embeds],
-                nonce=nonce,
-                allowed_mentions=discord.AllowedMentions.none(),
-            )
-        return message.id
+            data = await self.client.http.get_active_threads(guild_id)
+        return [
+            (int(t["id"]), str(t.get("name") or ""))
+            for t in data.get("threads", [])
+            if t.get("parent_id") == str(forum_id) and t.get("owner_id") == me
+        ]
+
+    async def first_footers(self, post_id: int) -> list[str] | None:
+        """The embed footers of a post's first message (its id is the post's); None when it cannot be read."""
+        try:
+            with _as_policy():
+                data = await self.client.http.get_message(post_id, post_id)
+        except (TargetGone, Rejected):
+            return None  # no Read Message History, or the first message was deleted: judge by the name alone
+        return [str(e.get("footer", {}).get("text") or "") for e in data["embeds"]]
 
     async def open_dm(self, user_id: int) -> int:
         """``POST /users/@me/channels``; the sender stores the result so each DM is opened once."""

@@ -10,14 +10,18 @@ Pacing under the platform's global rate limit is the transport's job, retries in
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
+from bot.delivery import forum
+from bot.delivery.batches import Batch, Papers, attempted_before, fair_order, message_nonce
+from bot.delivery.controls import Component, paper_controls
+from bot.delivery.forum import ForumTransport
 from bot.delivery.render import (
     DIGEST_CAP,
     Embed,
@@ -25,10 +29,9 @@ from bot.delivery.render import (
     footer_marker,
     pack_messages,
     render_digest,
-    render_paper_embed,
 )
 from bot.delivery.schedule import latest_due
-from bot.models import DeliveryKey, DeliveryStatus, Paper, PendingDelivery, Scope, Subscription, Target
+from bot.models import DeliveryStatus, PendingDelivery, Scope, Subscription, Target
 from bot.pacing import FairSlots, backoff_delay
 from bot.store import Store
 
@@ -60,11 +63,14 @@ class Rejected(Exception):
     """The request itself was refused (e.g. 400 invalid form body); resending it would fail again."""
 
 
-class Transport(Protocol):
+class Transport(ForumTransport, Protocol):
     """Where messages go. Implementations pace their own requests under the platform's global limit."""
 
-    async def send(self, channel_id: int, embeds: Sequence[Embed], nonce: str) -> int:
-        """Post one message and return its id; raises TargetGone, RetryLater or Rejected."""
+    async def send(
+        self, channel_id: int, embeds: Sequence[Embed], nonce: str, components: Sequence[Component] = ()
+    ) -> int:
+        """Post one message (with its paper controls) and return its id; raises TargetGone, RetryLater or
+        Rejected."""
         ...
 
     async def open_dm(self, user_id: int) -> int:
@@ -89,62 +95,6 @@ class DrainResult:
     retried: int = 0
     failed: int = 0
     digests: int = 0
-
-
-def _attempted_before(rows: Sequence[PendingDelivery], moment: datetime) -> bool:
-    last = max((r.attempted_at for r in rows if r.attempted_at is not None), default=None)
-    return last is not None and last < moment
-
-
-def _fair_order(by_target: dict[Target, list[PendingDelivery]]) -> list[Target]:
-    """Targets interleaved across owners (servers, users): A1, B1, C1, A2, B2, ... rather than A1..A500, B1."""
-    by_owner: dict[int, list[Target]] = defaultdict(list)
-    for target, rows in by_target.items():
-        by_owner[rows[0].owner_id].append(target)
-    queues = list(by_owner.values())
-    order: list[Target] = []
-    for turn in range(max((len(q) for q in queues), default=0)):
-        order.extend(q[turn] for q in queues if turn < len(q))
-    return order
-
-
-def message_nonce(*parts: object) -> str:
-    """A deterministic nonce (≤ 25 chars): the same batch always gets the same nonce."""
-    digest = hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()
-    return "pb" + digest[:23]
-
-
-@dataclass
-class _Batch:
-    """One message to one target: embeds, and the deliveries the message completes."""
-
-    target: Target
-    embeds: list[Embed]
-    keys: list[DeliveryKey]
-    nonce: str
-    attempts: int = 0
-    retry_status: DeliveryStatus = DeliveryStatus.PENDING
-
-
-@dataclass
-class _Papers:
-    """Papers bound for one target, in order, with the subscriptions each one satisfies."""
-
-    papers: dict[str, Paper] = field(default_factory=dict)
-    keys: dict[str, list[DeliveryKey]] = field(default_factory=lambda: defaultdict(list))
-    rows: list[PendingDelivery] = field(default_factory=list)
-
-    def add(self, row: PendingDelivery) -> None:
-        self.papers.setdefault(row.paper.id, row.paper)
-        self.keys[row.paper.id].append((row.subscription_id, row.paper.id))
-        self.rows.append(row)
-
-    @property
-    def attempts(self) -> int:
-        return max((r.attempts for r in self.rows), default=0)
-
-    def embeds(self) -> list[tuple[str, Embed]]:
-        return [(pid, render_paper_embed(p, sorted({s for s, _ in self.keys[pid]}))) for pid, p in self.papers.items()]
 
 
 class Sender:
@@ -199,16 +149,16 @@ class Sender:
             for row in page:
                 if row.target not in stalled:
                     by_target[row.target].append(row)
-            await asyncio.gather(*(drain_target(t, by_target[t]) for t in _fair_order(by_target)))
+            await asyncio.gather(*(drain_target(t, by_target[t]) for t in fair_order(by_target)))
             if len(page) < limit or not by_target:
                 break
         await self._send_due_digests(result)
         return result
 
-    async def _plan_batches(self, target: Target, rows: list[PendingDelivery], result: DrainResult) -> list[_Batch]:
+    async def _plan_batches(self, target: Target, rows: list[PendingDelivery], result: DrainResult) -> list[Batch]:
         now = self.clock()
-        resumed: dict[str, _Papers] = defaultdict(_Papers)
-        fresh = _Papers()
+        resumed: dict[str, Papers] = defaultdict(Papers)
+        fresh = Papers()
         for row in rows:
             if row.nonce is not None:
                 resumed[row.nonce].add(row)  # interrupted or failed before: resend that batch, same nonce
@@ -221,32 +171,27 @@ class Sender:
                 continue
             fresh.add(row)
         batches = []
+        is_forum = bool(rows) and rows[0].forum
         for nonce, group in resumed.items():
-            if _attempted_before(group.rows, now - NONCE_WINDOW):
+            if is_forum:  # no nonce protects a forum post: always look for it first
+                await self._settle_from_forum(target, group, result)
+            elif attempted_before(group.rows, now - NONCE_WINDOW):
                 await self._settle_from_history(target, group, result)
                 # Not in the channel: send again, with a new nonce (Discord has forgotten the old one).
                 nonce = message_nonce(target.scope, target.id, *sorted(group.papers), "retry", group.attempts)
             if group.papers:
-                batches.append(
-                    _Batch(
-                        target,
-                        [e for _, e in group.embeds()],
-                        [k for ks in group.keys.values() for k in ks],
-                        nonce,
-                        group.attempts,
-                    )
-                )
+                embeds = group.embeds()
+                batches.append(group.batch(target, [pid for pid, _ in embeds], [e for _, e in embeds], nonce))
         embeds = fresh.embeds()
         paper_of = {id(embed): pid for pid, embed in embeds}
-        for message in pack_messages(embed for _, embed in embeds):
+        # A forum gets one post per paper; a channel up to ten papers per message.
+        messages = [[e] for _, e in embeds] if is_forum else pack_messages(embed for _, embed in embeds)
+        for message in messages:
             ids = [paper_of[id(e)] for e in message]
-            keys = [k for pid in ids for k in fresh.keys[pid]]
-            batches.append(
-                _Batch(target, message, keys, message_nonce(target.scope, target.id, *sorted(ids)), fresh.attempts)
-            )
+            batches.append(fresh.batch(target, ids, message, message_nonce(target.scope, target.id, *sorted(ids))))
         return batches
 
-    async def _settle_from_history(self, target: Target, group: _Papers, result: DrainResult) -> None:
+    async def _settle_from_history(self, target: Target, group: Papers, result: DrainResult) -> None:
         """An interrupted send too old for nonce deduplication: if our message with these papers is in the
         channel already (recognised by the paper marker in the embed footer), record it instead of resending."""
         markers = {footer_marker(pid): pid for pid in group.papers}
@@ -263,6 +208,28 @@ class Sender:
                         result.delivered += len(group.keys.pop(pid))
                         del group.papers[pid]
 
+    async def _settle_from_forum(self, target: Target, group: Papers, result: DrainResult) -> None:
+        """An interrupted forum post (one paper): if the post exists already, record it instead of posting again.
+        When the forum cannot be searched now, the paper waits (retried later) rather than risk a second post."""
+        (pid,) = group.papers
+        post = forum.paper_post(group.papers[pid], group.rows)
+        try:
+            found = await forum.find_post(self.transport, target.id, post, footer_marker(pid))
+        except TargetGone:
+            return  # creating it will fail the same way and pause the target
+        except (RetryLater, Rejected) as exc:
+            keys = group.keys.pop(pid)
+            del group.papers[pid]
+            retry_at = self.clock() + timedelta(seconds=RETRY_BASE_SECONDS)
+            await self.store.mark_retry(keys, f"could not look for an interrupted forum post: {exc}", retry_at)
+            result.retried += len(keys)
+            return
+        if found is not None:
+            keys = group.keys.pop(pid)
+            del group.papers[pid]
+            await self.store.mark_sent(keys, found, self.clock())
+            result.delivered += len(keys)
+
     async def _channel_for(self, target: Target) -> int:
         if target.scope is Scope.GUILD:
             return target.id
@@ -272,14 +239,20 @@ class Sender:
             await self.store.save_dm_channel(target.id, channel_id, self.clock())
         return channel_id
 
-    async def _send(self, batch: _Batch, result: DrainResult) -> bool:
+    async def _send(self, batch: Batch, result: DrainResult) -> bool:
         """Send one batch and record the outcome; False when the target should not be tried again now."""
         in_flight = DeliveryStatus.HELD if batch.retry_status is DeliveryStatus.HELD else DeliveryStatus.SENDING
         await self.store.mark_sending(batch.keys, batch.nonce, self.clock(), in_flight)
         attempts = batch.attempts + 1
         try:
-            channel_id = await self._channel_for(batch.target)
-            message_id = await self.transport.send(channel_id, batch.embeds, batch.nonce)
+            if batch.post is not None:
+                post = batch.post
+                message_id = await self.transport.create_post(
+                    batch.target.id, post.name, batch.embeds, batch.components, post.tags
+                )
+            else:
+                channel_id = await self._channel_for(batch.target)
+                message_id = await self.transport.send(channel_id, batch.embeds, batch.nonce, batch.components)
         except TargetGone as exc:
             reason = str(exc)
             paused = await self.store.pause_target(batch.target, reason)
@@ -318,9 +291,11 @@ class Sender:
         now = self.clock()
         for sub in await self.store.digest_subscriptions():
             period_start = sub.last_digest_at or sub.created_at
-            due = latest_due(period_start, now, sub.schedule, await self.store.digest_settings(sub.owner))
+            settings = await self.store.digest_settings(sub.owner)
+            due = latest_due(period_start, now, sub.schedule, settings)
             if due is None:
                 continue
+            local_end = due.astimezone(ZoneInfo(settings.timezone))
             blocked_until = await self.store.digest_blocked_until(sub.id)
             if blocked_until is not None and blocked_until > now:
                 continue
@@ -329,28 +304,37 @@ class Sender:
             rows = interrupted or held  # a digest cut short by a crash is resent as it was, same nonce
             nonce = interrupted[0].nonce if interrupted else message_nonce("digest", sub.id, due.isoformat())
             assert nonce is not None
-            if interrupted and _attempted_before(interrupted, now - NONCE_WINDOW):
-                if await self._digest_already_posted(sub, rows, nonce, result):
+            if interrupted and (sub.forum or attempted_before(interrupted, now - NONCE_WINDOW)):
+                posted = await self._digest_already_posted(sub, rows, nonce, local_end, result)
+                if posted:
                     await self.store.set_last_digest(sub.id, due)
                     continue
+                if posted is None and sub.forum:
+                    continue  # the forum could not be searched: posting now might post it twice
                 nonce = message_nonce("digest", sub.id, due.isoformat(), "retry", max(r.attempts for r in rows))
             if rows:
                 failed_before = result.failed
-                if not await self._send(self._digest_batch(sub, rows, period_start, due, nonce), result):
+                if not await self._send(self._digest_batch(sub, rows, period_start, local_end, nonce), result):
                     continue  # paused or backing off: the same period is retried later
                 result.digests += result.failed == failed_before
             await self.store.set_last_digest(sub.id, due)
 
     async def _digest_already_posted(
-        self, sub: Subscription, rows: list[PendingDelivery], nonce: str, result: DrainResult
-    ) -> bool:
-        """Is the interrupted digest (recognised by its footer reference) in the channel already?"""
+        self, sub: Subscription, rows: list[PendingDelivery], nonce: str, end: datetime, result: DrainResult
+    ) -> bool | None:
+        """Is the interrupted digest (recognised by its footer reference) in the channel (or forum) already?
+        None: it could not be checked."""
         marker = digest_marker(nonce)
         try:
-            recent = await self.transport.recent_footers(await self._channel_for(sub.target))
+            if sub.forum:
+                post = forum.digest_post(sub, len(rows), end)
+                found = await forum.find_post(self.transport, sub.target.id, post, marker)
+                recent = [] if found is None else [(found, [marker])]
+            else:
+                recent = await self.transport.recent_footers(await self._channel_for(sub.target))
         except (TargetGone, RetryLater, Rejected) as exc:
             log.warning("could not read %s's history to check an interrupted digest (%s)", sub.target, exc)
-            return False
+            return None
         for message_id, footers in recent:
             if any(footer.endswith(marker) for footer in footers):
                 keys = [(r.subscription_id, r.paper.id) for r in rows]
@@ -361,7 +345,10 @@ class Sender:
 
     def _digest_batch(
         self, sub: Subscription, rows: list[PendingDelivery], start: datetime, end: datetime, nonce: str
-    ) -> _Batch:
+    ) -> Batch:
         embeds = render_digest(sub, [r.paper for r in rows], start, end, cap=self.digest_cap, nonce=nonce)
         keys = [(r.subscription_id, r.paper.id) for r in rows]
-        return _Batch(sub.target, embeds, keys, nonce, max(r.attempts for r in rows), DeliveryStatus.HELD)
+        post = forum.digest_post(sub, len(rows), end) if sub.forum else None
+        controls = paper_controls([r.paper for r in rows[: self.digest_cap]])
+        attempts = max(r.attempts for r in rows)
+        return Batch(sub.target, embeds, keys, nonce, attempts, DeliveryStatus.HELD, controls, post)

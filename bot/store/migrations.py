@@ -121,4 +121,22 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE deliveries ADD COLUMN attempted_at TEXT;
     """,
+    # 4 (issue 12): forum targets and paper controls. A subscription posting into a forum makes one post per
+    # paper (``forum`` 1) tagged with ``forum_tags`` (a JSON list of tag ids). ``feedback`` holds each user's
+    # last 👍/👎 on a paper in a target and when they saved it to their DMs.
+    """
+    ALTER TABLE subscriptions ADD COLUMN forum INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE subscriptions ADD COLUMN forum_tags TEXT NOT NULL DEFAULT '[]';
+    CREATE TABLE feedback (
+        user_id INTEGER NOT NULL,
+        target_kind TEXT NOT NULL CHECK (target_kind IN ('channel', 'user')),
+        target_id INTEGER NOT NULL,
+        paper_id TEXT NOT NULL REFERENCES papers (id),
+        vote TEXT CHECK (vote IN ('like', 'dislike')),  -- NULL: no vote (never cast, or taken back)
+        voted_at TEXT,
+        saved_at TEXT,
+        PRIMARY KEY (user_id, target_kind, target_id, paper_id)
+    );
+    CREATE INDEX feedback_target_paper ON feedback (target_kind, target_id, paper_id);
+    """,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ from bot.store.schema import SCOPE_OF_TARGET_KIND, SUBSCRIPTION_KIND, TARGET_KIN
 
 _PENDING_COLUMNS = (
     "d.subscription_id, d.target_kind, d.target_id, d.attempts, d.nonce, d.attempted_at, "
-    "COALESCE(s.guild_id, s.user_id) AS owner_id, " + paper_columns("p")
+    "COALESCE(s.guild_id, s.user_id) AS owner_id, s.forum, s.forum_tags, " + paper_columns("p")
 )
 
 
@@ -28,6 +29,8 @@ def _pending_from_row(row: aiosqlite.Row) -> PendingDelivery:
         attempted_at=dt(row["attempted_at"]),
         owner_id=row["owner_id"],
         paper=paper_from_row(row),
+        forum=bool(row["forum"]),
+        forum_tags=tuple(json.loads(row["forum_tags"])),
     )
 
 

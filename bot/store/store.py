@@ -1,7 +1,7 @@
 """The ``Store`` facade: paperbot's persistence, the only place that speaks SQL.
 
 ``Store`` is composed of one mixin per part of the schema (papers, subscriptions and settings, outbox,
-sources) over one shared :class:`~bot.store.connection.Database`. Mixins rather than repository objects
+sources, feedback) over one shared :class:`~bot.store.connection.Database`. Mixins rather than repository objects
 behind delegating methods: callers keep calling ``store.get_paper(...)`` and every signature is written
 once. No mixin calls another's methods; the one cross-table write (queueing deliveries, from ingest and
 from a backfilled subscription) is a function of the transaction's connection in ``outbox``.
@@ -10,13 +10,14 @@ from a backfilled subscription) is a function of the transaction's connection in
 from __future__ import annotations
 
 from bot.store.connection import Database
+from bot.store.feedback import FeedbackQueries
 from bot.store.outbox import OutboxQueries
 from bot.store.papers import PaperQueries
 from bot.store.sources import SourceQueries
 from bot.store.subscriptions import SubscriptionQueries
 
 
-class Store(PaperQueries, SubscriptionQueries, OutboxQueries, SourceQueries):
+class Store(PaperQueries, SubscriptionQueries, OutboxQueries, SourceQueries, FeedbackQueries):
     """Async access to paperbot's SQLite database. Create with :meth:`open`."""
 
     def __init__(self, db: Database) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ from bot.store.schema import SCOPE_OF_KIND, SUBSCRIPTION_KIND, dt, ts
 
 _COLUMNS = (
     "s.id, s.kind, s.guild_id, s.channel_id, s.user_id, s.query, s.created_at, s.schedule, s.min_upvotes, "
-    "s.last_digest_at, s.status, s.pause_reason, "
+    "s.last_digest_at, s.status, s.pause_reason, s.forum, s.forum_tags, "
 )
 _SUBSCRIPTION_COLUMNS = (
     _COLUMNS
@@ -41,6 +42,8 @@ def _subscription_from_row(row: aiosqlite.Row) -> Subscription:
         status=SubscriptionStatus(row["status"]),
         pause_reason=row["pause_reason"],
         delivered_count=row["delivered_count"],
+        forum=bool(row["forum"]),
+        forum_tags=tuple(json.loads(row["forum_tags"])),
     )
 
 
@@ -75,11 +78,14 @@ class SubscriptionQueries:
         schedule: Schedule = Schedule.INSTANT,
         min_upvotes: int = 0,
         backfill: Sequence[str] = (),
+        forum: bool = False,
+        forum_tags: Sequence[int] = (),
         cap: int | None = None,
         on_created: Callable[[Subscription], None] | None = None,
     ) -> Subscription | None:
         """Create a channel subscription or an alert, and queue ``backfill`` paper ids for it, atomically.
 
+        ``forum``: the channel is a forum, where each paper becomes a post tagged with ``forum_tags``.
         With ``cap``, returns None (creating nothing) when the owner already has that many: counted inside the
         write transaction, so adds racing each other cannot pass it together. ``on_created`` runs inside the
         transaction too; if it raises, nothing is stored.
@@ -93,7 +99,8 @@ class SubscriptionQueries:
                     return None
             cursor = await db.execute(
                 "INSERT INTO subscriptions (kind, guild_id, channel_id, user_id, query, schedule, min_upvotes, "
-                "created_at) VALUES (:kind, :guild_id, :channel_id, :user_id, :query, :schedule, :min_upvotes, :now)",
+                "created_at, forum, forum_tags) VALUES (:kind, :guild_id, :channel_id, :user_id, :query, :schedule, "
+                ":min_upvotes, :now, :forum, :forum_tags)",
                 {
                     "kind": SUBSCRIPTION_KIND[scope],
                     "guild_id": guild_id,
@@ -103,6 +110,8 @@ class SubscriptionQueries:
                     "schedule": str(schedule),
                     "min_upvotes": min_upvotes,
                     "now": ts(now),
+                    "forum": forum,
+                    "forum_tags": json.dumps(list(forum_tags)),
                 },
             )
             sub_id = cursor.lastrowid

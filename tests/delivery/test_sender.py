@@ -4,6 +4,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Sequence
 
+from bot.delivery.controls import Component
 from bot.delivery.render import Embed
 from bot.delivery.sender import Sender
 from bot.models import Scope
@@ -16,7 +17,9 @@ class _RecordingTransport:
     def __init__(self) -> None:
         self.posts: list[int] = []
 
-    async def send(self, channel_id: int, embeds: Sequence[Embed], nonce: str) -> int:
+    async def send(
+        self, channel_id: int, embeds: Sequence[Embed], nonce: str, components: Sequence[Component] = ()
+    ) -> int:
         await asyncio.sleep(0.001)
         self.posts.append(channel_id)
         return len(self.posts)
@@ -26,6 +29,17 @@ class _RecordingTransport:
 
     async def recent_footers(self, channel_id: int, limit: int = 100) -> list[tuple[int, list[str]]]:
         return []
+
+    async def create_post(
+        self, forum_id: int, name: str, embeds: Sequence[Embed], components: Sequence[Component], tags: Sequence[int]
+    ) -> int:
+        raise AssertionError("no forums here")
+
+    async def active_posts(self, guild_id: int, forum_id: int) -> list[tuple[int, str]]:
+        raise AssertionError("no forums here")
+
+    async def first_footers(self, post_id: int) -> list[str] | None:
+        raise AssertionError("no forums here")
 
 
 async def _queue(store, channels_by_guild: dict[int, list[int]], papers: int) -> None:

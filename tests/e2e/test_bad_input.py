@@ -39,6 +39,7 @@ async def test_free_text_options_never_break(world: World, items, text: str):
         await world.start_bot()
     await world.polls_completed(1)
     emulator, guild, channel = world.emulator, world.guild_id, world.channel_id
+    forum = emulator.add_forum(guild, "forum", tags=["nlp", "vision"])
     calls = [
         ("subscriptions", "add", {"query": text}, world.moderator_id),
         ("subscriptions", "preview", {"query": text}, world.moderator_id),
@@ -47,6 +48,7 @@ async def test_free_text_options_never_break(world: World, items, text: str):
         ("alerts", "add", {"query": text}, world.member_id),
         ("papers", "search", {"query": text}, world.member_id),
         ("papers", "explain", {"paper": text}, world.member_id),
+        ("subscriptions", "add", {"query": "llm", "channel": forum, "tags": text}, world.moderator_id),
     ]
     for name, sub, options, user in calls:
         result = await emulator.invoke(

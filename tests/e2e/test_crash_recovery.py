@@ -141,16 +141,7 @@ async def test_kill_9_during_delivery_never_loses_or_doubles(world: World, items
         query = parse_query(BROAD)
         want = [p.id for p in parse_daily_papers(items[5:]) if matches(query, document_for(p))]
         assert len(want) > 50
-        posts = lambda: len(world.emulator.find_requests("POST", r"/channels/\d+/messages"))  # noqa: E731
-
-        at_kill = []
-        for _ in range(3):
-            seen = posts()
-            await world.wait_until(lambda seen=seen: posts() > seen, timeout=30)
-            await asyncio.sleep(rng.uniform(0.0, 0.2))
-            await bot.kill()
-            at_kill.append(await _unsent(world.db_path))
-            await bot.start()
+        at_kill = await _kill_three_times(world, bot, r"/channels/\d+/messages", rng)
         # The kills landed during delivery: work was outstanding, some of it caught between "sending" and "sent".
         assert all(pending > 0 for pending, _ in at_kill), at_kill
         assert sum(mid_send for _, mid_send in at_kill) > 0, at_kill
@@ -173,6 +164,75 @@ async def test_kill_9_during_delivery_never_loses_or_doubles(world: World, items
         await bot.stop()
     log = (tmp_path / "bot.log").read_text(errors="replace")
     assert DiscordEmulator.BOT_TOKEN not in log  # the token never reaches the logs
+
+
+async def _kill_three_times(world: World, bot: BotProcess, path: str, rng: random.Random) -> list[tuple[int, int]]:
+    """Kill -9 the bot three times, each a random moment after one more ``POST path`` went out, and restart it;
+    returns the outbox (pending, mid-send) at each kill."""
+    posts = lambda: len(world.emulator.find_requests("POST", path))  # noqa: E731
+    at_kill = []
+    for _ in range(3):
+        seen = posts()
+        await world.wait_until(lambda seen=seen: posts() > seen, timeout=30)
+        await asyncio.sleep(rng.uniform(0.0, 0.2))
+        await bot.kill()
+        at_kill.append(await _unsent(world.db_path))
+        await bot.start()
+    return at_kill
+
+
+@pytest.mark.slow
+async def test_kill_9_during_forum_posting_never_loses_or_doubles_a_post(world: World, items, tmp_path):
+    """Forum posts take no nonce: after each kill the bot must find the posts it made among the active threads."""
+    rng = random.Random(20261207)
+    tags = ["nlp", "vision", "agents"]
+    forums = [world.emulator.add_forum(world.guild_id, f"forum-{n}", tags=tags) for n in range(3)]
+    world.hf.publish(today(), items[:5])
+    bot = BotProcess(world, tmp_path)
+    await bot.start()
+    try:
+        while await _successes(world.db_path) < 1:
+            await asyncio.sleep(0.1)
+        staff = [world.moderator_id, world.emulator.owner_id]
+        for n, forum in enumerate(forums):
+            result = await world.emulator.invoke(
+                user_id=staff[n % 2],
+                name="subscriptions",
+                subcommand="add",
+                options={"query": BROAD, "channel": forum, "tags": tags[n]},
+                guild_id=world.guild_id,
+                channel_id=world.channel_id,
+            )
+            assert "one post per paper" in result.content, result.content
+        world.hf.publish(today(), items[5:])
+        query = parse_query(BROAD)
+        want = [p.id for p in parse_daily_papers(items[5:]) if matches(query, document_for(p))]
+
+        at_kill = await _kill_three_times(world, bot, r"/channels/\d+/threads", rng)
+        assert all(pending > 0 for pending, _ in at_kill), at_kill
+
+        def posted(forum: int) -> list[str]:
+            return arxiv_ids([post["message"] for post in world.emulator.posts(forum)])
+
+        await world.wait_until(lambda: all(len(posted(f)) >= len(want) for f in forums), timeout=90)
+        await asyncio.sleep(1.5)  # anything doubled would show up now
+        for n, forum in enumerate(forums):
+            counts = Counter(posted(forum))
+            assert sorted(counts) == sorted(want), forum
+            assert set(counts.values()) == {1}, {k: v for k, v in counts.items() if v > 1}
+            tag = world.emulator.forum_tag_id(forum, tags[n])
+            assert all(post["applied_tags"] == [tag] for post in world.emulator.posts(forum))
+        creates = len(world.emulator.find_requests("POST", r"/channels/\d+/threads"))
+        lookups = len(world.emulator.find_requests("GET", rf"/guilds/{world.guild_id}/threads/active"))
+        found = len(world.emulator.find_requests("GET", r"/channels/(\d+)/messages/\1"))
+        print(
+            f"outbox at each kill (pending, mid-send): {at_kill}; posts created: {creates} for "
+            f"{len(want) * len(forums)} papers; active-thread lookups after restarts: {lookups}, "
+            f"interrupted posts found there (first message read): {found}"
+        )
+        assert creates == len(want) * len(forums)  # no post was created twice, not even one later found
+    finally:
+        await bot.stop()
 
 
 async def _rewind_to_sending(db: Path, paper_ids: list[str], minutes_ago: float) -> None:

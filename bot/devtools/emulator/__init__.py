@@ -43,6 +43,13 @@ Notes for test authors:
   save the retry), ``set_channel_error``. ``enforce_rate_limits()`` (off by default) adds Discord's global
   50/s limit and per-channel message buckets with the headers discord.py paces itself by;
   ``rate_limited_count``, ``invalid_request_count``, ``requests_per_second`` and ``peak_requests`` measure.
+* ``click(..., values=[...])`` chooses options of a string select (only offered values, within its
+  min/max_values), as the Discord client would.
+* Forums: ``add_forum(guild_id, name, tags=[...])`` makes a forum (type 15) with ``available_tags``;
+  ``POST /channels/{forum}/threads`` creates a post (a public thread whose first message has the post's id)
+  with Discord's checks (Send Messages = Create Posts, Embed Links, name ≤ 100, ``applied_tags`` existing on
+  the forum and ≤ 5); a forum refuses ``POST /channels/{id}/messages`` (400 50008). ``posts(forum)`` lists its
+  posts with their first ``message``; ``archive_post`` takes one out of ``GET /guilds/{id}/threads/active``.
 * ``add_user_message`` puts someone else's message into a channel's history (GET /channels/{id}/messages).
 * An unexpected REST call gets 404 ``{"message": "404: Not Found", "code": 0}``; see ``requests`` /
   ``find_requests``. An emulator bug is answered with 400 "emulator internal error" (never a 5xx, which
@@ -53,9 +60,9 @@ Notes for test authors:
 The parts, one module each: ``model`` (users, roles, channels, members, guilds, recorded requests,
 interaction results), ``permissions`` (bits and Discord's algorithm), ``world`` (building the world),
 ``payloads`` (its JSON), ``messages``, ``gateway``, ``rest`` (plumbing; ``protocol`` and ``validation`` hold
-the error bodies and form checks) with ``routes/`` (handlers per resource), ``invocations`` and ``driver``
-(what tests call to act as users), ``faults`` and ``ratelimits``. ``DiscordEmulator`` (``emulator``)
-combines them.
+the error bodies and form checks) with ``routes/`` (handlers per resource; ``threads`` for forums),
+``invocations`` and ``driver`` (what tests call to act as users), ``faults`` and ``ratelimits``.
+``DiscordEmulator`` (``emulator``) combines them.
 """
 
 from bot.devtools.emulator.emulator import DiscordEmulator

@@ -84,9 +84,11 @@ class InteractionsDriver(Invocations):
         guild_id: int | None = None,
         timeout: float = 10,
         wait_for_edit: bool = True,
+        values: list[str] | None = None,
     ) -> InteractionResult:
         """Click the button ``custom_id`` on a message the bot created, as ``user_id``: dispatch a
-        component interaction (type 3) and wait for the bot's answer.
+        component interaction (type 3) and wait for the bot's answer. For a string select, pass the chosen
+        option ``values`` (they must be among its options, within its min/max_values).
 
         ``message`` is a message dict from ``messages()``, GET history, ``InteractionResult.message`` or
         ``followup_messages``; only its ``id`` counts -- the click happens on the message as stored now.
@@ -98,7 +100,7 @@ class InteractionsDriver(Invocations):
         deleted message, no such button, disabled button, someone else's ephemeral message, a channel the
         user cannot see) or the bot's answer was late, TimeoutError when the bot does not answer (e.g. no
         view listens for the custom_id any more: Discord shows "This interaction failed")."""
-        pending = self._prepare_click(user_id, message, custom_id, guild_id)
+        pending = self._prepare_click(user_id, message, custom_id, guild_id, values)
         deadline = asyncio.get_running_loop().time() + timeout
         what = f"the click on {custom_id!r} (message {pending.payload['message']['id']})"
         await self._deliver(pending, timeout)
@@ -149,7 +151,9 @@ class InteractionsDriver(Invocations):
                 return copy.deepcopy(comp)
         return None
 
-    def _prepare_click(self, user_id: int, message: JSON, custom_id: str, guild_id: int | None) -> Pending:
+    def _prepare_click(
+        self, user_id: int, message: JSON, custom_id: str, guild_id: int | None, values: list[str] | None = None
+    ) -> Pending:
         if user_id not in self.users:
             raise AssertionError(f"unknown user {user_id}")
         mid = str(message.get("id") or "") if isinstance(message, dict) else ""
@@ -180,14 +184,28 @@ class InteractionsDriver(Invocations):
         if button is None:
             have = [c["custom_id"] for c in self.walk_components(stored.get("components") or []) if "custom_id" in c]
             raise AssertionError(f"message {mid} has no component {custom_id!r} (custom_ids: {have})")
-        if button.get("type") != 2:
-            raise AssertionError(f"component {custom_id!r} is of type {button.get('type')}, not a button")
         if button.get("disabled"):
-            raise AssertionError(f"button {custom_id!r} on message {mid} is disabled")
-        data: JSON = {"custom_id": custom_id, "component_type": 2}
+            raise AssertionError(f"component {custom_id!r} on message {mid} is disabled")
+        data: JSON = {"custom_id": custom_id, "component_type": button.get("type")}
+        if button.get("type") == 3:
+            data["values"] = self._select_values(button, values)
+        elif button.get("type") != 2 or values is not None:
+            raise AssertionError(f"component {custom_id!r} is of type {button.get('type')}, not a button")
         if "id" in button:
             data["id"] = button["id"]
         return self._interaction_payload(3, data, user_id, guild, channel, context, perms, message=stored)
+
+    @staticmethod
+    def _select_values(select: JSON, values: list[str] | None) -> list[str]:
+        """What the Discord client lets a user choose in a string select: its options, min..max of them."""
+        offered = [str(o.get("value")) for o in select.get("options") or []]
+        chosen = list(values or [])
+        low, high = int(select.get("min_values", 1)), int(select.get("max_values", 1))
+        if not low <= len(chosen) <= high:
+            raise AssertionError(f"select {select.get('custom_id')!r} takes {low}..{high} values, got {chosen}")
+        if unknown := [v for v in chosen if v not in offered]:
+            raise AssertionError(f"select {select.get('custom_id')!r} offers {offered}, not {unknown}")
+        return chosen
 
     async def _wait_event(self, pending: Pending, event: asyncio.Event, deadline: float, message: str) -> None:
         remaining = deadline - asyncio.get_running_loop().time()

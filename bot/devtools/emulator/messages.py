@@ -31,6 +31,9 @@ class Messages(WorldModel):
         self._history: dict[int, list[JSON]] = {}  # everything visible in the channel
         self._message_index: dict[str, JSON] = {}  # every live message the bot created (incl. ephemeral), by id
 
+    def _thread_messages(self, thread_id: int) -> list[JSON]:
+        return self._history.get(thread_id, [])
+
     def messages(self, channel_id: int, *, include_interaction_messages: bool = False) -> list[JSON]:
         """Messages the bot created in a channel with POST /channels/{id}/messages, oldest first (each
         with ``allowed_mentions`` as received). ``include_interaction_messages`` adds the non-ephemeral

@@ -98,6 +98,13 @@ class Channel:
     parent_id: int | None = None
     recipient_id: int | None = None
     last_message_id: int | None = None
+    available_tags: list[JSON] = field(default_factory=list)  # a forum's tags: {id, name, moderated, emoji_*}
+    flags: int = 0  # e.g. a forum's REQUIRE_TAG (1 << 4)
+    # A thread (a forum post): who started it, its tags, and when.
+    owner_id: int | None = None
+    applied_tags: list[str] = field(default_factory=list)
+    created_at: str | None = None
+    archived: bool = False
 
 
 @dataclass

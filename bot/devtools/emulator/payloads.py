@@ -57,14 +57,33 @@ class Payloads(EmulatorCore):
             "nsfw": False,
             "rate_limit_per_user": 0,
             "last_message_id": last,
-            "flags": 0,
+            "flags": channel.flags,
         }
         if channel.type in (2, 13):
             data.update({"bitrate": 64000, "user_limit": 0, "rtc_region": None})
+        if channel.type in (10, 11, 12):
+            data.update(
+                {
+                    "owner_id": str(channel.owner_id),
+                    "applied_tags": list(channel.applied_tags),
+                    "message_count": len(self._thread_messages(channel.id)),
+                    "total_message_sent": len(self._thread_messages(channel.id)),
+                    "member_count": 1,
+                    "thread_metadata": {
+                        "archived": channel.archived,
+                        "archive_timestamp": channel.created_at,
+                        "auto_archive_duration": 4320,
+                        "locked": False,
+                        "create_timestamp": channel.created_at,
+                    },
+                }
+            )
+            for key in ("position", "permission_overwrites", "topic", "nsfw"):
+                data.pop(key)
         if channel.type in (15, 16):
             data.update(
                 {
-                    "available_tags": [],
+                    "available_tags": copy.deepcopy(channel.available_tags),
                     "default_reaction_emoji": None,
                     "default_sort_order": None,
                     "default_forum_layout": 0,
@@ -72,6 +91,10 @@ class Payloads(EmulatorCore):
                 }
             )
         return data
+
+    def _thread_messages(self, thread_id: int) -> list[JSON]:
+        """The messages in a thread (the routes that keep messages say which)."""
+        return []
 
     def _guild_dict(self, guild: Guild) -> JSON:
         return {

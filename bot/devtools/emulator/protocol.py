@@ -23,6 +23,7 @@ ERROR_MESSAGES = {
     10015: "Unknown Webhook",
     10062: "Unknown interaction",
     40060: "Interaction has already been acknowledged.",
+    40067: "A tag is required to create a forum post in this channel",
     50001: "Missing Access",
     50006: "Cannot send an empty message",
     50007: "Cannot send messages to this user",

@@ -19,6 +19,7 @@ from bot.devtools.emulator.ratelimits import RateLimiting
 from bot.devtools.emulator.routes.channels import ChannelRoutes
 from bot.devtools.emulator.routes.commands import CommandRoutes
 from bot.devtools.emulator.routes.guilds import GuildRoutes
+from bot.devtools.emulator.routes.threads import ThreadRoutes
 from bot.devtools.emulator.routes.users import UserRoutes
 
 _log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ _log = logging.getLogger(__name__)
 Handler = Callable[[RecordedRequest, dict[str, str]], Awaitable[tuple[int, Any]]]
 
 
-class RestServer(UserRoutes, CommandRoutes, ChannelRoutes, GuildRoutes, RateLimiting):
+class RestServer(UserRoutes, CommandRoutes, ThreadRoutes, ChannelRoutes, GuildRoutes, RateLimiting):
     """Serves ``/api/v10``: every route discord.py uses for login, command sync, interactions, followups,
     messages and DMs. An unexpected call gets 404 ``{"message": "404: Not Found", "code": 0}``."""
 
@@ -61,6 +62,8 @@ class RestServer(UserRoutes, CommandRoutes, ChannelRoutes, GuildRoutes, RateLimi
             ("PATCH", r"/channels/(?P<cid>\d+)/messages/(?P<mid>\d+)", self._r_channel_message),
             ("DELETE", r"/channels/(?P<cid>\d+)/messages/(?P<mid>\d+)", self._r_channel_message),
             ("POST", r"/channels/(?P<cid>\d+)/typing", self._r_typing),
+            ("POST", r"/channels/(?P<cid>\d+)/threads", self._r_create_thread),
+            ("GET", r"/guilds/(?P<guild_id>\d+)/threads/active", self._r_active_threads),
             ("GET", r"/guilds/(?P<guild_id>\d+)", self._r_get_guild),
             ("GET", r"/guilds/(?P<guild_id>\d+)/channels", self._r_guild_channels),
             ("GET", r"/guilds/(?P<guild_id>\d+)/members/(?P<user_id>\d+)", self._r_guild_member),

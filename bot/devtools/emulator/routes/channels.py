@@ -40,6 +40,8 @@ class ChannelRoutes(InteractionRoutes, FaultInjection):
 
     async def _r_post_message(self, req: RecordedRequest, m: dict[str, str]) -> tuple[int, Any]:
         channel = self._rest_channel(m["cid"], need_view=False)
+        if channel.type in (15, 16):  # forums take posts (POST /channels/{id}/threads), not messages
+            raise ApiError(400, 50008, "Cannot send messages in a non-text channel")
         if channel.id in self._channel_errors:
             status, code, message = self._channel_errors[channel.id]
             raise ApiError(status, code, message)

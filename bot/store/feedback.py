@@ -1,0 +1,170 @@
+"""Feedback on delivered papers (👍 / 👎 / 🔖 per user, target and paper) and "similar papers" by full text.
+
+A user's feedback on a paper in a target is one row: their last vote (a second click on the same vote takes it
+back) with its time, and when they last saved the paper to their DMs. Counts are per target, so one channel's
+feedback never shows in another's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from bot.matching.text import tokenize
+from bot.models import Paper, Target
+from bot.store.connection import Database
+from bot.store.paper_rows import paper_columns, paper_from_row
+from bot.store.schema import TARGET_KIND, ts
+
+SIMILAR_TERMS = 12  # key terms of a paper that "similar" searches for
+# Words too common in paper titles and keywords to say anything about a paper's topic.
+_STOP_WORDS = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "how",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "our",
+        "over",
+        "the",
+        "their",
+        "this",
+        "to",
+        "towards",
+        "under",
+        "via",
+        "we",
+        "what",
+        "when",
+        "which",
+        "with",
+        "without",
+        "using",
+        "use",
+        "based",
+        "new",
+        "large",
+        "model",
+        "models",
+        "study",
+        "approach",
+        "method",
+        "learning",
+        "vs",
+    }
+)
+
+
+class Vote(StrEnum):
+    LIKE = "like"
+    DISLIKE = "dislike"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackCounts:
+    """How a target's users rated one paper: current votes and how many saved it."""
+
+    likes: int = 0
+    dislikes: int = 0
+    saves: int = 0
+
+
+def key_terms(paper: Paper, limit: int = SIMILAR_TERMS) -> list[str]:
+    """The paper's topic words: its AI keywords, then its title's words, without stop words, in order."""
+    terms: dict[str, None] = {}
+    for text in (*paper.ai_keywords, paper.title):
+        for token in tokenize(text):
+            if len(token) >= 3 and token not in _STOP_WORDS and not token.isdigit():
+                terms.setdefault(token)
+    return list(terms)[:limit]
+
+
+class FeedbackQueries:
+    """The feedback part of :class:`bot.store.Store`, and similar papers."""
+
+    _db: Database
+
+    async def record_vote(self, user_id: int, target: Target, paper_id: str, vote: Vote, now: datetime) -> Vote | None:
+        """Record a 👍/👎 click; the same vote again takes it back. Returns the user's vote now (None: none)."""
+        params = {
+            "user_id": user_id,
+            "target_kind": TARGET_KIND[target.scope],
+            "target_id": target.id,
+            "paper_id": paper_id,
+            "vote": str(vote),
+            "now": ts(now),
+        }
+        async with (
+            self._db.transaction() as db,
+            db.execute(
+                """INSERT INTO feedback (user_id, target_kind, target_id, paper_id, vote, voted_at)
+                   VALUES (:user_id, :target_kind, :target_id, :paper_id, :vote, :now)
+                   ON CONFLICT (user_id, target_kind, target_id, paper_id) DO UPDATE SET
+                       vote = CASE WHEN feedback.vote IS excluded.vote THEN NULL ELSE excluded.vote END,
+                       voted_at = excluded.voted_at
+                   RETURNING vote""",
+                params,
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return None if row is None or row["vote"] is None else Vote(row["vote"])
+
+    async def record_save(self, user_id: int, target: Target, paper_id: str, now: datetime) -> None:
+        """Record that the user saved the paper (it was DMed to them)."""
+        async with self._db.transaction() as db:
+            await db.execute(
+                """INSERT INTO feedback (user_id, target_kind, target_id, paper_id, saved_at)
+                   VALUES (:user_id, :target_kind, :target_id, :paper_id, :now)
+                   ON CONFLICT (user_id, target_kind, target_id, paper_id)
+                   DO UPDATE SET saved_at = excluded.saved_at""",
+                {
+                    "user_id": user_id,
+                    "target_kind": TARGET_KIND[target.scope],
+                    "target_id": target.id,
+                    "paper_id": paper_id,
+                    "now": ts(now),
+                },
+            )
+
+    async def feedback_counts(self, target: Target, paper_id: str) -> FeedbackCounts:
+        """The target's current votes on a paper and how many saved it (no user is named)."""
+        row = await self._db.fetchone(
+            """SELECT COALESCE(SUM(vote = 'like'), 0) AS likes, COALESCE(SUM(vote = 'dislike'), 0) AS dislikes,
+                      COALESCE(SUM(saved_at IS NOT NULL), 0) AS saves
+               FROM feedback WHERE target_kind = :target_kind AND target_id = :target_id AND paper_id = :paper_id""",
+            {"target_kind": TARGET_KIND[target.scope], "target_id": target.id, "paper_id": paper_id},
+        )
+        return FeedbackCounts() if row is None else FeedbackCounts(row["likes"], row["dislikes"], row["saves"])
+
+    async def similar_papers(self, paper: Paper, limit: int = 5) -> list[Paper]:
+        """Stored papers most like ``paper``: FTS5 bm25 over its key terms (any of them), the paper itself left out.
+
+        Only quoted tokens of letters and digits reach FTS5 (see :func:`key_terms`)."""
+        terms = key_terms(paper)
+        if not terms:
+            return []
+        expression = "{title abstract ai_keywords} : (" + " OR ".join(f'"{t}"' for t in terms) + ")"
+        rows = await self._db.fetchall(
+            f"""SELECT {paper_columns("p")}, bm25(papers_fts, 8.0, 2.0, 1.0, 3.0) AS score
+                FROM papers_fts JOIN papers p ON p.rowid = papers_fts.rowid
+                WHERE papers_fts MATCH :expression AND p.id != :paper_id
+                ORDER BY score LIMIT :limit""",
+            {"expression": expression, "paper_id": paper.id, "limit": limit},
+        )
+        return [paper_from_row(r) for r in rows]
