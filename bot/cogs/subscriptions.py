@@ -37,6 +37,7 @@ def _guild(interaction: discord.Interaction) -> Owner:
 
 
 @app_commands.guild_only()
+@app_commands.allowed_installs(guilds=True, users=False)  # a channel's deliveries: never offered to user installs
 @app_commands.default_permissions(manage_channels=True)
 class Subscriptions(
     owned.OwnedCommands,
