@@ -43,6 +43,11 @@ Notes for test authors:
   save the retry), ``set_channel_error``. ``enforce_rate_limits()`` (off by default) adds Discord's global
   50/s limit and per-channel message buckets with the headers discord.py paces itself by;
   ``rate_limited_count``, ``invalid_request_count``, ``requests_per_second`` and ``peak_requests`` measure.
+* A "thinking" deferral (type 5) shows its placeholder until ``PATCH @original`` replaces it; followups are
+  always messages of their own (``invoke`` waits for the edit). ``user_install_enabled = False`` makes command
+  syncs that offer user installs (``integration_types`` with 1) fail with 400 50035, as Discord does.
+* ``spec``: when set (``openapi.use_by_default``; the test suite does), every request is checked against
+  Discord's OpenAPI specification and what breaks it is kept in ``spec_violations`` (and still answered).
 * ``add_user_message`` puts someone else's message into a channel's history (GET /channels/{id}/messages).
 * An unexpected REST call gets 404 ``{"message": "404: Not Found", "code": 0}``; see ``requests`` /
   ``find_requests``. An emulator bug is answered with 400 "emulator internal error" (never a 5xx, which
@@ -53,7 +58,7 @@ Notes for test authors:
 The parts, one module each: ``model`` (users, roles, channels, members, guilds, recorded requests,
 interaction results), ``permissions`` (bits and Discord's algorithm), ``world`` (building the world),
 ``payloads`` (its JSON), ``messages``, ``gateway``, ``rest`` (plumbing; ``protocol`` and ``validation`` hold
-the error bodies and form checks) with ``routes/`` (handlers per resource), ``invocations`` and ``driver``
+the error bodies and form checks, ``openapi`` the check against Discord's specification) with ``routes/`` (handlers per resource), ``invocations`` and ``driver``
 (what tests call to act as users), ``faults`` and ``ratelimits``. ``DiscordEmulator`` (``emulator``)
 combines them.
 """
