@@ -58,9 +58,9 @@ Notes for test authors:
 The parts, one module each: ``model`` (users, roles, channels, members, guilds, recorded requests,
 interaction results), ``permissions`` (bits and Discord's algorithm), ``world`` (building the world),
 ``payloads`` (its JSON), ``messages``, ``gateway``, ``rest`` (plumbing; ``protocol`` and ``validation`` hold
-the error bodies and form checks, ``openapi`` the check against Discord's specification) with ``routes/`` (handlers per resource), ``invocations`` and ``driver``
-(what tests call to act as users), ``faults`` and ``ratelimits``. ``DiscordEmulator`` (``emulator``)
-combines them.
+the error bodies and form checks, ``openapi`` the check against Discord's specification) with ``routes/``
+(handlers per resource), ``invocations`` and ``driver`` (what tests call to act as users), ``faults`` and
+``ratelimits``. ``DiscordEmulator`` (``emulator``) combines them.
 """
 
 from bot.devtools.emulator.emulator import DiscordEmulator
