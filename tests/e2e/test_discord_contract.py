@@ -139,3 +139,17 @@ async def test_a_deferred_answer_replaces_the_thinking_placeholder(world: World)
     )
     assert bad.response_type == 5 and bad.followups == []
     assert "can't be used" in bad.message["content"] and not bad.message["flags"] & LOADING
+
+
+async def test_bot_keeps_running_when_discord_refuses_the_commands(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.config.setdefault("discord", {})["dev_guild_id"] = 4242  # a server the application is not in
+    caplog.set_level(logging.INFO, logger="bot.app")
+    bot = await world.start_bot()
+    [refused] = world.emulator.find_requests("PUT", r"/applications/\d+/guilds/4242/commands")
+    assert refused.status == 403
+    errors = [r.getMessage() for r in caplog.records if r.name == "bot.app" and r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "could not register slash commands" in errors[0] and "50001" in errors[0]
+    await world.polls_completed(1)  # still polling
+    assert not bot.is_closed()
