@@ -12,6 +12,7 @@ import aiohttp
 import discord
 import yarl
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Settings
@@ -51,6 +52,12 @@ def build_sources(settings: Settings) -> list[Source]:
         sources.append(ArxivSource(settings.sources.arxiv))
     sources.extend(RssSource(feed) for feed in settings.sources.feeds)
     return sources
+
+
+def refuses_user_install(error: discord.HTTPException) -> bool:
+    """Whether a sync failed because the application does not allow user installs (400 50035 Invalid Form
+    Body with an error on a command's ``integration_types``)."""
+    return error.status == 400 and error.code == 50035 and "integration_types" in str(error)
 
 
 class PaperBot(commands.Bot):
@@ -120,15 +127,37 @@ class PaperBot(commands.Bot):
         self.scheduler.start()
 
     async def sync_commands(self) -> None:
-        """Register slash commands: instantly in the dev guild when configured, else globally."""
+        """Register slash commands: instantly in the dev guild when configured, else globally. If Discord
+        refuses the user-install commands (User Install is off for the application), register every command
+        for server installs only; if it refuses the commands for any other reason, run without registering
+        (commands registered earlier stay) rather than not at all."""
         guild_id = self.settings.discord.dev_guild_id
-        if guild_id:
-            guild = discord.Object(id=guild_id)
-            self.tree.copy_global_to(guild=guild)
-            synced = await self.tree.sync(guild=guild)
-        else:
-            synced = await self.tree.sync()
+        guild = discord.Object(id=guild_id) if guild_id else None
+        try:
+            synced = await self._sync_tree(guild)
+        except discord.HTTPException as exc:
+            if not refuses_user_install(exc):
+                log.error("could not register slash commands; running with those registered before: %s", exc)
+                return
+            log.warning(
+                "Discord refused the user-install commands (/alerts, /papers): User Install is off for this "
+                "application. Registering every command for servers only; to offer them to users' own accounts, "
+                "enable Developer Portal -> Installation -> Installation Contexts -> User Install and restart."
+            )
+            for command in self.tree.get_commands():
+                command.allowed_installs = app_commands.AppInstallationType(guild=True, user=False)
+            try:
+                synced = await self._sync_tree(guild)
+            except discord.HTTPException as retry_exc:
+                log.error("could not register slash commands; running with those registered before: %s", retry_exc)
+                return
         log.info("synced %d slash commands%s", len(synced), f" to guild {guild_id}" if guild_id else "")
+
+    async def _sync_tree(self, guild: discord.Object | None) -> list[app_commands.AppCommand]:
+        if guild is None:
+            return await self.tree.sync()
+        self.tree.copy_global_to(guild=guild)
+        return await self.tree.sync(guild=guild)
 
     async def poll(self, source: Source) -> PollResult:
         """Poll one source (a scheduler job); kicks the sender when something was queued."""

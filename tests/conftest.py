@@ -1,4 +1,5 @@
-"""Shared fixtures: a temporary store and paper factories."""
+"""Shared fixtures: a temporary store and paper factories; every emulator checks requests against Discord's
+API specification (tests/spec_conformance.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import pytest
 
 from bot.models import Paper
 from bot.store import Store
+from tests.spec_conformance import pytest_terminal_summary, spec_violations
+
+__all__ = ["pytest_terminal_summary", "spec_violations"]
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 

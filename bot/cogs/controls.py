@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.cogs.ui import line_embeds
+from bot.cogs.ui import line_embeds, reply
 from bot.delivery.controls import BUTTON_TEMPLATE, EMOJI, SELECT_TEMPLATE
 from bot.delivery.discord_transport import CANNOT_DM
 from bot.delivery.render import escape_markdown, render_paper_embed, safe_url, trim
@@ -100,12 +100,7 @@ async def answer(interaction: discord.Interaction, action: str, paper_id: str) -
     except Exception:
         log.exception("paper control %s on %s failed", action, paper_id)
         text = "Something went wrong there; please try again in a moment."
-    await interaction.followup.send(
-        text,
-        embeds=[discord.Embed.from_dict(e) for e in embeds],
-        ephemeral=True,
-        allowed_mentions=discord.AllowedMentions.none(),
-    )
+    await reply(interaction, text, embeds=embeds)
 
 
 class PaperButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=BUTTON_TEMPLATE):

@@ -11,6 +11,18 @@ from bot.delivery.forum import MAX_TAGS
 from bot.delivery.render import trim
 from bot.tree import UserFacingError
 
+
+class PostableChannel(app_commands.transformers.UnionChannelTransformer[discord.Client]):
+    """The ``channel`` option of ``/subscriptions add``: text, announcement and forum channels.
+
+    Annotating ``TextChannel | ForumChannel`` would also offer media channels (type 16), which papers are not
+    posted to and which Discord's API specification does not list among an option's channel types."""
+
+    def __init__(self) -> None:
+        super().__init__(discord.TextChannel, discord.ForumChannel)
+        self._channel_types = [discord.ChannelType.text, discord.ChannelType.news, discord.ChannelType.forum]
+
+
 TAGS_DESCRIPTION = "Forums only: comma-separated tags each post gets, e.g. nlp, vision (tags on that forum)"
 
 

@@ -16,7 +16,7 @@ from discord.ext import commands
 
 from bot.cogs import access, budget
 from bot.cogs.controls import feedback_text
-from bot.cogs.ui import code, line_embeds, relative_time, reply, user_cooldown
+from bot.cogs.ui import code, line_embeds, relative_time, reply, send_reply, user_cooldown
 from bot.delivery.render import render_paper_embed, trim
 from bot.engine import PaperExplanation
 from bot.matching import parse_query
@@ -144,13 +144,7 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
             await reply(interaction, f"No stored papers match {code(parsed.describe())}.")
             return
         pager = SearchPager(interaction.user.id, f"Search: {code(parsed.describe())}", papers)
-        await interaction.followup.send(
-            pager.content(),
-            embeds=pager.embeds(),
-            view=pager,
-            ephemeral=True,
-            allowed_mentions=discord.AllowedMentions.none(),
-        )
+        await send_reply(interaction, pager.content(), embeds=pager.embeds(), view=pager)
 
     @app_commands.command(name="latest", description="The most recently listed papers")
     @app_commands.describe(source="Only papers from this source", count="How many (1-10, default 5)")

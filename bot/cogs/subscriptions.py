@@ -13,7 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs import access, budget, owned
-from bot.cogs.forums import TAGS_DESCRIPTION, check_no_tags, resolve_tags, tags_autocomplete
+from bot.cogs.forums import TAGS_DESCRIPTION, PostableChannel, check_no_tags, resolve_tags, tags_autocomplete
 from bot.cogs.ui import code, line_embeds, reply, user_cooldown
 from bot.delivery.render import render_paper_embed
 from bot.engine import PREVIEW_DAYS
@@ -38,6 +38,7 @@ def _guild(interaction: discord.Interaction) -> Owner:
 
 
 @app_commands.guild_only()
+@app_commands.allowed_installs(guilds=True, users=False)  # a channel's deliveries: never offered to user installs
 @app_commands.default_permissions(manage_channels=True)
 class Subscriptions(
     owned.OwnedCommands,
@@ -87,7 +88,7 @@ class Subscriptions(
         self,
         interaction: discord.Interaction,
         query: str,
-        channel: discord.TextChannel | discord.ForumChannel | None = None,
+        channel: app_commands.Transform[discord.TextChannel | discord.ForumChannel, PostableChannel] | None = None,
         schedule: Schedule = Schedule.INSTANT,
         min_upvotes: owned.MinUpvotes = 0,
         backfill: owned.Backfill = 0,

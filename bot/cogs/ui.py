@@ -28,6 +28,44 @@ def relative_time(when: datetime | None) -> str:
     return "unknown" if when is None else discord.utils.format_dt(when, "R")
 
 
+#: ``interaction.extras`` key: the deferred "thinking" placeholder has been replaced by the answer.
+_PLACEHOLDER_ANSWERED = "paperbot.placeholder_answered"
+
+
+async def send_reply(
+    interaction: discord.Interaction,
+    content: str | None = None,
+    *,
+    embeds: Sequence[discord.Embed] = (),
+    ephemeral: bool = True,
+    view: discord.ui.View | None = None,
+) -> None:
+    """Send one message answering an interaction: the first answer after a "thinking" deferral edits the
+    original response (the placeholder the user is looking at: Discord's documented way, whatever a followup
+    would do), a first answer without deferral is the interaction response, and anything later is a followup.
+    An edited placeholder keeps the deferral's visibility (``ephemeral`` then has no effect)."""
+    none = discord.AllowedMentions.none()
+    extra: dict[str, Any] = {} if view is None else {"view": view}
+    response = interaction.response
+    if not response.is_done():
+        await response.send_message(
+            content=content, embeds=list(embeds), ephemeral=ephemeral, allowed_mentions=none, **extra
+        )
+    elif response.type is discord.InteractionResponseType.deferred_channel_message and not interaction.extras.get(
+        _PLACEHOLDER_ANSWERED
+    ):
+        await interaction.edit_original_response(content=content, embeds=list(embeds), allowed_mentions=none, **extra)
+        interaction.extras[_PLACEHOLDER_ANSWERED] = True
+    else:
+        await interaction.followup.send(
+            content=content or discord.utils.MISSING,
+            embeds=list(embeds),
+            ephemeral=ephemeral,
+            allowed_mentions=none,
+            **extra,
+        )
+
+
 async def reply(
     interaction: discord.Interaction,
     content: str | None = None,
@@ -35,20 +73,11 @@ async def reply(
     embeds: Sequence[Embed] = (),
     ephemeral: bool = True,
 ) -> None:
-    """Answer an interaction whether or not it was deferred; splits embeds across messages as needed."""
-    messages = pack_messages(embeds) or [[]]
-    for index, batch in enumerate(messages):
+    """Answer an interaction whether or not it was deferred (see ``send_reply``); splits embeds across
+    messages as needed."""
+    for index, batch in enumerate(pack_messages(embeds) or [[]]):
         text = trim(content, MAX_CONTENT) if content and index == 0 else None
-        as_embeds = [discord.Embed.from_dict(e) for e in batch]
-        none = discord.AllowedMentions.none()
-        if interaction.response.is_done():
-            await interaction.followup.send(
-                content=text or discord.utils.MISSING, embeds=as_embeds, ephemeral=ephemeral, allowed_mentions=none
-            )
-        else:
-            await interaction.response.send_message(
-                content=text, embeds=as_embeds, ephemeral=ephemeral, allowed_mentions=none
-            )
+        await send_reply(interaction, text, embeds=[discord.Embed.from_dict(e) for e in batch], ephemeral=ephemeral)
 
 
 def line_embeds(title: str, lines: Sequence[str], colour: int = 0x5865F2) -> list[Embed]:

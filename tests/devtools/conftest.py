@@ -43,8 +43,13 @@ def make_feeds_group() -> app_commands.Group:
     async def digest(interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         await asyncio.sleep(0.01)
-        await interaction.followup.send("digest ready", embed=discord.Embed(title="Top papers"))
+        await interaction.edit_original_response(content="digest ready", embed=discord.Embed(title="Top papers"))
         await interaction.followup.send("and one more thing")
+
+    @group.command(name="notify", description="Defers, then only sends a followup (never edits the original)")
+    async def notify(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await interaction.followup.send("done", ephemeral=True)
 
     return group
 
@@ -160,7 +165,7 @@ class EmuBot(commands.Bot):
                 )
                 return
             await interaction.response.defer(ephemeral=not public, thinking=True)
-            await interaction.followup.send(view.content(), embed=view.embed(), view=view, ephemeral=not public)
+            await interaction.edit_original_response(content=view.content(), embed=view.embed(), view=view)
             second = Pager(interaction.user.id)
             await interaction.followup.send(second.content(), embed=second.embed(), view=second, ephemeral=not public)
 

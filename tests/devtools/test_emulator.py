@@ -13,10 +13,12 @@ from bot.devtools.emulator import (
     SEND_MESSAGES,
     DiscordEmulator,
 )
+from bot.devtools.emulator.model import EPHEMERAL, LOADING
 from tests.devtools.conftest import World
+from tests.spec_conformance import SpecViolations
 
 
-async def test_login_sync_and_content_type(world: World) -> None:
+async def test_login_sync_and_content_type(world: World, spec_violations: SpecViolations) -> None:
     emu = world.emu
     assert [c["name"] for c in emu.guild_commands[world.guild_id]] == ["feeds"]
     assert {c["name"] for c in emu.global_commands} == {"ping", "serveronly", "slow", "pager"}
@@ -33,6 +35,7 @@ async def test_login_sync_and_content_type(world: World) -> None:
     with pytest.raises(discord.NotFound):
         await world.bot.http.request(discord.http.Route("GET", "/nowhere"))
     assert emu.find_requests("GET", "/nowhere")[0].status == 404
+    assert spec_violations.excuse("GET", "/nowhere") or spec_violations.spec is None  # not a Discord route
 
 
 async def test_bad_token_is_a_login_failure(emu: DiscordEmulator) -> None:
@@ -65,8 +68,25 @@ async def test_deferred_then_followups(world: World) -> None:
     result = await emu.invoke(user_id=world.admin, name="feeds", subcommand="digest", guild_id=world.guild_id)
     assert result.response_type == 5 and result.ephemeral
     assert result.content == "digest ready" and result.embeds[0]["title"] == "Top papers"
+    original = result.message
+    assert original["content"] == "digest ready" and not original["flags"] & LOADING  # the placeholder, edited
     followups = await emu.wait_for_followups(result, 1)
     assert followups[0]["content"] == "and one more thing"
+    [followup] = result.followup_messages  # a message of its own, not ephemeral (its flags say so)
+    assert followup["id"] != original["id"] and followup["content"] == "and one more thing"
+    assert not followup["flags"] & EPHEMERAL
+
+
+async def test_a_followup_does_not_replace_the_thinking_placeholder(world: World) -> None:
+    emu = world.emu
+    with pytest.raises(TimeoutError, match=r'1 followup.*still sees the "thinking" placeholder'):
+        await emu.invoke(user_id=world.admin, name="feeds", subcommand="notify", guild_id=world.guild_id, timeout=1)
+    [result] = emu.interactions
+    assert result.response_type == 5 and result.data == {}
+    placeholder = result.message
+    assert placeholder["flags"] & LOADING and placeholder["content"] == ""  # still "paperbot is thinking..."
+    [followup] = result.followup_messages
+    assert followup["content"] == "done" and followup["id"] != placeholder["id"] and followup["flags"] & EPHEMERAL
 
 
 async def test_autocomplete(world: World) -> None:
@@ -94,7 +114,7 @@ async def test_discord_side_gates(world: World) -> None:
     assert dm.content == "pong True" and not dm.ephemeral
 
 
-async def test_nonce_idempotency_and_limits(world: World) -> None:
+async def test_nonce_idempotency_and_limits(world: World, spec_violations: SpecViolations) -> None:
     emu = world.emu
     channel = world.bot.get_channel(world.general)
     assert isinstance(channel, discord.TextChannel)
@@ -110,6 +130,10 @@ async def test_nonce_idempotency_and_limits(world: World) -> None:
         await channel.send(embeds=[discord.Embed(description="y" * 4000) for _ in range(2)])
     assert exc.value.code == 50035
     assert len(emu.messages(world.general)) == 1
+    # The 257-character title breaks the specification too (the 8,000-character pair only Discord's total).
+    assert len(spec_violations.excuse("POST", rf"/channels/{world.general}/messages")) == int(
+        bool(spec_violations.spec)
+    )
 
 
 async def test_429_is_retried_once(world: World) -> None:
@@ -201,7 +225,7 @@ def test_permissions_for_algorithm() -> None:
     assert emu.permissions_for(guild.id, channel, emu.owner_id) == discord.Permissions.all().value
 
 
-async def test_history_newest_first_with_footers(world: World) -> None:
+async def test_history_newest_first_with_footers(world: World, spec_violations: SpecViolations) -> None:
     emu = world.emu
     channel = world.bot.get_channel(world.general)
     assert isinstance(channel, discord.TextChannel)
@@ -234,6 +258,7 @@ async def test_history_newest_first_with_footers(world: World) -> None:
     with pytest.raises(discord.HTTPException) as exc:
         await world.bot.http.logs_from(world.general, 101)
     assert exc.value.status == 400 and exc.value.code == 50035
+    assert spec_violations.excuse("GET", rf"/channels/{world.general}/messages") or spec_violations.spec is None
 
     emu.update_channel(
         world.general,

@@ -71,6 +71,7 @@ async def test_click_on_deferred_reply_and_followup(world: World) -> None:
     emu = world.emu
     result = await emu.invoke(user_id=world.pleb, name="pager", options={"deferred": True}, guild_id=world.guild_id)
     assert result.response_type == 5 and result.ephemeral and result.content == "Page 1/3"
+    assert result.message["content"] == "Page 1/3" and buttons(result.message) == {"prev": True, "next": False}
     await emu.wait_for_followups(result, 1)
     [followup] = result.followup_messages
     assert followup["id"] != result.message["id"] and buttons(followup) == {"prev": True, "next": False}

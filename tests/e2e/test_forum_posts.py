@@ -99,7 +99,7 @@ async def test_tags_are_checked_and_autocompleted(world: World, items):
     group = next(c for c in world.emulator.guild_commands[world.guild_id] if c["name"] == "subscriptions")
     add = next(o for o in group["options"] if o["name"] == "add")
     channel = next(o for o in add["options"] if o["name"] == "channel")
-    assert sorted(channel["channel_types"]) == [0, 5, 15, 16]  # text, announcement, forum (and media)
+    assert sorted(channel["channel_types"]) == [0, 5, 15]  # text, announcement, forum
     tags = next(o for o in add["options"] if o["name"] == "tags")
     assert tags["type"] == 3 and tags["autocomplete"] and not tags.get("required")
     choices = await world.emulator.autocomplete(

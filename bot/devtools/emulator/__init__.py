@@ -50,6 +50,11 @@ Notes for test authors:
   with Discord's checks (Send Messages = Create Posts, Embed Links, name ≤ 100, ``applied_tags`` existing on
   the forum and ≤ 5); a forum refuses ``POST /channels/{id}/messages`` (400 50008). ``posts(forum)`` lists its
   posts with their first ``message``; ``archive_post`` takes one out of ``GET /guilds/{id}/threads/active``.
+* A "thinking" deferral (type 5) shows its placeholder until ``PATCH @original`` replaces it; followups are
+  always messages of their own (``invoke`` waits for the edit). ``user_install_enabled = False`` makes command
+  syncs that offer user installs (``integration_types`` with 1) fail with 400 50035, as Discord does.
+* ``spec``: when set (``openapi.use_by_default``; the test suite does), every request is checked against
+  Discord's OpenAPI specification and what breaks it is kept in ``spec_violations`` (and still answered).
 * ``add_user_message`` puts someone else's message into a channel's history (GET /channels/{id}/messages).
 * An unexpected REST call gets 404 ``{"message": "404: Not Found", "code": 0}``; see ``requests`` /
   ``find_requests``. An emulator bug is answered with 400 "emulator internal error" (never a 5xx, which
@@ -60,9 +65,9 @@ Notes for test authors:
 The parts, one module each: ``model`` (users, roles, channels, members, guilds, recorded requests,
 interaction results), ``permissions`` (bits and Discord's algorithm), ``world`` (building the world),
 ``payloads`` (its JSON), ``messages``, ``gateway``, ``rest`` (plumbing; ``protocol`` and ``validation`` hold
-the error bodies and form checks) with ``routes/`` (handlers per resource; ``threads`` for forums),
-``invocations`` and ``driver`` (what tests call to act as users), ``faults`` and ``ratelimits``.
-``DiscordEmulator`` (``emulator``) combines them.
+the error bodies and form checks, ``openapi`` the check against Discord's specification) with ``routes/``
+(handlers per resource; ``threads`` for forums), ``invocations`` and ``driver`` (what tests call to act as
+users), ``faults`` and ``ratelimits``. ``DiscordEmulator`` (``emulator``) combines them.
 """
 
 from bot.devtools.emulator.emulator import DiscordEmulator

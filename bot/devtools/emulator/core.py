@@ -25,6 +25,9 @@ class EmulatorCore:
         self.application_id: int = self._snowflake()
         self.bot_user_id: int = self.application_id  # modern bots: user id == application id
         self.owner_id: int = self._snowflake()
+        #: The Developer Portal's Installation -> Installation Contexts -> User Install. Off: Discord refuses
+        #: command syncs that declare the user install (``integration_types`` with 1) with 400 50035.
+        self.user_install_enabled = True
         self.users: dict[int, User] = {}
         self.guilds: dict[int, Guild] = {}
         self.channels: dict[int, Channel] = {}

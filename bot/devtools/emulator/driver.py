@@ -29,9 +29,10 @@ class InteractionsDriver(Invocations):
         timeout: float = 10,
     ) -> InteractionResult:
         """Dispatch a slash command (type 2) as ``user_id`` and wait for the bot's response (and, after a
-        deferral, for the first followup/edit). ``subcommand`` may be ``"sub"`` or ``"group sub"``.
-        Raises AssertionError for unsynced commands/bad options, PermissionError where Discord would not
-        offer the command, TimeoutError when the bot does not answer."""
+        deferral, for the ``PATCH @original`` that replaces the "thinking" placeholder). ``subcommand`` may
+        be ``"sub"`` or ``"group sub"``. Raises AssertionError for unsynced commands/bad options,
+        PermissionError where Discord would not offer the command, TimeoutError when the bot does not answer
+        (or leaves the placeholder showing)."""
         pending = self._prepare(2, user_id, name, subcommand, options or {}, None, guild_id, channel_id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -41,12 +42,15 @@ class InteractionsDriver(Invocations):
         )
         if pending.error:
             raise AssertionError(pending.error)
-        await self._wait_event(
-            pending,
-            pending.completed,
-            deadline,
-            f"/{name} was deferred but no followup/edit arrived within {timeout} s",
-        )
+        try:
+            await self._wait_event(
+                pending,
+                pending.completed,
+                deadline,
+                f"/{name} was deferred but its original response was not edited within {timeout} s",
+            )
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}{self._placeholder_hint(pending)}") from None
         return pending.result
 
     async def autocomplete(
@@ -95,7 +99,7 @@ class InteractionsDriver(Invocations):
         The result's ``data`` is the message the click produced: the clicked message after an
         UPDATE_MESSAGE (type 7) or after a DEFERRED_UPDATE_MESSAGE (type 6) followed by an edit
         (``PATCH @original`` or PATCH /channels/{cid}/messages/{mid}); a new message for type 4, or type 5
-        followed by a followup/edit. ``wait_for_edit=False`` returns right after a type 6 (buttons that only
+        followed by an edit of its placeholder. ``wait_for_edit=False`` returns right after a type 6 (buttons that only
         acknowledge). Raises AssertionError where Discord would not let the user click (unknown or
         deleted message, no such button, disabled button, someone else's ephemeral message, a channel the
         user cannot see) or the bot's answer was late, TimeoutError when the bot does not answer (e.g. no
@@ -122,13 +126,23 @@ class InteractionsDriver(Invocations):
             if result.response_type == 6
             else ""
         )
-        await self._wait_event(
-            pending,
-            pending.completed,
-            deadline,
-            f"{what} was deferred but no edit/followup arrived within {timeout} s{hint}",
-        )
+        try:
+            await self._wait_event(
+                pending, pending.completed, deadline, f"{what} was deferred but not edited within {timeout} s{hint}"
+            )
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}{self._placeholder_hint(pending)}") from None
         return result
+
+    @staticmethod
+    def _placeholder_hint(pending: Pending) -> str:
+        count = len(pending.result.followups)
+        if pending.result.response_type != 5 or not count:
+            return ""
+        return (
+            f"; {count} followup(s) arrived as separate messages and the user still sees the "
+            '"thinking" placeholder: complete a deferral with edit_original_response (PATCH @original)'
+        )
 
     @classmethod
     def walk_components(cls, components: Iterable[JSON]) -> Iterable[JSON]:

@@ -160,11 +160,11 @@ class InteractionResult:
     """What the bot did with one interaction. Lists keep filling as more followups/edits arrive.
 
     For ``invoke``: ``data`` is the callback's ``data`` (type 4/8/9); for a deferral (type 5) it is the
-    payload of the first followup or ``@original`` edit that completed it. For ``click``: ``data`` is the
+    payload of the ``PATCH @original`` that replaced the "thinking" placeholder. For ``click``: ``data`` is the
     resulting message object -- the clicked message as updated (type 7, or 6 + edit) or the new message
-    (type 4, or 5 + followup/edit). ``followups`` holds followup payloads other than the one that
-    completed a deferral; ``edits`` every ``PATCH @original`` payload. ``message`` is a snapshot of the
-    stored original-response message (for a type 6/7 click: the clicked message), e.g. to ``click`` on.
+    (type 4, or 5 + edit). ``followups`` holds every followup payload (each a message of its own, never the
+    placeholder); ``edits`` every ``PATCH @original`` payload. ``message`` is a snapshot of the stored
+    original-response message (for a type 6/7 click: the clicked message), e.g. to ``click`` on.
     """
 
     interaction_id: int

@@ -12,8 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.devtools.emulator import openapi
 from bot.devtools.emulator.faults import InjectedFault
 from bot.devtools.emulator.model import RecordedRequest
+from bot.devtools.emulator.openapi import DiscordSpec, SpecViolation
 from bot.devtools.emulator.protocol import ApiError, json_response, needs_auth
 from bot.devtools.emulator.ratelimits import RateLimiting
 from bot.devtools.emulator.routes.channels import ChannelRoutes
@@ -36,6 +38,10 @@ class RestServer(UserRoutes, CommandRoutes, ThreadRoutes, ChannelRoutes, GuildRo
         super().__init__()
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._build_routes()
+        #: Discord's specification every request is checked against (None: not checked); see ``openapi``.
+        self.spec: DiscordSpec | None = openapi.default_spec()
+        #: What the bot sent that breaks the specification, in order (answered as usual all the same).
+        self.spec_violations: list[SpecViolation] = []
 
     def _build_routes(self) -> None:
         app, tok = r"(?P<app_id>\d+)", r"(?P<token>[^/]+)"
@@ -76,26 +82,32 @@ class RestServer(UserRoutes, CommandRoutes, ThreadRoutes, ChannelRoutes, GuildRo
             return json_response(404, {"message": "404: Not Found", "code": 0})
         path = path[len("/api/v10") :]
         body: Any = None
+        form_fields: list[str] | None = None
         if request.content_type.startswith("multipart/"):
             form = await request.post()
+            form_fields = list(form.keys())
             raw_json = form.get("payload_json")
-            body = json.loads(str(raw_json)) if raw_json is not None else {}
-            body["_files"] = [
+            payload = json.loads(str(raw_json)) if raw_json is not None else {}
+            files = [
                 {"filename": v.filename, "size": len(v.file.read()), "content_type": v.content_type}
                 for k, v in form.items()
                 if k.startswith("files[") and isinstance(v, web.FileField)
             ]
+            body = {**payload, "_files": files}
         else:
             raw = await request.read()
             if raw:
                 try:
-                    body = json.loads(raw)
+                    payload = body = json.loads(raw)
                 except ValueError:
-                    body = raw.decode("utf-8", "replace")
+                    payload = body = raw.decode("utf-8", "replace")
+            else:
+                payload = None
         rec = RecordedRequest(
             request.method, path, dict(request.query), body, dict(request.headers), time=time.monotonic()
         )
         self.requests.append(rec)
+        self._check_spec(rec, request.content_type if body is not None else "", payload, form_fields)
         response = await self._respond(rec)
         rec.status = response.status
         if response.status == 429:
@@ -104,6 +116,17 @@ class RestServer(UserRoutes, CommandRoutes, ThreadRoutes, ChannelRoutes, GuildRo
             self.invalid_request_count += 1
         self._notify()
         return response
+
+    def _check_spec(self, rec: RecordedRequest, content_type: str, payload: Any, form_fields: list[str] | None) -> None:
+        if self.spec is None:
+            return
+        found = self.spec.check(
+            rec.method, rec.path, rec.query, content_type=content_type, body=payload, form_fields=form_fields
+        )
+        for violation in found:
+            _log.warning("request breaks Discord's API specification: %s", violation)
+        self.spec_violations.extend(found)
+        openapi.report(found)
 
     async def _respond(self, rec: RecordedRequest) -> web.Response:
         """Auth, then injected faults (``fail_next``, then ``fail_randomly``), then rate-limit enforcement,

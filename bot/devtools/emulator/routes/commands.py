@@ -45,6 +45,8 @@ class CommandRoutes(EmulatorCore):
         out: list[JSON] = []
         for i, cmd in enumerate(body):
             validate_command(cmd, [i])
+            if not self.user_install_enabled and 1 in (cmd.get("integration_types") or []):
+                raise form_error([i, "integration_types"], "BASE_TYPE_CHOICES", "Value must be one of {0}.")
             ctype = int(cmd.get("type") or 1)
             dmp = cmd.get("default_member_permissions")
             full: JSON = {

@@ -190,26 +190,13 @@ class InteractionRoutes(Messages):
             pending.rejected.append(f"{req.method} {req.path} -> {exc.status} {exc.body()}")
             raise
         result = pending.result
-        channel = self.channels[pending.channel_id]
-        if result.response_type == 5 and not pending.completed.is_set():
-            # Discord: the first followup after a deferral replaces the "thinking" message.
-            msg = result.original_message
-            if msg is None:
-                msg = self._interaction_message(
-                    pending, channel, body, flags=result.deferred_flags & EPHEMERAL, original=True
-                )
-            else:
-                self._apply_edit(msg, body, channel)
-                msg["edited_timestamp"] = None
-            if pending.clicked is not None:
-                self._complete_click(pending, msg)
-            else:
-                result.data = copy.deepcopy(body)
-                pending.completed.set()
-        else:  # after a deferred update (type 6) followups are new messages; only an edit completes it
-            flags = int(body.get("flags") or 0)
-            msg = self._interaction_message(pending, channel, body, flags=flags, original=False)
-            result.followups.append(copy.deepcopy(body))
+        # A followup is always a message of its own. After a "thinking" deferral (type 5) the placeholder stays
+        # until PATCH @original replaces it: Discord's documented way to complete a deferral. (Discord has been
+        # seen letting the first followup replace the placeholder, undocumented; the emulator does not, so the
+        # bot cannot come to depend on it.)
+        flags = int(body.get("flags") or 0)
+        msg = self._interaction_message(pending, self.channels[pending.channel_id], body, flags=flags, original=False)
+        result.followups.append(copy.deepcopy(body))
         wait = req.query.get("wait", "").lower() in ("1", "true")
         return (200, public_message(msg)) if wait else (204, None)
 

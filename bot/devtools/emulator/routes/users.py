@@ -40,7 +40,7 @@ class UserRoutes(WorldModel):
             "bot": self.users[self.bot_user_id].to_dict(),
             "redirect_uris": [],
             "interactions_endpoint_url": None,
-            "integration_types_config": {"0": {}},
+            "integration_types_config": {"0": {}, "1": {}} if self.user_install_enabled else {"0": {}},
             "approximate_guild_count": len(self.guilds),
         }
 
