@@ -39,7 +39,7 @@ class Alerts(
         self,
         interaction: discord.Interaction,
         query: str,
-        schedule: Schedule = Schedule.INSTANT,
+        schedule: owned.ScheduleChoice = Schedule.INSTANT,
         min_upvotes: owned.MinUpvotes = 0,
         backfill: owned.Backfill = 0,
     ) -> None:

@@ -39,6 +39,27 @@ T = TypeVar("T")
 MinUpvotes = app_commands.Range[int, 0, 100_000]
 Backfill = app_commands.Range[int, 0, 10]
 
+# How a schedule reads in choices and replies: words, not the enum's member names.
+SCHEDULE_NAMES = {Schedule.INSTANT: "instant", Schedule.DAILY: "daily digest", Schedule.WEEKLY: "weekly digest"}
+
+
+class ScheduleOption(app_commands.Transformer):
+    """The ``schedule`` option: choices named as words ("daily digest"), valued as stored ("daily")."""
+
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        return discord.AppCommandOptionType.string
+
+    @property
+    def choices(self) -> list[app_commands.Choice[int | float | str]]:
+        return [app_commands.Choice(name=SCHEDULE_NAMES[s], value=str(s)) for s in Schedule]
+
+    async def transform(self, interaction: discord.Interaction, value: str) -> Schedule:
+        return Schedule(value)
+
+
+ScheduleChoice = app_commands.Transform[Schedule, ScheduleOption]
+
 
 def describe_add(*, query: str, backfill: str, **more: str) -> Callable[[T], T]:
     """``app_commands.describe`` for an add command: its own query example and backfill wording, the rest alike."""
@@ -65,7 +86,7 @@ def status_text(sub: Subscription) -> str:
 
 def delivery_text(sub: Subscription) -> str:
     """``instant``, ``daily digest``, plus the upvote threshold when there is one."""
-    text = "instant" if sub.schedule is Schedule.INSTANT else f"{sub.schedule} digest"
+    text = SCHEDULE_NAMES[sub.schedule]
     return text + (f", ≥ {sub.min_upvotes} upvotes" if sub.min_upvotes else "")
 
 

@@ -97,7 +97,7 @@ class Subscriptions(
         interaction: discord.Interaction,
         query: str,
         channel: discord.TextChannel | None = None,
-        schedule: Schedule = Schedule.INSTANT,
+        schedule: owned.ScheduleChoice = Schedule.INSTANT,
         min_upvotes: owned.MinUpvotes = 0,
         backfill: owned.Backfill = 0,
     ) -> None:
