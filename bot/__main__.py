@@ -1,4 +1,5 @@
-"""Command line: ``paperbot run`` starts the bot; ``paperbot check`` validates config and database."""
+"""Command line: ``paperbot run`` starts the bot; ``paperbot check`` validates config and database; ``paperbot demo``
+plays a session against the built-in Discord emulator."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
             metavar="PATH",
             help=f"config file (default: ${CONFIG_ENV} or ./{DEFAULT_CONFIG_PATH}; none = defaults)",
         )
+    demo = sub.add_parser("demo", help="see paperbot work against a built-in Discord emulator (no token, no network)")
+    demo.add_argument("--interactive", action="store_true", help="after the script, type slash commands yourself")
     return parser
 
 
@@ -78,6 +81,10 @@ def _run(settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "demo":
+        from bot.demo import main as demo  # imported late: the emulator is only needed here
+
+        return demo(interactive=args.interactive)
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
