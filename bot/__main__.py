@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import discord
 
 from bot.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings, settings_warnings
+from bot.logs import FORMATS, LEVELS, configure
 from bot.store import Store
 
 EXIT_USAGE = 2
@@ -20,8 +21,9 @@ EXIT_USAGE = 2
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paperbot", description="Deliver new research papers to Discord.")
     sub = parser.add_subparsers(dest="command", required=True)
+    commands = {}
     for name, help_text in (("run", "run the bot"), ("check", "validate the config and prepare the database")):
-        cmd = sub.add_parser(name, help=help_text)
+        commands[name] = cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument(
             "--config",
             metavar="PATH",
@@ -29,6 +31,14 @@ def _parser() -> argparse.ArgumentParser:
         )
     demo = sub.add_parser("demo", help="see paperbot work against a built-in Discord emulator (no token, no network)")
     demo.add_argument("--interactive", action="store_true", help="after the script, type slash commands yourself")
+    for cmd, default in ((commands["run"], "INFO"), (demo, "WARNING")):
+        cmd.add_argument("--log-level", choices=LEVELS, default=default, help=f"least severe level logged ({default})")
+    commands["run"].add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default="text",
+        help="text (coloured only on a terminal) or json: one object per line with the context fields",
+    )
     return parser
 
 
@@ -57,7 +67,7 @@ async def _check(settings: Settings) -> int:
     return 0
 
 
-def _run(settings: Settings) -> int:
+def _run(settings: Settings, log_level: str, log_format: str) -> int:
     token = settings.token()
     if token is None:
         return _fail(
@@ -66,8 +76,7 @@ def _run(settings: Settings) -> int:
         )
     from bot.app import PaperBot, point_client_at  # imported late: `check` and errors stay fast
 
-    discord.utils.setup_logging(level=logging.INFO)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every job run at INFO
+    configure(log_level, log_format, secret=token)
     for warning in settings_warnings(settings):
         logging.getLogger("bot").warning(warning)
     point_client_at(settings)
@@ -84,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from bot.demo import main as demo  # imported late: the emulator is only needed here
 
+        configure(args.log_level)
         return demo(interactive=args.interactive)
     try:
         settings = load_settings(args.config)
@@ -91,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"invalid configuration: {exc}")
     if args.command == "check":
         return asyncio.run(_check(settings))
-    return _run(settings)
+    return _run(settings, args.log_level, args.log_format)
 
 
 if __name__ == "__main__":

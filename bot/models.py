@@ -98,6 +98,10 @@ class Target:
     scope: Scope
     id: int
 
+    def __str__(self) -> str:
+        """``channel:123`` or ``user:456``, as log lines show a target."""
+        return f"{'channel' if self.scope is Scope.GUILD else 'user'}:{self.id}"
+
 
 @dataclass(frozen=True, slots=True)
 class Subscription:

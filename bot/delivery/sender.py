@@ -28,6 +28,7 @@ from bot.delivery.render import (
     render_paper_embed,
 )
 from bot.delivery.schedule import latest_due
+from bot.logs import log_context
 from bot.models import DeliveryKey, DeliveryStatus, Paper, PendingDelivery, Scope, Subscription, Target
 from bot.pacing import FairSlots, backoff_delay
 from bot.store import Store
@@ -180,6 +181,10 @@ class Sender:
         slots = FairSlots(self.concurrency)
 
         async def drain_target(target: Target, rows: list[PendingDelivery]) -> None:
+            with log_context(target=target):
+                await drain_rows(target, rows)
+
+        async def drain_rows(target: Target, rows: list[PendingDelivery]) -> None:
             owner = rows[0].owner_id
             while rows:
                 for batch in await self._plan_batches(target, rows, result):
@@ -274,6 +279,11 @@ class Sender:
 
     async def _send(self, batch: _Batch, result: DrainResult) -> bool:
         """Send one batch and record the outcome; False when the target should not be tried again now."""
+        subscriptions, papers = {s for s, _ in batch.keys}, {p for _, p in batch.keys}
+        with log_context(target=batch.target, subscription=subscriptions, paper=papers):
+            return await self._send_logged(batch, result)
+
+    async def _send_logged(self, batch: _Batch, result: DrainResult) -> bool:
         in_flight = DeliveryStatus.HELD if batch.retry_status is DeliveryStatus.HELD else DeliveryStatus.SENDING
         await self.store.mark_sending(batch.keys, batch.nonce, self.clock(), in_flight)
         attempts = batch.attempts + 1
@@ -308,6 +318,7 @@ class Sender:
             result.failed += len(batch.keys)
             return True
         await self.store.mark_sent(batch.keys, message_id, self.clock())
+        log.info("sent message %d to %s: %d deliveries", message_id, batch.target, len(batch.keys))
         result.messages += 1
         result.delivered += len(batch.keys)
         return True
@@ -315,31 +326,35 @@ class Sender:
     # -- digests --------------------------------------------------------------------------------------
 
     async def _send_due_digests(self, result: DrainResult) -> None:
-        now = self.clock()
         for sub in await self.store.digest_subscriptions():
-            period_start = sub.last_digest_at or sub.created_at
-            due = latest_due(period_start, now, sub.schedule, await self.store.digest_settings(sub.owner))
-            if due is None:
-                continue
-            blocked_until = await self.store.digest_blocked_until(sub.id)
-            if blocked_until is not None and blocked_until > now:
-                continue
-            held = await self.store.held_deliveries(sub.id)
-            interrupted = [row for row in held if row.nonce is not None]
-            rows = interrupted or held  # a digest cut short by a crash is resent as it was, same nonce
-            nonce = interrupted[0].nonce if interrupted else message_nonce("digest", sub.id, due.isoformat())
-            assert nonce is not None
-            if interrupted and _attempted_before(interrupted, now - NONCE_WINDOW):
-                if await self._digest_already_posted(sub, rows, nonce, result):
-                    await self.store.set_last_digest(sub.id, due)
-                    continue
-                nonce = message_nonce("digest", sub.id, due.isoformat(), "retry", max(r.attempts for r in rows))
-            if rows:
-                failed_before = result.failed
-                if not await self._send(self._digest_batch(sub, rows, period_start, due, nonce), result):
-                    continue  # paused or backing off: the same period is retried later
-                result.digests += result.failed == failed_before
-            await self.store.set_last_digest(sub.id, due)
+            with log_context(subscription=sub.id, target=sub.target):
+                await self._send_digest_if_due(sub, result)
+
+    async def _send_digest_if_due(self, sub: Subscription, result: DrainResult) -> None:
+        now = self.clock()
+        period_start = sub.last_digest_at or sub.created_at
+        due = latest_due(period_start, now, sub.schedule, await self.store.digest_settings(sub.owner))
+        if due is None:
+            return
+        blocked_until = await self.store.digest_blocked_until(sub.id)
+        if blocked_until is not None and blocked_until > now:
+            return
+        held = await self.store.held_deliveries(sub.id)
+        interrupted = [row for row in held if row.nonce is not None]
+        rows = interrupted or held  # a digest cut short by a crash is resent as it was, same nonce
+        nonce = interrupted[0].nonce if interrupted else message_nonce("digest", sub.id, due.isoformat())
+        assert nonce is not None
+        if interrupted and _attempted_before(interrupted, now - NONCE_WINDOW):
+            if await self._digest_already_posted(sub, rows, nonce, result):
+                await self.store.set_last_digest(sub.id, due)
+                return
+            nonce = message_nonce("digest", sub.id, due.isoformat(), "retry", max(r.attempts for r in rows))
+        if rows:
+            failed_before = result.failed
+            if not await self._send(self._digest_batch(sub, rows, period_start, due, nonce), result):
+                return  # paused or backing off: the same period is retried later
+            result.digests += result.failed == failed_before
+        await self.store.set_last_digest(sub.id, due)
 
     async def _digest_already_posted(
         self, sub: Subscription, rows: list[PendingDelivery], nonce: str, result: DrainResult
