@@ -225,6 +225,7 @@ class Engine:
         schedule: Schedule = Schedule.INSTANT,
         min_upvotes: int = 0,
         backfill: int = 0,
+        mention_role_id: int | None = None,
     ) -> tuple[Subscription, int]:
         """Create a channel subscription (owner = a guild) or a DM alert (owner = a user).
 
@@ -256,6 +257,7 @@ class Engine:
             schedule=schedule,
             min_upvotes=min_upvotes,
             backfill=backfill_ids,
+            mention_role_id=mention_role_id,
         )
         self._index(sub, query)
         return sub, len(backfill_ids)

@@ -120,6 +120,7 @@ class Subscription:
     status: SubscriptionStatus = SubscriptionStatus.ACTIVE
     pause_reason: str | None = None
     delivered_count: int = 0
+    mention_role_id: int | None = None  # channel subscriptions: the role pinged when its papers arrive
 
     @property
     def active(self) -> bool:
@@ -173,6 +174,7 @@ class PendingDelivery:
     nonce: str | None = None
     attempted_at: datetime | None = None
     owner_id: int = 0  # the guild (channel subscriptions) or user (alerts): senders take turns between owners
+    mention_role_id: int | None = None  # the role the subscription pings
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

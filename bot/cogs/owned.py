@@ -87,7 +87,8 @@ def status_text(sub: Subscription) -> str:
 def delivery_text(sub: Subscription) -> str:
     """``instant``, ``daily digest``, plus the upvote threshold when there is one."""
     text = SCHEDULE_NAMES[sub.schedule]
-    return text + (f", ≥ {sub.min_upvotes} upvotes" if sub.min_upvotes else "")
+    text += f", ≥ {sub.min_upvotes} upvotes" if sub.min_upvotes else ""
+    return text + (f", pings <@&{sub.mention_role_id}>" if sub.mention_role_id else "")
 
 
 def subscription_line(sub: Subscription) -> str:
@@ -132,6 +133,7 @@ async def add_subscription(
     *,
     headline: str,
     channel_id: int | None = None,
+    mention_role_id: int | None = None,
 ) -> None:
     """The body of ``/subscriptions add`` and ``/alerts add``: create, then explain what will happen.
 
@@ -148,6 +150,7 @@ async def add_subscription(
         schedule=schedule,
         min_upvotes=min_upvotes,
         backfill=min(backfill, bot.settings.delivery.max_backfill),
+        mention_role_id=mention_role_id,
     )
     lines = [
         headline.format(id=sub.id, delivery=delivery_text(sub)),

@@ -57,21 +57,38 @@ class Subscriptions(
         assert isinstance(interaction.user, discord.Member)
         return channel.permissions_for(interaction.user)
 
+    def _bot_permissions(
+        self, interaction: discord.Interaction, channel: discord.abc.GuildChannel
+    ) -> discord.Permissions:
+        me = channel.guild.me
+        if interaction.channel_id == channel.id or me is None:
+            return interaction.app_permissions
+        return channel.permissions_for(me)
+
     def _check_target(self, interaction: discord.Interaction, channel: discord.abc.GuildChannel) -> None:
         """The member must manage the *target* channel, and the bot must be able to post embeds there."""
         if not self._member_permissions(interaction, channel).manage_channels:
             raise UserFacingError(f"You need the **Manage Channels** permission in {channel.mention} to do that.")
-        me = channel.guild.me
-        bot_perms = (
-            interaction.app_permissions
-            if interaction.channel_id == channel.id or me is None
-            else channel.permissions_for(me)
-        )
-        if missing := _missing(bot_perms, BOT_NEEDS):
+        if missing := _missing(self._bot_permissions(interaction, channel), BOT_NEEDS):
             raise UserFacingError(
                 f"I can't post papers in {channel.mention}: I'm missing {', '.join(missing)} there. "
                 "Give me those permissions in that channel and try again."
             )
+
+    def _check_mention(
+        self, interaction: discord.Interaction, channel: discord.abc.GuildChannel, role: discord.Role
+    ) -> None:
+        """The bot must be able to ping the role in that channel: it is mentionable, or the bot has Mention
+        Everyone there (Discord silently drops the ping otherwise)."""
+        if role.is_default():
+            raise UserFacingError("Pick a role to mention; @everyone is not offered.")
+        if role.mentionable or self._bot_permissions(interaction, channel).mention_everyone:
+            return
+        raise UserFacingError(
+            f"I can't ping {role.mention} in {channel.mention}: the role is not mentionable and I don't have "
+            "**Mention Everyone** there. Make the role mentionable (Server Settings → Roles) or give me that "
+            "permission in the channel, then try again."
+        )
 
     async def _own_subscription(self, interaction: discord.Interaction, subscription_id: int) -> Subscription:
         """One of this server's subscriptions, whose channel the member may manage."""
@@ -89,7 +106,10 @@ class Subscriptions(
 
     @app_commands.command(name="add", description="Post new papers matching a query into a channel")
     @owned.describe_add(
-        query='"long context" OR "attention sink"', backfill="post", channel="Where to post (default: this channel)"
+        query='"long context" OR "attention sink"',
+        backfill="post",
+        channel="Where to post (default: this channel)",
+        mention="A role to ping when this subscription's papers arrive",
     )
     @user_cooldown()
     async def add(
@@ -100,11 +120,14 @@ class Subscriptions(
         schedule: owned.ScheduleChoice = Schedule.INSTANT,
         min_upvotes: owned.MinUpvotes = 0,
         backfill: owned.Backfill = 0,
+        mention: discord.Role | None = None,
     ) -> None:
         target = channel or interaction.channel
         if not isinstance(target, discord.TextChannel):
             raise UserFacingError("Papers can only be posted in a text or announcement channel; pick one.")
         self._check_target(interaction, target)
+        if mention is not None:
+            self._check_mention(interaction, target, mention)
         headline = f"Subscription **#{{id}}** added: new papers matching it will be posted in {target.mention} "
         await owned.add_subscription(
             self.bot,
@@ -116,6 +139,7 @@ class Subscriptions(
             backfill,
             headline=headline + "({delivery}).",
             channel_id=target.id,
+            mention_role_id=mention.id if mention else None,
         )
 
     @app_commands.command(name="list", description="Show this server's subscriptions")

@@ -82,13 +82,18 @@ class DiscordTransport:
     def __init__(self, client: discord.Client) -> None:
         self.client = client
 
-    async def send(self, channel_id: int, embeds: Sequence[Embed], nonce: str) -> int:
+    async def send(
+        self, channel_id: int, embeds: Sequence[Embed], nonce: str, mention_roles: Sequence[int] = ()
+    ) -> int:
         channel = self.client.get_partial_messageable(channel_id)
+        # Only the subscriptions' roles may ping: `parse` stays empty, so nothing in a paper can mention anyone.
+        roles = [discord.Object(id=role) for role in mention_roles]
         with _as_policy():
             message = await channel.send(
+                content=" ".join(f"<@&{role}>" for role in mention_roles) or None,
                 embeds=[discord.Embed.from_dict(e) for e in embeds],
                 nonce=nonce,
-                allowed_mentions=discord.AllowedMentions.none(),
+                allowed_mentions=discord.AllowedMentions(everyone=False, users=False, roles=roles or False),
             )
         return message.id
 

@@ -64,8 +64,11 @@ class Rejected(Exception):
 class Transport(Protocol):
     """Where messages go. Implementations pace their own requests under the platform's global limit."""
 
-    async def send(self, channel_id: int, embeds: Sequence[Embed], nonce: str) -> int:
-        """Post one message and return its id; raises TargetGone, RetryLater or Rejected."""
+    async def send(
+        self, channel_id: int, embeds: Sequence[Embed], nonce: str, mention_roles: Sequence[int] = ()
+    ) -> int:
+        """Post one message (pinging exactly ``mention_roles``) and return its id; raises TargetGone, RetryLater or
+        Rejected."""
         ...
 
     async def open_dm(self, user_id: int) -> int:
@@ -125,6 +128,7 @@ class _Batch:
     nonce: str
     attempts: int = 0
     retry_status: DeliveryStatus = DeliveryStatus.PENDING
+    mention_roles: tuple[int, ...] = ()  # the roles the subscriptions behind these deliveries ping
 
 
 @dataclass
@@ -134,11 +138,18 @@ class _Papers:
     papers: dict[str, Paper] = field(default_factory=dict)
     keys: dict[str, list[DeliveryKey]] = field(default_factory=lambda: defaultdict(list))
     rows: list[PendingDelivery] = field(default_factory=list)
+    roles: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
 
     def add(self, row: PendingDelivery) -> None:
         self.papers.setdefault(row.paper.id, row.paper)
         self.keys[row.paper.id].append((row.subscription_id, row.paper.id))
+        if row.mention_role_id is not None:
+            self.roles[row.paper.id].add(row.mention_role_id)
         self.rows.append(row)
+
+    def roles_of(self, paper_ids: Sequence[str]) -> tuple[int, ...]:
+        """Every role pinged for these papers: when subscriptions share a message, the union of their roles."""
+        return tuple(sorted({role for pid in paper_ids for role in self.roles.get(pid, ())}))
 
     @property
     def attempts(self) -> int:
@@ -239,6 +250,7 @@ class Sender:
                         [k for ks in group.keys.values() for k in ks],
                         nonce,
                         group.attempts,
+                        mention_roles=group.roles_of(list(group.papers)),
                     )
                 )
         embeds = fresh.embeds()
@@ -246,9 +258,8 @@ class Sender:
         for message in pack_messages(embed for _, embed in embeds):
             ids = [paper_of[id(e)] for e in message]
             keys = [k for pid in ids for k in fresh.keys[pid]]
-            batches.append(
-                _Batch(target, message, keys, message_nonce(target.scope, target.id, *sorted(ids)), fresh.attempts)
-            )
+            nonce = message_nonce(target.scope, target.id, *sorted(ids))
+            batches.append(_Batch(target, message, keys, nonce, fresh.attempts, mention_roles=fresh.roles_of(ids)))
         return batches
 
     async def _settle_from_history(self, target: Target, group: _Papers, result: DrainResult) -> None:
@@ -289,7 +300,7 @@ class Sender:
         attempts = batch.attempts + 1
         try:
             channel_id = await self._channel_for(batch.target)
-            message_id = await self.transport.send(channel_id, batch.embeds, batch.nonce)
+            message_id = await self.transport.send(channel_id, batch.embeds, batch.nonce, batch.mention_roles)
         except TargetGone as exc:
             reason = str(exc)
             paused = await self.store.pause_target(batch.target, reason)
@@ -379,4 +390,5 @@ class Sender:
     ) -> _Batch:
         embeds = render_digest(sub, [r.paper for r in rows], start, end, cap=self.digest_cap, nonce=nonce)
         keys = [(r.subscription_id, r.paper.id) for r in rows]
-        return _Batch(sub.target, embeds, keys, nonce, max(r.attempts for r in rows), DeliveryStatus.HELD)
+        roles = (sub.mention_role_id,) if sub.mention_role_id is not None else ()
+        return _Batch(sub.target, embeds, keys, nonce, max(r.attempts for r in rows), DeliveryStatus.HELD, roles)

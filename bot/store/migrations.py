@@ -121,4 +121,8 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE deliveries ADD COLUMN attempted_at TEXT;
     """,
+    # 4: a role pinged when a channel subscription's papers arrive (NULL: none).
+    """
+    ALTER TABLE subscriptions ADD COLUMN mention_role_id INTEGER;
+    """,
 )

@@ -15,7 +15,7 @@ from bot.store.schema import SCOPE_OF_TARGET_KIND, SUBSCRIPTION_KIND, TARGET_KIN
 
 _PENDING_COLUMNS = (
     "d.subscription_id, d.target_kind, d.target_id, d.attempts, d.nonce, d.attempted_at, "
-    "COALESCE(s.guild_id, s.user_id) AS owner_id, " + paper_columns("p")
+    "COALESCE(s.guild_id, s.user_id) AS owner_id, s.mention_role_id, " + paper_columns("p")
 )
 
 
@@ -27,6 +27,7 @@ def _pending_from_row(row: aiosqlite.Row) -> PendingDelivery:
         nonce=row["nonce"],
         attempted_at=dt(row["attempted_at"]),
         owner_id=row["owner_id"],
+        mention_role_id=row["mention_role_id"],
         paper=paper_from_row(row),
     )
 

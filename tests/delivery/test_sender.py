@@ -16,7 +16,9 @@ class _RecordingTransport:
     def __init__(self) -> None:
         self.posts: list[int] = []
 
-    async def send(self, channel_id: int, embeds: Sequence[Embed], nonce: str) -> int:
+    async def send(
+        self, channel_id: int, embeds: Sequence[Embed], nonce: str, mention_roles: Sequence[int] = ()
+    ) -> int:
         await asyncio.sleep(0.001)
         self.posts.append(channel_id)
         return len(self.posts)
