@@ -226,6 +226,7 @@ class Engine:
         min_upvotes: int = 0,
         backfill: int = 0,
         mention_role_id: int | None = None,
+        max_per_day: int = 0,
     ) -> tuple[Subscription, int]:
         """Create a channel subscription (owner = a guild) or a DM alert (owner = a user).
 
@@ -258,6 +259,7 @@ class Engine:
             min_upvotes=min_upvotes,
             backfill=backfill_ids,
             mention_role_id=mention_role_id,
+            max_per_day=max_per_day,
         )
         self._index(sub, query)
         return sub, len(backfill_ids)
@@ -322,6 +324,9 @@ class Engine:
                 return PaperExplanation(sub, verdict, "delivered", record)
             if not sub.active:
                 return PaperExplanation(sub, verdict, paused + "; it will be posted when resumed", record)
+            if record.status is DeliveryStatus.HELD and sub.schedule is Schedule.INSTANT:
+                overflow = "over today's max_per_day: listed in the overflow message at the digest time"
+                return PaperExplanation(sub, verdict, overflow, record)
             if record.status is DeliveryStatus.HELD:
                 return PaperExplanation(sub, verdict, f"waiting for the {sub.schedule} digest", record)
             if record.status is DeliveryStatus.FAILED:

@@ -121,6 +121,7 @@ class Subscription:
     pause_reason: str | None = None
     delivered_count: int = 0
     mention_role_id: int | None = None  # channel subscriptions: the role pinged when its papers arrive
+    max_per_day: int = 0  # instant posts per day at most (0: no cap); the rest go in one overflow message
 
     @property
     def active(self) -> bool:
@@ -175,6 +176,7 @@ class PendingDelivery:
     attempted_at: datetime | None = None
     owner_id: int = 0  # the guild (channel subscriptions) or user (alerts): senders take turns between owners
     mention_role_id: int | None = None  # the role the subscription pings
+    max_per_day: int = 0  # the subscription's daily cap on instant posts (0: none)
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

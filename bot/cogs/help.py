@@ -46,6 +46,8 @@ SCHEDULES = (
     "(`/subscriptions settings` for a server, `/alerts settings` for you; default 09:00 UTC, weekly on Monday).",
     "`min_upvotes:N`: only papers with at least N Hugging Face upvotes (re-checked for 3 days as upvotes grow).",
     "`backfill:N`: also send the N newest stored matches of the last 7 days right away.",
+    "`max_per_day:N`: at most N instant posts a day, most upvoted first; the rest in one list at the digest time.",
+    "`mention:@role` (`/subscriptions add`): ping that role when the subscription's papers arrive.",
 )
 
 

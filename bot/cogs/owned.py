@@ -38,6 +38,7 @@ T = TypeVar("T")
 # The options both add commands declare alike.
 MinUpvotes = app_commands.Range[int, 0, 100_000]
 Backfill = app_commands.Range[int, 0, 10]
+MaxPerDay = app_commands.Range[int, 0, 1000]
 
 # How a schedule reads in choices and replies: words, not the enum's member names.
 SCHEDULE_NAMES = {Schedule.INSTANT: "instant", Schedule.DAILY: "daily digest", Schedule.WEEKLY: "weekly digest"}
@@ -68,6 +69,7 @@ def describe_add(*, query: str, backfill: str, **more: str) -> Callable[[T], T]:
         schedule="instant (default), or one daily / weekly digest message",
         min_upvotes="Only papers with at least this many Hugging Face upvotes (default 0)",
         backfill=f"Also {backfill} up to this many recent stored matches now (0-10, default 0)",
+        max_per_day="At most this many instant posts a day, most upvoted first; the rest in one list at digest time",
         **more,
     )
 
@@ -88,6 +90,7 @@ def delivery_text(sub: Subscription) -> str:
     """``instant``, ``daily digest``, plus the upvote threshold when there is one."""
     text = SCHEDULE_NAMES[sub.schedule]
     text += f", ≥ {sub.min_upvotes} upvotes" if sub.min_upvotes else ""
+    text += f", at most {sub.max_per_day} a day" if sub.max_per_day else ""
     return text + (f", pings <@&{sub.mention_role_id}>" if sub.mention_role_id else "")
 
 
@@ -134,6 +137,7 @@ async def add_subscription(
     headline: str,
     channel_id: int | None = None,
     mention_role_id: int | None = None,
+    max_per_day: int = 0,
 ) -> None:
     """The body of ``/subscriptions add`` and ``/alerts add``: create, then explain what will happen.
 
@@ -151,6 +155,7 @@ async def add_subscription(
         min_upvotes=min_upvotes,
         backfill=min(backfill, bot.settings.delivery.max_backfill),
         mention_role_id=mention_role_id,
+        max_per_day=max_per_day,
     )
     lines = [
         headline.format(id=sub.id, delivery=delivery_text(sub)),

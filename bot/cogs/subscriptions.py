@@ -120,6 +120,7 @@ class Subscriptions(
         schedule: owned.ScheduleChoice = Schedule.INSTANT,
         min_upvotes: owned.MinUpvotes = 0,
         backfill: owned.Backfill = 0,
+        max_per_day: owned.MaxPerDay = 0,
         mention: discord.Role | None = None,
     ) -> None:
         target = channel or interaction.channel
@@ -140,6 +141,7 @@ class Subscriptions(
             headline=headline + "({delivery}).",
             channel_id=target.id,
             mention_role_id=mention.id if mention else None,
+            max_per_day=max_per_day,
         )
 
     @app_commands.command(name="list", description="Show this server's subscriptions")

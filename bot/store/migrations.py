@@ -125,4 +125,9 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE subscriptions ADD COLUMN mention_role_id INTEGER;
     """,
+    # 5: at most this many instant posts per day per subscription (0: no cap); the rest wait, 'held', for the
+    # overflow message at the owner's digest time.
+    """
+    ALTER TABLE subscriptions ADD COLUMN max_per_day INTEGER NOT NULL DEFAULT 0;
+    """,
 )

@@ -15,7 +15,7 @@ from bot.store.schema import SCOPE_OF_TARGET_KIND, SUBSCRIPTION_KIND, TARGET_KIN
 
 _PENDING_COLUMNS = (
     "d.subscription_id, d.target_kind, d.target_id, d.attempts, d.nonce, d.attempted_at, "
-    "COALESCE(s.guild_id, s.user_id) AS owner_id, s.mention_role_id, " + paper_columns("p")
+    "COALESCE(s.guild_id, s.user_id) AS owner_id, s.mention_role_id, s.max_per_day, " + paper_columns("p")
 )
 
 
@@ -28,6 +28,7 @@ def _pending_from_row(row: aiosqlite.Row) -> PendingDelivery:
         attempted_at=dt(row["attempted_at"]),
         owner_id=row["owner_id"],
         mention_role_id=row["mention_role_id"],
+        max_per_day=row["max_per_day"],
         paper=paper_from_row(row),
     )
 
@@ -125,6 +126,15 @@ class OutboxQueries:
             {"target_kind": TARGET_KIND[target.scope], "target_id": target.id, "paper_id": paper_id},
         )
         return None if row is None else row["message_id"]
+
+    async def sent_since(self, subscription_id: int, since: datetime) -> int:
+        """How many of a subscription's deliveries went out at or after ``since``."""
+        row = await self._db.fetchone(
+            "SELECT COUNT(*) AS n FROM deliveries WHERE subscription_id = :subscription_id AND status = 'sent' "
+            "AND sent_at >= :since",
+            {"subscription_id": subscription_id, "since": ts(since)},
+        )
+        return int(row["n"]) if row else 0
 
     async def mark_sending(
         self, keys: Sequence[DeliveryKey], nonce: str, now: datetime, status: DeliveryStatus = DeliveryStatus.SENDING

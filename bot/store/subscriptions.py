@@ -15,7 +15,7 @@ from bot.store.schema import SCOPE_OF_KIND, SUBSCRIPTION_KIND, dt, ts
 
 _SUBSCRIPTION_COLUMNS = (
     "s.id, s.kind, s.guild_id, s.channel_id, s.user_id, s.query, s.created_at, s.schedule, s.min_upvotes, "
-    "s.last_digest_at, s.status, s.pause_reason, s.mention_role_id, "
+    "s.last_digest_at, s.status, s.pause_reason, s.mention_role_id, s.max_per_day, "
     "(SELECT COUNT(*) FROM deliveries d WHERE d.subscription_id = s.id AND d.status = 'sent') AS delivered_count"
 )
 
@@ -36,6 +36,7 @@ def _subscription_from_row(row: aiosqlite.Row) -> Subscription:
         pause_reason=row["pause_reason"],
         delivered_count=row["delivered_count"],
         mention_role_id=row["mention_role_id"],
+        max_per_day=row["max_per_day"],
     )
 
 
@@ -65,13 +66,14 @@ class SubscriptionQueries:
         min_upvotes: int = 0,
         backfill: Sequence[str] = (),
         mention_role_id: int | None = None,
+        max_per_day: int = 0,
     ) -> Subscription:
         """Create a channel subscription or an alert, and queue ``backfill`` paper ids for it, atomically."""
         async with self._db.transaction() as db:
             cursor = await db.execute(
                 "INSERT INTO subscriptions (kind, guild_id, channel_id, user_id, query, schedule, min_upvotes, "
-                "mention_role_id, created_at) VALUES (:kind, :guild_id, :channel_id, :user_id, :query, :schedule, "
-                ":min_upvotes, :mention_role_id, :now)",
+                "mention_role_id, max_per_day, created_at) VALUES (:kind, :guild_id, :channel_id, :user_id, :query, "
+                ":schedule, :min_upvotes, :mention_role_id, :max_per_day, :now)",
                 {
                     "kind": SUBSCRIPTION_KIND[scope],
                     "guild_id": guild_id,
@@ -81,6 +83,7 @@ class SubscriptionQueries:
                     "schedule": str(schedule),
                     "min_upvotes": min_upvotes,
                     "mention_role_id": mention_role_id,
+                    "max_per_day": max_per_day,
                     "now": ts(now),
                 },
             )
@@ -98,6 +101,7 @@ class SubscriptionQueries:
             schedule=schedule,
             min_upvotes=min_upvotes,
             mention_role_id=mention_role_id,
+            max_per_day=max_per_day,
         )
 
     async def count_subscriptions(self, owner: Owner) -> int:
@@ -141,10 +145,11 @@ class SubscriptionQueries:
         return [_subscription_from_row(r) for r in rows]
 
     async def digest_subscriptions(self) -> list[Subscription]:
-        """Active subscriptions and alerts on a daily or weekly schedule."""
+        """Active subscriptions and alerts on a daily or weekly schedule, and instant ones with a daily cap (their
+        overflow goes out at the digest time)."""
         rows = await self._db.fetchall(
             f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions s "
-            "WHERE s.status = 'active' AND s.schedule != 'instant' ORDER BY s.id"
+            "WHERE s.status = 'active' AND (s.schedule != 'instant' OR s.max_per_day > 0) ORDER BY s.id"
         )
         return [_subscription_from_row(r) for r in rows]
 

@@ -1,0 +1,60 @@
+"""``max_per_day``: at most N instant posts per day per subscription, most upvoted first; the rest are listed once
+in an overflow message at the owner's digest time — across a restart, never dropped, never twice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tests.e2e.conftest import World, arxiv_ids
+from tests.e2e.test_alerts_and_digests import _boot
+from tests.e2e.test_subscriptions import QUERY, expected_ids
+
+
+async def test_capped_posts_then_one_overflow_message_at_digest_time(world: World, items):
+    clock = await _boot(world, items)
+    added = await world.subscriptions("add", query=QUERY, max_per_day=1)
+    assert "at most 1 a day" in added.content, added.content
+    world.hf.publish(clock.day(), items[30:])
+    want = expected_ids(items[30:])
+    assert len(want) >= 3
+    upvotes = {i["paper"]["id"]: i["paper"]["upvotes"] for i in items}
+    best = sorted(want, key=lambda pid: (-upvotes[pid], pid))
+    await world.wait_until(lambda: len(arxiv_ids(world.emulator.messages(world.channel_id))) >= 1)
+    await world.outbox_drained()
+    assert sorted(arxiv_ids(world.emulator.messages(world.channel_id))) == best[:1]  # the most upvoted
+    explained = await world.emulator.invoke(
+        user_id=world.moderator_id,
+        name="papers",
+        subcommand="explain",
+        options={"paper": best[1]},
+        guild_id=world.guild_id,
+        channel_id=world.channel_id,
+    )
+    assert "max_per_day" in explained.embeds[0]["description"]
+
+    # A restart before the digest time loses nothing and sends nothing early.
+    await world.stop_bot()
+    await world.start_bot()
+    await world.outbox_drained()
+    assert len(world.emulator.messages(world.channel_id)) == len(
+        set(arxiv_ids(world.emulator.messages(world.channel_id)))
+    )
+    posted_before = len(world.emulator.messages(world.channel_id))
+
+    clock.set(datetime(2026, 11, 2, 9, 0, 1, tzinfo=UTC))  # the server's digest time (default 09:00 UTC)
+    messages = await world.emulator.wait_for_messages(world.channel_id, posted_before + 1)
+    overflow = messages[-1]["embeds"][0]
+    rest = best[1:]
+    assert overflow["title"].startswith(f"{len(rest)} more matched today")
+    for rank, paper_id in enumerate(rest, start=1):  # best first, each with its link
+        assert f"**{rank}.** [" in overflow["description"] and f"/papers/{paper_id})" in overflow["description"]
+    order = [overflow["description"].index(f"/papers/{pid})") for pid in rest]
+    assert order == sorted(order)
+
+    # Exactly once: later drains, a restart and the next day's digest time add nothing for this overflow.
+    await world.stop_bot()
+    await world.start_bot()
+    clock.set(datetime(2026, 11, 3, 9, 0, 1, tzinfo=UTC))
+    await world.bot.deliver()
+    await world.outbox_drained()
+    assert len(world.emulator.messages(world.channel_id)) == posted_before + 1
