@@ -27,19 +27,10 @@ from bot.delivery.render import (
     render_digest,
     render_paper_embed,
 )
-from bot.delivery.schedule import day_start, latest_due
+from bot.delivery.schedule import latest_due
+from bot.delivery.volume import OVERFLOW_NOTE, over_daily_cap
 from bot.logs import log_context
-from bot.models import (
-    DeliveryKey,
-    DeliveryStatus,
-    Owner,
-    Paper,
-    PendingDelivery,
-    Schedule,
-    Scope,
-    Subscription,
-    Target,
-)
+from bot.models import DeliveryKey, DeliveryStatus, Paper, PendingDelivery, Schedule, Scope, Subscription, Target
 from bot.pacing import FairSlots, backoff_delay
 from bot.store import Store
 
@@ -52,7 +43,6 @@ MAX_PAGES_PER_DRAIN = 20
 PER_TARGET_ROWS = 50  # a multiple of 10, so a target's rows fill whole messages
 RETRY_BASE_SECONDS = 5.0
 RETRY_CAP_SECONDS = 600.0
-OVERFLOW_NOTE = "over today's max_per_day; listed in the overflow message at the digest time"
 MAX_ATTEMPTS = 12  # with the backoff above: about an hour of trying before a payload is given up on
 
 
@@ -236,7 +226,7 @@ class Sender:
         now = self.clock()
         resumed: dict[str, _Papers] = defaultdict(_Papers)
         fresh = _Papers()
-        over = await self._over_daily_cap([r for r in rows if r.nonce is None and r.max_per_day > 0], now)
+        over = await over_daily_cap(self.store, rows, now)
         if over:
             await self.store.mark_retry(list(over), OVERFLOW_NOTE, now, DeliveryStatus.HELD)
         for row in rows:
@@ -277,21 +267,6 @@ class Sender:
             nonce = message_nonce(target.scope, target.id, *sorted(ids))
             batches.append(_Batch(target, message, keys, nonce, fresh.attempts, mention_roles=fresh.roles_of(ids)))
         return batches
-
-    async def _over_daily_cap(self, rows: list[PendingDelivery], now: datetime) -> set[DeliveryKey]:
-        """The deliveries beyond their subscription's ``max_per_day`` for the owner's local day, keeping the most
-        upvoted; they wait for the overflow message at the owner's digest time."""
-        by_subscription: dict[int, list[PendingDelivery]] = defaultdict(list)
-        for row in rows:
-            by_subscription[row.subscription_id].append(row)
-        over: set[DeliveryKey] = set()
-        for sub_id, sub_rows in by_subscription.items():
-            first = sub_rows[0]
-            settings = await self.store.digest_settings(Owner(first.target.scope, first.owner_id))
-            room = first.max_per_day - await self.store.sent_since(sub_id, day_start(now, settings))
-            ranked = sorted(sub_rows, key=lambda r: (-r.paper.upvotes, r.paper.id))
-            over.update((r.subscription_id, r.paper.id) for r in ranked[max(room, 0) :])
-        return over
 
     async def _settle_from_history(self, target: Target, group: _Papers, result: DrainResult) -> None:
         """An interrupted send too old for nonce deduplication: if our message with these papers is in the

@@ -6,42 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import sys
 from pathlib import Path
 
 from bot.devtools.emulator import DiscordEmulator
 from tests.e2e.conftest import World, today
-from tests.e2e.test_crash_recovery import ROOT, _successes, _toml
+from tests.e2e.test_crash_recovery import BotProcess, _successes
 
 
 async def _run_bot(world: World, tmp_path: Path, items, *flags: str) -> str:
-    """Run ``python -m bot run`` with ``flags`` until a subscription's papers were delivered; its stderr."""
-    config = tmp_path / "config.toml"
-    config.write_text(
-        _toml(
-            {
-                "discord": {
-                    "api_base_url": world.emulator.api_base,
-                    "gateway_url": world.emulator.gateway_url,
-                    "dev_guild_id": world.guild_id,
-                },
-                "storage": {"path": str(world.db_path)},
-                "sources.huggingface": {"url": world.hf.url, "poll_interval": 1, "timeout": 5},
-                "delivery": {"interval": 0.2},
-            }
-        )
-    )
+    """Run ``python -m bot run`` with ``flags`` until a subscription's papers were delivered; its log (a file, as
+    with ``docker logs`` or a redirect: not a terminal)."""
     world.hf.publish(today(), items[:5])
-    env = {**os.environ, "DISCORD_TOKEN": DiscordEmulator.BOT_TOKEN, "PYTHONPATH": str(ROOT)}
-    log = tmp_path / "bot.log"
-    with log.open("wb") as out:  # a file, as with `docker logs` or a redirect: not a terminal
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", "--config", str(config), *flags, stdout=out, stderr=out, env=env
-        )
+    bot = BotProcess(world, tmp_path, *flags)
+    await bot.start()
     try:
-        await world.wait_until(lambda: world.emulator.identify_count > 0, timeout=30)
         while await _successes(world.db_path) < 1:
             await asyncio.sleep(0.1)
         added = await world.subscriptions("add", query="attention OR prompt*")
@@ -50,9 +28,8 @@ async def _run_bot(world: World, tmp_path: Path, items, *flags: str) -> str:
         await world.emulator.wait_for_messages(world.channel_id, 1, timeout=30)
         await asyncio.sleep(0.5)  # the log line after the send
     finally:
-        proc.send_signal(signal.SIGINT)
-        await asyncio.wait_for(proc.wait(), 20)
-    return log.read_text(errors="replace")
+        await bot.stop()
+    return bot.log.read_text(errors="replace")
 
 
 async def test_json_logs_carry_poll_and_delivery_context(world: World, items, tmp_path):
