@@ -94,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.demo import main as demo  # imported late: the emulator is only needed here
 
         configure(args.log_level)
+        if getattr(logging, args.log_level) >= logging.WARNING:
+            # discord.py warns at start that voice support is not installed; paperbot has no voice.
+            logging.getLogger("discord.client").setLevel(logging.ERROR)
         return demo(interactive=args.interactive)
     try:
         settings = load_settings(args.config)

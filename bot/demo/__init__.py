@@ -9,6 +9,7 @@ a reading group's session (``bot.demo.script``) and every answer and delivery is
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from typing import TextIO
 
@@ -37,4 +38,8 @@ async def run_demo(*, interactive: bool = False, out: TextIO = sys.stdout) -> in
 
 def main(interactive: bool = False) -> int:
     """Entry point for ``paperbot demo`` and ``python -m bot demo``."""
-    return asyncio.run(run_demo(interactive=interactive))
+    try:
+        return asyncio.run(run_demo(interactive=interactive))
+    except BrokenPipeError:  # the reader stopped reading (`paperbot demo | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 0

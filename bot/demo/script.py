@@ -51,7 +51,7 @@ class Click:
 Step = Type | Arrive | Click
 
 SCRIPT: Sequence[Step] = (
-    Type(STAFF, '/subscriptions add query:"long context" OR "attention sink" channel:#papers'),
+    Type(STAFF, '/subscriptions add query:"long context" OR "attention sink" channel:#papers mention:@readers'),
     Type(READER, "/alerts add query:prompt engineer*"),
     Arrive(),
     Type(READER, "/papers explain paper:2403.10778"),

@@ -23,6 +23,7 @@ from bot.devtools.world import LoopbackWorld, Server
 SERVER_NAME = "Reading group"
 CHANNELS = ("papers", "general")
 STAFF, READER = "ada", "ben"
+PING_ROLE = "readers"  # a mentionable role the channel subscription pings
 #: How long the session waits for the bot to connect, answer or deliver before it gives up.
 STEP_TIMEOUT = 20.0
 
@@ -67,6 +68,7 @@ class DemoSession:
 
     async def _start_bot(self) -> None:
         self.server = self.world.add_server(SERVER_NAME, CHANNELS, moderators=(STAFF,), members=(READER,))
+        self.emulator.add_role(self.server.guild_id, PING_ROLE, mentionable=True)
         self.world.hf.publish(datetime.now(UTC).date().isoformat(), self.papers["already_listed"])
         raw = self.world.settings(
             Path(self._tmp.name) / "paperbot.db",

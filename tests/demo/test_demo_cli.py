@@ -80,10 +80,13 @@ def _assert_played(done: subprocess.CompletedProcess[str], elapsed: float) -> di
 def test_paperbot_demo_plays_the_script_and_exits(tmp_path: Path):
     paperbot = Path(sys.executable).with_name("paperbot")
     argv = [str(paperbot), "demo"] if paperbot.exists() else [sys.executable, "-m", "bot", "demo"]
-    places = _assert_played(*_run(argv, tmp_path))
+    done, elapsed = _run(argv, tmp_path)
+    places = _assert_played(done, elapsed)
     # The queries decide who gets what: the long-context papers in #papers, the prompt-engineering ones by DM.
     assert "2403.10778" in places["#papers"] and "2403.11296" in places["ben's DMs"]
     assert not set(places["#papers"]) & set(places["ben's DMs"])
+    # The channel subscription pings its role: the post in #papers starts with the mention, read as a name.
+    assert "#papers received:\n  @readers\n  ┌ " in done.stdout
     assert not list(tmp_path.iterdir()), "the demo left files behind"
 
 
