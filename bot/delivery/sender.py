@@ -28,7 +28,7 @@ from bot.delivery.render import (
     render_paper_embed,
 )
 from bot.delivery.schedule import latest_due
-from bot.delivery.volume import OVERFLOW_NOTE, over_daily_cap
+from bot.delivery.volume import OVERFLOW_NOTE, not_yet_posted, over_daily_cap
 from bot.logs import log_context
 from bot.models import DeliveryKey, DeliveryStatus, Paper, PendingDelivery, Schedule, Scope, Subscription, Target
 from bot.pacing import FairSlots, backoff_delay
@@ -359,6 +359,8 @@ class Sender:
         if blocked_until is not None and blocked_until > now:
             return
         held = await self.store.held_deliveries(sub.id)
+        if sub.schedule is Schedule.INSTANT:
+            held = await not_yet_posted(self.store, sub.target, held, now)
         interrupted = [row for row in held if row.nonce is not None]
         rows = interrupted or held  # a digest cut short by a crash is resent as it was, same nonce
         nonce = interrupted[0].nonce if interrupted else message_nonce("digest", sub.id, due.isoformat())

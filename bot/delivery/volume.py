@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.delivery.schedule import day_start
-from bot.models import DeliveryKey, Owner, PendingDelivery
+from bot.models import DeliveryKey, Owner, PendingDelivery, Target
 from bot.store import Store
 
 OVERFLOW_NOTE = "over today's max_per_day; listed in the overflow message at the digest time"
@@ -33,3 +33,18 @@ async def over_daily_cap(store: Store, rows: Sequence[PendingDelivery], now: dat
         ranked = sorted(sub_rows, key=lambda r: (-r.paper.upvotes, r.paper.id))
         over.update((r.subscription_id, r.paper.id) for r in ranked[max(room, 0) :])
     return over
+
+
+async def not_yet_posted(
+    store: Store, target: Target, rows: Sequence[PendingDelivery], now: datetime
+) -> list[PendingDelivery]:
+    """The overflow rows whose paper has not reached ``target`` meanwhile; a paper another subscription brought
+    there is recorded as delivered in that message instead of being listed again."""
+    waiting = []
+    for row in rows:
+        existing = await store.sent_message_for(target, row.paper.id)
+        if existing is None:
+            waiting.append(row)
+        else:
+            await store.mark_sent([(row.subscription_id, row.paper.id)], existing, now)
+    return waiting

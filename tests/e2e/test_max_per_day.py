@@ -3,11 +3,25 @@ in an overflow message at the owner's digest time — across a restart, never dr
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
+from bot.models import Owner
 from tests.e2e.conftest import World, arxiv_ids
 from tests.e2e.test_alerts_and_digests import _boot
 from tests.e2e.test_subscriptions import QUERY, expected_ids
+
+
+async def _digest_time_handled(world: World, now: datetime) -> None:
+    """Wait until the delivery job has dealt with subscription #1's digest time (sent, or found nothing to send)."""
+    assert world.bot is not None
+    store = world.bot.store
+    for _ in range(200):
+        sub = await store.get_subscription(Owner.guild(world.guild_id), 1)
+        if sub is not None and sub.last_digest_at is not None and sub.last_digest_at.date() == now.date():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the digest time was not handled")
 
 
 async def test_capped_posts_then_one_overflow_message_at_digest_time(world: World, items):
@@ -55,6 +69,23 @@ async def test_capped_posts_then_one_overflow_message_at_digest_time(world: Worl
     await world.stop_bot()
     await world.start_bot()
     clock.set(datetime(2026, 11, 3, 9, 0, 1, tzinfo=UTC))
-    await world.bot.deliver()
-    await world.outbox_drained()
+    await _digest_time_handled(world, clock.now)
     assert len(world.emulator.messages(world.channel_id)) == posted_before + 1
+
+
+async def test_overflow_skips_papers_another_subscription_brought_to_the_channel(world: World, items):
+    clock = await _boot(world, items)
+    await world.subscriptions("add", query=QUERY, max_per_day=1)
+    await world.subscriptions("add", query='"attention sink" OR "long context"')  # same papers, no cap
+    world.hf.publish(clock.day(), items[30:])
+    want = expected_ids(items[30:])
+    await world.wait_until(lambda: sorted(arxiv_ids(world.emulator.messages(world.channel_id))) == sorted(want))
+    await world.outbox_drained()
+    posted = len(world.emulator.messages(world.channel_id))
+    clock.set(datetime(2026, 11, 2, 9, 0, 1, tzinfo=UTC))
+    await _digest_time_handled(world, clock.now)
+    # Every paper is in the channel once already: no overflow message lists them again, and #1's rows are settled.
+    assert len(world.emulator.messages(world.channel_id)) == posted
+    for paper_id in want:
+        record = await world.bot.store.delivery_record(1, paper_id)
+        assert record is not None and record.status == "sent", (paper_id, record)
