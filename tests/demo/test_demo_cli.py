@@ -3,6 +3,7 @@ the script, print what was delivered and exit 0 by itself, quickly."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -108,6 +109,36 @@ def test_python_m_bot_demo_interactive_runs_typed_commands(tmp_path: Path):
     assert "Subscription #3 added" in out
     assert "Discord would not send that" in out and "no #nowhere here" in out
     assert "paperbot help" in out and "Query language" in out
+
+
+# Run the demo under an audit hook that records every socket connect and name lookup the process makes.
+AUDITED_DEMO = """
+import ipaddress, sys
+seen = []
+def audit(event, args):
+    if event == "socket.connect" and isinstance(args[1], tuple):
+        seen.append(("connect", args[1][0]))
+    elif event == "socket.getaddrinfo":
+        seen.append(("lookup", args[0]))
+sys.addaudithook(audit)
+from bot.__main__ import main
+code = main(["demo"])
+for kind, host in seen:
+    print("AUDIT", kind, host, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_the_demo_connects_to_nothing_but_loopback(tmp_path: Path):
+    done, elapsed = _run([sys.executable, "-c", AUDITED_DEMO], tmp_path)
+    _assert_played(done, elapsed)
+    audited = [line.split()[1:] for line in done.stderr.splitlines() if line.startswith("AUDIT ")]
+    assert any(kind == "connect" for kind, _ in audited), "the audit hook saw no connection at all"
+    for kind, host in audited:
+        if kind == "connect":
+            assert ipaddress.ip_address(host).is_loopback, (kind, host)
+        else:
+            assert host in ("127.0.0.1", "localhost", "::1"), (kind, host)
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ in an overflow message at the owner's digest time — across a restart, never dr
 from __future__ import annotations
 
 import asyncio
+import copy
 from datetime import UTC, datetime
 
 from bot.models import Owner
@@ -89,3 +90,32 @@ async def test_overflow_skips_papers_another_subscription_brought_to_the_channel
     for paper_id in want:
         record = await world.bot.store.delivery_record(1, paper_id)
         assert record is not None and record.status == "sent", (paper_id, record)
+
+
+async def test_an_alerts_cap_counts_the_users_own_day(world: World, items):
+    clock = await _boot(world, items)
+    reader = world.member_id
+    # The user's day starts at midnight in Tokyo (15:00 UTC) and their digest goes out at 08:00 there (23:00 UTC).
+    await world.alerts("settings", user_id=reader, timezone="Asia/Tokyo", digest_time="08:00")
+    added = await world.alerts("add", user_id=reader, query=QUERY, max_per_day=1)
+    assert "at most 1 a day" in added.content
+    world.hf.publish(clock.day(), items[30:])
+    want = expected_ids(items[30:])
+    await world.wait_until(lambda: world.emulator.dm_channel_id(reader) is not None)
+    dm = world.emulator.dm_channel_id(reader)
+    await world.wait_until(lambda: len(world.emulator.messages(dm)) == 1)
+    await world.outbox_drained()
+    assert len(arxiv_ids(world.emulator.messages(dm))) == 1
+    # 15:30 UTC is still the same UTC day, but a new day in Tokyo: the cap counts again, so a new match goes out now.
+    clock.set(datetime(2026, 11, 2, 15, 30, tzinfo=UTC))
+    fresh = copy.deepcopy(items[30])
+    fresh["paper"].update(id="2403.99999", title="Long context for everyone", upvotes=1)
+    world.hf.publish(clock.day(), [fresh])
+    await world.wait_until(lambda: len(world.emulator.messages(dm)) == 2)
+    assert arxiv_ids(world.emulator.messages(dm)[1:]) == ["2403.99999"]
+    clock.set(datetime(2026, 11, 2, 22, 59, tzinfo=UTC))  # still before 08:00 in Tokyo: no overflow yet
+    await world.bot.deliver()
+    assert len(world.emulator.messages(dm)) == 2
+    clock.set(datetime(2026, 11, 2, 23, 0, 1, tzinfo=UTC))
+    messages = await world.emulator.wait_for_messages(dm, 3)
+    assert messages[-1]["embeds"][0]["title"].startswith(f"{len(want) - 1} more matched today")
