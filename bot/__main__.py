@@ -32,7 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="see paperbot work against a built-in Discord emulator (no token, no network)")
     demo.add_argument("--interactive", action="store_true", help="after the script, type slash commands yourself")
     for cmd, default in ((commands["run"], "INFO"), (demo, "WARNING")):
-        cmd.add_argument("--log-level", choices=LEVELS, default=default, help=f"least severe level logged ({default})")
+        cmd.add_argument(
+            "--log-level", type=str.upper, choices=LEVELS, default=default, help=f"lowest level logged ({default})"
+        )
     commands["run"].add_argument(
         "--log-format",
         choices=FORMATS,

@@ -52,6 +52,7 @@ class DemoSession:
 
     @property
     def emulator(self) -> DiscordEmulator:
+        """The loopback Discord the bot talks to."""
         return self.world.emulator
 
     async def __aenter__(self) -> DemoSession:
@@ -111,6 +112,7 @@ class DemoSession:
 
     @property
     def server_id(self) -> int:
+        """The demo server's guild id."""
         assert self.server is not None
         return self.server.guild_id
 
