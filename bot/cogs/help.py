@@ -11,10 +11,11 @@ from typing import Any
 
 from discord import app_commands
 
-from bot.delivery.render import Embed
+from bot.delivery.render import Embed, trim
 
 HELP_COMMAND = "/papers help"
 HELP_COLOUR = 0x5865F2
+FIELD_LIMIT = 1024  # Discord's limit for an embed field's value
 
 INTRO = (
     "paperbot watches Hugging Face Daily Papers (and, if configured, arXiv listings and RSS/Atom feeds), "
@@ -75,7 +76,7 @@ def help_embeds(tree: app_commands.CommandTree[Any]) -> list[Embed]:
                 {"name": "Query language", "value": examples},
                 {"name": "Query rules", "value": QUERY_NOTES},
                 {"name": "Schedules and options", "value": "\n".join(SCHEDULES)},
-                {"name": "Commands", "value": "\n".join(_command_lines(tree))[:1024]},
+                {"name": "Commands", "value": trim("\n".join(_command_lines(tree)), FIELD_LIMIT)},
             ],
         }
     ]

@@ -144,6 +144,11 @@ async def add_subscription(
     ``headline`` is formatted with ``id`` and ``delivery`` (e.g. "Alert **#{id}** added ({delivery}).").
     A bad query or a full quota raises (QueryError, LimitReached); the command tree tells the user.
     """
+    if max_per_day and schedule is not Schedule.INSTANT:
+        raise UserFacingError(
+            f"`max_per_day` limits instant posts; a {SCHEDULE_NAMES[schedule]} already arrives as one message. "
+            "Use one or the other."
+        )
     await interaction.response.defer(ephemeral=True, thinking=True)
     parsed = parse_query(query)
     sub, queued = await bot.engine.add_subscription(

@@ -119,3 +119,10 @@ async def test_an_alerts_cap_counts_the_users_own_day(world: World, items):
     clock.set(datetime(2026, 11, 2, 23, 0, 1, tzinfo=UTC))
     messages = await world.emulator.wait_for_messages(dm, 3)
     assert messages[-1]["embeds"][0]["title"].startswith(f"{len(want) - 1} more matched today")
+
+
+async def test_max_per_day_with_a_digest_schedule_is_refused(world: World, items):
+    await _boot(world, items)
+    refused = await world.subscriptions("add", query=QUERY, schedule="daily", max_per_day=3)
+    assert refused.ephemeral and "limits instant posts" in refused.content, refused.content
+    assert (await world.subscriptions("list")).content.startswith("No subscriptions")
