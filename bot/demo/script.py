@@ -23,6 +23,7 @@ class Type:
     where: str = "general"
 
     async def run(self, session: DemoSession) -> None:
+        """Play the step."""
         await session.run(self.actor, self.line, self.where)
 
 
@@ -33,6 +34,7 @@ class Arrive:
     count: int | None = None
 
     async def run(self, session: DemoSession) -> None:
+        """Play the step."""
         await session.publish(self.count)
 
 
@@ -45,6 +47,7 @@ class Click:
     action: str
 
     async def run(self, session: DemoSession) -> None:
+        """Play the step."""
         await session.click(self.actor, self.where, self.action)
 
 

@@ -181,7 +181,7 @@ class DemoSession:
             return 0
         self.world.hf.publish(datetime.now(UTC).date().isoformat(), fresh)
         self.say(f"Hugging Face lists {len(fresh)} new papers: " + ", ".join(item["paper"]["id"] for item in fresh))
-        await self.bot.poll(self.bot.sources[0])
+        await self.bot.poll(next(s for s in self.bot.sources if s.name == "huggingface"))
         await self.delivered()
         return len(fresh)
 
@@ -199,9 +199,11 @@ class DemoSession:
     # -- printing ---------------------------------------------------------------------------------------------
 
     def say(self, text: str) -> None:
+        """Print one narration line (``» ...``)."""
         print(f"\n» {text}", file=self.out, flush=True)
 
     def print_lines(self, lines: list[str]) -> None:
+        """Print rendered lines as they are."""
         print("\n".join(lines), file=self.out, flush=True)
 
     def places(self) -> list[tuple[str, int]]:
