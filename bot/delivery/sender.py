@@ -228,7 +228,7 @@ class Sender:
         fresh = _Papers()
         over = await over_daily_cap(self.store, rows, now)
         if over:
-            await self.store.mark_retry(list(over), OVERFLOW_NOTE, now, DeliveryStatus.HELD)
+            await self.store.hold_overflow(list(over), OVERFLOW_NOTE, now)
         for row in rows:
             if (row.subscription_id, row.paper.id) in over:
                 continue

@@ -29,7 +29,7 @@ async def over_daily_cap(store: Store, rows: Sequence[PendingDelivery], now: dat
     for sub_id, sub_rows in by_subscription.items():
         first = sub_rows[0]
         settings = await store.digest_settings(Owner(first.target.scope, first.owner_id))
-        room = first.max_per_day - await store.sent_since(sub_id, day_start(now, settings))
+        room = first.max_per_day - await store.posted_since(sub_id, day_start(now, settings))
         ranked = sorted(sub_rows, key=lambda r: (-r.paper.upvotes, r.paper.id))
         over.update((r.subscription_id, r.paper.id) for r in ranked[max(room, 0) :])
     return over

@@ -125,9 +125,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE subscriptions ADD COLUMN mention_role_id INTEGER;
     """,
-    # 5: at most this many instant posts per day per subscription (0: no cap); the rest wait, 'held', for the
-    # overflow message at the owner's digest time.
+    # 5: at most this many instant posts per day per subscription (0: no cap); the rest wait, 'held' and marked
+    # overflow, for the overflow message at the owner's digest time (and do not count as that day's instant posts).
     """
     ALTER TABLE subscriptions ADD COLUMN max_per_day INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE deliveries ADD COLUMN overflow INTEGER NOT NULL DEFAULT 0;
     """,
 )

@@ -127,11 +127,12 @@ class OutboxQueries:
         )
         return None if row is None else row["message_id"]
 
-    async def sent_since(self, subscription_id: int, since: datetime) -> int:
-        """How many of a subscription's deliveries went out at or after ``since``."""
+    async def posted_since(self, subscription_id: int, since: datetime) -> int:
+        """How many of a subscription's deliveries went out as instant posts at or after ``since`` (an overflow
+        message's papers are not counted)."""
         row = await self._db.fetchone(
             "SELECT COUNT(*) AS n FROM deliveries WHERE subscription_id = :subscription_id AND status = 'sent' "
-            "AND sent_at >= :since",
+            "AND sent_at >= :since AND overflow = 0",
             {"subscription_id": subscription_id, "since": ts(since)},
         )
         return int(row["n"]) if row else 0
@@ -169,6 +170,14 @@ class OutboxQueries:
             keys,
             "status = :status, last_error = :error, next_attempt_at = :retry_at",
             {"status": str(status), "error": error, "retry_at": ts(retry_at)},
+        )
+
+    async def hold_overflow(self, keys: Sequence[DeliveryKey], note: str, now: datetime) -> None:
+        """Hold deliveries beyond a subscription's daily cap for its overflow message."""
+        await self._update_deliveries(
+            keys,
+            "status = 'held', overflow = 1, last_error = :note, next_attempt_at = :now",
+            {"note": note, "now": ts(now)},
         )
 
     async def mark_failed(self, keys: Sequence[DeliveryKey], error: str) -> None:

@@ -126,3 +126,21 @@ async def test_max_per_day_with_a_digest_schedule_is_refused(world: World, items
     refused = await world.subscriptions("add", query=QUERY, schedule="daily", max_per_day=3)
     assert refused.ephemeral and "limits instant posts" in refused.content, refused.content
     assert (await world.subscriptions("list")).content.startswith("No subscriptions")
+
+
+async def test_an_overflow_sent_today_does_not_use_up_todays_posts(world: World, items):
+    clock = await _boot(world, items)
+    await world.subscriptions("add", query=QUERY, max_per_day=1)
+    clock.set(datetime(2026, 11, 2, 10, 0, tzinfo=UTC))  # after Monday's digest time: the overflow waits a day
+    world.hf.publish(clock.day(), items[30:])
+    await world.wait_until(lambda: len(world.emulator.messages(world.channel_id)) == 1)
+    await world.outbox_drained()
+    clock.set(datetime(2026, 11, 3, 9, 0, 1, tzinfo=UTC))  # Tuesday's digest time: Monday's overflow goes out
+    await world.emulator.wait_for_messages(world.channel_id, 2)
+    clock.set(datetime(2026, 11, 3, 10, 0, tzinfo=UTC))
+    fresh = copy.deepcopy(items[30])
+    fresh["paper"].update(id="2403.99998", title="Long context on Tuesday", upvotes=0)
+    world.hf.publish(clock.day(), [fresh])
+    # Tuesday's one instant post is still free: the overflow's papers were not instant posts.
+    messages = await world.emulator.wait_for_messages(world.channel_id, 3)
+    assert arxiv_ids(messages[2:]) == ["2403.99998"]
