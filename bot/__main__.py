@@ -1,4 +1,5 @@
-"""Command line: ``paperbot run`` starts the bot; ``paperbot check`` validates config and database."""
+"""Command line: ``paperbot run`` starts the bot; ``paperbot check`` validates config and database; ``paperbot demo``
+plays a session against the built-in Discord emulator."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import discord
 
 from bot.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings, settings_warnings
+from bot.logs import FORMATS, LEVELS, configure
 from bot.store import Store
 
 EXIT_USAGE = 2
@@ -21,13 +23,26 @@ EXIT_USAGE = 2
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paperbot", description="Deliver new research papers to Discord.")
     sub = parser.add_subparsers(dest="command", required=True)
+    commands = {}
     for name, help_text in (("run", "run the bot"), ("check", "validate the config and prepare the database")):
-        cmd = sub.add_parser(name, help=help_text)
+        commands[name] = cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument(
             "--config",
             metavar="PATH",
             help=f"config file (default: ${CONFIG_ENV} or ./{DEFAULT_CONFIG_PATH}; none = defaults)",
         )
+    demo = sub.add_parser("demo", help="see paperbot work against a built-in Discord emulator (no token, no network)")
+    demo.add_argument("--interactive", action="store_true", help="after the script, type slash commands yourself")
+    for cmd, default in ((commands["run"], "INFO"), (demo, "WARNING")):
+        cmd.add_argument(
+            "--log-level", type=str.upper, choices=LEVELS, default=default, help=f"lowest level logged ({default})"
+        )
+    commands["run"].add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default="text",
+        help="text (coloured only on a terminal) or json: one object per line with the context fields",
+    )
     return parser
 
 
@@ -83,7 +98,7 @@ async def _check(settings: Settings) -> int:
     return 0
 
 
-def _run(settings: Settings) -> int:
+def _run(settings: Settings, log_level: str, log_format: str) -> int:
     token = settings.token()
     if token is None:
         return _fail(
@@ -94,8 +109,7 @@ def _run(settings: Settings) -> int:
         return _fail(problem)
     from bot.app import PaperBot, point_client_at  # imported late: `check` and errors stay fast
 
-    discord.utils.setup_logging(level=logging.INFO)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every job run at INFO
+    configure(log_level, log_format, secret=token)
     for warning in settings_warnings(settings):
         logging.getLogger("bot").warning(warning)
     point_client_at(settings)
@@ -109,6 +123,14 @@ def _run(settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "demo":
+        from bot.demo import main as demo  # imported late: the emulator is only needed here
+
+        configure(args.log_level)
+        if getattr(logging, args.log_level) >= logging.WARNING:
+            # discord.py warns at start that voice support is not installed; paperbot has no voice.
+            logging.getLogger("discord.client").setLevel(logging.ERROR)
+        return demo(interactive=args.interactive)
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
@@ -117,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(problem)
     if args.command == "check":
         return asyncio.run(_check(settings))
-    return _run(settings)
+    return _run(settings, args.log_level, args.log_format)
 
 
 if __name__ == "__main__":

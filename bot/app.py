@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.delivery.discord_transport import DiscordTransport, paced_requests
 from bot.delivery.sender import Sender
 from bot.engine import Engine, PollResult, utc_now
+from bot.logs import log_context
 from bot.models import SourceHealth, Target
 from bot.sources.arxiv import ArxivSource
 from bot.sources.base import Source
@@ -161,10 +162,10 @@ class PaperBot(commands.Bot):
 
     async def poll(self, source: Source) -> PollResult:
         """Poll one source (a scheduler job); kicks the sender when something was queued."""
-        with self._tracked():
+        with self._tracked(), log_context(source=source.name):
             result = await self.engine.poll(source, self.http_session)
-        if result.health is not None:
-            await self._tell_owner(source.name, result)
+            if result.health is not None:
+                await self._tell_owner(source.name, result)
         if result.queued:
             await self.deliver()
         return result

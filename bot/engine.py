@@ -248,6 +248,8 @@ class Engine:
         backfill: int = 0,
         forum: bool = False,
         forum_tags: Sequence[int] = (),
+        mention_role_id: int | None = None,
+        max_per_day: int = 0,
     ) -> tuple[Subscription, int]:
         """Create a channel subscription (owner = a guild) or a DM alert (owner = a user).
 
@@ -283,6 +285,8 @@ class Engine:
                 backfill=backfill_ids,
                 forum=forum,
                 forum_tags=forum_tags,
+                mention_role_id=mention_role_id,
+                max_per_day=max_per_day,
                 cap=cap,
                 on_created=index_new,
             )
@@ -358,6 +362,9 @@ class Engine:
                 return PaperExplanation(sub, verdict, "delivered", record)
             if not sub.active:
                 return PaperExplanation(sub, verdict, paused + "; it will be posted when resumed", record)
+            if record.status is DeliveryStatus.HELD and sub.schedule is Schedule.INSTANT:
+                overflow = "over today's max_per_day: listed in the overflow message at the digest time"
+                return PaperExplanation(sub, verdict, overflow, record)
             if record.status is DeliveryStatus.HELD:
                 return PaperExplanation(sub, verdict, f"waiting for the {sub.schedule} digest", record)
             if record.status is DeliveryStatus.FAILED:

@@ -98,6 +98,10 @@ class Target:
     scope: Scope
     id: int
 
+    def __str__(self) -> str:
+        """``channel:123`` or ``user:456``, as log lines show a target."""
+        return f"{'channel' if self.scope is Scope.GUILD else 'user'}:{self.id}"
+
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
@@ -118,6 +122,8 @@ class Subscription:
     delivered_count: int = 0
     forum: bool = False  # the channel is a forum: one post per paper
     forum_tags: tuple[int, ...] = ()  # the forum's tag ids each post gets
+    mention_role_id: int | None = None  # channel subscriptions: the role pinged when its papers arrive
+    max_per_day: int = 0  # instant posts per day at most (0: no cap); the rest go in one overflow message
 
     @property
     def active(self) -> bool:
@@ -173,6 +179,8 @@ class PendingDelivery:
     owner_id: int = 0  # the guild (channel subscriptions) or user (alerts): senders take turns between owners
     forum: bool = False  # the target is a forum channel: one post (thread) per paper
     forum_tags: tuple[int, ...] = ()  # the subscription's forum tag ids
+    mention_role_id: int | None = None  # the role the subscription pings
+    max_per_day: int = 0  # the subscription's daily cap on instant posts (0: none)
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

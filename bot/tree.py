@@ -14,12 +14,15 @@ import discord
 from discord import app_commands
 
 from bot.cogs.budget import UserBudget, slow_down
+from bot.cogs.help import HELP_COMMAND
 from bot.cogs.ui import code, reply
 from bot.delivery.schedule import ScheduleError
 from bot.engine import LimitReached
 from bot.matching import QueryError
 
 log = logging.getLogger(__name__)
+
+QUERY_HELP_HINT = f"The query language, with examples: `{HELP_COMMAND}`."
 
 
 class UserFacingError(app_commands.AppCommandError):
@@ -29,11 +32,11 @@ class UserFacingError(app_commands.AppCommandError):
 def query_error_message(error: QueryError) -> str:
     """What is wrong with a query, with a caret under the offending character when there is one."""
     message = f"That query can't be used: {error}"
-    if error.position is None or error.query is None:
-        return message
-    # The last two lines of with_caret() are the query (whitespace shown as spaces) and the caret under it.
-    shown = "\n".join(error.with_caret().rsplit("\n", 2)[-2:]).replace("`", "ʼ")
-    return f"{message}\n```\n{shown}\n```"
+    if error.position is not None and error.query is not None:
+        # The last two lines of with_caret() are the query (whitespace shown as spaces) and the caret under it.
+        shown = "\n".join(error.with_caret().rsplit("\n", 2)[-2:]).replace("`", "ʼ")
+        message += f"\n```\n{shown}\n```"
+    return message + f"\n{QUERY_HELP_HINT}"
 
 
 def user_message(error: app_commands.AppCommandError) -> str | None:

@@ -34,11 +34,14 @@ def test_user_errors_raised_directly_or_wrapped_are_shown_as_written():
 def test_query_errors_get_a_caret_under_the_position():
     message = user_message(_invoke_error(_query_error("llm OR")))
     assert message == (
-        "That query can't be used: 'OR' needs a search term after it (at character 5)\n```\nllm OR\n    ^\n```"
+        "That query can't be used: 'OR' needs a search term after it (at character 5)\n```\nllm OR\n    ^\n```\n"
+        "The query language, with examples: `/papers help`."
     )
     # No position, no caret; backticks in the query cannot close the code block.
     assert user_message(_invoke_error(_query_error("-x"))).count("```") == 0
     assert "```" not in user_message(_invoke_error(_query_error("```(a"))).split("```\n", 1)[1].rsplit("\n```", 1)[0]
+    # Every query error points at the help, caret or not.
+    assert user_message(_invoke_error(_query_error("-x"))).endswith("`/papers help`.")
 
 
 def test_bugs_are_not_shown_to_users():

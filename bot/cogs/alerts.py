@@ -40,13 +40,22 @@ class Alerts(
         self,
         interaction: discord.Interaction,
         query: str,
-        schedule: Schedule = Schedule.INSTANT,
+        schedule: owned.ScheduleChoice = Schedule.INSTANT,
         min_upvotes: owned.MinUpvotes = 0,
         backfill: owned.Backfill = 0,
+        max_per_day: owned.MaxPerDay = 0,
     ) -> None:
         headline = "Alert **#{id}** added: I'll DM you new papers matching it ({delivery})."
         await owned.add_subscription(
-            self.bot, interaction, _me(interaction), query, schedule, min_upvotes, backfill, headline=headline
+            self.bot,
+            interaction,
+            _me(interaction),
+            query,
+            schedule,
+            min_upvotes,
+            backfill,
+            headline=headline,
+            max_per_day=max_per_day,
         )
 
     @app_commands.command(name="list", description="Show your alerts")

@@ -39,6 +39,28 @@ T = TypeVar("T")
 # The options both add commands declare alike.
 MinUpvotes = app_commands.Range[int, 0, 100_000]
 Backfill = app_commands.Range[int, 0, 10]
+MaxPerDay = app_commands.Range[int, 0, 1000]
+
+# How a schedule reads in choices and replies: words, not the enum's member names.
+SCHEDULE_NAMES = {Schedule.INSTANT: "instant", Schedule.DAILY: "daily digest", Schedule.WEEKLY: "weekly digest"}
+
+
+class ScheduleOption(app_commands.Transformer):
+    """The ``schedule`` option: choices named as words ("daily digest"), valued as stored ("daily")."""
+
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        return discord.AppCommandOptionType.string
+
+    @property
+    def choices(self) -> list[app_commands.Choice[int | float | str]]:
+        return [app_commands.Choice(name=SCHEDULE_NAMES[s], value=str(s)) for s in Schedule]
+
+    async def transform(self, interaction: discord.Interaction, value: str) -> Schedule:
+        return Schedule(value)
+
+
+ScheduleChoice = app_commands.Transform[Schedule, ScheduleOption]
 
 
 def describe_add(*, query: str, backfill: str, **more: str) -> Callable[[T], T]:
@@ -48,6 +70,7 @@ def describe_add(*, query: str, backfill: str, **more: str) -> Callable[[T], T]:
         schedule="instant (default), or one daily / weekly digest message",
         min_upvotes="Only papers with at least this many Hugging Face upvotes (default 0)",
         backfill=f"Also {backfill} up to this many recent stored matches now (0-10, default 0)",
+        max_per_day="At most this many instant posts a day, most upvoted first; the rest in one list at digest time",
         **more,
     )
 
@@ -66,8 +89,10 @@ def status_text(sub: Subscription) -> str:
 
 def delivery_text(sub: Subscription) -> str:
     """``instant``, ``daily digest``, plus the upvote threshold when there is one."""
-    text = "instant" if sub.schedule is Schedule.INSTANT else f"{sub.schedule} digest"
-    return text + (f", ≥ {sub.min_upvotes} upvotes" if sub.min_upvotes else "")
+    text = SCHEDULE_NAMES[sub.schedule]
+    text += f", ≥ {sub.min_upvotes} upvotes" if sub.min_upvotes else ""
+    text += f", at most {sub.max_per_day} a day" if sub.max_per_day else ""
+    return text + (f", pings <@&{sub.mention_role_id}>" if sub.mention_role_id else "")
 
 
 def subscription_line(sub: Subscription) -> str:
@@ -118,12 +143,19 @@ async def add_subscription(
     channel_id: int | None = None,
     forum: bool = False,
     forum_tags: Sequence[int] = (),
+    mention_role_id: int | None = None,
+    max_per_day: int = 0,
 ) -> None:
     """The body of ``/subscriptions add`` and ``/alerts add``: create, then explain what will happen.
 
     ``headline`` is formatted with ``id`` and ``delivery`` (e.g. "Alert **#{id}** added ({delivery}).").
     A bad query or a full quota raises (QueryError, LimitReached); the command tree tells the user.
     """
+    if max_per_day and schedule is not Schedule.INSTANT:
+        raise UserFacingError(
+            f"`max_per_day` limits instant posts; a {SCHEDULE_NAMES[schedule]} already arrives as one message. "
+            "Use one or the other."
+        )
     await interaction.response.defer(ephemeral=True, thinking=True)
     parsed = parse_query(query)
     sub, queued = await bot.engine.add_subscription(
@@ -136,6 +168,8 @@ async def add_subscription(
         backfill=min(backfill, bot.settings.delivery.max_backfill),
         forum=forum,
         forum_tags=forum_tags,
+        mention_role_id=mention_role_id,
+        max_per_day=max_per_day,
     )
     lines = [
         headline.format(id=sub.id, delivery=delivery_text(sub)),

@@ -16,6 +16,7 @@ from discord.ext import commands
 
 from bot.cogs import access, budget
 from bot.cogs.controls import feedback_text
+from bot.cogs.help import help_embeds
 from bot.cogs.ui import code, line_embeds, relative_time, reply, send_reply, user_cooldown
 from bot.delivery.render import render_paper_embed, trim
 from bot.engine import PaperExplanation
@@ -268,6 +269,11 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
             f"up {timedelta(seconds=int(time.monotonic() - self.started))}"
         )
         await reply(interaction, embeds=line_embeds("paperbot status", lines))
+
+    @app_commands.command(name="help", description="What paperbot does, the query language, schedules and commands")
+    @user_cooldown()
+    async def help(self, interaction: discord.Interaction) -> None:
+        await reply(interaction, embeds=help_embeds(self.bot.tree))
 
 
 async def setup(bot: PaperBot) -> None:

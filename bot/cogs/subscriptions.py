@@ -48,22 +48,39 @@ class Subscriptions(
 ):
     # -- checks ---------------------------------------------------------------------------------------
 
+    def _bot_permissions(
+        self, interaction: discord.Interaction, channel: discord.abc.GuildChannel
+    ) -> discord.Permissions:
+        me = channel.guild.me
+        if interaction.channel_id == channel.id or me is None:
+            return interaction.app_permissions
+        return channel.permissions_for(me)
+
     def _check_target(self, interaction: discord.Interaction, channel: discord.abc.GuildChannel) -> None:
         """The member must manage the *target* channel, and the bot must be able to post embeds there."""
         perms = access.member_permissions(interaction, channel.id) or discord.Permissions.none()
         if not (perms.view_channel and perms.manage_channels):
             raise UserFacingError(f"You need the **Manage Channels** permission in {channel.mention} to do that.")
-        me = channel.guild.me
-        bot_perms = (
-            interaction.app_permissions
-            if interaction.channel_id == channel.id or me is None
-            else channel.permissions_for(me)
-        )
-        if missing := _missing(bot_perms, BOT_NEEDS):
+        if missing := _missing(self._bot_permissions(interaction, channel), BOT_NEEDS):
             raise UserFacingError(
                 f"I can't post papers in {channel.mention}: I'm missing {', '.join(missing)} there. "
                 "Give me those permissions in that channel and try again."
             )
+
+    def _check_mention(
+        self, interaction: discord.Interaction, channel: discord.abc.GuildChannel, role: discord.Role
+    ) -> None:
+        """The bot must be able to ping the role in that channel: it is mentionable, or the bot has Mention
+        Everyone there (Discord silently drops the ping otherwise)."""
+        if role.is_default():
+            raise UserFacingError("Pick a role to mention; @everyone is not offered.")
+        if role.mentionable or self._bot_permissions(interaction, channel).mention_everyone:
+            return
+        raise UserFacingError(
+            f"I can't ping {role.mention} in {channel.mention}: the role is not mentionable and I don't have "
+            "**Mention Everyone** there. Make the role mentionable (Server Settings → Roles) or give me that "
+            "permission in the channel, then try again."
+        )
 
     async def _own_subscription(self, interaction: discord.Interaction, subscription_id: int) -> Subscription:
         """One of this server's subscriptions that the member may change (any other id reads as not found)."""
@@ -80,6 +97,7 @@ class Subscriptions(
         backfill="post",
         channel="Where to post: a text, announcement or forum channel (default: this channel)",
         tags=TAGS_DESCRIPTION,
+        mention="A role to ping when this subscription's papers arrive",
     )
     @app_commands.autocomplete(tags=tags_autocomplete)
     @user_cooldown()
@@ -89,15 +107,19 @@ class Subscriptions(
         interaction: discord.Interaction,
         query: str,
         channel: app_commands.Transform[discord.TextChannel | discord.ForumChannel, PostableChannel] | None = None,
-        schedule: Schedule = Schedule.INSTANT,
+        schedule: owned.ScheduleChoice = Schedule.INSTANT,
         min_upvotes: owned.MinUpvotes = 0,
         backfill: owned.Backfill = 0,
         tags: str | None = None,
+        max_per_day: owned.MaxPerDay = 0,
+        mention: discord.Role | None = None,
     ) -> None:
         target = channel or interaction.channel
         if not isinstance(target, discord.TextChannel | discord.ForumChannel):
             raise UserFacingError("Papers can only be posted in a text, announcement or forum channel; pick one.")
         self._check_target(interaction, target)
+        if mention is not None:
+            self._check_mention(interaction, target, mention)
         forum_tags = []
         if isinstance(target, discord.ForumChannel):
             forum_tags = resolve_tags(target, tags)
@@ -119,6 +141,8 @@ class Subscriptions(
             channel_id=target.id,
             forum=isinstance(target, discord.ForumChannel),
             forum_tags=[t.id for t in forum_tags],
+            mention_role_id=mention.id if mention else None,
+            max_per_day=max_per_day,
         )
 
     @app_commands.command(name="list", description="Show this server's subscriptions")

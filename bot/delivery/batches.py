@@ -53,6 +53,7 @@ class Batch:
     retry_status: DeliveryStatus = DeliveryStatus.PENDING
     components: list[Component] = field(default_factory=list)
     post: ForumPost | None = None
+    mention_roles: tuple[int, ...] = ()  # the roles the subscriptions behind these deliveries ping
 
 
 @dataclass
@@ -62,11 +63,18 @@ class Papers:
     papers: dict[str, Paper] = field(default_factory=dict)
     keys: dict[str, list[DeliveryKey]] = field(default_factory=lambda: defaultdict(list))
     rows: list[PendingDelivery] = field(default_factory=list)
+    roles: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
 
     def add(self, row: PendingDelivery) -> None:
         self.papers.setdefault(row.paper.id, row.paper)
         self.keys[row.paper.id].append((row.subscription_id, row.paper.id))
+        if row.mention_role_id is not None:
+            self.roles[row.paper.id].add(row.mention_role_id)
         self.rows.append(row)
+
+    def roles_of(self, paper_ids: Sequence[str]) -> tuple[int, ...]:
+        """Every role pinged for these papers: when subscriptions share a message, the union of their roles."""
+        return tuple(sorted({role for pid in paper_ids for role in self.roles.get(pid, ())}))
 
     @property
     def attempts(self) -> int:
@@ -83,4 +91,13 @@ class Papers:
         post = None
         if self.rows and self.rows[0].forum:
             post = forum.paper_post(papers[0], [r for r in self.rows if r.paper.id == ids[0]])
-        return Batch(target, embeds, keys, nonce, self.attempts, components=paper_controls(papers), post=post)
+        return Batch(
+            target,
+            embeds,
+            keys,
+            nonce,
+            self.attempts,
+            components=paper_controls(papers),
+            post=post,
+            mention_roles=self.roles_of(ids),
+        )

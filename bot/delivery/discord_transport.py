@@ -68,16 +68,25 @@ def _policy_error(exc: discord.HTTPException) -> Exception:
 
 @contextmanager
 def _message(
-    embeds: Sequence[Embed], components: Sequence[Component], nonce: str | None = None
+    embeds: Sequence[Embed],
+    components: Sequence[Component],
+    nonce: str | None = None,
+    mention_roles: Sequence[int] = (),
 ) -> Iterator[discord.http.MultipartParameters]:
-    """A message body as discord.py builds it (embeds, nonce, no mentions), with the controls' components."""
+    """A message body as discord.py builds it (embeds, nonce, the subscriptions' role pings), with the controls'
+    components. Only those roles may ping: ``parse`` stays empty, so nothing in a paper can mention anyone."""
+    roles = [discord.Object(id=role) for role in mention_roles]
     with discord.http.handle_message_parameters(
+        content=" ".join(f"<@&{role}>" for role in mention_roles) or None,
         embeds=[discord.Embed.from_dict(e) for e in embeds],
         nonce=nonce,
-        allowed_mentions=discord.AllowedMentions.none(),
+        allowed_mentions=discord.AllowedMentions(everyone=False, users=False, roles=roles or False, replied_user=False),
     ) as params:
-        if components and params.payload is not None:
-            params.payload["components"] = list(components)
+        if params.payload is not None:
+            if components:
+                params.payload["components"] = list(components)
+            if mention_roles:  # discord.py writes the ids as integers; Discord's spec has snowflake strings
+                params.payload["allowed_mentions"]["roles"] = [str(role) for role in mention_roles]
         yield params
 
 
@@ -105,21 +114,32 @@ class DiscordTransport:
         self.client = client
 
     async def send(
-        self, channel_id: int, embeds: Sequence[Embed], nonce: str, components: Sequence[Component] = ()
+        self,
+        channel_id: int,
+        embeds: Sequence[Embed],
+        nonce: str,
+        components: Sequence[Component] = (),
+        mention_roles: Sequence[int] = (),
     ) -> int:
-        with _as_policy(), _message(embeds, components, nonce=nonce) as params:
+        with _as_policy(), _message(embeds, components, nonce=nonce, mention_roles=mention_roles) as params:
             data = await self.client.http.send_message(channel_id, params=params)
         return int(data["id"])
 
     async def create_post(
-        self, forum_id: int, name: str, embeds: Sequence[Embed], components: Sequence[Component], tags: Sequence[int]
+        self,
+        forum_id: int,
+        name: str,
+        embeds: Sequence[Embed],
+        components: Sequence[Component],
+        tags: Sequence[int],
+        mention_roles: Sequence[int] = (),
     ) -> int:
         """``POST /channels/{forum}/threads``: a forum post whose first message carries the embeds; its id.
 
         A tag deleted from the forum (or a forum that now requires one) refuses every post of the subscription in
         the same way: TargetGone, so it is paused with the reason rather than failing paper after paper."""
         try:
-            with _as_policy(), _message(embeds, components) as params:
+            with _as_policy(), _message(embeds, components, mention_roles=mention_roles) as params:
                 # The first message as Discord's CreateForumThreadRequest spells it (no ``tts`` in a post's message).
                 message = {k: v for k, v in (params.payload or {}).items() if k != "tts"}
                 payload = {"name": name, "applied_tags": [str(t) for t in tags], "message": message}

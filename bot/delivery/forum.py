@@ -31,9 +31,16 @@ class ForumTransport(Protocol):
     """The forum requests a transport makes."""
 
     async def create_post(
-        self, forum_id: int, name: str, embeds: Sequence[Embed], components: Sequence[Component], tags: Sequence[int]
+        self,
+        forum_id: int,
+        name: str,
+        embeds: Sequence[Embed],
+        components: Sequence[Component],
+        tags: Sequence[int],
+        mention_roles: Sequence[int] = (),
     ) -> int:
-        """Create a forum post whose first message carries ``embeds``; return the post's (thread's) id.
+        """Create a forum post whose first message carries ``embeds`` (pinging exactly ``mention_roles``); return
+        the post's (thread's) id.
         Raises TargetGone, RetryLater or Rejected."""
         ...
 

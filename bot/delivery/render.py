@@ -202,7 +202,13 @@ def render_digest(
     count = len(papers)
     period = f"<t:{int(start.timestamp())}:f> → <t:{int(end.timestamp())}:f>"
     query = trim(subscription.query.replace("`", "ʼ"), 150)
-    description = f"{count} new paper{'s' if count != 1 else ''} matching `{query}`\n{period}\n"
+    if subscription.schedule == "instant":  # the overflow of a max_per_day subscription
+        title = f"{count} more matched today · #{subscription.id}"
+        description = f"{count} more matched today: over this subscription's max_per_day of "
+        description += f"{subscription.max_per_day}, `{query}`\n{period}\n"
+    else:
+        title = f"{'Weekly' if subscription.schedule == 'weekly' else 'Daily'} digest · #{subscription.id}"
+        description = f"{count} new paper{'s' if count != 1 else ''} matching `{query}`\n{period}\n"
     shown = 0
     for rank, paper in enumerate(papers[:cap], start=1):
         line = _digest_line(rank, paper)
@@ -213,11 +219,10 @@ def render_digest(
     if (more := count - shown) > 0:
         how = "/subscriptions preview" if subscription.guild_id is not None else "/papers search"
         description += f"\n…and **{more}** more match{'es' if more != 1 else ''}: see them with `{how}`."
-    label = "Weekly" if subscription.schedule == "weekly" else "Daily"
     return [
         {
             "type": "rich",
-            "title": f"{label} digest · #{subscription.id}",
+            "title": title,
             "description": description,
             "color": HF_COLOUR,
             "footer": {"text": f"paperbot digest · subscription #{subscription.id} · {digest_marker(nonce)}"},

@@ -121,6 +121,12 @@ def next_due(after: datetime, schedule: Schedule, settings: DigestSettings) -> d
         day += timedelta(days=1)
 
 
+def day_start(now: datetime, settings: DigestSettings) -> datetime:
+    """The start (UTC) of the owner's local day containing ``now``: what ``max_per_day`` counts within."""
+    zone = ZoneInfo(settings.timezone)
+    return datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone).astimezone(UTC)
+
+
 def latest_due(period_start: datetime, now: datetime, schedule: Schedule, settings: DigestSettings) -> datetime | None:
     """The latest digest time in (period_start, now], or None. Missed digests collapse into one."""
     due = next_due(period_start, schedule, settings)

@@ -31,7 +31,9 @@ from bot.delivery.render import (
     render_digest,
 )
 from bot.delivery.schedule import latest_due
-from bot.models import DeliveryStatus, PendingDelivery, Scope, Subscription, Target
+from bot.delivery.volume import OVERFLOW_NOTE, not_yet_posted, over_daily_cap
+from bot.logs import log_context
+from bot.models import DeliveryStatus, PendingDelivery, Schedule, Scope, Subscription, Target
 from bot.pacing import FairSlots, backoff_delay
 from bot.store import Store
 
@@ -67,9 +69,15 @@ class Transport(ForumTransport, Protocol):
     """Where messages go. Implementations pace their own requests under the platform's global limit."""
 
     async def send(
-        self, channel_id: int, embeds: Sequence[Embed], nonce: str, components: Sequence[Component] = ()
+        self,
+        channel_id: int,
+        embeds: Sequence[Embed],
+        nonce: str,
+        components: Sequence[Component] = (),
+        mention_roles: Sequence[int] = (),
     ) -> int:
-        """Post one message (with its paper controls) and return its id; raises TargetGone, RetryLater or
+        """Post one message (with its paper controls, pinging exactly ``mention_roles``) and return its id; raises
+        TargetGone, RetryLater or
         Rejected."""
         ...
 
@@ -130,6 +138,10 @@ class Sender:
         slots = FairSlots(self.concurrency)
 
         async def drain_target(target: Target, rows: list[PendingDelivery]) -> None:
+            with log_context(target=target):
+                await drain_rows(target, rows)
+
+        async def drain_rows(target: Target, rows: list[PendingDelivery]) -> None:
             owner = rows[0].owner_id
             while rows:
                 for batch in await self._plan_batches(target, rows, result):
@@ -159,7 +171,12 @@ class Sender:
         now = self.clock()
         resumed: dict[str, Papers] = defaultdict(Papers)
         fresh = Papers()
+        over = await over_daily_cap(self.store, rows, now)
+        if over:
+            await self.store.hold_overflow(list(over), OVERFLOW_NOTE, now)
         for row in rows:
+            if (row.subscription_id, row.paper.id) in over:
+                continue
             if row.nonce is not None:
                 resumed[row.nonce].add(row)  # interrupted or failed before: resend that batch, same nonce
                 continue
@@ -241,6 +258,11 @@ class Sender:
 
     async def _send(self, batch: Batch, result: DrainResult) -> bool:
         """Send one batch and record the outcome; False when the target should not be tried again now."""
+        subscriptions, papers = {s for s, _ in batch.keys}, {p for _, p in batch.keys}
+        with log_context(target=batch.target, subscription=subscriptions, paper=papers):
+            return await self._send_logged(batch, result)
+
+    async def _send_logged(self, batch: Batch, result: DrainResult) -> bool:
         in_flight = DeliveryStatus.HELD if batch.retry_status is DeliveryStatus.HELD else DeliveryStatus.SENDING
         await self.store.mark_sending(batch.keys, batch.nonce, self.clock(), in_flight)
         attempts = batch.attempts + 1
@@ -248,11 +270,13 @@ class Sender:
             if batch.post is not None:
                 post = batch.post
                 message_id = await self.transport.create_post(
-                    batch.target.id, post.name, batch.embeds, batch.components, post.tags
+                    batch.target.id, post.name, batch.embeds, batch.components, post.tags, batch.mention_roles
                 )
             else:
                 channel_id = await self._channel_for(batch.target)
-                message_id = await self.transport.send(channel_id, batch.embeds, batch.nonce, batch.components)
+                message_id = await self.transport.send(
+                    channel_id, batch.embeds, batch.nonce, batch.components, batch.mention_roles
+                )
         except TargetGone as exc:
             reason = str(exc)
             paused = await self.store.pause_target(batch.target, reason)
@@ -281,6 +305,7 @@ class Sender:
             result.failed += len(batch.keys)
             return True
         await self.store.mark_sent(batch.keys, message_id, self.clock())
+        log.info("sent message %d to %s: %d deliveries", message_id, batch.target, len(batch.keys))
         result.messages += 1
         result.delivered += len(batch.keys)
         return True
@@ -288,36 +313,44 @@ class Sender:
     # -- digests --------------------------------------------------------------------------------------
 
     async def _send_due_digests(self, result: DrainResult) -> None:
-        now = self.clock()
         for sub in await self.store.digest_subscriptions():
-            period_start = sub.last_digest_at or sub.created_at
-            settings = await self.store.digest_settings(sub.owner)
-            due = latest_due(period_start, now, sub.schedule, settings)
-            if due is None:
-                continue
-            local_end = due.astimezone(ZoneInfo(settings.timezone))
-            blocked_until = await self.store.digest_blocked_until(sub.id)
-            if blocked_until is not None and blocked_until > now:
-                continue
-            held = await self.store.held_deliveries(sub.id)
-            interrupted = [row for row in held if row.nonce is not None]
-            rows = interrupted or held  # a digest cut short by a crash is resent as it was, same nonce
-            nonce = interrupted[0].nonce if interrupted else message_nonce("digest", sub.id, due.isoformat())
-            assert nonce is not None
-            if interrupted and (sub.forum or attempted_before(interrupted, now - NONCE_WINDOW)):
-                posted = await self._digest_already_posted(sub, rows, nonce, local_end, result)
-                if posted:
-                    await self.store.set_last_digest(sub.id, due)
-                    continue
-                if posted is None and sub.forum:
-                    continue  # the forum could not be searched: posting now might post it twice
-                nonce = message_nonce("digest", sub.id, due.isoformat(), "retry", max(r.attempts for r in rows))
-            if rows:
-                failed_before = result.failed
-                if not await self._send(self._digest_batch(sub, rows, period_start, local_end, nonce), result):
-                    continue  # paused or backing off: the same period is retried later
-                result.digests += result.failed == failed_before
-            await self.store.set_last_digest(sub.id, due)
+            with log_context(subscription=sub.id, target=sub.target):
+                await self._send_digest_if_due(sub, result)
+
+    async def _send_digest_if_due(self, sub: Subscription, result: DrainResult) -> None:
+        now = self.clock()
+        period_start = sub.last_digest_at or sub.created_at
+        settings = await self.store.digest_settings(sub.owner)
+        # An instant subscription with max_per_day sends its overflow at the owner's daily digest time.
+        schedule = Schedule.DAILY if sub.schedule is Schedule.INSTANT else sub.schedule
+        due = latest_due(period_start, now, schedule, settings)
+        if due is None:
+            return
+        local_end = due.astimezone(ZoneInfo(settings.timezone))
+        blocked_until = await self.store.digest_blocked_until(sub.id)
+        if blocked_until is not None and blocked_until > now:
+            return
+        held = await self.store.held_deliveries(sub.id)
+        if sub.schedule is Schedule.INSTANT:
+            held = await not_yet_posted(self.store, sub.target, held, now)
+        interrupted = [row for row in held if row.nonce is not None]
+        rows = interrupted or held  # a digest cut short by a crash is resent as it was, same nonce
+        nonce = interrupted[0].nonce if interrupted else message_nonce("digest", sub.id, due.isoformat())
+        assert nonce is not None
+        if interrupted and (sub.forum or attempted_before(interrupted, now - NONCE_WINDOW)):
+            posted = await self._digest_already_posted(sub, rows, nonce, local_end, result)
+            if posted:
+                await self.store.set_last_digest(sub.id, due)
+                return
+            if posted is None and sub.forum:
+                return  # the forum could not be searched: posting now might post it twice
+            nonce = message_nonce("digest", sub.id, due.isoformat(), "retry", max(r.attempts for r in rows))
+        if rows:
+            failed_before = result.failed
+            if not await self._send(self._digest_batch(sub, rows, period_start, local_end, nonce), result):
+                return  # paused or backing off: the same period is retried later
+            result.digests += result.failed == failed_before
+        await self.store.set_last_digest(sub.id, due)
 
     async def _digest_already_posted(
         self, sub: Subscription, rows: list[PendingDelivery], nonce: str, end: datetime, result: DrainResult
@@ -351,4 +384,5 @@ class Sender:
         post = forum.digest_post(sub, len(rows), end) if sub.forum else None
         controls = paper_controls([r.paper for r in rows[: self.digest_cap]])
         attempts = max(r.attempts for r in rows)
-        return Batch(sub.target, embeds, keys, nonce, attempts, DeliveryStatus.HELD, controls, post)
+        roles = (sub.mention_role_id,) if sub.mention_role_id is not None else ()
+        return Batch(sub.target, embeds, keys, nonce, attempts, DeliveryStatus.HELD, controls, post, roles)

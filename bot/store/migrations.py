@@ -139,4 +139,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX feedback_target_paper ON feedback (target_kind, target_id, paper_id);
     """,
+    # 5: a role pinged when a channel subscription's papers arrive (NULL: none).
+    """
+    ALTER TABLE subscriptions ADD COLUMN mention_role_id INTEGER;
+    """,
+    # 6: at most this many instant posts per day per subscription (0: no cap); the rest wait, 'held' and marked
+    # overflow, for the overflow message at the owner's digest time (and do not count as that day's instant posts).
+    """
+    ALTER TABLE subscriptions ADD COLUMN max_per_day INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE deliveries ADD COLUMN overflow INTEGER NOT NULL DEFAULT 0;
+    """,
 )

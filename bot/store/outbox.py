@@ -16,7 +16,8 @@ from bot.store.schema import SCOPE_OF_TARGET_KIND, SUBSCRIPTION_KIND, TARGET_KIN
 
 _PENDING_COLUMNS = (
     "d.subscription_id, d.target_kind, d.target_id, d.attempts, d.nonce, d.attempted_at, "
-    "COALESCE(s.guild_id, s.user_id) AS owner_id, s.forum, s.forum_tags, " + paper_columns("p")
+    "COALESCE(s.guild_id, s.user_id) AS owner_id, s.forum, s.forum_tags, s.mention_role_id, s.max_per_day, "
+    + paper_columns("p")
 )
 
 
@@ -28,6 +29,8 @@ def _pending_from_row(row: aiosqlite.Row) -> PendingDelivery:
         nonce=row["nonce"],
         attempted_at=dt(row["attempted_at"]),
         owner_id=row["owner_id"],
+        mention_role_id=row["mention_role_id"],
+        max_per_day=row["max_per_day"],
         paper=paper_from_row(row),
         forum=bool(row["forum"]),
         forum_tags=tuple(json.loads(row["forum_tags"])),
@@ -128,6 +131,16 @@ class OutboxQueries:
         )
         return None if row is None else row["message_id"]
 
+    async def posted_since(self, subscription_id: int, since: datetime) -> int:
+        """How many of a subscription's deliveries went out as instant posts at or after ``since`` (an overflow
+        message's papers are not counted)."""
+        row = await self._db.fetchone(
+            "SELECT COUNT(*) AS n FROM deliveries WHERE subscription_id = :subscription_id AND status = 'sent' "
+            "AND sent_at >= :since AND overflow = 0",
+            {"subscription_id": subscription_id, "since": ts(since)},
+        )
+        return int(row["n"]) if row else 0
+
     async def mark_sending(
         self, keys: Sequence[DeliveryKey], nonce: str, now: datetime, status: DeliveryStatus = DeliveryStatus.SENDING
     ) -> None:
@@ -161,6 +174,14 @@ class OutboxQueries:
             keys,
             "status = :status, last_error = :error, next_attempt_at = :retry_at",
             {"status": str(status), "error": error, "retry_at": ts(retry_at)},
+        )
+
+    async def hold_overflow(self, keys: Sequence[DeliveryKey], note: str, now: datetime) -> None:
+        """Hold deliveries beyond a subscription's daily cap for its overflow message."""
+        await self._update_deliveries(
+            keys,
+            "status = 'held', overflow = 1, last_error = :note, next_attempt_at = :now",
+            {"note": note, "now": ts(now)},
         )
 
     async def mark_failed(self, keys: Sequence[DeliveryKey], error: str) -> None:

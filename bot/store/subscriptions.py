@@ -16,7 +16,7 @@ from bot.store.schema import SCOPE_OF_KIND, SUBSCRIPTION_KIND, dt, ts
 
 _COLUMNS = (
     "s.id, s.kind, s.guild_id, s.channel_id, s.user_id, s.query, s.created_at, s.schedule, s.min_upvotes, "
-    "s.last_digest_at, s.status, s.pause_reason, s.forum, s.forum_tags, "
+    "s.last_digest_at, s.status, s.pause_reason, s.forum, s.forum_tags, s.mention_role_id, s.max_per_day, "
 )
 _SUBSCRIPTION_COLUMNS = (
     _COLUMNS
@@ -44,6 +44,8 @@ def _subscription_from_row(row: aiosqlite.Row) -> Subscription:
         delivered_count=row["delivered_count"],
         forum=bool(row["forum"]),
         forum_tags=tuple(json.loads(row["forum_tags"])),
+        mention_role_id=row["mention_role_id"],
+        max_per_day=row["max_per_day"],
     )
 
 
@@ -80,6 +82,8 @@ class SubscriptionQueries:
         backfill: Sequence[str] = (),
         forum: bool = False,
         forum_tags: Sequence[int] = (),
+        mention_role_id: int | None = None,
+        max_per_day: int = 0,
         cap: int | None = None,
         on_created: Callable[[Subscription], None] | None = None,
     ) -> Subscription | None:
@@ -99,8 +103,8 @@ class SubscriptionQueries:
                     return None
             cursor = await db.execute(
                 "INSERT INTO subscriptions (kind, guild_id, channel_id, user_id, query, schedule, min_upvotes, "
-                "created_at, forum, forum_tags) VALUES (:kind, :guild_id, :channel_id, :user_id, :query, :schedule, "
-                ":min_upvotes, :now, :forum, :forum_tags)",
+                "created_at, forum, forum_tags, mention_role_id, max_per_day) VALUES (:kind, :guild_id, :channel_id, "
+                ":user_id, :query, :schedule, :min_upvotes, :now, :forum, :forum_tags, :mention_role_id, :max_per_day)",
                 {
                     "kind": SUBSCRIPTION_KIND[scope],
                     "guild_id": guild_id,
@@ -109,6 +113,8 @@ class SubscriptionQueries:
                     "query": query,
                     "schedule": str(schedule),
                     "min_upvotes": min_upvotes,
+                    "mention_role_id": mention_role_id,
+                    "max_per_day": max_per_day,
                     "now": ts(now),
                     "forum": forum,
                     "forum_tags": json.dumps(list(forum_tags)),
@@ -171,10 +177,11 @@ class SubscriptionQueries:
         return [_subscription_from_row(r) for r in rows]
 
     async def digest_subscriptions(self) -> list[Subscription]:
-        """Active subscriptions and alerts on a daily or weekly schedule (``delivered_count`` not read: 0)."""
+        """Active subscriptions and alerts on a daily or weekly schedule, and instant ones with a daily cap (their
+        overflow goes out at the digest time); ``delivered_count`` not read: 0."""
         rows = await self._db.fetchall(
             f"SELECT {_UNCOUNTED_COLUMNS} FROM subscriptions s "
-            "WHERE s.status = 'active' AND s.schedule != 'instant' ORDER BY s.id"
+            "WHERE s.status = 'active' AND (s.schedule != 'instant' OR s.max_per_day > 0) ORDER BY s.id"
         )
         return [_subscription_from_row(r) for r in rows]
 

@@ -18,7 +18,12 @@ class _RecordingTransport:
         self.posts: list[int] = []
 
     async def send(
-        self, channel_id: int, embeds: Sequence[Embed], nonce: str, components: Sequence[Component] = ()
+        self,
+        channel_id: int,
+        embeds: Sequence[Embed],
+        nonce: str,
+        components: Sequence[Component] = (),
+        mention_roles: Sequence[int] = (),
     ) -> int:
         await asyncio.sleep(0.001)
         self.posts.append(channel_id)
@@ -31,7 +36,13 @@ class _RecordingTransport:
         return []
 
     async def create_post(
-        self, forum_id: int, name: str, embeds: Sequence[Embed], components: Sequence[Component], tags: Sequence[int]
+        self,
+        forum_id: int,
+        name: str,
+        embeds: Sequence[Embed],
+        components: Sequence[Component],
+        tags: Sequence[int],
+        mention_roles: Sequence[int] = (),
     ) -> int:
         raise AssertionError("no forums here")
 

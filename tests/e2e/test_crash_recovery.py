@@ -39,10 +39,11 @@ def _toml(sections: dict[str, dict[str, Any]]) -> str:
 
 
 class BotProcess:
-    """`python -m bot run` against the emulator, with its log captured to a file."""
+    """`python -m bot run [flags]` against the emulator, with its log captured to a file."""
 
-    def __init__(self, world: World, tmp: Path) -> None:
+    def __init__(self, world: World, tmp: Path, *flags: str) -> None:
         self.world = world
+        self.flags = flags
         self.config = tmp / "config.toml"
         self.log = tmp / "bot.log"
         self.proc: asyncio.subprocess.Process | None = None
@@ -72,6 +73,7 @@ class BotProcess:
                 "run",
                 "--config",
                 str(self.config),
+                *self.flags,
                 stdout=log,
                 stderr=log,
                 env=env,

@@ -87,10 +87,12 @@ class Messages(WorldModel):
         roles = [r for r in dict.fromkeys(re.findall(r"<@&(\d+)>", content)) if "roles" in parse or r in ok_roles]
         everyone = bool(re.search(r"@(everyone|here)", content)) and "everyone" in parse
         if channel.guild_id is None:
-            everyone = False
-        elif everyone:
-            everyone = bool(self.permissions_for(channel.guild_id, channel.id, self.bot_user_id) & MENTION_EVERYONE)
-        return users, roles, everyone
+            return users, [], False
+        may_ping_all = bool(self.permissions_for(channel.guild_id, channel.id, self.bot_user_id) & MENTION_EVERYONE)
+        # Discord pings a role only if it is mentionable or the author has Mention Everyone in the channel.
+        guild_roles = self.guilds[channel.guild_id].roles
+        roles = [r for r in roles if may_ping_all or ((role := guild_roles.get(int(r))) and role.mentionable)]
+        return users, roles, everyone and may_ping_all
 
     def _new_message(self, channel: Channel, body: JSON, *, type: int = 0, flags: int = 0) -> JSON:
         users, roles, everyone = self._mentions(body, channel)

@@ -109,11 +109,11 @@ class WorldModel(Gateway):
             self._dispatch_if(INTENT_GUILDS, "CHANNEL_DELETE", lambda: self._channel_dict(channel))
         self._notify()
 
-    def add_role(self, guild_id: int, name: str, permissions: int) -> int:
-        """Create a role (above the existing ones); return its id."""
+    def add_role(self, guild_id: int, name: str, permissions: int = 0, *, mentionable: bool = False) -> int:
+        """Create a role (above the existing ones); ``mentionable``: anyone may ping it. Return its id."""
         guild = self._guild(guild_id)
         rid = self._snowflake()
-        role = Role(rid, name, permissions, position=len(guild.roles))
+        role = Role(rid, name, permissions, position=len(guild.roles), mentionable=mentionable)
         guild.roles[rid] = role
         self._dispatch_if(
             INTENT_GUILDS, "GUILD_ROLE_CREATE", lambda: {"guild_id": str(guild_id), "role": role.to_dict()}
