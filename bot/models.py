@@ -194,6 +194,7 @@ class IngestResult:
     new_papers: tuple[Paper, ...]
     updated: int
     queued: int
+    deferred: int = 0  # unseen papers over the per-poll cap, left unstored for the next poll
 
 
 class SourceHealth(StrEnum):

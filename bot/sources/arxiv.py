@@ -13,6 +13,7 @@ import aiohttp
 from bot.config import ArxivSettings
 from bot.models import ARXIV_ABS_URL, ARXIV_PDF_URL, Paper
 from bot.pacing import SerialGapPacer
+from bot.sources.base import MALFORMED_ITEM
 from bot.sources.feeds import (
     FeedClient,
     arxiv_id_of,
@@ -46,14 +47,18 @@ class ArxivSource:
         self.poll_interval = float(settings.poll_interval)
         self.announce_types = settings.announce_types
         self.min_request_gap = settings.min_request_gap
-        self._feed = FeedClient(self.url, settings.timeout)
+        self._feed = FeedClient(self.url, settings.timeout, settings.max_body_bytes)
 
     async def fetch(self, session: aiohttp.ClientSession, now: datetime) -> list[Paper]:
         if self._feed.is_fresh(now):
             return []
         async with self._pacer.turn(self.min_request_gap):
-            document = await self._feed.get(session, now)
-        return [] if document is None else _papers(document, self.announce_types)
+            papers = await self._feed.get(session, now, lambda document: _papers(document, self.announce_types))
+        return papers or []
+
+    def refetch(self) -> None:
+        """Fetch the whole listing next poll, ignoring validators and ``max-age``."""
+        self._feed.forget()
 
 
 def parse_arxiv_feed(body: bytes, announce_types: Sequence[str] = DEFAULT_ANNOUNCE_TYPES) -> list[Paper]:
@@ -71,8 +76,8 @@ def _papers(document: Any, announce_types: Sequence[str]) -> list[Paper]:
     for entry in document.entries:
         try:
             paper = _parse_item(entry)
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("skipping malformed arXiv item: %s", exc)
+        except MALFORMED_ITEM as exc:
+            log.warning("skipping malformed arXiv item: %s: %s", type(exc).__name__, str(exc)[:200])
             continue
         if paper.announce_type not in announce_types and not paper.is_new_version:
             continue

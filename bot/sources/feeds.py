@@ -3,12 +3,13 @@ parsing with feedparser, and what an entry says (plain text, ids, categories, da
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import io
 import logging
 import re
 import xml.sax
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
@@ -17,8 +18,8 @@ from urllib.parse import SplitResult, unquote, urlsplit
 import aiohttp
 import feedparser
 
-from bot.models import ARXIV_ID_RE
-from bot.sources.base import SourceError, retry_after_seconds
+from bot.models import ARXIV_ID_RE, Paper
+from bot.sources.base import SourceError, read_body, redact_url, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,10 @@ class FeedClient:
     """One feed URL fetched politely: a conditional GET with the last response's validators, and no request
     at all while that response is still fresh (``Cache-Control: max-age``)."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, max_body_bytes: int) -> None:
         self.url = url
         self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.max_body_bytes = max_body_bytes
         self.etag: str | None = None
         self.last_modified: str | None = None
         self.fresh_until: datetime | None = None
@@ -49,10 +51,19 @@ class FeedClient:
         """Whether the last response may still be reused, so asking again would only waste the server's time."""
         return self.fresh_until is not None and now < self.fresh_until
 
-    async def get(self, session: aiohttp.ClientSession, now: datetime) -> Any | None:
-        """The parsed feed, or None when the server answered 304 Not Modified; raises SourceError.
+    def forget(self) -> None:
+        """Drop validators and freshness: the next ``get`` fetches and parses the whole feed."""
+        self.etag = self.last_modified = None
+        self.fresh_until = None
 
-        Validators are remembered only once a body has parsed, so a broken response is fetched whole next time.
+    async def get(
+        self, session: aiohttp.ClientSession, now: datetime, papers_of: Callable[[Any], list[Paper]]
+    ) -> list[Paper] | None:
+        """``papers_of`` the parsed feed, or None when the server answered 304 Not Modified; raises SourceError.
+
+        The body is read up to ``max_body_bytes`` (decompressed), then parsed and turned into papers in a worker
+        thread: a feed of thousands of entries takes seconds that the event loop cannot spare. Validators are
+        remembered only once a body has parsed, so a broken response is fetched whole next time.
         """
         headers = {}
         if self.etag:
@@ -61,22 +72,22 @@ class FeedClient:
             headers["If-Modified-Since"] = self.last_modified
         try:
             async with session.get(self.url, headers=headers, timeout=self.timeout) as response:
-                body = await response.read()
+                if response.status == 304:
+                    self.fresh_until = _fresh_until(response.headers, now)
+                    return None
+                if response.status != 200:
+                    raise SourceError(
+                        _status_message(redact_url(self.url), response.status, response.headers),
+                        retry_after_seconds(response.headers.get("Retry-After")),
+                    )
+                body = await read_body(response, self.max_body_bytes, self.url)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise SourceError(f"{type(exc).__name__} fetching {self.url}: {exc}") from exc
-        if response.status == 304:
-            self.fresh_until = _fresh_until(response.headers, now)
-            return None
-        if response.status != 200:
-            raise SourceError(
-                _status_message(self.url, response.status, response.headers),
-                retry_after_seconds(response.headers.get("Retry-After")),
-            )
-        document = read_feed(body, self.url)
+            raise SourceError(f"{type(exc).__name__} fetching {redact_url(self.url)}: {exc}") from exc
+        papers = await asyncio.to_thread(lambda: papers_of(read_feed(body, redact_url(self.url))))
         self.etag = response.headers.get("ETag")
         self.last_modified = response.headers.get("Last-Modified")
         self.fresh_until = _fresh_until(response.headers, now)
-        return document
+        return papers
 
 
 def _status_message(url: str, status: int, headers: Mapping[str, str]) -> str:
@@ -108,8 +119,8 @@ def read_feed(body: bytes, where: str = "feed") -> Any:
     # HTML is left unsanitised; each source turns it into plain text itself.
     try:
         document = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
-    except (ValueError, LookupError) as exc:  # feedparser chokes on some garbled encoding declarations
-        raise SourceError(f"unreadable feed from {where}: {exc!r}") from exc
+    except Exception as exc:  # feedparser chokes on some garbled encoding declarations (ValueError, LookupError)
+        raise SourceError(f"unreadable feed from {where}: {type(exc).__name__}: {str(exc)[:200]}") from exc
     if not document.get("version"):
         raise SourceError(f"not an RSS or Atom feed from {where}")
     problem = document.get("bozo_exception")

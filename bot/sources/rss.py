@@ -11,6 +11,7 @@ import aiohttp
 
 from bot.config import FeedSettings
 from bot.models import ARXIV_ABS_URL, ARXIV_PDF_URL, Paper
+from bot.sources.base import MALFORMED_ITEM
 from bot.sources.feeds import (
     FeedClient,
     arxiv_id_of,
@@ -32,13 +33,16 @@ class RssSource:
         self.name = settings.name
         self.url = settings.url
         self.poll_interval = float(settings.poll_interval)
-        self._feed = FeedClient(settings.url, settings.timeout)
+        self._feed = FeedClient(settings.url, settings.timeout, settings.max_body_bytes)
 
     async def fetch(self, session: aiohttp.ClientSession, now: datetime) -> list[Paper]:
         if self._feed.is_fresh(now):
             return []
-        document = await self._feed.get(session, now)
-        return [] if document is None else _papers(document, self.name)
+        return await self._feed.get(session, now, lambda document: _papers(document, self.name)) or []
+
+    def refetch(self) -> None:
+        """Fetch the whole feed next poll, ignoring validators and ``max-age``."""
+        self._feed.forget()
 
 
 def parse_feed(body: bytes, source_name: str) -> list[Paper]:
@@ -51,8 +55,8 @@ def _papers(document: Any, source_name: str) -> list[Paper]:
     for entry in document.entries:
         try:
             paper = _parse_entry(entry, source_name)
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("skipping malformed entry in %s: %s", source_name, exc)
+        except MALFORMED_ITEM as exc:
+            log.warning("skipping malformed entry in %s: %s: %s", source_name, type(exc).__name__, str(exc)[:200])
             continue
         papers.setdefault(paper.id, paper)
     return list(papers.values())

@@ -51,7 +51,12 @@ class PaperQueries:
     _db: Database
 
     async def ingest(
-        self, papers: Sequence[Paper], plan: Planner, now: datetime, recheck_since: datetime | None = None
+        self,
+        papers: Sequence[Paper],
+        plan: Planner,
+        now: datetime,
+        recheck_since: datetime | None = None,
+        max_new: int | None = None,
     ) -> IngestResult:
         """Store ``papers`` and queue their deliveries, in one transaction.
 
@@ -60,12 +65,15 @@ class PaperQueries:
         and get their metadata merged (upvotes only grow; missing fields are filled in). Those first seen
         at or after ``recheck_since`` are passed to ``plan`` as "updated", with their merged metadata, so
         upvote thresholds can be re-checked. ``plan`` runs inside the transaction: a crash can never store
-        a paper without its deliveries.
+        a paper without its deliveries. With ``max_new``, only the first ``max_new`` unseen papers (in the
+        given order) are stored; the rest are left unseen and counted as ``deferred``.
         """
         unique = list({p.id: p for p in papers}.values())
         async with self._db.transaction() as db:
             known = await _existing_ids(db, [p.id for p in unique])
-            inserted = [replace(p, first_seen_at=now) for p in unique if p.id not in known]
+            unseen = [p for p in unique if p.id not in known]
+            deferred = unseen[max_new:] if max_new is not None else []
+            inserted = [replace(p, first_seen_at=now) for p in unseen[: len(unseen) - len(deferred)]]
             await db.executemany(_INSERT_PAPER, [paper_params(p, now) for p in inserted])
             merged = [p for p in unique if p.id in known]
             await db.executemany(_MERGE_PAPER, [paper_params(p, now) for p in merged])
@@ -75,7 +83,7 @@ class PaperQueries:
             new = tuple(p for p in inserted if not p.is_new_version)
             keys = list(plan(new, recheck)) if new or recheck else []
             queued = await queue_deliveries(db, keys, now)
-        return IngestResult(new_papers=new, updated=len(merged), queued=queued)
+        return IngestResult(new_papers=new, updated=len(merged), queued=queued, deferred=len(deferred))
 
     async def get_paper(self, paper_id: str) -> Paper | None:
         """One stored paper by id."""
