@@ -90,8 +90,10 @@ class Engine:
         clock: Callable[[], datetime] = utc_now,
         limits: LimitsSettings | None = None,
         degraded_after: int = 5,
+        max_new_per_poll: int = MAX_NEW_PER_POLL,
     ) -> None:
         self.store = store
+        self.max_new_per_poll = max_new_per_poll
         self.clock = clock
         self.limits = limits or LimitsSettings()
         self.degraded_after = degraded_after
@@ -193,7 +195,7 @@ class Engine:
                 (lambda new, recheck: ()) if first else self.plan,
                 now,
                 recheck_since=now - UPVOTE_RECHECK,
-                max_new=None if first else MAX_NEW_PER_POLL,
+                max_new=None if first else self.max_new_per_poll,
             )
         except SourceError as exc:
             return await self._poll_failed(source, state, now, redact_text(str(exc)), exc.retry_after)
@@ -209,7 +211,7 @@ class Engine:
                 "%s: %d new papers left for the next poll (at most %d a poll)",
                 source.name,
                 result.deferred,
-                MAX_NEW_PER_POLL,
+                self.max_new_per_poll,
             )
         await self.store.record_source_result(source.name, now, None)
         health = None

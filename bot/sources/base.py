@@ -59,7 +59,13 @@ def redact_url(url: str) -> str:
 
 def redact_text(text: str) -> str:
     """``text`` (an error message, a log line) with every URL in it passed through :func:`redact_url`."""
-    return _URL_RE.sub(lambda match: redact_url(match.group()), text)
+    return _URL_RE.sub(_redact_match, text)
+
+
+def _redact_match(match: re.Match[str]) -> str:
+    url = match.group()
+    trail = len(url) - len(url.rstrip(").,;:"))  # punctuation closing the sentence, not part of the URL
+    return redact_url(url[: len(url) - trail]) + url[len(url) - trail :]
 
 
 async def read_body(response: aiohttp.ClientResponse, limit: int, where: str) -> bytes:
