@@ -9,6 +9,8 @@ from enum import StrEnum
 
 ARXIV_ABS_URL = "https://arxiv.org/abs/{id}"
 ARXIV_PDF_URL = "https://arxiv.org/pdf/{id}"
+# Sources whose metadata is the paper's own (arXiv's listing, HF's copy of it): a generic feed's never replaces it.
+CURATED_SOURCES = frozenset({"huggingface", "arxiv"})
 ARXIV_ID_RE = re.compile(r"(\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?")
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 import aiosqlite
 
 from bot.matching.nodes import Node
-from bot.models import DeliveryKey, IngestResult, Paper
+from bot.models import CURATED_SOURCES, DeliveryKey, IngestResult, Paper
 from bot.store.connection import Database
 from bot.store.fts import fts_expression
 from bot.store.outbox import queue_deliveries
@@ -28,14 +28,17 @@ _INSERT_PAPER = (
     f"VALUES ({', '.join(':' + field for field in PAPER_FIELDS)}, :updated_at)"
 )
 
-# Merge a stored paper with a new listing of it (named parameters as from paper_params): fill gaps, grow
-# upvotes, prefer the HF page as the paper's link. first_seen_at is the store's and never changes.
+# Merge a stored paper with a new listing of it (named parameters as from paper_params, plus :curated): fill
+# gaps, grow upvotes, prefer the HF page as the paper's link. A curated source (HF, arXiv) replaces the title,
+# abstract, authors and categories; a generic feed only fills them where they are empty, so a blog or journal
+# entry linking arxiv.org never rewrites a paper's metadata (or its full-text row). first_seen_at never changes.
 _MERGE_PAPER = """
     UPDATE papers SET
-        title = CASE WHEN :title != '' THEN :title ELSE title END,
-        abstract = CASE WHEN :abstract != '' THEN :abstract ELSE abstract END,
-        authors = CASE WHEN :authors = '[]' THEN authors ELSE :authors END,
-        categories = CASE WHEN :categories = '[]' THEN categories ELSE :categories END,
+        title = CASE WHEN :title != '' AND (:curated OR title = '') THEN :title ELSE title END,
+        abstract = CASE WHEN :abstract != '' AND (:curated OR abstract = '') THEN :abstract ELSE abstract END,
+        authors = CASE WHEN :authors != '[]' AND (:curated OR authors = '[]') THEN :authors ELSE authors END,
+        categories = CASE WHEN :categories != '[]' AND (:curated OR categories = '[]') THEN :categories
+                          ELSE categories END,
         url = CASE WHEN :source = 'huggingface' OR url = '' THEN :url ELSE url END,
         pdf_url = COALESCE(pdf_url, :pdf_url), code_url = COALESCE(:code_url, code_url),
         project_url = COALESCE(:project_url, project_url), thumbnail_url = COALESCE(:thumbnail_url, thumbnail_url),
@@ -76,7 +79,9 @@ class PaperQueries:
             inserted = [replace(p, first_seen_at=now) for p in unseen[: len(unseen) - len(deferred)]]
             await db.executemany(_INSERT_PAPER, [paper_params(p, now) for p in inserted])
             merged = [p for p in unique if p.id in known]
-            await db.executemany(_MERGE_PAPER, [paper_params(p, now) for p in merged])
+            await db.executemany(
+                _MERGE_PAPER, [{**paper_params(p, now), "curated": p.source in CURATED_SOURCES} for p in merged]
+            )
             recheck: list[Paper] = []
             if recheck_since is not None and merged:
                 recheck = await _papers_by_id(db, [p.id for p in merged], first_seen_since=recheck_since)

@@ -264,3 +264,27 @@ async def test_a_read_after_a_commit_sees_it_while_other_reads_are_in_flight(sto
         await store.ingest([make_paper(n)], lambda new, recheck: (), T0)
         assert await store.count_papers() == n
     await asyncio.gather(*others)
+
+
+async def test_a_generic_feed_never_rewrites_curated_metadata_but_fills_gaps(store):
+    def noop(new, recheck):
+        return ()
+
+    hf = make_paper(1, title="Attention sinks", abstract="", authors=("Ada Lovelace",), categories=("cs.CL",))
+    await store.ingest([hf], noop, T0)
+    blog = make_paper(
+        1,
+        title="Our favourite papers this week",
+        abstract="A blog post that links the paper.",
+        authors=("The Blog Team",),
+        categories=("News",),
+        source="ml-blog",
+    )
+    await store.ingest([blog], noop, T0)
+    paper = await store.get_paper("2411.00001")
+    assert paper.title == "Attention sinks" and paper.authors == ("Ada Lovelace",) and paper.categories == ("cs.CL",)
+    assert paper.abstract == "A blog post that links the paper."  # an empty field may be filled
+    assert await store.search_papers(Term(Field.TITLE, ("favourite",)), 10) == []  # nor its full-text row
+    # arXiv's own listing still replaces it.
+    await store.ingest([replace(hf, title="Attention sinks, revised", source="arxiv")], noop, T0)
+    assert (await store.get_paper("2411.00001")).title == "Attention sinks, revised"
