@@ -14,6 +14,28 @@ CURATED_SOURCES = frozenset({"huggingface", "arxiv"})
 ARXIV_ID_RE = re.compile(r"(\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?")
 
 
+DOI_RE = re.compile(r"10\.\d{4,9}/\S+")
+_DOI_URL_RE = re.compile(r"^(?:https?://)?(?:dx\.)?doi\.org/", re.IGNORECASE)
+
+
+def paper_key(raw: str) -> str:
+    """The stored id of a paper as a person types or pastes it (``/papers show``, ``explain``).
+
+    A DOI (``doi:10.1145/3583780.3614920`` as the embed footer prints it, a bare ``10.1145/…`` or a doi.org
+    link) → ``doi:`` and the DOI in lower case; a feed entry's ``rss:…`` id as printed; an arXiv id or URL (any
+    version, ``arXiv 2403.01234`` as in the footer) → the id without version; anything else stripped.
+    DOIs are read first: their digits (``3583780.3614920``) would otherwise pass for an arXiv id.
+    """
+    text = raw.strip()
+    lower = text.lower()
+    doi = _DOI_URL_RE.sub("", lower[4:].strip() if lower.startswith("doi:") else lower)
+    if DOI_RE.fullmatch(doi):
+        return f"doi:{doi}"
+    if lower.startswith("rss:"):
+        return f"rss:{lower[4:].strip()}"
+    return normalize_arxiv_id(text) or text
+
+
 def normalize_arxiv_id(raw: str) -> str | None:
     """Return the arXiv id without its version (``2403.01234v2`` → ``2403.01234``), or None.
 

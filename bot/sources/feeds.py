@@ -18,7 +18,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 import aiohttp
 import feedparser
 
-from bot.models import ARXIV_ID_RE, Paper
+from bot.models import ARXIV_ID_RE, DOI_RE, Paper
 from bot.sources.base import SourceError, read_body, redact_url, retry_after_seconds
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,6 @@ _OAI_PREFIX = "oai:arxiv.org:"
 _ARXIV_HOSTS = ("arxiv.org", "alphaxiv.org", "huggingface.co")
 _ARXIV_PATH_RE = re.compile(rf"/(?:abs|pdf|html|papers|overview)/{ARXIV_ID_RE.pattern}(?:\.pdf)?/?")
 _DOI_HOSTS = ("doi.org", "dx.doi.org")
-_DOI_RE = re.compile(r"10\.\d{4,9}/\S+")
 _MAX_AGE_RE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)")
 _CLOSED_ROOT_RE = re.compile(rb"</(?:[\w.-]+:)?(?:rss|feed|RDF)\s*>$")
 
@@ -193,7 +192,7 @@ def doi_of(entry: Any) -> str | None:
     ]
     for candidate in candidates:
         doi = candidate[4:].strip() if candidate.lower().startswith("doi:") else candidate
-        if _DOI_RE.fullmatch(doi):
+        if DOI_RE.fullmatch(doi):
             return doi.lower()
     return None
 
