@@ -46,6 +46,12 @@ def normalize_arxiv_id(raw: str) -> str | None:
     return match.group(1) if match else None
 
 
+def arxiv_version(raw: str) -> int | None:
+    """The version an arXiv id carries (``2403.01234v2`` → 2), or None when it names none."""
+    match = ARXIV_ID_RE.search(raw.strip())
+    return int(match.group(2)[1:]) if match and match.group(2) and len(match.group(2)) < 8 else None
+
+
 @dataclass(frozen=True, slots=True)
 class Paper:
     """One paper, keyed by its arXiv id without version."""
@@ -66,6 +72,7 @@ class Paper:
     ai_keywords: tuple[str, ...] = ()
     published_at: datetime | None = None
     first_seen_at: datetime | None = None
+    version: int | None = None  # arXiv's version (2 for 2403.01234v2) when the source says; the newest seen
     # How the source announced it: "new" (first listing), "cross" (cross-list), or "replace"/"replace-cross"
     # (a new version of an existing paper: stored and merged, never delivered as new).
     announce_type: str = "new"

@@ -121,4 +121,8 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE deliveries ADD COLUMN attempted_at TEXT;
     """,
+    # 4: the arXiv version of a paper (v1, v2, ...), as listed; the newest one seen is kept.
+    """
+    ALTER TABLE papers ADD COLUMN version INTEGER;
+    """,
 )

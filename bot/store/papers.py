@@ -44,7 +44,8 @@ _MERGE_PAPER = """
         project_url = COALESCE(:project_url, project_url), thumbnail_url = COALESCE(:thumbnail_url, thumbnail_url),
         upvotes = MAX(upvotes, :upvotes), ai_summary = COALESCE(:ai_summary, ai_summary),
         ai_keywords = CASE WHEN :ai_keywords = '[]' THEN ai_keywords ELSE :ai_keywords END,
-        published_at = COALESCE(published_at, :published_at), updated_at = :updated_at
+        published_at = COALESCE(published_at, :published_at), updated_at = :updated_at,
+        version = CASE WHEN :version > COALESCE(version, 0) THEN :version ELSE version END
     WHERE id = :id"""
 
 
