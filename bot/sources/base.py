@@ -12,6 +12,7 @@ import aiohttp
 from bot.models import Paper
 
 _CHUNK = 64 * 1024
+MAX_UPVOTES = 1_000_000_000  # clamps absurd counts (2**63 would overflow SQLite's integers)
 # Everything reading one malformed item can raise: a missing key, a wrong type, a bad value, a number too
 # large to convert, a date outside datetime's range, nesting too deep. Such an item is skipped, not the poll.
 MALFORMED_ITEM = (KeyError, TypeError, ValueError, ArithmeticError, RecursionError)

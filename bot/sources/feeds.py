@@ -18,7 +18,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 import aiohttp
 import feedparser
 
-from bot.models import ARXIV_ID_RE, DOI_RE, Paper
+from bot.models import DOI_RE, Paper
 from bot.sources.base import SourceError, read_body, redact_url, retry_after_seconds
 
 log = logging.getLogger(__name__)
@@ -26,9 +26,6 @@ log = logging.getLogger(__name__)
 # A misconfigured server's max-age of a year must not silence a feed; arXiv's runs to the next midnight.
 MAX_FRESHNESS = timedelta(days=1)
 
-_OAI_PREFIX = "oai:arxiv.org:"
-_ARXIV_HOSTS = ("arxiv.org", "alphaxiv.org", "huggingface.co")
-_ARXIV_PATH_RE = re.compile(rf"/(?:abs|pdf|html|papers|overview)/{ARXIV_ID_RE.pattern}(?:\.pdf)?/?")
 _DOI_HOSTS = ("doi.org", "dx.doi.org")
 _MAX_AGE_RE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)")
 _CLOSED_ROOT_RE = re.compile(rb"</(?:[\w.-]+:)?(?:rss|feed|RDF)\s*>$")
@@ -168,27 +165,13 @@ def published_at(entry: Any) -> datetime | None:
     return None
 
 
-def arxiv_id_of(entry: Any) -> str | None:
-    """The arXiv id (no version) when the entry's guid is an OAI arXiv id or it links to an arXiv paper page
-    (arxiv.org, huggingface.co/papers, alphaxiv.org); digits elsewhere (``blog/2024.12345``) do not count."""
-    guid = text_of(entry.get("id"))
-    if guid.lower().startswith(_OAI_PREFIX):
-        match = ARXIV_ID_RE.fullmatch(guid[len(_OAI_PREFIX) :])
-        return match.group(1) if match else None
-    for url in _urls_of(entry):
-        parts = _split(url)
-        if parts and _host_is(parts.hostname, _ARXIV_HOSTS) and (match := _ARXIV_PATH_RE.fullmatch(parts.path)):
-            return match.group(1)
-    return None
-
-
 def doi_of(entry: Any) -> str | None:
     identifier = text_of(entry.get("dc_identifier"))
-    candidates = [text_of(entry.get("prism_doi")), identifier if identifier.lower().startswith("doi:") else ""]
+    candidates = [text_of(entry.get("prism_doi")), identifier]  # "doi:10.1101/…" or a bare "10.1016/…"
     candidates += [
         unquote(parts.path.lstrip("/"))
-        for url in _urls_of(entry)
-        if (parts := _split(url)) is not None and _host_is(parts.hostname, _DOI_HOSTS)
+        for url in urls_of(entry)
+        if (parts := split_url(url)) is not None and host_is(parts.hostname, _DOI_HOSTS)
     ]
     for candidate in candidates:
         doi = candidate[4:].strip() if candidate.lower().startswith("doi:") else candidate
@@ -197,20 +180,23 @@ def doi_of(entry: Any) -> str | None:
     return None
 
 
-def _urls_of(entry: Any) -> list[str]:
+def urls_of(entry: Any) -> list[str]:
+    """The entry's http(s) links and guid, without repeats."""
     urls = [text_of(entry.get("link")), text_of(entry.get("id"))]
     urls += [text_of(link.get("href")) for link in entry.get("links") or () if isinstance(link, dict)]
     return [u for u in dict.fromkeys(urls) if u.startswith(("https://", "http://"))]
 
 
-def _split(url: str) -> SplitResult | None:
+def split_url(url: str) -> SplitResult | None:
+    """``urlsplit``, or None for a URL it refuses."""
     try:
         return urlsplit(url)
     except ValueError:  # e.g. an unbalanced IPv6 bracket
         return None
 
 
-def _host_is(host: str | None, domains: tuple[str, ...]) -> bool:
+def host_is(host: str | None, domains: tuple[str, ...]) -> bool:
+    """Whether ``host`` is one of ``domains`` or a subdomain of one."""
     return host is not None and any(host == d or host.endswith(f".{d}") for d in domains)
 
 

@@ -13,7 +13,7 @@ import aiohttp
 
 from bot.config import HuggingFaceSettings
 from bot.models import ARXIV_PDF_URL, Paper, normalize_arxiv_id
-from bot.sources.base import MALFORMED_ITEM, SourceError, read_body, redact_url, retry_after_seconds
+from bot.sources.base import MALFORMED_ITEM, MAX_UPVOTES, SourceError, read_body, redact_url, retry_after_seconds
 from bot.sources.feeds import text_of
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 100
 MAX_PAGES = 20  # 2,000 papers a day is far beyond what HF lists; stops a misbehaving server looping us
 HF_PAPER_URL = "https://huggingface.co/papers/{id}"
-MAX_UPVOTES = 1_000_000_000  # clamps absurd counts (2**63 would overflow SQLite's integers)
 
 
 class HuggingFaceSource:

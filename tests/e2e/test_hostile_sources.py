@@ -4,7 +4,7 @@ polling, and one poisoned item never costs the good ones."""
 from __future__ import annotations
 
 from bot.devtools.fakes.hostile import NESTED_JSON, poisoned_items
-from bot.sources.huggingface import MAX_UPVOTES
+from bot.sources.base import MAX_UPVOTES
 from tests.e2e.conftest import World, arxiv_ids, today
 
 

@@ -14,8 +14,8 @@ from bot.devtools.fakes.arxiv import FakeArxiv
 from bot.devtools.fakes.hostile import GZIP_HEADERS, LONG_INTEGER_JSON, NESTED_JSON, gzip_bomb, poisoned_items
 from bot.devtools.fakes.huggingface import FakeHuggingFace, fixture_items
 from bot.devtools.fakes.rss import FakeFeed
-from bot.sources.base import SourceError, redact_text, redact_url
-from bot.sources.huggingface import MAX_UPVOTES, HuggingFaceSource, parse_daily_papers
+from bot.sources.base import MAX_UPVOTES, SourceError, redact_text, redact_url
+from bot.sources.huggingface import HuggingFaceSource, parse_daily_papers
 from bot.sources.rss import RssSource
 from tests.conftest import T0
 
