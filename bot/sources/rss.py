@@ -97,12 +97,23 @@ def _parse_entry(entry: Any, source_name: str) -> Paper:
         source=source_name,
         url=url,
         pdf_url=pdf_url,
-        thumbnail_url=labelled.get("thumbnail"),
+        thumbnail_url=labelled.get("thumbnail") or media_image(entry),
         upvotes=min(int(upvotes), MAX_UPVOTES) if upvotes.isdecimal() and len(upvotes) < 10 else 0,
         published_at=published_at(entry),
         announce_type=announce_type,
         version=version,
     )
+
+
+def media_image(entry: Any) -> str | None:
+    """The entry's Media RSS image (``media:thumbnail``, else a ``media:content`` of medium image), if https."""
+    thumbnails = [m for m in entry.get("media_thumbnail") or () if isinstance(m, dict)]
+    images = [m for m in entry.get("media_content") or () if isinstance(m, dict) and m.get("medium") == "image"]
+    for media in thumbnails + images:
+        url = text_of(media.get("url"))
+        if url.startswith("https://"):
+            return url
+    return None
 
 
 def labelled_fields(description: Any) -> dict[str, str]:
