@@ -91,7 +91,9 @@ def test_check_creates_database(tmp_path):
     (tmp_path / "c.toml").write_text('[storage]\npath = "data/p.db"\n')
     result = _cli("check", "--config", "c.toml", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr
-    assert "schema v3" in result.stdout
+    from bot.store.migrations import MIGRATIONS
+
+    assert f"schema v{len(MIGRATIONS)}" in result.stdout
     assert (tmp_path / "data" / "p.db").exists()
 
 
