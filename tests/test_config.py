@@ -142,3 +142,12 @@ def test_example_config_documents_every_key():
     for key in keys(Settings, ""):
         if key != "sources.feeds":
             assert f"`{key}`" in readme, f"README does not document {key}"
+
+
+def test_check_never_prints_a_credential_in_a_source_url(tmp_path):
+    url = "https://reader:hunter2@hf.example/api/daily_papers?token=SECRET"
+    (tmp_path / "c.toml").write_text(f'[storage]\npath = "p.db"\n[sources.huggingface]\nurl = "{url}"\n')
+    result = _cli("check", "--config", "c.toml", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert "https://hf.example/api/daily_papers?…" in result.stdout
+    assert "SECRET" not in result.stdout + result.stderr and "hunter2" not in result.stdout + result.stderr
