@@ -15,8 +15,10 @@ async def _status_for_owner(world: World) -> str:
     return result.embeds[0]["description"]
 
 
-async def test_a_listing_that_breaks_the_decoder_is_a_failed_poll_and_polling_goes_on(world: World, items):
-    world.config["sources"] = {"degraded_after": 2}
+async def test_a_listing_that_breaks_the_decoder_is_a_failed_poll_and_polling_goes_on(world: World, items, caplog):
+    # The feed URL carries a credential, as some do: it must show nowhere (status, owner DM, logs).
+    leaky_url = world.hf.url.replace("http://", "http://reader:hunter2@") + "?token=SECRET"
+    world.config["sources"] = {"degraded_after": 2, "huggingface": {"url": leaky_url}}
     world.config["discord"] = {"dev_guild_id": 0}  # commands everywhere: the owner asks in a DM
     await world.start_bot()
     await world.polls_completed(1)  # catalogues the empty listing
@@ -31,6 +33,9 @@ async def test_a_listing_that_breaks_the_decoder_is_a_failed_poll_and_polling_go
     assert state.consecutive_failures >= 2 and "malformed JSON" in state.last_error
     status = await _status_for_owner(world)
     assert "failure(s) in a row" in status and "RecursionError" in status
+    world.hf.fail_next(500)  # an HTTP error names the URL
+    for text in (notice["content"], status, state.last_error, caplog.text):
+        assert "SECRET" not in text and "hunter2" not in text
 
     # The source recovers and keeps polling; poisoned items are clamped, the good one is delivered with them.
     listing = [*poisoned_items(items[44]), items[44]]
@@ -42,3 +47,5 @@ async def test_a_listing_that_breaks_the_decoder_is_a_failed_poll_and_polling_go
     assert (await world.bot.store.get_paper("2411.90000")).upvotes == MAX_UPVOTES
     await world.polls_completed(2, timeout=20)
     assert "ok" in await _status_for_owner(world)
+    http_error = next(r.getMessage() for r in caplog.records if "HTTP 500" in r.getMessage())
+    assert "?…" in http_error and "SECRET" not in caplog.text and "hunter2" not in caplog.text
