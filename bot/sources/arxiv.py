@@ -1,4 +1,6 @@
-"""arXiv's daily listing RSS (``rss.arxiv.org/rss/cs.CL+cs.LG``): new, cross-listed and replaced papers."""
+"""arXiv's daily listing RSS (``rss.arxiv.org/rss/cs.CL+cs.LG``): new, cross-listed and replaced papers.
+
+The pre-2024 RSS 1.0 listing and the export API's Atom read the same way (see ``arxiv_items.py``)."""
 
 from __future__ import annotations
 
@@ -55,8 +57,10 @@ def parse_arxiv_feed(body: bytes, announce_types: Sequence[str] = DEFAULT_ANNOUN
     """Papers listed in an arXiv RSS document, one per arXiv id.
 
     Kept: items announced as one of ``announce_types``, and every ``replace``/``replace-cross`` item (new
-    versions: the store merges their metadata and never delivers them as new). Malformed items are skipped
-    with a warning; a body that is not a whole feed raises SourceError; an empty feed gives [].
+    versions: the store merges their metadata and never delivers them as new). Items without an announce type
+    (pre-2024 RSS, the API's Atom) are new announcements, unless a legacy title says "UPDATED" or "CROSS LISTED".
+    Malformed items are skipped with a warning; a body that is not a whole feed raises SourceError; an empty feed
+    gives [].
     """
     return _papers(read_feed(body, "arXiv feed"), announce_types)
 
