@@ -14,7 +14,7 @@ import aiohttp
 from bot.config import ArxivSettings
 from bot.models import ARXIV_ABS_URL, ARXIV_PDF_URL, Paper
 from bot.pacing import SerialGapPacer
-from bot.sources.arxiv_items import arxiv_abstract, arxiv_ref, authors_of, legacy_title
+from bot.sources.arxiv_items import arxiv_abstract, arxiv_ref, authors_of
 from bot.sources.base import MALFORMED_ITEM
 from bot.sources.feeds import FeedClient, categories_of, published_at, read_feed, text_of
 
@@ -89,26 +89,22 @@ def _parse_item(entry: Any) -> Paper:
     ref = arxiv_ref(entry)
     if ref is None:
         raise ValueError(f"no arXiv id in guid {entry.get('id')!r} or link {entry.get('link')!r}")
-    title = text_of(entry.get("title"))
-    legacy = legacy_title(title)
-    if legacy is not None:
-        title = legacy.title
+    title = ref.title or text_of(entry.get("title"))
     if not title:
         raise ValueError(f"paper {ref.id} has no title")
-    # No announce type (pre-2024 RSS, the API's Atom): a listing is an announcement, so "new" unless the legacy
+    # No announce type (pre-2024 RSS, the API's Atom): a listing is an announcement, so "new" unless a legacy
     # title flags it as a new version or a cross-list.
-    announce_type = text_of(entry.get("arxiv_announce_type")).lower() or ref.announce_type
-    announce_type = announce_type or (legacy.announce_type if legacy else "new")
+    announce_type = text_of(entry.get("arxiv_announce_type")).lower() or ref.announce_type or "new"
     return Paper(
         id=ref.id,
         title=title,
         abstract=arxiv_abstract(entry),
         authors=authors_of(entry),
-        categories=categories_of(entry) or (legacy.categories if legacy else ()),
+        categories=categories_of(entry) or ref.categories,
         source="arxiv",
         url=ARXIV_ABS_URL.format(id=ref.id),
         pdf_url=ARXIV_PDF_URL.format(id=ref.id),
         published_at=published_at(entry),
         announce_type=announce_type,
-        version=ref.version or (legacy.version if legacy else None),
+        version=ref.version,
     )

@@ -38,30 +38,47 @@ _ET_AL_RE = re.compile(r"^et\.? al\b", re.IGNORECASE)
 
 @dataclass(frozen=True, slots=True)
 class ArxivRef:
-    """What an entry says of the arXiv paper it lists: its id (no version), version, and announce type."""
+    """What an entry says of the arXiv paper it lists: its id (no version), version and announce type when it
+    says; from a legacy title, also the title without its suffix and the suffix's categories."""
 
     id: str
     version: int | None = None
     announce_type: str = ""
+    title: str | None = None
+    categories: tuple[str, ...] = ()
 
 
 def arxiv_ref(entry: Any) -> ArxivRef | None:
     """The arXiv paper an entry lists, from its guid (``oai:arXiv.org:…``), a link to arXiv or a mirror
-    (``tldr.takara.ai/p/<id>``, ``alphaxiv.org/abs/<id>``, …), or arXiv's description prefix; digits elsewhere
-    (``blog/2024.12345``) do not count. The version and announce type come along when the entry gives them."""
-    described = _described(entry)
+    (``tldr.takara.ai/p/<id>``, ``alphaxiv.org/abs/<id>``, …), arXiv's description prefix or a legacy title's
+    suffix; digits elsewhere (``blog/2024.12345``) do not count. What else the entry says of that same paper
+    (version, announce type, legacy title and categories) comes along."""
+    found = [r for r in (_linked(entry), _described(entry), legacy_title(text_of(entry.get("title")))) if r]
+    if not found:
+        return None
+    same = [r for r in found if r.id == found[0].id]
+    return ArxivRef(
+        found[0].id,
+        next((r.version for r in same if r.version), None),
+        next((r.announce_type for r in same if r.announce_type), ""),
+        next((r.title for r in same if r.title), None),
+        next((r.categories for r in same if r.categories), ()),
+    )
+
+
+def _linked(entry: Any) -> ArxivRef | None:
     guid = text_of(entry.get("id"))
     if guid.lower().startswith(_OAI_PREFIX):
         match = ARXIV_ID_RE.fullmatch(guid[len(_OAI_PREFIX) :])
-        return _merge(ArxivRef(match.group(1), arxiv_version(match.group())), described) if match else described
+        return ArxivRef(match.group(1), arxiv_version(match.group())) if match else None
     for url in urls_of(entry):
         parts = split_url(url)
         if parts is None:
             continue
         for domain, path_re in _MIRROR_PATH_RE.items():
             if host_is(parts.hostname, (domain,)) and (match := path_re.fullmatch(parts.path)):
-                return _merge(ArxivRef(match.group(1), arxiv_version(match.group(0))), described)
-    return described
+                return ArxivRef(match.group(1), arxiv_version(match.group(0)))
+    return None
 
 
 def _described(entry: Any) -> ArxivRef | None:
@@ -69,12 +86,6 @@ def _described(entry: Any) -> ArxivRef | None:
     if prefix is None or (match := ARXIV_ID_RE.fullmatch(prefix.group(1))) is None:
         return None
     return ArxivRef(match.group(1), arxiv_version(prefix.group(1)), prefix.group(2).lower())
-
-
-def _merge(found: ArxivRef, described: ArxivRef | None) -> ArxivRef:
-    if described is None or described.id != found.id:
-        return found
-    return ArxivRef(found.id, described.version or found.version, described.announce_type)
 
 
 def _raw_summary(entry: Any) -> str:
@@ -93,26 +104,20 @@ def arxiv_abstract(entry: Any) -> str:
     return html_to_text(description) if description.lstrip().startswith("<") else text_of(description)
 
 
-@dataclass(frozen=True, slots=True)
-class LegacyTitle:
-    """A pre-2024 arXiv RSS title taken apart."""
-
-    title: str
-    version: int | None
-    categories: tuple[str, ...]
-    announce_type: str
-
-
-def legacy_title(title: str) -> LegacyTitle | None:
-    """``"Title. (arXiv:1805.08875v1 [hep-ex])"`` → the bare title, version 1, ``("hep-ex",)``, "new"
+def legacy_title(title: str) -> ArxivRef | None:
+    """``"Title. (arXiv:1805.08875v1 [hep-ex])"`` → the paper, version 1, the bare title, ``("hep-ex",)``, "new"
     ("UPDATED" means a new version, "CROSS LISTED" a cross-list); None for any other title."""
     match = _LEGACY_TITLE_RE.search(title)
-    if match is None or ARXIV_ID_RE.fullmatch(match.group(1)) is None:
+    if match is None or (paper := ARXIV_ID_RE.fullmatch(match.group(1))) is None:
         return None
     categories = tuple(c for c in (text_of(part) for part in match.group(2).split(",")) if c)
     flag = " ".join(match.group(3).split())
-    return LegacyTitle(
-        title[: match.start()].strip(), arxiv_version(match.group(1)), categories, _LEGACY_FLAGS.get(flag, "new")
+    return ArxivRef(
+        paper.group(1),
+        arxiv_version(match.group(1)),
+        _LEGACY_FLAGS.get(flag, "new"),
+        title[: match.start()].strip(),
+        categories,
     )
 
 

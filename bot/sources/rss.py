@@ -77,8 +77,8 @@ def _parse_entry(entry: Any, source_name: str) -> Paper:
     if (ref := arxiv_ref(entry)) is not None:
         # An arXiv paper, wherever the feed got it (arXiv's own RSS added as a feed, a mirror, a blog's link).
         paper_id, url, pdf_url = ref.id, link or ARXIV_ABS_URL.format(id=ref.id), ARXIV_PDF_URL.format(id=ref.id)
-        version, announce_type = ref.version, ref.announce_type or "new"
-        if ref.announce_type:  # arXiv's own description: plain text after its prefix
+        title, version, announce_type = ref.title or title, ref.version, ref.announce_type or "new"
+        if ref.announce_type:  # arXiv's own listing (current or legacy): its description read the same way
             abstract = arxiv_abstract(entry)
     elif doi := doi_of(entry):
         paper_id, url, pdf_url = f"doi:{doi}", link or f"https://doi.org/{doi}", None
@@ -93,7 +93,7 @@ def _parse_entry(entry: Any, source_name: str) -> Paper:
         title=title,
         abstract=labelled.get("summary") or abstract,
         authors=tuple(split_names(labelled["authors"])) if labelled.get("authors") else authors_of(entry),
-        categories=categories_of(entry),
+        categories=categories_of(entry) or (ref.categories if ref else ()),
         source=source_name,
         url=url,
         pdf_url=pdf_url,

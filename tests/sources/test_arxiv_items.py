@@ -109,3 +109,28 @@ async def test_hf_and_a_mirror_feed_give_one_paper(store):
     await store.ingest(papers[:1], lambda new, recheck: (), T0)
     again = await store.ingest(papers[1:], lambda new, recheck: [(1, p.id) for p in new], T0)
     assert again.new_papers == () and again.updated == 1
+
+
+LEGACY_RDF = b"""<?xml version="1.0" encoding="UTF-8"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+ xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel rdf:about="http://arxiv.org/"><title>hep-ex updates on arXiv.org</title><link>http://arxiv.org/</link>
+<description>hep-ex</description></channel>
+<item rdf:about="http://arxiv.org/abs/1805.09166">
+<title>Recent Top quark results from the Tevatron. (arXiv:1805.09166v2 [hep-ex] UPDATED)</title>
+<link>http://arxiv.org/abs/1805.09166</link>
+<description>&lt;p&gt;We present $2.6&amp;lt;\\eta$ results.&lt;/p&gt;</description>
+<dc:creator> &lt;a href=&quot;http://arxiv.org/find/hep-ex/1/au:+Tuchming_B&quot;&gt;Boris Tuchming&lt;/a&gt; (D0)</dc:creator>
+</item>
+</rdf:RDF>
+"""
+
+
+def test_a_legacy_arxiv_feed_reads_the_same_as_a_generic_feed():
+    (arxiv,) = parse_arxiv_feed(LEGACY_RDF)
+    (generic,) = parse_feed(LEGACY_RDF, "old-arxiv")
+    for paper in (arxiv, generic):
+        assert (paper.id, paper.version, paper.announce_type) == ("1805.09166", 2, "replace")
+        assert paper.title == "Recent Top quark results from the Tevatron"
+        assert paper.abstract == "We present $2.6<\\eta$ results."
+        assert paper.authors == ("Boris Tuchming (D0)",) and paper.categories == ("hep-ex",)
