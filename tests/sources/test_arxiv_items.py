@@ -120,7 +120,7 @@ LEGACY_RDF = b"""<?xml version="1.0" encoding="UTF-8"?>
 <title>Recent Top quark results from the Tevatron. (arXiv:1805.09166v2 [hep-ex] UPDATED)</title>
 <link>http://arxiv.org/abs/1805.09166</link>
 <description>&lt;p&gt;We present $2.6&amp;lt;\\eta$ results.&lt;/p&gt;</description>
-<dc:creator> &lt;a href=&quot;http://arxiv.org/find/hep-ex/1/au:+Tuchming_B&quot;&gt;Boris Tuchming&lt;/a&gt; (D0)</dc:creator>
+<dc:creator> &lt;a href=&quot;http://arxiv.org/find/au:+Tuchming_B&quot;&gt;Boris Tuchming&lt;/a&gt; (D0)</dc:creator>
 </item>
 </rdf:RDF>
 """
