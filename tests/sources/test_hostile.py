@@ -8,6 +8,8 @@ import threading
 
 import aiohttp
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.config import FeedSettings, HuggingFaceSettings
 from bot.devtools.fakes.arxiv import FakeArxiv
@@ -177,3 +179,16 @@ async def test_source_errors_and_logs_never_show_the_credential(feed, caplog):
     for text in (str(failed.value), str(truncated.value), caplog.text):
         assert "SECRET" not in text and "hunter2" not in text
     assert "/feed.xml?…" in str(failed.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(max_size=40),
+    st.from_regex(r"[a-z][a-z0-9.-]{0,20}", fullmatch=True),
+    st.from_regex(r"/[A-Za-z0-9/._-]{0,20}", fullmatch=True),
+)
+def test_redact_text_never_shows_userinfo_or_query(prefix, host, path):
+    url = f"https://user:PW5ECRET@{host}{path}?key=QS5ECRET#FR5ECRET"
+    shown = redact_text(f"{prefix} {url} {prefix}")
+    assert "5ECRET" not in shown.replace(prefix, "")
+    assert isinstance(redact_text(prefix), str) and isinstance(redact_url(prefix), str)
