@@ -32,7 +32,8 @@ _DESCRIPTION_RE = re.compile(r"^\s*arXiv:(\S+)\s+Announce Type:\s*([\w-]+)\s*(?:
 _LEGACY_TITLE_RE = re.compile(r"\.?\s*\(arXiv:(\S+?)\s*\[([^\]]*)\]\s*([A-Z ]*)\)\s*$")
 _LEGACY_FLAGS = {"UPDATED": "replace", "CROSS LISTED": "cross"}
 _NAME_SEPARATOR_RE = re.compile(r"[()]|[,:]\s*(?:and\s+)?|\s+and\s+")
-_INITIALS_RE = re.compile(r"(?:[A-Z][a-z]?\.\s*-?\s*)+")
+# "N.", "R. J.", "P.-L.": each initial followed by at most one separator, so a match never backtracks widely.
+_INITIALS_RE = re.compile(r"(?:[A-Z][a-z]?\.(?:\s?-\s?|\s)?)+")
 _ET_AL_RE = re.compile(r"^et\.? al\b", re.IGNORECASE)
 
 

@@ -134,3 +134,12 @@ def test_a_legacy_arxiv_feed_reads_the_same_as_a_generic_feed():
         assert paper.title == "Recent Top quark results from the Tevatron"
         assert paper.abstract == "We present $2.6<\\eta$ results."
         assert paper.authors == ("Boris Tuchming (D0)",) and paper.categories == ("hep-ex",)
+
+
+def test_splitting_a_hostile_author_string_is_quick():
+    """Initials are matched without wide backtracking: 2^n ways to split "A. A. A. … x" would hang the poll."""
+    import time
+
+    start = time.perf_counter()
+    assert split_names("Smith, " + "A. " * 200 + "x")[0] == "Smith"
+    assert time.perf_counter() - start < 5  # linear: well under a millisecond; exponential: never finishes
