@@ -28,8 +28,10 @@ from bot.sources.feeds import (
 
 log = logging.getLogger(__name__)
 
-_LABELLED_RE = re.compile(r"<p>\s*<b>\s*(Authors|Upvotes|Summary)\s*:\s*</b>(.*?)</p>", re.IGNORECASE | re.DOTALL)
-_IMAGE_RE = re.compile(r"<img\s[^>]*?src=\"(https://[^\"\s]+)\"", re.IGNORECASE)
+# Matched within one paragraph (the description split at "</p>") and one tag ("<img" up to the next "<"), so
+# a hostile description costs time linear in its length.
+_LABELLED_RE = re.compile(r"<p>\s*<b>\s*(Authors|Upvotes|Summary)\s*:\s*</b>(.*)", re.IGNORECASE | re.DOTALL)
+_IMAGE_RE = re.compile(r"<img\s[^<>]*?src=\"(https://[^\"\s<>]+)\"", re.IGNORECASE)
 
 
 class RssSource:
@@ -123,7 +125,8 @@ def labelled_fields(description: Any) -> dict[str, str]:
     (the thumbnail only beside at least one label: a blog's first image is no paper thumbnail)."""
     if not isinstance(description, str) or "<b>" not in description:
         return {}
-    fields = {match.group(1).lower(): html_to_text(match.group(2)) for match in _LABELLED_RE.finditer(description)}
+    paragraphs = (_LABELLED_RE.search(paragraph) for paragraph in description.split("</p>"))
+    fields = {match.group(1).lower(): html_to_text(match.group(2)) for match in paragraphs if match}
     if fields and (image := _IMAGE_RE.search(description)):
         fields["thumbnail"] = html.unescape(image.group(1))
     return fields
