@@ -108,7 +108,7 @@ def arxiv_abstract(entry: Any) -> str:
 def legacy_title(title: str) -> ArxivRef | None:
     """``"Title. (arXiv:1805.08875v1 [hep-ex])"`` → the paper, version 1, the bare title, ``("hep-ex",)``, "new"
     ("UPDATED" means a new version, "CROSS LISTED" a cross-list); None for any other title."""
-    match = _LEGACY_TITLE_RE.search(title)
+    match = _LEGACY_TITLE_RE.search(title, max(len(title) - 300, 0))  # the suffix ends it: never scan all
     if match is None or (paper := ARXIV_ID_RE.fullmatch(match.group(1))) is None:
         return None
     categories = tuple(c for c in (text_of(part) for part in match.group(2).split(",")) if c)

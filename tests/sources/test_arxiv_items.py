@@ -143,3 +143,11 @@ def test_splitting_a_hostile_author_string_is_quick():
     start = time.perf_counter()
     assert split_names("Smith, " + "A. " * 200 + "x")[0] == "Smith"
     assert time.perf_counter() - start < 5  # linear: well under a millisecond; exponential: never finishes
+
+
+def test_a_hostile_title_is_read_quickly():
+    import time
+
+    start = time.perf_counter()
+    assert legacy_title("(arXiv:" * 100_000) is None
+    assert time.perf_counter() - start < 5  # only the end of a title can hold the suffix; scanning all is n²
