@@ -18,6 +18,9 @@ DOI_RE = re.compile(r"10\.\d{4,9}/\S+")
 _DOI_URL_RE = re.compile(r"^(?:https?://)?(?:dx\.)?doi\.org/", re.IGNORECASE)
 
 
+MAX_ID_TEXT = 300  # the longest text read as a paper id or URL
+
+
 def paper_key(raw: str) -> str:
     """The stored id of a paper as a person types or pastes it (``/papers show``, ``explain``).
 
@@ -27,6 +30,8 @@ def paper_key(raw: str) -> str:
     DOIs are read first: their digits (``3583780.3614920``) would otherwise pass for an arXiv id.
     """
     text = raw.strip()
+    if len(text) > MAX_ID_TEXT:
+        return text  # no id is that long; searching it for one would cost time quadratic in its length
     lower = text.lower()
     doi = _DOI_URL_RE.sub("", lower[4:].strip() if lower.startswith("doi:") else lower)
     if DOI_RE.fullmatch(doi):

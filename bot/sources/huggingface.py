@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from bot.config import HuggingFaceSettings
-from bot.models import ARXIV_PDF_URL, Paper, normalize_arxiv_id
+from bot.models import ARXIV_ID_RE, ARXIV_PDF_URL, Paper
 from bot.sources.base import MALFORMED_ITEM, MAX_UPVOTES, SourceError, read_body, redact_url, retry_after_seconds
 from bot.sources.feeds import text_of
 
@@ -95,9 +95,11 @@ def _parse_item(item: Any) -> Paper | None:
     raw = item["paper"]
     if not isinstance(raw, dict):
         raise TypeError("'paper' is not an object")
-    paper_id = normalize_arxiv_id(str(raw["id"]))
-    if paper_id is None:
-        raise ValueError(f"unrecognised paper id {raw['id']!r}")
+    # The whole value must be an id: searching a long string for one would take time quadratic in its length.
+    match = ARXIV_ID_RE.fullmatch(raw["id"].strip()) if isinstance(raw["id"], str) else None
+    if match is None:
+        raise ValueError(f"unrecognised paper id {str(raw['id'])[:50]!r}")
+    paper_id = match.group(1)
     if raw.get("withdrawnAt"):
         return None
     title = text_of(raw.get("title")) or text_of(item.get("title"))

@@ -192,3 +192,17 @@ def test_redact_text_never_shows_userinfo_or_query(prefix, host, path):
     shown = redact_text(f"{prefix} {url} {prefix}")
     assert "5ECRET" not in shown.replace(prefix, "")
     assert isinstance(redact_text(prefix), str) and isinstance(redact_url(prefix), str)
+
+
+def test_long_ids_cost_linear_time():
+    """A long id is rejected without searching it (the arXiv id pattern's search is quadratic on such text)."""
+    import time
+
+    from bot.models import paper_key
+
+    item = copy.deepcopy(fixture_items()[0])
+    item["paper"]["id"] = "a" * 1_000_000
+    start = time.perf_counter()
+    assert parse_daily_papers([item]) == []
+    assert paper_key("a" * 6000) == "a" * 6000  # the longest text a Discord option carries
+    assert time.perf_counter() - start < 5  # linear: milliseconds; quadratic: minutes
