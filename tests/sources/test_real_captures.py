@@ -280,6 +280,8 @@ def test_capture_is_read_field_by_field(name):
         assert got.categories == want.categories, got.id
         assert got.version == want.version, got.id
         assert got.url == want.url, got.id
+        arxiv = want.id is not None and not want.id.startswith("doi:")
+        assert got.pdf_url == (f"https://arxiv.org/pdf/{want.id}" if arxiv else None), got.id
         assert got.upvotes == want.upvotes, got.id
         assert got.published_at == want.published, got.id
         assert got.thumbnail_url == want.thumbnail, got.id
