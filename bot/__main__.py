@@ -15,6 +15,7 @@ import discord
 
 from bot.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings, settings_warnings
 from bot.logs import FORMATS, LEVELS, configure
+from bot.sources.base import redact_url
 from bot.store import Store
 
 EXIT_USAGE = 2
@@ -90,7 +91,9 @@ async def _check(settings: Settings) -> int:
     print("configuration OK")
     print(f"  database: {settings.storage.path} (schema v{version}, {papers} papers, {subs} active subscriptions)")
     print(f"  token: from ${settings.discord.token_env} ({'set' if settings.token() else 'NOT set'})")
-    print(f"  huggingface: {'enabled' if hf.enabled else 'disabled'}, {hf.url}, every {hf.poll_interval:g}s")
+    print(
+        f"  huggingface: {'enabled' if hf.enabled else 'disabled'}, {redact_url(hf.url)}, every {hf.poll_interval:g}s"
+    )
     if settings.discord.dev_guild_id:
         print(f"  commands sync to dev guild {settings.discord.dev_guild_id}")
     for warning in settings_warnings(settings):

@@ -86,6 +86,7 @@ def _decode(kind: type, value: object) -> object:
 
 
 Count = Annotated[int, msgspec.Meta(ge=0)]
+BodyBytes = Annotated[int, msgspec.Meta(ge=1024)]
 
 
 class _Table(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -108,6 +109,7 @@ class HuggingFaceSettings(_Table, frozen=True):
     url: str = "https://huggingface.co/api/daily_papers"
     poll_interval: PollSeconds = PollSeconds(900.0)
     timeout: ShortSeconds = ShortSeconds(30.0)
+    max_body_bytes: BodyBytes = 10_000_000
 
 
 class ArxivSettings(_Table, frozen=True):
@@ -117,6 +119,7 @@ class ArxivSettings(_Table, frozen=True):
     poll_interval: PollSeconds = PollSeconds(3600.0)
     announce_types: tuple[Word, ...] = (Word("new"), Word("cross"))
     timeout: ShortSeconds = ShortSeconds(30.0)
+    max_body_bytes: BodyBytes = 10_000_000
     min_request_gap: GapSeconds = GapSeconds(3.0)
 
 
@@ -127,6 +130,7 @@ class FeedSettings(_Table, frozen=True):
     url: str = ""
     poll_interval: PollSeconds = PollSeconds(3600.0)
     timeout: ShortSeconds = ShortSeconds(30.0)
+    max_body_bytes: BodyBytes = 10_000_000
 
 
 class SourcesSettings(_Table, frozen=True):

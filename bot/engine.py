@@ -9,6 +9,7 @@ import asyncio
 import gc
 import logging
 import math
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,11 +30,12 @@ from bot.models import (
     Schedule,
     Scope,
     SourceHealth,
+    SourceState,
     Subscription,
     SubscriptionStatus,
 )
 from bot.pacing import backoff_delay
-from bot.sources.base import Source, SourceError
+from bot.sources.base import Source, SourceError, redact_text
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,9 @@ SEARCH_CANDIDATES = 100  # full-text candidates fetched before exact matching an
 LOAD_PAGE = 2000  # subscriptions read and indexed between yields to the event loop
 SEARCH_SCAN = 5000  # recent papers scanned when a query cannot use the full-text index
 UPVOTE_RECHECK = timedelta(days=3)  # HF upvotes keep growing for a few days after listing
+# New papers matched per poll per source; the rest stay unseen and come in the next poll. A busy arXiv day
+# (cs.LG + cs.CL) is ~1,500 listings, so it takes at most two polls; a feed of 10,000 entries cannot hold the loop.
+MAX_NEW_PER_POLL = 2000
 
 
 def utc_now() -> datetime:
@@ -100,8 +105,10 @@ class Engine:
         clock: Callable[[], datetime] = utc_now,
         limits: LimitsSettings | None = None,
         degraded_after: int = 5,
+        max_new_per_poll: int = MAX_NEW_PER_POLL,
     ) -> None:
         self.store = store
+        self.max_new_per_poll = max_new_per_poll
         self.clock = clock
         self.limits = limits or LimitsSettings()
         self.degraded_after = degraded_after
@@ -201,22 +208,32 @@ class Engine:
         state = await self.store.source_state(source.name)
         if state is not None and state.next_attempt_at is not None and now < state.next_attempt_at:
             return PollResult(source.name, skipped=True)  # backing off (remembered across restarts)
+        first = state is None or state.last_success_at is None
         try:
             papers = await source.fetch(session, now)
+            result = await self.store.ingest(
+                papers,
+                (lambda new, recheck: ()) if first else self.plan,
+                now,
+                recheck_since=now - UPVOTE_RECHECK,
+                max_new=None if first else self.max_new_per_poll,
+            )
         except SourceError as exc:
-            failures = await self.store.record_source_result(source.name, now, str(exc))
-            delay = max(backoff_delay(source.poll_interval, failures, jitter=0.2), exc.retry_after or 0)
-            await self.store.set_next_attempt(source.name, now + timedelta(seconds=delay))
-            log.warning("%s poll failed (%d in a row; next try in %.0fs): %s", source.name, failures, delay, exc)
-            health = None
-            if failures >= self.degraded_after and not (state and state.degraded):
-                await self.store.set_source_degraded(source.name, True)
-                health = SourceHealth.DEGRADED
-            return PollResult(source.name, error=str(exc), health=health)
-        first = state is None or state.last_success_at is None
-        result = await self.store.ingest(
-            papers, (lambda new, recheck: ()) if first else self.plan, now, recheck_since=now - UPVOTE_RECHECK
-        )
+            return await self._poll_failed(source, state, now, redact_text(str(exc)), exc.retry_after)
+        except Exception as exc:  # a bug or an input no parser expected: still a failed poll, never a dead job
+            error = redact_text(f"unexpected {type(exc).__name__}: {exc}")[:500]
+            # The traceback without the exception's own text, which may hold a source URL with a credential.
+            log.error("%s poll raised %s\n%s", source.name, error, "".join(traceback.format_tb(exc.__traceback__)))
+            return await self._poll_failed(source, state, now, error, None)
+        if result.deferred:
+            # The rest stay unseen and come in the next poll, which must read the whole listing again.
+            source.refetch()
+            log.info(
+                "%s: %d new papers left for the next poll (at most %d a poll)",
+                source.name,
+                result.deferred,
+                self.max_new_per_poll,
+            )
         await self.store.record_source_result(source.name, now, None)
         health = None
         if state is not None and state.degraded:
@@ -233,6 +250,20 @@ class Engine:
         return PollResult(
             source.name, len(papers), len(result.new_papers), result.queued, catalogued=first, health=health
         )
+
+    async def _poll_failed(
+        self, source: Source, state: SourceState | None, now: datetime, error: str, retry_after: float | None
+    ) -> PollResult:
+        """Record a failed poll (``error`` already redacted): count it, back off, mark the source degraded."""
+        failures = await self.store.record_source_result(source.name, now, error)
+        delay = max(backoff_delay(source.poll_interval, failures, jitter=0.2), retry_after or 0)
+        await self.store.set_next_attempt(source.name, now + timedelta(seconds=delay))
+        log.warning("%s poll failed (%d in a row; next try in %.0fs): %s", source.name, failures, delay, error)
+        health = None
+        if failures >= self.degraded_after and not (state and state.degraded):
+            await self.store.set_source_degraded(source.name, True)
+            health = SourceHealth.DEGRADED
+        return PollResult(source.name, error=error, health=health)
 
     # -- subscriptions and alerts ---------------------------------------------------------------------
 

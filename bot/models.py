@@ -9,7 +9,36 @@ from enum import StrEnum
 
 ARXIV_ABS_URL = "https://arxiv.org/abs/{id}"
 ARXIV_PDF_URL = "https://arxiv.org/pdf/{id}"
+# Sources whose metadata is the paper's own (arXiv's listing, HF's copy of it): a generic feed's never replaces it.
+CURATED_SOURCES = frozenset({"huggingface", "arxiv"})
 ARXIV_ID_RE = re.compile(r"(\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?")
+
+
+DOI_RE = re.compile(r"10\.\d{4,9}/\S+")
+_DOI_URL_RE = re.compile(r"^(?:https?://)?(?:dx\.)?doi\.org/", re.IGNORECASE)
+
+
+MAX_ID_TEXT = 300  # the longest text read as a paper id or URL
+
+
+def paper_key(raw: str) -> str:
+    """The stored id of a paper as a person types or pastes it (``/papers show``, ``explain``).
+
+    A DOI (``doi:10.1145/3583780.3614920`` as the embed footer prints it, a bare ``10.1145/…`` or a doi.org
+    link) → ``doi:`` and the DOI in lower case; a feed entry's ``rss:…`` id as printed; an arXiv id or URL (any
+    version, ``arXiv 2403.01234`` as in the footer) → the id without version; anything else stripped.
+    DOIs are read first: their digits (``3583780.3614920``) would otherwise pass for an arXiv id.
+    """
+    text = raw.strip()
+    if len(text) > MAX_ID_TEXT:
+        return text  # no id is that long; searching it for one would cost time quadratic in its length
+    lower = text.lower()
+    doi = _DOI_URL_RE.sub("", lower[4:].strip() if lower.startswith("doi:") else lower)
+    if DOI_RE.fullmatch(doi):
+        return f"doi:{doi}"
+    if lower.startswith("rss:"):
+        return f"rss:{lower[4:].strip()}"
+    return normalize_arxiv_id(text) or text
 
 
 def normalize_arxiv_id(raw: str) -> str | None:
@@ -20,6 +49,12 @@ def normalize_arxiv_id(raw: str) -> str | None:
     """
     match = ARXIV_ID_RE.search(raw.strip())
     return match.group(1) if match else None
+
+
+def arxiv_version(raw: str) -> int | None:
+    """The version an arXiv id carries (``2403.01234v2`` → 2), or None when it names none."""
+    match = ARXIV_ID_RE.search(raw.strip())
+    return int(match.group(2)[1:]) if match and match.group(2) and len(match.group(2)) < 8 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +77,7 @@ class Paper:
     ai_keywords: tuple[str, ...] = ()
     published_at: datetime | None = None
     first_seen_at: datetime | None = None
+    version: int | None = None  # arXiv's version (2 for 2403.01234v2) when the source says; the newest seen
     # How the source announced it: "new" (first listing), "cross" (cross-list), or "replace"/"replace-cross"
     # (a new version of an existing paper: stored and merged, never delivered as new).
     announce_type: str = "new"
@@ -206,6 +242,7 @@ class IngestResult:
     new_papers: tuple[Paper, ...]
     updated: int
     queued: int
+    deferred: int = 0  # unseen papers over the per-poll cap, left unstored for the next poll
 
 
 class SourceHealth(StrEnum):

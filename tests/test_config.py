@@ -91,7 +91,9 @@ def test_check_creates_database(tmp_path):
     (tmp_path / "c.toml").write_text('[storage]\npath = "data/p.db"\n')
     result = _cli("check", "--config", "c.toml", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr
-    assert "schema v3" in result.stdout
+    from bot.store.migrations import MIGRATIONS
+
+    assert f"schema v{len(MIGRATIONS)}" in result.stdout
     assert (tmp_path / "data" / "p.db").exists()
 
 
@@ -188,3 +190,12 @@ def test_storage_and_file_mistakes_get_one_line(tmp_path, command, config, expec
     env = {"PYTHONPATH": str(ROOT), "DISCORD_TOKEN": "x"}
     error = _one_line_failure(_cli(command, "--config", "c.toml", cwd=tmp_path, env_extra=env))
     assert all(text in error for text in expected), error
+
+
+def test_check_never_prints_a_credential_in_a_source_url(tmp_path):
+    url = "https://reader:hunter2@hf.example/api/daily_papers?token=SECRET"
+    (tmp_path / "c.toml").write_text(f'[storage]\npath = "p.db"\n[sources.huggingface]\nurl = "{url}"\n')
+    result = _cli("check", "--config", "c.toml", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert "https://hf.example/api/daily_papers?…" in result.stdout
+    assert "SECRET" not in result.stdout + result.stderr and "hunter2" not in result.stdout + result.stderr

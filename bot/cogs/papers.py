@@ -21,7 +21,7 @@ from bot.cogs.ui import code, line_embeds, relative_time, reply, send_reply, use
 from bot.delivery.render import render_paper_embed, trim
 from bot.engine import PaperExplanation
 from bot.matching import parse_query
-from bot.models import Owner, Paper, Scope, Subscription, normalize_arxiv_id
+from bot.models import Owner, Paper, Scope, Subscription, paper_key
 from bot.tree import UserFacingError
 
 if TYPE_CHECKING:
@@ -30,11 +30,6 @@ if TYPE_CHECKING:
 PAGE_SIZE = 5
 TRENDING_DAYS = 3
 MAX_EXPLAINED = 25
-
-
-def paper_key(raw: str) -> str:
-    """An arXiv id or URL (any version) → the stored id; other ids (``doi:…``, ``rss:…``) as typed."""
-    return normalize_arxiv_id(raw) or raw.strip()
 
 
 class SearchPager(discord.ui.View):

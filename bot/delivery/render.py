@@ -126,6 +126,7 @@ def render_paper_embed(paper: Paper, subscription_ids: Sequence[int] = (), *, fu
         embed["timestamp"] = paper.published_at.isoformat()
 
     links = [f"▲ {paper.upvotes}"] if paper.source == "huggingface" or paper.upvotes else []
+    links += [f"v{paper.version}"] if paper.version else []  # the arXiv version, newest seen
     links += [
         f"[{label}]({u})"
         for label, raw in (("PDF", paper.pdf_url), ("Code", paper.code_url), ("Project page", paper.project_url))

@@ -3,12 +3,13 @@ parsing with feedparser, and what an entry says (plain text, ids, categories, da
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import io
 import logging
 import re
 import xml.sax
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
@@ -17,19 +18,15 @@ from urllib.parse import SplitResult, unquote, urlsplit
 import aiohttp
 import feedparser
 
-from bot.models import ARXIV_ID_RE
-from bot.sources.base import SourceError, retry_after_seconds
+from bot.models import DOI_RE, Paper
+from bot.sources.base import SourceError, read_body, redact_url, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
 # A misconfigured server's max-age of a year must not silence a feed; arXiv's runs to the next midnight.
 MAX_FRESHNESS = timedelta(days=1)
 
-_OAI_PREFIX = "oai:arxiv.org:"
-_ARXIV_HOSTS = ("arxiv.org", "alphaxiv.org", "huggingface.co")
-_ARXIV_PATH_RE = re.compile(rf"/(?:abs|pdf|html|papers|overview)/{ARXIV_ID_RE.pattern}(?:\.pdf)?/?")
 _DOI_HOSTS = ("doi.org", "dx.doi.org")
-_DOI_RE = re.compile(r"10\.\d{4,9}/\S+")
 _MAX_AGE_RE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)")
 _CLOSED_ROOT_RE = re.compile(rb"</(?:[\w.-]+:)?(?:rss|feed|RDF)\s*>$")
 
@@ -38,9 +35,10 @@ class FeedClient:
     """One feed URL fetched politely: a conditional GET with the last response's validators, and no request
     at all while that response is still fresh (``Cache-Control: max-age``)."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, max_body_bytes: int) -> None:
         self.url = url
         self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.max_body_bytes = max_body_bytes
         self.etag: str | None = None
         self.last_modified: str | None = None
         self.fresh_until: datetime | None = None
@@ -49,10 +47,19 @@ class FeedClient:
         """Whether the last response may still be reused, so asking again would only waste the server's time."""
         return self.fresh_until is not None and now < self.fresh_until
 
-    async def get(self, session: aiohttp.ClientSession, now: datetime) -> Any | None:
-        """The parsed feed, or None when the server answered 304 Not Modified; raises SourceError.
+    def forget(self) -> None:
+        """Drop validators and freshness: the next ``get`` fetches and parses the whole feed."""
+        self.etag = self.last_modified = None
+        self.fresh_until = None
 
-        Validators are remembered only once a body has parsed, so a broken response is fetched whole next time.
+    async def get(
+        self, session: aiohttp.ClientSession, now: datetime, papers_of: Callable[[Any], list[Paper]]
+    ) -> list[Paper] | None:
+        """``papers_of`` the parsed feed, or None when the server answered 304 Not Modified; raises SourceError.
+
+        The body is read up to ``max_body_bytes`` (decompressed), then parsed and turned into papers in a worker
+        thread: a feed of thousands of entries takes seconds that the event loop cannot spare. Validators are
+        remembered only once a body has parsed, so a broken response is fetched whole next time.
         """
         headers = {}
         if self.etag:
@@ -61,22 +68,22 @@ class FeedClient:
             headers["If-Modified-Since"] = self.last_modified
         try:
             async with session.get(self.url, headers=headers, timeout=self.timeout) as response:
-                body = await response.read()
+                if response.status == 304:
+                    self.fresh_until = _fresh_until(response.headers, now)
+                    return None
+                if response.status != 200:
+                    raise SourceError(
+                        _status_message(redact_url(self.url), response.status, response.headers),
+                        retry_after_seconds(response.headers.get("Retry-After")),
+                    )
+                body = await read_body(response, self.max_body_bytes, self.url)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise SourceError(f"{type(exc).__name__} fetching {self.url}: {exc}") from exc
-        if response.status == 304:
-            self.fresh_until = _fresh_until(response.headers, now)
-            return None
-        if response.status != 200:
-            raise SourceError(
-                _status_message(self.url, response.status, response.headers),
-                retry_after_seconds(response.headers.get("Retry-After")),
-            )
-        document = read_feed(body, self.url)
+            raise SourceError(f"{type(exc).__name__} fetching {redact_url(self.url)}: {exc}") from exc
+        papers = await asyncio.to_thread(lambda: papers_of(read_feed(body, redact_url(self.url))))
         self.etag = response.headers.get("ETag")
         self.last_modified = response.headers.get("Last-Modified")
         self.fresh_until = _fresh_until(response.headers, now)
-        return document
+        return papers
 
 
 def _status_message(url: str, status: int, headers: Mapping[str, str]) -> str:
@@ -108,8 +115,8 @@ def read_feed(body: bytes, where: str = "feed") -> Any:
     # HTML is left unsanitised; each source turns it into plain text itself.
     try:
         document = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
-    except (ValueError, LookupError) as exc:  # feedparser chokes on some garbled encoding declarations
-        raise SourceError(f"unreadable feed from {where}: {exc!r}") from exc
+    except Exception as exc:  # feedparser chokes on some garbled encoding declarations (ValueError, LookupError)
+        raise SourceError(f"unreadable feed from {where}: {type(exc).__name__}: {str(exc)[:200]}") from exc
     if not document.get("version"):
         raise SourceError(f"not an RSS or Atom feed from {where}")
     problem = document.get("bozo_exception")
@@ -158,49 +165,38 @@ def published_at(entry: Any) -> datetime | None:
     return None
 
 
-def arxiv_id_of(entry: Any) -> str | None:
-    """The arXiv id (no version) when the entry's guid is an OAI arXiv id or it links to an arXiv paper page
-    (arxiv.org, huggingface.co/papers, alphaxiv.org); digits elsewhere (``blog/2024.12345``) do not count."""
-    guid = text_of(entry.get("id"))
-    if guid.lower().startswith(_OAI_PREFIX):
-        match = ARXIV_ID_RE.fullmatch(guid[len(_OAI_PREFIX) :])
-        return match.group(1) if match else None
-    for url in _urls_of(entry):
-        parts = _split(url)
-        if parts and _host_is(parts.hostname, _ARXIV_HOSTS) and (match := _ARXIV_PATH_RE.fullmatch(parts.path)):
-            return match.group(1)
-    return None
-
-
 def doi_of(entry: Any) -> str | None:
     identifier = text_of(entry.get("dc_identifier"))
-    candidates = [text_of(entry.get("prism_doi")), identifier if identifier.lower().startswith("doi:") else ""]
+    candidates = [text_of(entry.get("prism_doi")), identifier]  # "doi:10.1101/…" or a bare "10.1016/…"
     candidates += [
         unquote(parts.path.lstrip("/"))
-        for url in _urls_of(entry)
-        if (parts := _split(url)) is not None and _host_is(parts.hostname, _DOI_HOSTS)
+        for url in urls_of(entry)
+        if (parts := split_url(url)) is not None and host_is(parts.hostname, _DOI_HOSTS)
     ]
     for candidate in candidates:
         doi = candidate[4:].strip() if candidate.lower().startswith("doi:") else candidate
-        if _DOI_RE.fullmatch(doi):
+        if DOI_RE.fullmatch(doi):
             return doi.lower()
     return None
 
 
-def _urls_of(entry: Any) -> list[str]:
+def urls_of(entry: Any) -> list[str]:
+    """The entry's http(s) links and guid, without repeats."""
     urls = [text_of(entry.get("link")), text_of(entry.get("id"))]
     urls += [text_of(link.get("href")) for link in entry.get("links") or () if isinstance(link, dict)]
     return [u for u in dict.fromkeys(urls) if u.startswith(("https://", "http://"))]
 
 
-def _split(url: str) -> SplitResult | None:
+def split_url(url: str) -> SplitResult | None:
+    """``urlsplit``, or None for a URL it refuses."""
     try:
         return urlsplit(url)
     except ValueError:  # e.g. an unbalanced IPv6 bracket
         return None
 
 
-def _host_is(host: str | None, domains: tuple[str, ...]) -> bool:
+def host_is(host: str | None, domains: tuple[str, ...]) -> bool:
+    """Whether ``host`` is one of ``domains`` or a subdomain of one."""
     return host is not None and any(host == d or host.endswith(f".{d}") for d in domains)
 
 

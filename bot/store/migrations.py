@@ -149,4 +149,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE subscriptions ADD COLUMN max_per_day INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE deliveries ADD COLUMN overflow INTEGER NOT NULL DEFAULT 0;
     """,
+    # 7: the arXiv version of a paper (v1, v2, ...), as listed; the newest one seen is kept.
+    """
+    ALTER TABLE papers ADD COLUMN version INTEGER;
+    """,
 )

@@ -30,6 +30,7 @@ PAPER_FIELDS = (
     "ai_keywords",
     "published_at",
     "first_seen_at",
+    "version",
 )
 _JSON_FIELDS = frozenset({"authors", "categories", "ai_keywords"})
 _TIME_FIELDS = frozenset({"published_at", "first_seen_at"})

@@ -10,7 +10,7 @@ from datetime import datetime
 import aiosqlite
 
 from bot.matching.nodes import Node
-from bot.models import DeliveryKey, IngestResult, Paper
+from bot.models import CURATED_SOURCES, DeliveryKey, IngestResult, Paper
 from bot.store.connection import Database
 from bot.store.fts import fts_expression
 from bot.store.outbox import queue_deliveries
@@ -28,20 +28,24 @@ _INSERT_PAPER = (
     f"VALUES ({', '.join(':' + field for field in PAPER_FIELDS)}, :updated_at)"
 )
 
-# Merge a stored paper with a new listing of it (named parameters as from paper_params): fill gaps, grow
-# upvotes, prefer the HF page as the paper's link. first_seen_at is the store's and never changes.
+# Merge a stored paper with a new listing of it (named parameters as from paper_params, plus :curated): fill
+# gaps, grow upvotes, prefer the HF page as the paper's link. A curated source (HF, arXiv) replaces the title,
+# abstract, authors and categories; a generic feed only fills them where they are empty, so a blog or journal
+# entry linking arxiv.org never rewrites a paper's metadata (or its full-text row). first_seen_at never changes.
 _MERGE_PAPER = """
     UPDATE papers SET
-        title = CASE WHEN :title != '' THEN :title ELSE title END,
-        abstract = CASE WHEN :abstract != '' THEN :abstract ELSE abstract END,
-        authors = CASE WHEN :authors = '[]' THEN authors ELSE :authors END,
-        categories = CASE WHEN :categories = '[]' THEN categories ELSE :categories END,
+        title = CASE WHEN :title != '' AND (:curated OR title = '') THEN :title ELSE title END,
+        abstract = CASE WHEN :abstract != '' AND (:curated OR abstract = '') THEN :abstract ELSE abstract END,
+        authors = CASE WHEN :authors != '[]' AND (:curated OR authors = '[]') THEN :authors ELSE authors END,
+        categories = CASE WHEN :categories != '[]' AND (:curated OR categories = '[]') THEN :categories
+                          ELSE categories END,
         url = CASE WHEN :source = 'huggingface' OR url = '' THEN :url ELSE url END,
         pdf_url = COALESCE(pdf_url, :pdf_url), code_url = COALESCE(:code_url, code_url),
         project_url = COALESCE(:project_url, project_url), thumbnail_url = COALESCE(:thumbnail_url, thumbnail_url),
         upvotes = MAX(upvotes, :upvotes), ai_summary = COALESCE(:ai_summary, ai_summary),
         ai_keywords = CASE WHEN :ai_keywords = '[]' THEN ai_keywords ELSE :ai_keywords END,
-        published_at = COALESCE(published_at, :published_at), updated_at = :updated_at
+        published_at = COALESCE(published_at, :published_at), updated_at = :updated_at,
+        version = CASE WHEN :version > COALESCE(version, 0) THEN :version ELSE version END
     WHERE id = :id"""
 
 
@@ -51,7 +55,12 @@ class PaperQueries:
     _db: Database
 
     async def ingest(
-        self, papers: Sequence[Paper], plan: Planner, now: datetime, recheck_since: datetime | None = None
+        self,
+        papers: Sequence[Paper],
+        plan: Planner,
+        now: datetime,
+        recheck_since: datetime | None = None,
+        max_new: int | None = None,
     ) -> IngestResult:
         """Store ``papers`` and queue their deliveries, in one transaction.
 
@@ -60,22 +69,27 @@ class PaperQueries:
         and get their metadata merged (upvotes only grow; missing fields are filled in). Those first seen
         at or after ``recheck_since`` are passed to ``plan`` as "updated", with their merged metadata, so
         upvote thresholds can be re-checked. ``plan`` runs inside the transaction: a crash can never store
-        a paper without its deliveries.
+        a paper without its deliveries. With ``max_new``, only the first ``max_new`` unseen papers (in the
+        given order) are stored; the rest are left unseen and counted as ``deferred``.
         """
         unique = list({p.id: p for p in papers}.values())
         async with self._db.transaction() as db:
             known = await _existing_ids(db, [p.id for p in unique])
-            inserted = [replace(p, first_seen_at=now) for p in unique if p.id not in known]
+            unseen = [p for p in unique if p.id not in known]
+            deferred = unseen[max_new:] if max_new is not None else []
+            inserted = [replace(p, first_seen_at=now) for p in unseen[: len(unseen) - len(deferred)]]
             await db.executemany(_INSERT_PAPER, [paper_params(p, now) for p in inserted])
             merged = [p for p in unique if p.id in known]
-            await db.executemany(_MERGE_PAPER, [paper_params(p, now) for p in merged])
+            await db.executemany(
+                _MERGE_PAPER, [{**paper_params(p, now), "curated": p.source in CURATED_SOURCES} for p in merged]
+            )
             recheck: list[Paper] = []
             if recheck_since is not None and merged:
                 recheck = await _papers_by_id(db, [p.id for p in merged], first_seen_since=recheck_since)
             new = tuple(p for p in inserted if not p.is_new_version)
             keys = list(plan(new, recheck)) if new or recheck else []
             queued = await queue_deliveries(db, keys, now)
-        return IngestResult(new_papers=new, updated=len(merged), queued=queued)
+        return IngestResult(new_papers=new, updated=len(merged), queued=queued, deferred=len(deferred))
 
     async def get_paper(self, paper_id: str) -> Paper | None:
         """One stored paper by id."""

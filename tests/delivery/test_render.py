@@ -138,3 +138,11 @@ def test_many_subscription_ids_stay_within_the_budget():
     embed = render_paper_embed(paper, [10**11 + n for n in range(50)])
     _check_limits(embed)
     assert embed["footer"]["text"].count("#") == 5 and "+45" in embed["footer"]["text"]
+
+
+def test_the_arxiv_version_is_shown_and_the_footer_marker_is_unchanged():
+    paper = Paper(id="2403.01234", title="T", abstract="A.", source="arxiv", version=2)
+    embed = render_paper_embed(paper)
+    assert "v2" in embed["description"].split("\n\n")[-1]
+    assert embed["footer"]["text"].endswith("arXiv 2403.01234")  # what the sender looks for after a crash
+    assert "v1" not in render_paper_embed(Paper(id="2403.01234", title="T", abstract="A."))["description"]

@@ -83,6 +83,7 @@ async def test_one_paper_from_arxiv_then_hf_is_delivered_once_and_merged(world: 
     (message,) = await world.emulator.wait_for_messages(world.channel_id, 1)
     assert arxiv_ids([message]) == [paper["paper"]["id"]]
     assert message["embeds"][0]["footer"]["text"].startswith("arXiv")
+    assert " · v1" in message["embeds"][0]["description"] or "\n\nv1" in message["embeds"][0]["description"]
 
     hf_copy = copy.deepcopy(paper)
     hf_copy["paper"]["upvotes"] = 77
@@ -100,6 +101,16 @@ async def test_one_paper_from_arxiv_then_hf_is_delivered_once_and_merged(world: 
     await world.outbox_drained()
     assert len(world.emulator.messages(world.channel_id)) == 1
     assert await world.bot.store.get_paper(items[68]["paper"]["id"]) is not None
+    assert (await world.bot.store.get_paper(paper["paper"]["id"])).version == 2  # the newest version is kept
+    shown = await world.emulator.invoke(
+        user_id=world.moderator_id,
+        name="papers",
+        subcommand="show",
+        options={"id": f"{paper['paper']['id']}v2"},
+        guild_id=world.guild_id,
+        channel_id=world.channel_id,
+    )
+    assert "v2" in shown.embeds[0]["description"].split("\n\n")[-1]
 
 
 async def test_hf_then_arxiv_is_delivered_once(world: World, arxiv: FakeArxiv, items):

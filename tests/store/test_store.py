@@ -241,6 +241,7 @@ async def test_every_paper_field_survives_the_store(store):
         ai_keywords=("attention", "sinks"),
         published_at=datetime(2024, 11, 1, 12, 30, 15, 123456, tzinfo=UTC),
         first_seen_at=T0 - timedelta(days=9),  # the store's own first sighting replaces it
+        version=3,
     )
     sub = await _sub(store)
     await store.ingest([paper], lambda new, recheck: [(sub.id, p.id) for p in new], T0)
@@ -264,3 +265,41 @@ async def test_a_read_after_a_commit_sees_it_while_other_reads_are_in_flight(sto
         await store.ingest([make_paper(n)], lambda new, recheck: (), T0)
         assert await store.count_papers() == n
     await asyncio.gather(*others)
+
+
+async def test_a_generic_feed_never_rewrites_curated_metadata_but_fills_gaps(store):
+    def noop(new, recheck):
+        return ()
+
+    hf = make_paper(1, title="Attention sinks", abstract="", authors=("Ada Lovelace",), categories=("cs.CL",))
+    await store.ingest([hf], noop, T0)
+    blog = make_paper(
+        1,
+        title="Our favourite papers this week",
+        abstract="A blog post that links the paper.",
+        authors=("The Blog Team",),
+        categories=("News",),
+        source="ml-blog",
+    )
+    await store.ingest([blog], noop, T0)
+    paper = await store.get_paper("2411.00001")
+    assert paper.title == "Attention sinks" and paper.authors == ("Ada Lovelace",) and paper.categories == ("cs.CL",)
+    assert paper.abstract == "A blog post that links the paper."  # an empty field may be filled
+    assert await store.search_papers(Term(Field.TITLE, ("favourite",)), 10) == []  # nor its full-text row
+    # arXiv's own listing still replaces it.
+    await store.ingest([replace(hf, title="Attention sinks, revised", source="arxiv")], noop, T0)
+    assert (await store.get_paper("2411.00001")).title == "Attention sinks, revised"
+
+
+async def test_the_newest_arxiv_version_is_kept_and_a_new_version_is_never_new(store):
+    sub = await _sub(store)
+
+    def plan(new, recheck):
+        return [(sub.id, p.id) for p in new]
+
+    first = await store.ingest([make_paper(1, version=1)], plan, T0)
+    assert first.queued == 1
+    again = await store.ingest([make_paper(1, version=2, announce_type="replace")], plan, T0)
+    assert again.queued == 0 and again.new_papers == ()
+    await store.ingest([make_paper(1, version=None, source="huggingface")], plan, T0)  # HF names no version
+    assert (await store.get_paper("2411.00001")).version == 2
