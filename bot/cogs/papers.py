@@ -178,7 +178,7 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
         )
 
     @app_commands.command(name="show", description="Post one paper in full")
-    @app_commands.describe(id="arXiv id or URL (arxiv.org, huggingface.co/papers), e.g. 2403.01234")
+    @app_commands.describe(id="arXiv id or URL (arxiv.org, huggingface.co/papers), DOI, or the id in a footer")
     @user_cooldown()
     async def show(self, interaction: discord.Interaction, id: str) -> None:
         paper = await self.bot.store.get_paper(paper_key(id))
@@ -194,7 +194,8 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
 
     @app_commands.command(name="explain", description="Why was a paper posted — or not — for my subscriptions?")
     @app_commands.describe(
-        paper="arXiv id or URL", subscription="Only this subscription (in DMs: alert) id; default: all of them"
+        paper="arXiv id or URL, DOI, or the id in a footer",
+        subscription="Only this subscription (in DMs: alert) id; default: all of them",
     )
     @user_cooldown()
     @budget.expensive()
