@@ -24,6 +24,7 @@ from bot.models import (
     DeliveryKey,
     DeliveryRecord,
     DeliveryStatus,
+    Mode,
     Owner,
     Paper,
     Schedule,
@@ -33,6 +34,8 @@ from bot.models import (
     SubscriptionStatus,
 )
 from bot.pacing import backoff_delay
+from bot.relevance.planning import RECOMMEND_PER_DAY, RecommendPlan, RecommendSub, day_start
+from bot.relevance.recommender import Recommender
 from bot.sources.base import Source, SourceError
 from bot.store import Store
 
@@ -94,6 +97,9 @@ class Engine:
         # What plan() needs beyond the index, kept only for the few subscriptions with a min_upvotes
         # threshold: (min_upvotes, created_at). Holding every Subscription would cost ~1 KB each.
         self._thresholds: dict[int, tuple[int, datetime]] = {}
+        self._recommend: dict[int, RecommendSub] = {}  # recommend-mode subscriptions (see bot.relevance.planning)
+        self._recommend_lock = asyncio.Lock()  # one poll at a time reads and spends recommend mode's daily quota
+        self.recommender = Recommender(store)
         self._loaded = asyncio.Event()
 
     async def load(self) -> None:
@@ -109,7 +115,7 @@ class Engine:
             while page := await self.store.active_subscriptions(after=after, limit=LOAD_PAGE):
                 for sub in page:
                     try:
-                        self._index(sub, parse_query(sub.query))
+                        self._index(sub, _query_of(sub))
                     except ValueError:
                         log.exception("stored subscription #%d has a query that no longer parses; skipping it", sub.id)
                 after = page[-1].id
@@ -119,34 +125,47 @@ class Engine:
         gc.freeze()
         self._loaded.set()
         log.info("indexed %d active subscriptions", len(self.index))
+        await self.recommender.refresh()
 
     async def ready(self) -> None:
         """Wait until :meth:`load` has indexed the stored subscriptions."""
         await self._loaded.wait()
 
-    def _index(self, sub: Subscription, query: Query) -> None:
-        self.index.add(sub.id, query)
+    def _index(self, sub: Subscription, query: Query | None) -> None:
+        if sub.mode is Mode.RECOMMEND:
+            self._recommend[sub.id] = RecommendSub.of(sub)
+        if query is not None:
+            self.index.add(sub.id, query)
         if sub.min_upvotes > 0:
             self._thresholds[sub.id] = (sub.min_upvotes, sub.created_at)
         else:
             self._thresholds.pop(sub.id, None)
 
     def _unindex(self, subscription_id: int) -> None:
-        self.index.remove(subscription_id)
+        if subscription_id in self.index:
+            self.index.remove(subscription_id)
         self._thresholds.pop(subscription_id, None)
+        self._recommend.pop(subscription_id, None)
 
     # -- polling --------------------------------------------------------------------------------------
 
-    def plan(self, new: Sequence[Paper], recheck: Sequence[Paper] = ()) -> list[DeliveryKey]:
+    def plan(
+        self, new: Sequence[Paper], recheck: Sequence[Paper] = (), recommend: RecommendPlan | None = None
+    ) -> list[DeliveryKey]:
         """(subscription, paper) pairs to deliver, in paper order and then subscription order.
 
         ``new`` papers go to every matching subscription whose ``min_upvotes`` they reach. ``recheck``
         papers (seen recently, metadata just updated) go only to threshold subscriptions they now reach
-        and that existed when the paper was first seen. The outbox ignores pairs it already holds.
+        and that existed when the paper was first seen. Recommend-mode subscriptions get what ``recommend`` picks
+        among the new papers their query (if any) lets through. The outbox ignores pairs it already holds.
         """
         keys: list[DeliveryKey] = []
-        thresholds = self._thresholds
+        thresholds, recommending = self._thresholds, self._recommend
+        candidates = [(p, sub_id) for sub_id, s in recommending.items() if not s.gated for p in new]
         for paper, sub_id in self._matches(new):
+            if sub_id in recommending:
+                candidates.append((paper, sub_id))
+                continue
             threshold = thresholds.get(sub_id)
             if threshold is None or paper.upvotes >= threshold[0]:
                 keys.append((sub_id, paper.id))
@@ -160,6 +179,8 @@ class Engine:
                     and paper.first_seen_at >= threshold[1]
                 ):
                     keys.append((sub_id, paper.id))
+        if recommend is not None:
+            keys.extend(recommend.pick(candidates, recommending))
         return keys
 
     def _matches(self, papers: Sequence[Paper]) -> Iterator[tuple[Paper, int]]:
@@ -193,9 +214,16 @@ class Engine:
                 health = SourceHealth.DEGRADED
             return PollResult(source.name, error=str(exc), health=health)
         first = state is None or state.last_success_at is None
-        result = await self.store.ingest(
-            papers, (lambda new, recheck: ()) if first else self.plan, now, recheck_since=now - UPVOTE_RECHECK
-        )
+        async with self._recommend_lock:
+            recommend = await self._recommend_plan(papers, now) if self._recommend and not first else None
+            result = await self.store.ingest(
+                papers,
+                (lambda new, recheck: ()) if first else (lambda new, recheck: self.plan(new, recheck, recommend)),
+                now,
+                recheck_since=now - UPVOTE_RECHECK,
+            )
+        if result.new_papers:
+            await self.recommender.refresh()
         await self.store.record_source_result(source.name, now, None)
         health = None
         if state is not None and state.degraded:
@@ -213,6 +241,13 @@ class Engine:
             source.name, len(papers), len(result.new_papers), result.queued, catalogued=first, health=health
         )
 
+    async def _recommend_plan(self, papers: Sequence[Paper], now: datetime) -> RecommendPlan:
+        """Scores of the fetched papers for every profile (off the event loop) and today's remaining quotas."""
+        instant = [sub_id for sub_id, sub in self._recommend.items() if sub.instant]
+        queued = await self.store.queued_since(instant, day_start(now))
+        remaining = {sub_id: RECOMMEND_PER_DAY - queued.get(sub_id, 0) for sub_id in instant}
+        return RecommendPlan(await self.recommender.score(papers), remaining)
+
     # -- subscriptions and alerts ---------------------------------------------------------------------
 
     async def add_subscription(
@@ -220,11 +255,12 @@ class Engine:
         *,
         owner: Owner,
         user_id: int,
-        query: Query,
+        query: Query | None,
         channel_id: int | None = None,
         schedule: Schedule = Schedule.INSTANT,
         min_upvotes: int = 0,
         backfill: int = 0,
+        mode: Mode = Mode.MATCH,
     ) -> tuple[Subscription, int]:
         """Create a channel subscription (owner = a guild) or a DM alert (owner = a user).
 
@@ -243,19 +279,20 @@ class Engine:
                 f"You already have {cap} alerts, the most allowed. Remove one with `/alerts remove` first."
             )
         backfill_ids = []
-        if backfill > 0:
+        if backfill > 0 and query is not None:
             backfill_ids = [p.id for p in await self.preview(query) if p.upvotes >= min_upvotes][:backfill]
         is_channel = owner.scope is Scope.GUILD
         sub = await self.store.add_subscription(
             scope=owner.scope,
             user_id=user_id,
-            query=query.text,
+            query=query.text if query is not None else "",
             now=self.clock(),
             guild_id=owner.id if is_channel else None,
             channel_id=channel_id,
             schedule=schedule,
             min_upvotes=min_upvotes,
             backfill=backfill_ids,
+            mode=mode,
         )
         self._index(sub, query)
         return sub, len(backfill_ids)
@@ -269,7 +306,7 @@ class Engine:
         if sub is None or not await self.store.set_subscription_status(owner, subscription_id, status, reason):
             return None
         if status is SubscriptionStatus.ACTIVE:
-            self._index(sub, parse_query(sub.query))
+            self._index(sub, _query_of(sub))
         else:
             self._unindex(sub.id)
         return sub
@@ -312,7 +349,8 @@ class Engine:
 
     async def explain(self, paper: Paper, sub: Subscription) -> PaperExplanation:
         """Did ``paper`` match ``sub``, and if it matched, why was it (not) delivered?"""
-        verdict = explain(parse_query(sub.query), document_for(paper))
+        query = _query_of(sub)
+        verdict = explain(query, document_for(paper)) if query is not None else Explanation(True, (), ())
         record = await self.store.delivery_record(sub.id, paper.id)
         paused = f"the subscription is paused ({sub.pause_reason or 'no reason given'})"
         if record is not None:
@@ -353,3 +391,8 @@ class Engine:
         since = self.clock() - timedelta(days=days)
         papers = await self.store.papers_seen_since(since, root=query.root)
         return [p for p in papers if matches(query, document_for(p))]
+
+
+def _query_of(sub: Subscription) -> Query | None:
+    """A subscription's parsed query; None for a recommend-mode one without a query (its profile decides)."""
+    return parse_query(sub.query) if sub.query.strip() else None

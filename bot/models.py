@@ -69,6 +69,14 @@ class Scope(StrEnum):
     USER = "user"
 
 
+class Mode(StrEnum):
+    """How a subscription picks papers: its query decides (``match``), or the target's learned profile ranks
+    what the query (optional, then a hard gate) lets through (``recommend``)."""
+
+    MATCH = "match"
+    RECOMMEND = "recommend"
+
+
 class Schedule(StrEnum):
     INSTANT = "instant"
     DAILY = "daily"
@@ -116,6 +124,7 @@ class Subscription:
     status: SubscriptionStatus = SubscriptionStatus.ACTIVE
     pause_reason: str | None = None
     delivered_count: int = 0
+    mode: Mode = Mode.MATCH
 
     @property
     def active(self) -> bool:

@@ -8,14 +8,14 @@ from typing import Any
 
 import aiosqlite
 
-from bot.models import DigestSettings, Owner, Schedule, Scope, Subscription, SubscriptionStatus, Target
+from bot.models import DigestSettings, Mode, Owner, Schedule, Scope, Subscription, SubscriptionStatus, Target
 from bot.store.connection import Database
 from bot.store.outbox import queue_deliveries
 from bot.store.schema import SCOPE_OF_KIND, SUBSCRIPTION_KIND, dt, ts
 
 _SUBSCRIPTION_COLUMNS = (
     "s.id, s.kind, s.guild_id, s.channel_id, s.user_id, s.query, s.created_at, s.schedule, s.min_upvotes, "
-    "s.last_digest_at, s.status, s.pause_reason, "
+    "s.last_digest_at, s.status, s.pause_reason, s.mode, "
     "(SELECT COUNT(*) FROM deliveries d WHERE d.subscription_id = s.id AND d.status = 'sent') AS delivered_count"
 )
 
@@ -35,6 +35,7 @@ def _subscription_from_row(row: aiosqlite.Row) -> Subscription:
         status=SubscriptionStatus(row["status"]),
         pause_reason=row["pause_reason"],
         delivered_count=row["delivered_count"],
+        mode=Mode(row["mode"]),
     )
 
 
@@ -63,12 +64,14 @@ class SubscriptionQueries:
         schedule: Schedule = Schedule.INSTANT,
         min_upvotes: int = 0,
         backfill: Sequence[str] = (),
+        mode: Mode = Mode.MATCH,
     ) -> Subscription:
         """Create a channel subscription or an alert, and queue ``backfill`` paper ids for it, atomically."""
         async with self._db.transaction() as db:
             cursor = await db.execute(
                 "INSERT INTO subscriptions (kind, guild_id, channel_id, user_id, query, schedule, min_upvotes, "
-                "created_at) VALUES (:kind, :guild_id, :channel_id, :user_id, :query, :schedule, :min_upvotes, :now)",
+                "created_at, mode) "
+                "VALUES (:kind, :guild_id, :channel_id, :user_id, :query, :schedule, :min_upvotes, :now, :mode)",
                 {
                     "kind": SUBSCRIPTION_KIND[scope],
                     "guild_id": guild_id,
@@ -78,6 +81,7 @@ class SubscriptionQueries:
                     "schedule": str(schedule),
                     "min_upvotes": min_upvotes,
                     "now": ts(now),
+                    "mode": str(mode),
                 },
             )
             sub_id = cursor.lastrowid
@@ -93,6 +97,7 @@ class SubscriptionQueries:
             created_at=now,
             schedule=schedule,
             min_upvotes=min_upvotes,
+            mode=mode,
         )
 
     async def count_subscriptions(self, owner: Owner) -> int:

@@ -1,0 +1,175 @@
+"""The learned side of relevance for one store: the shared vocabulary, each target's model, and their refits.
+
+Everything CPU-bound (fitting the vocabulary, fitting a profile, scoring many papers) runs in a worker thread
+(``asyncio.to_thread``), so commands and the gateway stay responsive. Models are not persisted: they are a
+function of the stored examples and papers, rebuilt at start (a 200-example profile fits in a few ms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from bot.models import Paper, Target
+from bot.relevance.model import ProfileMatrix, ProfileModel, fit_profile
+from bot.relevance.vocabulary import Vocabulary
+from bot.store import Store
+from bot.store.profiles import LIKED
+
+log = logging.getLogger(__name__)
+
+CORPUS_PAPERS = 20_000  # newest stored papers the vocabulary is fitted on (and similar papers come from)
+REFIT_GROWTH = 1.25  # refit the vocabulary when the stored papers grew by a quarter since the last fit
+REFIT_DEBOUNCE = 2.0  # seconds of quiet after a profile's examples change before it is refitted
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    """Decision values of some papers for every profile, from one matrix product."""
+
+    row_of: dict[str, int]
+    column_of: dict[Target, int]
+    values: np.ndarray
+
+    def get(self, target: Target, paper_id: str) -> float | None:
+        """The paper's score for the target; None when the target has no model (or the paper was not scored)."""
+        column = self.column_of.get(target)
+        row = self.row_of.get(paper_id)
+        return None if column is None or row is None else float(self.values[row, column])
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreExplanation:
+    score: float
+    threshold: float
+    words: list[tuple[str, float]]
+    examples: int
+
+
+class Recommender:
+    """Fits and holds one model per target with examples; scores, ranks and explains papers with them."""
+
+    def __init__(self, store: Store, *, corpus: int = CORPUS_PAPERS, debounce: float = REFIT_DEBOUNCE) -> None:
+        self.store = store
+        self.corpus = corpus
+        self.debounce = debounce
+        self.vocabulary: Vocabulary | None = None
+        self.models: dict[Target, ProfileModel] = {}
+        self._fitted_on = 0
+        self._matrix: ProfileMatrix[Target] | None = None
+        self._lock = asyncio.Lock()
+        self._pending: dict[Target, asyncio.Task[None]] = {}
+
+    async def refresh(self) -> None:
+        """Take in newly stored papers: refit the vocabulary (and so every profile) at first and once the papers
+        grew by a quarter; otherwise just add their rows."""
+        async with self._lock:
+            papers = await self.store.latest_papers(self.corpus)
+            if not papers:
+                return
+            if self.vocabulary is None or len(papers) >= REFIT_GROWTH * self._fitted_on:
+                self.vocabulary = await asyncio.to_thread(Vocabulary.fit, papers)
+                self._fitted_on = len(papers)
+                models = {}
+                for target in await self.store.profile_targets():
+                    if (model := await self._fit(target)) is not None:
+                        models[target] = model
+                self.models, self._matrix = models, None
+                log.info("relevance: vocabulary of %d papers, %d profiles", len(papers), len(models))
+            else:
+                self.vocabulary = await asyncio.to_thread(self.vocabulary.with_papers, papers)
+
+    async def _fit(self, target: Target) -> ProfileModel | None:
+        if self.vocabulary is None:
+            return None
+        examples = await self.store.profile_examples(target)
+        liked = [paper for paper, label, _ in examples if label == LIKED]
+        disliked = [paper for paper, label, _ in examples if label != LIKED]
+        return await asyncio.to_thread(fit_profile, self.vocabulary, liked, disliked, seed=target.id % 2**32)
+
+    async def refit(self, target: Target) -> ProfileModel | None:
+        """Refit one target's model from its examples now (None when it has no liked paper left)."""
+        if self.vocabulary is None:
+            await self.refresh()
+        model = await self._fit(target)
+        if model is None:
+            self.models.pop(target, None)
+        else:
+            self.models[target] = model
+        self._matrix = None
+        return model
+
+    def schedule_refit(self, target: Target) -> None:
+        """Refit after ``debounce`` seconds without another change to this target's examples (feedback clicks)."""
+        if (task := self._pending.pop(target, None)) is not None:
+            task.cancel()
+
+        async def later() -> None:
+            await asyncio.sleep(self.debounce)
+            self._pending.pop(target, None)
+            await self.refit(target)
+
+        self._pending[target] = asyncio.create_task(later(), name=f"paperbot-refit-{target.id}")
+
+    def close(self) -> None:
+        """Cancel pending refits."""
+        for task in self._pending.values():
+            task.cancel()
+        self._pending.clear()
+
+    # -- using the models -------------------------------------------------------------------------------
+
+    def has_profile(self, target: Target) -> bool:
+        return target in self.models
+
+    async def score(self, papers: Sequence[Paper]) -> Scores:
+        """Every profile's scores for these papers, as one sparse product in a worker thread."""
+        vocabulary = self.vocabulary
+        if vocabulary is None or not papers or not self.models:
+            return Scores({}, {}, np.zeros((0, 0), np.float32))
+        if self._matrix is None:
+            self._matrix = ProfileMatrix(vocabulary.matrix.shape[1], self.models)
+        matrix = self._matrix
+        values = await asyncio.to_thread(lambda: matrix.score(vocabulary.transform(papers)))
+        return Scores(
+            {p.id: i for i, p in enumerate(papers)},
+            {key: j for j, key in enumerate(matrix.keys)},
+            values,
+        )
+
+    def rank(self, target: Target, papers: Sequence[Paper]) -> list[Paper] | None:
+        """Papers best first by the target's model (ties: upvotes, then recency); None without a model."""
+        model, vocabulary = self.models.get(target), self.vocabulary
+        if model is None or vocabulary is None or not papers:
+            return None
+        scores = model.decision(vocabulary.transform(papers)).tolist()
+        order = sorted(
+            range(len(papers)),
+            key=lambda i: (-round(scores[i], 6), -papers[i].upvotes, -(papers[i].first_seen_at or _EPOCH).timestamp()),
+        )
+        return [papers[i] for i in order]
+
+    def explain(self, target: Target, paper: Paper) -> ScoreExplanation | None:
+        """A paper's score for the target and the words behind it; None without a model."""
+        model, vocabulary = self.models.get(target), self.vocabulary
+        if model is None or vocabulary is None:
+            return None
+        row = vocabulary.transform([paper])
+        return ScoreExplanation(
+            float(model.decision(row)[0]), model.threshold, model.words(vocabulary, row), model.positives
+        )
+
+    async def similar(self, paper: Paper, limit: int) -> list[tuple[str, float, list[str]]]:
+        """The stored papers most like ``paper``: (id, cosine, shared words), best first."""
+        if self.vocabulary is None:
+            await self.refresh()
+        vocabulary = self.vocabulary
+        if vocabulary is None:
+            return []
+        return await asyncio.to_thread(vocabulary.similar, paper, limit)
