@@ -1,0 +1,106 @@
+"""Profiles in the store and recommend mode in the engine's planning, on a real SQLite store."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.engine import Engine
+from bot.matching import parse_query
+from bot.models import Mode, Owner, Paper, Schedule, Scope, Target
+from bot.relevance.planning import RECOMMEND_PER_DAY
+from bot.store.profiles import DISLIKED, LIKED
+from tests.conftest import T0
+from tests.relevance.topics import corpus, topic_paper
+
+USER = Owner.user(7)
+ME = Target(Scope.USER, 7)
+
+
+async def _engine(store, papers: list[Paper]) -> Engine:
+    await store.ingest(papers, lambda new, recheck: (), T0)
+    engine = Engine(store, clock=lambda: T0)
+    await engine.load()
+    return engine
+
+
+async def test_profile_examples_latest_label_wins_and_forget_clears_them(store):
+    papers = corpus(per_topic=3)
+    await store.ingest([p for g in papers.values() for p in g], lambda new, recheck: (), T0)
+    ids = [p.id for p in papers["robots"]]
+    assert await store.add_profile_examples(ME, 7, ids, LIKED, "import", T0) == 3
+    assert await store.add_profile_examples(ME, 7, ids[:1], DISLIKED, "seed", T0) == 0  # relabelled, not new
+    examples = sorted(await store.profile_examples(ME))
+    assert examples == sorted([(ids[0], DISLIKED, "seed"), (ids[1], LIKED, "import"), (ids[2], LIKED, "import")])
+    assert await store.profile_targets() == [ME]
+    assert await store.profile_examples(Target(Scope.GUILD, 7)) == []  # a channel with the same id is another
+    assert await store.forget_profile(ME) == 3
+    assert await store.profile_examples(ME) == []
+
+
+async def _recommend(engine: Engine, query: str | None = None, schedule: Schedule = Schedule.INSTANT):
+    sub, _ = await engine.add_subscription(
+        owner=USER, user_id=7, query=parse_query(query) if query else None, schedule=schedule, mode=Mode.RECOMMEND
+    )
+    return sub
+
+
+async def test_recommend_mode_delivers_the_liked_topic_best_first_within_the_daily_quota(store):
+    papers = corpus(per_topic=25)
+    engine = await _engine(store, [p for g in papers.values() for p in g])
+    sub = await _recommend(engine)
+    await store.add_profile_examples(ME, 7, [p.id for p in papers["diffusion"][:6]], LIKED, "seed", T0)
+    await engine.recommender.refit(ME)
+    liked_topic = [topic_paper(500 + i, "diffusion", seed=9) for i in range(8)]
+    other_topic = [topic_paper(520 + i, "speech", seed=9) for i in range(4)]
+    fresh = [paper for pair in zip(other_topic, liked_topic, strict=False) for paper in pair] + liked_topic[4:]
+    plan = await engine._recommend_plan(fresh, T0)
+    keys = engine.plan(fresh, (), plan)
+    chosen = [paper_id for sub_id, paper_id in keys if sub_id == sub.id]
+    assert len(chosen) == RECOMMEND_PER_DAY
+    assert set(chosen) <= {p.id for p in liked_topic}
+    scores = [plan.scores.get(ME, i) for i in chosen]
+    assert scores == sorted(scores, reverse=True)
+    # Without a quota left today, nothing more is delivered instantly.
+    exhausted = type(plan)(plan.scores, {sub.id: 0})
+    assert [k for k in engine.plan(fresh, (), exhausted) if k[0] == sub.id] == []
+
+
+async def test_a_query_gates_recommend_mode_and_digests_take_every_paper_above_the_threshold(store):
+    papers = corpus(per_topic=25)
+    engine = await _engine(store, [p for g in papers.values() for p in g])
+    gated = await _recommend(engine, "sampler")
+    digest = await _recommend(engine, schedule=Schedule.DAILY)
+    await store.add_profile_examples(ME, 7, [p.id for p in papers["diffusion"][:6]], LIKED, "seed", T0)
+    await engine.recommender.refit(ME)
+    fresh = [topic_paper(700 + i, "diffusion", seed=3) for i in range(8)]
+    fresh += [topic_paper(800 + i, "proteins", seed=3) for i in range(3)]
+    keys = engine.plan(fresh, (), await engine._recommend_plan(fresh, T0))
+    gated_ids = {p for s, p in keys if s == gated.id}
+    digest_ids = {p for s, p in keys if s == digest.id}
+    assert gated_ids and all("sampler" in _by_id(fresh, p).title.lower() + _by_id(fresh, p).abstract for p in gated_ids)
+    assert len(digest_ids) > RECOMMEND_PER_DAY  # no daily quota for digests
+    assert digest_ids <= {p.id for p in fresh[:8]}
+
+
+async def test_without_a_profile_recommend_mode_delivers_nothing_and_match_mode_is_unchanged(store):
+    papers = corpus(per_topic=5)
+    engine = await _engine(store, [p for g in papers.values() for p in g])
+    await _recommend(engine)
+    match, _ = await engine.add_subscription(owner=USER, user_id=7, query=parse_query("robot"))
+    fresh = [topic_paper(900, "robots", seed=1)]
+    assert engine.plan(fresh, (), await engine._recommend_plan(fresh, T0)) == [(match.id, fresh[0].id)]
+
+
+def _by_id(papers: list[Paper], paper_id: str) -> Paper:
+    return next(p for p in papers if p.id == paper_id)
+
+
+@pytest.mark.parametrize("labels", [1, 3])
+async def test_refit_follows_the_examples(store, labels):
+    papers = corpus(per_topic=10)
+    engine = await _engine(store, [p for g in papers.values() for p in g])
+    await store.add_profile_examples(ME, 7, [p.id for p in papers["speech"][:labels]], LIKED, "seed", T0)
+    model = await engine.recommender.refit(ME)
+    assert model is not None and model.positives == labels and engine.recommender.has_profile(ME)
+    await store.forget_profile(ME)
+    assert await engine.recommender.refit(ME) is None and not engine.recommender.has_profile(ME)
