@@ -96,6 +96,7 @@ class PaperBot(commands.Bot):
             self.clock,
             on_paused=self._on_paused,
             digest_cap=self.settings.delivery.digest_cap,
+            rank=self.engine.recommender.rank,
         )
         self.http_session = aiohttp.ClientSession(headers={"User-Agent": "paperbot (+https://github.com/)"})
         for cog in COGS:

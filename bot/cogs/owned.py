@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs import relevance
 from bot.cogs.ui import (
     AUTOCOMPLETE_LIMIT,
     WEEKDAY_CHOICES,
@@ -26,7 +27,7 @@ from bot.delivery.render import trim
 from bot.delivery.schedule import next_due, parse_digest_time, parse_weekday, validate_timezone
 from bot.engine import PREVIEW_DAYS
 from bot.matching import parse_query
-from bot.models import DigestSettings, Owner, Schedule, Scope, Subscription, SubscriptionStatus
+from bot.models import DigestSettings, Mode, Owner, Schedule, Scope, Subscription, SubscriptionStatus
 from bot.store import Store
 from bot.tree import UserFacingError
 
@@ -40,15 +41,23 @@ MinUpvotes = app_commands.Range[int, 0, 100_000]
 Backfill = app_commands.Range[int, 0, 10]
 
 
+MODE_CHOICES = [app_commands.Choice(name=str(mode), value=str(mode)) for mode in Mode]
+
+
 def describe_add(*, query: str, backfill: str, **more: str) -> Callable[[T], T]:
-    """``app_commands.describe`` for an add command: its own query example and backfill wording, the rest alike."""
-    return app_commands.describe(
-        query=f"What to match, e.g. {query} (see the README for the syntax)",
+    """``app_commands.describe`` and ``choices`` for an add command: its own query example and backfill wording,
+    the rest alike."""
+    describe = app_commands.describe(
+        query=f"What to match, e.g. {query} (see the README for the syntax; optional in recommend mode)",
+        mode="match (default): the query decides; recommend: a profile learned from liked papers ranks them",
+        like="Comma-separated arXiv ids of stored papers you like, to seed the profile (recommend mode)",
         schedule="instant (default), or one daily / weekly digest message",
         min_upvotes="Only papers with at least this many Hugging Face upvotes (default 0)",
         backfill=f"Also {backfill} up to this many recent stored matches now (0-10, default 0)",
         **more,
     )
+    choices = app_commands.choices(mode=MODE_CHOICES)
+    return lambda command: describe(choices(command))
 
 
 # How each scope names its subscriptions and its commands in replies.
@@ -66,6 +75,7 @@ def status_text(sub: Subscription) -> str:
 def delivery_text(sub: Subscription) -> str:
     """``instant``, ``daily digest``, plus the upvote threshold when there is one."""
     text = "instant" if sub.schedule is Schedule.INSTANT else f"{sub.schedule} digest"
+    text += ", recommend mode" if sub.mode is Mode.RECOMMEND else ""
     return text + (f", ≥ {sub.min_upvotes} upvotes" if sub.min_upvotes else "")
 
 
@@ -73,7 +83,7 @@ def subscription_line(sub: Subscription) -> str:
     where = f"<#{sub.channel_id}> · " if sub.channel_id else ""
     return (
         f"**#{sub.id}** · {where}{status_text(sub)} · {delivery_text(sub)} · {sub.delivered_count} delivered\n"
-        f"{code(trim(sub.query, 200))}"
+        f"{code(trim(sub.query, 200)) if sub.query else '(no query: the profile decides)'}"
     )
 
 
@@ -104,13 +114,15 @@ async def add_subscription(
     bot: PaperBot,
     interaction: discord.Interaction,
     owner: Owner,
-    query: str,
+    query: str | None,
     schedule: Schedule,
     min_upvotes: int,
     backfill: int,
     *,
     headline: str,
     channel_id: int | None = None,
+    mode: str = Mode.MATCH,
+    like: str | None = None,
 ) -> None:
     """The body of ``/subscriptions add`` and ``/alerts add``: create, then explain what will happen.
 
@@ -118,7 +130,10 @@ async def add_subscription(
     A bad query or a full quota raises (QueryError, LimitReached); the command tree tells the user.
     """
     await interaction.response.defer(ephemeral=True, thinking=True)
-    parsed = parse_query(query)
+    if mode == Mode.MATCH and not (query and query.strip()):
+        raise UserFacingError("A `mode:match` subscription needs a `query:`. Give one, or choose `mode:recommend`.")
+    parsed = parse_query(query) if query and query.strip() else None
+    liked = await relevance.liked_ids(bot, like)
     sub, queued = await bot.engine.add_subscription(
         owner=owner,
         user_id=interaction.user.id,
@@ -127,13 +142,15 @@ async def add_subscription(
         schedule=schedule,
         min_upvotes=min_upvotes,
         backfill=min(backfill, bot.settings.delivery.max_backfill),
+        mode=Mode(mode),
     )
-    lines = [
-        headline.format(id=sub.id, delivery=delivery_text(sub)),
-        f"Query: {code(parsed.text)}",
-        f"Understood as: {code(parsed.describe())}",
-        f"Next check for new papers: {relative_time(bot.next_check_time())}.",
-    ]
+    await relevance.seed(bot, sub.target, interaction.user.id, liked)
+    lines = [headline.format(id=sub.id, delivery=delivery_text(sub))]
+    if parsed is not None:
+        lines += [f"Query: {code(parsed.text)}", f"Understood as: {code(parsed.describe())}"]
+    if note := relevance.profile_note(bot, sub, len(liked)):
+        lines.append(note)
+    lines.append(f"Next check for new papers: {relative_time(bot.next_check_time())}.")
     if schedule is not Schedule.INSTANT:
         settings = await bot.store.digest_settings(owner)
         lines.append(

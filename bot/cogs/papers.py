@@ -14,6 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs import relevance
 from bot.cogs.ui import code, line_embeds, relative_time, reply, user_cooldown
 from bot.delivery.render import render_paper_embed, trim
 from bot.engine import PaperExplanation
@@ -192,6 +193,18 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
+    @app_commands.command(
+        name="similar", description="The stored papers most similar to one, with the words they share"
+    )
+    @app_commands.describe(paper="arXiv id or URL (arxiv.org, huggingface.co/papers), e.g. 2403.01234")
+    @user_cooldown()
+    async def similar(self, interaction: discord.Interaction, paper: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await self.bot.store.get_paper(paper_key(paper))
+        if found is None:
+            raise UserFacingError(f"I don't have {code(trim(paper, 100))} stored; try `/papers search`.")
+        await relevance.similar(self.bot, interaction, found)
+
     @app_commands.command(name="explain", description="Why was a paper posted — or not — for my subscriptions?")
     @app_commands.describe(
         paper="arXiv id or URL", subscription="Only this subscription (in DMs: alert) id; default: all of them"
@@ -225,6 +238,9 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
             await reply(interaction, f"There are no {noun}s here to explain against. Add one with `{hint}`.")
             return
         lines = [_explanation_line(await self.bot.engine.explain(found, s), interaction.guild_id) for s in subs]
+        for target in dict.fromkeys(s.target for s in subs):
+            if score := relevance.score_line(self.bot, target, found):
+                lines.append(score + (f" — <#{target.id}>" if target.scope is Scope.GUILD else ""))
         title = trim(f"{found.id}: {found.title}", 250)
         await reply(interaction, embeds=line_embeds(title, lines))
 

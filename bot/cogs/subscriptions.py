@@ -17,7 +17,7 @@ from bot.cogs.ui import code, line_embeds, reply, user_cooldown
 from bot.delivery.render import render_paper_embed
 from bot.engine import PREVIEW_DAYS
 from bot.matching import parse_query
-from bot.models import Owner, Schedule, Subscription, SubscriptionStatus
+from bot.models import Mode, Owner, Schedule, Subscription, SubscriptionStatus
 from bot.tree import UserFacingError
 
 if TYPE_CHECKING:
@@ -95,11 +95,13 @@ class Subscriptions(
     async def add(
         self,
         interaction: discord.Interaction,
-        query: str,
+        query: str | None = None,
         channel: discord.TextChannel | None = None,
         schedule: Schedule = Schedule.INSTANT,
         min_upvotes: owned.MinUpvotes = 0,
         backfill: owned.Backfill = 0,
+        mode: str = Mode.MATCH,
+        like: str | None = None,
     ) -> None:
         target = channel or interaction.channel
         if not isinstance(target, discord.TextChannel):
@@ -116,6 +118,8 @@ class Subscriptions(
             backfill,
             headline=headline + "({delivery}).",
             channel_id=target.id,
+            mode=mode,
+            like=like,
         )
 
     @app_commands.command(name="list", description="Show this server's subscriptions")

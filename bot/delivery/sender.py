@@ -147,6 +147,10 @@ class _Papers:
         return [(pid, render_paper_embed(p, sorted({s for s, _ in self.keys[pid]}))) for pid, p in self.papers.items()]
 
 
+Ranker = Callable[[Target, Sequence[Paper]], "list[Paper] | None"]
+"""Orders a digest's papers for its target, best first; None keeps the store's order (upvotes, then recency)."""
+
+
 class Sender:
     """Posts due outbox rows and digests through a transport, recording every outcome in the store."""
 
@@ -158,6 +162,7 @@ class Sender:
         on_paused: PausedCallback | None = None,
         digest_cap: int = DIGEST_CAP,
         concurrency: int = 50,
+        rank: Ranker | None = None,
     ) -> None:
         self.store = store
         self.transport = transport
@@ -165,6 +170,7 @@ class Sender:
         self.on_paused = on_paused
         self.digest_cap = digest_cap
         self.concurrency = concurrency
+        self.rank = rank
 
     async def drain(self, limit: int = 5000) -> DrainResult:
         """Send everything due now, ``limit`` rows a page, then any digest whose time has come.
@@ -362,6 +368,10 @@ class Sender:
     def _digest_batch(
         self, sub: Subscription, rows: list[PendingDelivery], start: datetime, end: datetime, nonce: str
     ) -> _Batch:
+        ranked = self.rank(sub.target, [r.paper for r in rows]) if self.rank is not None else None
+        if ranked is not None:  # the target's learned profile orders its digests, best first
+            position = {paper.id: i for i, paper in enumerate(ranked)}
+            rows = sorted(rows, key=lambda r: position[r.paper.id])
         embeds = render_digest(sub, [r.paper for r in rows], start, end, cap=self.digest_cap, nonce=nonce)
         keys = [(r.subscription_id, r.paper.id) for r in rows]
         return _Batch(sub.target, embeds, keys, nonce, max(r.attempts for r in rows), DeliveryStatus.HELD)
