@@ -9,7 +9,7 @@ day's papers with every profile one sparse matrix multiplication.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -20,7 +20,10 @@ from bot.relevance.vocabulary import Vocabulary
 
 BACKGROUND_SAMPLE = 400  # other stored papers used as negatives
 KEPT_WEIGHTS = 400  # largest |weights| kept per profile (3.2 KB); the rest barely move a score
-THRESHOLD = 0.0  # decision value above which a paper is on the liked side of the SVM's margin
+MARGIN = 0.0  # decision value above which a paper is on the liked side of the SVM's margin
+TOP_SHARE = 0.02  # ... or, for a cautious model (few examples), among this share of the stored papers' best
+HELD_OUT = 5000  # stored papers (not trained on) that set that bar
+MIN_HELD_OUT = 200  # fewer than this (a small store): the bar stays at the margin
 REGULARISATION = 0.1  # LinearSVC's C (arxiv-sanity-lite uses 0.01 to 0.1): strong shrinkage for few examples
 
 
@@ -33,7 +36,7 @@ class ProfileModel:
     intercept: float
     positives: int
     negatives: int
-    threshold: float = THRESHOLD
+    threshold: float = MARGIN
 
     @property
     def nbytes(self) -> int:
@@ -72,11 +75,8 @@ def fit_profile(
         return None
     examples = set(liked) | set(disliked)
     rng = np.random.default_rng(seed)
-    others = [
-        i
-        for i in rng.permutation(len(vocabulary))[: background + len(examples)].tolist()
-        if vocabulary.ids[i] not in examples
-    ][:background]
+    shuffled = [i for i in rng.permutation(len(vocabulary)).tolist() if vocabulary.ids[i] not in examples]
+    others, held_out = shuffled[:background], shuffled[background : background + HELD_OUT]
     negative = sp.vstack([vocabulary.rows(disliked), vocabulary.matrix[others]], format="csr")
     if negative.shape[0] == 0:
         return None
@@ -89,13 +89,23 @@ def fit_profile(
     if nonzero.size > KEPT_WEIGHTS:
         nonzero = nonzero[np.argpartition(-np.abs(coef[nonzero]), KEPT_WEIGHTS - 1)[:KEPT_WEIGHTS]]
     nonzero.sort()
-    return ProfileModel(
+    fitted = ProfileModel(
         columns=nonzero.astype(np.int32),
         weights=coef[nonzero],
         intercept=float(model.intercept_[0]),
         positives=positive.shape[0],
         negatives=negative.shape[0],
     )
+    return replace(fitted, threshold=_threshold(fitted, vocabulary.matrix[held_out]))
+
+
+def _threshold(model: ProfileModel, held_out: sp.csr_matrix) -> float:
+    """The score a paper must beat to be recommended: the liked side of the margin (0), or lower when the model is
+    cautious (with few examples the SVM puts even good matches below 0): the score of the best TOP_SHARE of stored
+    papers it was not trained on, when there are enough of them (training negatives score too low to set a bar)."""
+    if held_out.shape[0] < MIN_HELD_OUT:
+        return MARGIN
+    return min(MARGIN, float(np.quantile(model.decision(held_out), 1 - TOP_SHARE)))
 
 
 K = TypeVar("K", bound=Hashable)
@@ -122,6 +132,7 @@ class ProfileMatrix(Generic[K]):
             )
         )
         self.intercepts = np.array([m.intercept for m in models.values()], dtype=np.float32)
+        self.thresholds = np.array([m.threshold for m in models.values()], dtype=np.float32)
 
     def score(self, rows: sp.csr_matrix) -> np.ndarray:
         """(papers × profiles) decision values: one sparse product plus the intercepts."""

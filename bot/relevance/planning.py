@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.models import DeliveryKey, Paper, Schedule, Subscription, Target
-from bot.relevance.model import THRESHOLD
 from bot.relevance.recommender import Scores
 
 RECOMMEND_PER_DAY = 5  # instant deliveries per day per recommend-mode subscription
@@ -44,8 +43,8 @@ class RecommendPlan:
         ranked: dict[int, list[tuple[float, Paper]]] = {}
         for paper, sub_id in candidates:
             sub = subs[sub_id]
-            score = self.scores.get(sub.target, paper.id)
-            if score is not None and score > THRESHOLD and paper.upvotes >= sub.min_upvotes:
+            score = self.scores.recommended(sub.target, paper.id)
+            if score is not None and paper.upvotes >= sub.min_upvotes:
                 ranked.setdefault(sub_id, []).append((score, paper))
         keys: list[DeliveryKey] = []
         for sub_id, items in ranked.items():

@@ -36,12 +36,18 @@ class Scores:
     row_of: dict[str, int]
     column_of: dict[Target, int]
     values: np.ndarray
+    thresholds: np.ndarray
 
     def get(self, target: Target, paper_id: str) -> float | None:
         """The paper's score for the target; None when the target has no model (or the paper was not scored)."""
         column = self.column_of.get(target)
         row = self.row_of.get(paper_id)
         return None if column is None or row is None else float(self.values[row, column])
+
+    def recommended(self, target: Target, paper_id: str) -> float | None:
+        """The paper's score when it is above the target's threshold, else None."""
+        score = self.get(target, paper_id)
+        return score if score is not None and score > self.thresholds[self.column_of[target]] else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +138,7 @@ class Recommender:
         """Every profile's scores for these papers, as one sparse product in a worker thread."""
         vocabulary = self.vocabulary
         if vocabulary is None or not papers or not self.models:
-            return Scores({}, {}, np.zeros((0, 0), np.float32))
+            return Scores({}, {}, np.zeros((0, 0), np.float32), np.zeros(0, np.float32))
         if self._matrix is None:
             self._matrix = ProfileMatrix(vocabulary.matrix.shape[1], self.models)
         matrix = self._matrix
@@ -141,6 +147,7 @@ class Recommender:
             {p.id: i for i, p in enumerate(papers)},
             {key: j for j, key in enumerate(matrix.keys)},
             values,
+            matrix.thresholds,
         )
 
     def rank(self, target: Target, papers: Sequence[Paper]) -> list[Paper] | None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
+from datetime import UTC, datetime
 
 from tests.e2e.conftest import World, arxiv_ids
 from tests.e2e.test_alerts_and_digests import _boot, _dm_posts
@@ -98,9 +100,50 @@ async def test_recommend_mode_delivers_the_liked_topic_and_not_the_rest(world: W
     await world.outbox_drained()
     delivered = set(arxiv_ids([m.json for m in _dm_posts(world, reader)]))
     # Oracle independent of the model: the later papers about recommendation, by their titles.
-    on_topic = {i["paper"]["id"] for i in items[30:] if "recommend" in i["paper"]["title"].lower()}
+    on_topic = {
+        i["paper"]["id"] for i in items[30:] if "recommend" in (i["paper"]["title"] + i["paper"]["summary"]).lower()
+    }
     assert delivered and delivered <= on_topic, (delivered, on_topic)
     assert len(delivered) <= 5  # recommend mode's daily quota
 
     explained = await world.alerts("list", user_id=reader)
     assert "recommend mode" in explained.embeds[0]["description"]
+
+
+async def test_a_channel_profile_orders_its_digest_and_explain_shows_the_score(world: World, items):
+    clock = await _boot(world, items, count=30)
+    added = await world.subscriptions("add", query="language", schedule="daily", like=",".join(RECSYS))
+    assert "Subscription **#1** added" in added.content, added.content
+    world.hf.publish(clock.day(), items[30:])
+    await world.polls_completed(2)
+
+    clock.set(datetime(2026, 11, 2, 9, 0, 1, tzinfo=UTC))
+    (digest,) = await world.emulator.wait_for_messages(world.channel_id, 1)
+    order = re.findall(r"huggingface\.co/papers/(\d{4}\.\d{5})", digest["embeds"][0]["description"])
+    titles = {i["paper"]["id"]: i["paper"]["title"].lower() for i in items}
+    upvotes = {i["paper"]["id"]: i["paper"]["upvotes"] for i in items}
+    on_topic = [i for i in order if "recommend" in titles[i]]
+    assert len(on_topic) >= 2 and len(order) > len(on_topic)
+    assert order[: len(on_topic)] == on_topic, order  # the liked topic first, whatever the upvotes
+    assert order != sorted(order, key=lambda i: -upvotes[i])  # not the upvotes order it would be without a profile
+
+    async def explained(paper_id: str) -> str:
+        result = await world.emulator.invoke(
+            user_id=world.moderator_id,
+            name="papers",
+            subcommand="explain",
+            options={"paper": paper_id},
+            guild_id=world.guild_id,
+            channel_id=world.channel_id,
+        )
+        return " ".join(e.get("description", "") for e in result.embeds)
+
+    best, worst = await explained(order[0]), await explained(order[-1])
+    assert "the recommend threshold" in best and "recommend" in best.split("Words behind it:")[1]
+
+    def score(text: str) -> float:
+        found = re.search(r"Learned score ([+-]\d+\.\d+)", text)
+        assert found, text
+        return float(found.group(1))
+
+    assert score(best) > score(worst)
