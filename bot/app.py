@@ -220,6 +220,8 @@ class PaperBot(commands.Bot):
         if hasattr(self, "_load_task") and not self._load_task.done():
             self._load_task.cancel()
             await asyncio.gather(self._load_task, return_exceptions=True)
+        if hasattr(self, "engine"):
+            self.engine.recommender.close()  # pending debounced refits
         await super().close()
         if hasattr(self, "http_session"):
             await self.http_session.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.engine import Engine
@@ -104,3 +106,30 @@ async def test_refit_follows_the_examples(store, labels):
     assert model is not None and model.positives == labels and engine.recommender.has_profile(ME)
     await store.forget_profile(ME)
     assert await engine.recommender.refit(ME) is None and not engine.recommender.has_profile(ME)
+
+
+async def test_refits_are_debounced_and_models_are_rebuilt_from_the_store_at_start(store):
+    papers = corpus(per_topic=10)
+    engine = await _engine(store, [p for g in papers.values() for p in g])
+    engine.recommender.debounce = 0.2
+    fits = []
+    real_fit = engine.recommender._fit
+
+    async def counting_fit(target):
+        fits.append(target)
+        return await real_fit(target)
+
+    engine.recommender._fit = counting_fit  # count the fits; the fitting itself is real
+    for paper in papers["speech"][:4]:  # a burst of changes ...
+        await store.add_profile_examples(ME, 7, [paper.id], LIKED, "seed", T0)
+        engine.recommender.schedule_refit(ME)
+    for _ in range(100):  # ... is fitted once, after the burst
+        if engine.recommender.has_profile(ME):
+            break
+        await asyncio.sleep(0.05)
+    assert fits == [ME] and engine.recommender.models[ME].positives == 4
+
+    restarted = Engine(store, clock=lambda: T0)
+    await restarted.load()  # models are not stored: they are rebuilt from the stored examples
+    assert restarted.recommender.models[ME].positives == 4
+    engine.recommender.close()
