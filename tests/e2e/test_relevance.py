@@ -6,6 +6,7 @@ import re
 import sqlite3
 from datetime import UTC, datetime
 
+from bot.models import Scope, Target
 from tests.e2e.conftest import World, arxiv_ids
 from tests.e2e.test_alerts_and_digests import _boot, _dm_posts
 
@@ -24,30 +25,29 @@ def _examples(world: World, user_id: int) -> list[tuple[str, int, str]]:
         )
 
 
-async def test_similar_lists_other_papers_on_the_topic_with_shared_words(world: World, items):
-    await _boot(world, items, count=71)
-    result = await world.emulator.invoke(
-        user_id=world.member_id,
+async def _papers(world: World, subcommand: str, user_id: int, **options: str):
+    return await world.emulator.invoke(
+        user_id=user_id,
         name="papers",
-        subcommand="similar",
-        options={"paper": "https://arxiv.org/abs/2403.10519v2"},
+        subcommand=subcommand,
+        options=options,
         guild_id=world.guild_id,
         channel_id=world.channel_id,
     )
+
+
+async def test_similar_lists_other_papers_on_the_topic_with_shared_words(world: World, items):
+    await _boot(world, items, count=71)
+    result = await _papers(world, "similar", world.member_id, paper="https://arxiv.org/abs/2403.10519v2")
     assert result.ephemeral
     text = " ".join(e.get("description", "") for e in result.embeds)
     listed = [line.split("`")[1] for line in text.split("\n") if line.startswith("**[")]
     assert "2403.10519" not in listed and len(listed) >= 3
+    similarity = [float(x) for x in re.findall(r"similarity (\d\.\d\d)", text)]
+    assert len(similarity) == len(listed) and similarity == sorted(similarity, reverse=True)  # best first
     assert set(listed[:3]) & (set(RECSYS[1:]) | RECSYS_LATER), listed  # recommendation papers come first
     assert "shared:" in text and "recommend" in text.lower()
-    missing = await world.emulator.invoke(
-        user_id=world.member_id,
-        name="papers",
-        subcommand="similar",
-        options={"paper": "2401.00000"},
-        guild_id=world.guild_id,
-        channel_id=world.channel_id,
-    )
+    missing = await _papers(world, "similar", world.member_id, paper="2401.00000")
     assert missing.ephemeral and "don't have" in missing.content
 
 
@@ -106,8 +106,17 @@ async def test_recommend_mode_delivers_the_liked_topic_and_not_the_rest(world: W
     assert delivered and delivered <= on_topic, (delivered, on_topic)
     assert len(delivered) <= 5  # recommend mode's daily quota
 
-    explained = await world.alerts("list", user_id=reader)
-    assert "recommend mode" in explained.embeds[0]["description"]
+    listed = await world.alerts("list", user_id=reader)
+    assert "recommend mode" in listed.embeds[0]["description"]
+
+    # The profile is rebuilt from the stored examples after a restart: explain (in DMs) still shows the score.
+    await world.stop_bot()
+    await world.start_bot()
+    await world.wait_until(lambda: world.bot.engine.recommender.has_profile(Target(Scope.USER, reader)), timeout=30)
+    explained = await world.emulator.invoke(
+        user_id=reader, name="papers", subcommand="explain", options={"paper": sorted(delivered)[0]}
+    )
+    assert "Learned score" in " ".join(e.get("description", "") for e in explained.embeds)
 
 
 async def test_a_channel_profile_orders_its_digest_and_explain_shows_the_score(world: World, items):
@@ -128,14 +137,7 @@ async def test_a_channel_profile_orders_its_digest_and_explain_shows_the_score(w
     assert order != sorted(order, key=lambda i: -upvotes[i])  # not the upvotes order it would be without a profile
 
     async def explained(paper_id: str) -> str:
-        result = await world.emulator.invoke(
-            user_id=world.moderator_id,
-            name="papers",
-            subcommand="explain",
-            options={"paper": paper_id},
-            guild_id=world.guild_id,
-            channel_id=world.channel_id,
-        )
+        result = await _papers(world, "explain", world.moderator_id, paper=paper_id)
         return " ".join(e.get("description", "") for e in result.embeds)
 
     best, worst = await explained(order[0]), await explained(order[-1])
