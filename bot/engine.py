@@ -223,7 +223,7 @@ class Engine:
                 recheck_since=now - UPVOTE_RECHECK,
             )
         if result.new_papers:
-            await self.recommender.refresh()
+            await self.recommender.refresh(result.new_papers)
         await self.store.record_source_result(source.name, now, None)
         health = None
         if state is not None and state.degraded:
