@@ -159,6 +159,8 @@ async def add_subscription(
         )
     if queued:
         lines.append(f"Sending the {queued} most recent stored match{'es' if queued != 1 else ''} now.")
+    elif backfill and parsed is None:
+        lines.append("Backfill takes the newest matches of a query; without one there is nothing to backfill.")
     elif backfill:
         lines.append(f"No stored papers from the last {PREVIEW_DAYS} days match yet, so nothing to backfill.")
     if owner.scope is Scope.USER:

@@ -87,7 +87,8 @@ class SearchPager(discord.ui.View):
 
 def _explanation_line(item: PaperExplanation, guild_id: int | None) -> str:
     sub, verdict = item.subscription, item.verdict
-    head = f"{'✅' if verdict.matched else '❌'} **#{sub.id}** {code(trim(sub.query, 120))}"
+    query = code(trim(sub.query, 120)) if sub.query else "(no query: recommend mode)"
+    head = f"{'✅' if verdict.matched else '❌'} **#{sub.id}** {query}"
     found = f"found: {', '.join(code(h) for h in verdict.hits[:6])}" if verdict.hits else "no term found"
     detail = found if verdict.matched else "; ".join(verdict.failures[:3]) or found
     reason = item.reason

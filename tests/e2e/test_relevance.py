@@ -92,8 +92,9 @@ async def test_recommend_mode_delivers_the_liked_topic_and_not_the_rest(world: W
     assert no_query.ephemeral and "needs a `query:`" in no_query.content
     unknown = await world.alerts("add", user_id=reader, mode="recommend", like="2401.00000")
     assert "don't have" in unknown.content
-    added = await world.alerts("add", user_id=reader, mode="recommend", like=",".join(RECSYS))
+    added = await world.alerts("add", user_id=reader, mode="recommend", like=",".join(RECSYS), backfill=3)
     assert "Alert **#1** added" in added.content and "Recommend mode" in added.content, added.content
+    assert "without one there is nothing to backfill" in added.content
 
     world.hf.publish(clock.day(), items[30:])
     await world.polls_completed(2)
@@ -116,7 +117,8 @@ async def test_recommend_mode_delivers_the_liked_topic_and_not_the_rest(world: W
     explained = await world.emulator.invoke(
         user_id=reader, name="papers", subcommand="explain", options={"paper": sorted(delivered)[0]}
     )
-    assert "Learned score" in " ".join(e.get("description", "") for e in explained.embeds)
+    text = " ".join(e.get("description", "") for e in explained.embeds)
+    assert "Learned score" in text and "(no query: recommend mode)" in text
 
 
 async def test_a_channel_profile_orders_its_digest_and_explain_shows_the_score(world: World, items):
