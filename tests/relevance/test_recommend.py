@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
@@ -133,3 +134,21 @@ async def test_refits_are_debounced_and_models_are_rebuilt_from_the_store_at_sta
     await restarted.load()  # models are not stored: they are rebuilt from the stored examples
     assert restarted.recommender.models[ME].positives == 4
     engine.recommender.close()
+
+
+async def test_the_daily_quota_counts_what_earlier_polls_queued_today(store):
+    papers = corpus(per_topic=25)
+    engine = await _engine(store, [p for g in papers.values() for p in g])
+    sub = await _recommend(engine)
+    await store.add_profile_examples(ME, 7, [p.id for p in papers["diffusion"][:6]], LIKED, "seed", T0)
+    await engine.recommender.refit(ME)
+    morning = [topic_paper(1000 + i, "diffusion", seed=5) for i in range(3)]
+    plan = await engine._recommend_plan(morning, T0)
+    result = await store.ingest(morning, lambda new, recheck: engine.plan(new, recheck, plan), T0)
+    assert result.queued == 3
+    afternoon = [topic_paper(1100 + i, "diffusion", seed=6) for i in range(6)]
+    later = await engine._recommend_plan(afternoon, T0)
+    assert later.remaining[sub.id] == RECOMMEND_PER_DAY - 3
+    assert len([k for k in engine.plan(afternoon, (), later) if k[0] == sub.id]) == RECOMMEND_PER_DAY - 3
+    tomorrow = await engine._recommend_plan(afternoon, T0 + timedelta(days=1))
+    assert tomorrow.remaining[sub.id] == RECOMMEND_PER_DAY
