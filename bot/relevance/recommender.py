@@ -83,7 +83,11 @@ class Recommender:
                 return
             papers = await self.store.latest_papers(self.corpus)
             if papers:
-                self.vocabulary = await asyncio.to_thread(Vocabulary.fit, papers)
+                try:
+                    self.vocabulary = await asyncio.to_thread(Vocabulary.fit, papers)
+                except ValueError:  # no paper has a single word (only empty titles, say): nothing to learn yet
+                    log.warning("relevance: the %d stored papers have no words to learn from yet", len(papers))
+                    return
                 self._fitted_on = len(papers)
                 models = {}
                 for target in await self.store.profile_targets():

@@ -12,7 +12,7 @@ from bot.matching import parse_query
 from bot.models import Mode, Owner, Paper, Schedule, Scope, Target
 from bot.relevance.planning import RECOMMEND_PER_DAY
 from bot.store.profiles import DISLIKED, LIKED
-from tests.conftest import T0
+from tests.conftest import T0, make_paper
 from tests.relevance.topics import corpus, topic_paper
 
 USER = Owner.user(7)
@@ -152,3 +152,12 @@ async def test_the_daily_quota_counts_what_earlier_polls_queued_today(store):
     assert len([k for k in engine.plan(afternoon, (), later) if k[0] == sub.id]) == RECOMMEND_PER_DAY - 3
     tomorrow = await engine._recommend_plan(afternoon, T0 + timedelta(days=1))
     assert tomorrow.remaining[sub.id] == RECOMMEND_PER_DAY
+
+
+async def test_papers_without_words_leave_nothing_to_learn_and_break_nothing(store):
+    wordless = [make_paper(n, title="1 2 3", abstract="4 5") for n in range(1, 4)]
+    engine = await _engine(store, wordless)
+    assert engine.recommender.vocabulary is None
+    assert await engine.recommender.similar(wordless[0], 5) == []
+    await store.add_profile_examples(ME, 7, [wordless[0].id], LIKED, "seed", T0)
+    assert await engine.recommender.refit(ME) is None
