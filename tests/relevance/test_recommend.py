@@ -47,12 +47,18 @@ async def _recommend(engine: Engine, query: str | None = None, schedule: Schedul
     return sub
 
 
-async def test_recommend_mode_delivers_the_liked_topic_best_first_within_the_daily_quota(store):
+async def _liking_diffusion(store) -> Engine:
+    """An engine over 25 stored papers per topic, whose user 7 liked six diffusion papers."""
     papers = corpus(per_topic=25)
     engine = await _engine(store, [p for g in papers.values() for p in g])
-    sub = await _recommend(engine)
     await store.add_profile_examples(ME, 7, [p.id for p in papers["diffusion"][:6]], LIKED, "seed", T0)
     await engine.recommender.refit(ME)
+    return engine
+
+
+async def test_recommend_mode_delivers_the_liked_topic_best_first_within_the_daily_quota(store):
+    engine = await _liking_diffusion(store)
+    sub = await _recommend(engine)
     liked_topic = [topic_paper(500 + i, "diffusion", seed=9) for i in range(8)]
     other_topic = [topic_paper(520 + i, "speech", seed=9) for i in range(4)]
     fresh = [paper for pair in zip(other_topic, liked_topic, strict=False) for paper in pair] + liked_topic[4:]
@@ -69,12 +75,9 @@ async def test_recommend_mode_delivers_the_liked_topic_best_first_within_the_dai
 
 
 async def test_a_query_gates_recommend_mode_and_digests_take_every_paper_above_the_threshold(store):
-    papers = corpus(per_topic=25)
-    engine = await _engine(store, [p for g in papers.values() for p in g])
+    engine = await _liking_diffusion(store)
     gated = await _recommend(engine, "sampler")
     digest = await _recommend(engine, schedule=Schedule.DAILY)
-    await store.add_profile_examples(ME, 7, [p.id for p in papers["diffusion"][:6]], LIKED, "seed", T0)
-    await engine.recommender.refit(ME)
     fresh = [topic_paper(700 + i, "diffusion", seed=3) for i in range(8)]
     fresh += [topic_paper(800 + i, "proteins", seed=3) for i in range(3)]
     keys = engine.plan(fresh, (), await engine._recommend_plan(fresh, T0))
@@ -137,11 +140,8 @@ async def test_refits_are_debounced_and_models_are_rebuilt_from_the_store_at_sta
 
 
 async def test_the_daily_quota_counts_what_earlier_polls_queued_today(store):
-    papers = corpus(per_topic=25)
-    engine = await _engine(store, [p for g in papers.values() for p in g])
+    engine = await _liking_diffusion(store)
     sub = await _recommend(engine)
-    await store.add_profile_examples(ME, 7, [p.id for p in papers["diffusion"][:6]], LIKED, "seed", T0)
-    await engine.recommender.refit(ME)
     morning = [topic_paper(1000 + i, "diffusion", seed=5) for i in range(3)]
     plan = await engine._recommend_plan(morning, T0)
     result = await store.ingest(morning, lambda new, recheck: engine.plan(new, recheck, plan), T0)
