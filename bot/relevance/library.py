@@ -11,9 +11,6 @@ import io
 import re
 from dataclasses import dataclass
 
-import bibtexparser
-from bibtexparser.bparser import BibTexParser
-
 from bot.models import normalize_arxiv_id
 
 MAX_LIBRARY_BYTES = 1_000_000
@@ -73,6 +70,9 @@ def parse_library(data: bytes, filename: str) -> list[LibraryEntry]:
 
 
 def _bibtex(text: str) -> list[LibraryEntry]:
+    import bibtexparser  # with pyparsing, ~50 ms: imported on the first import, not at start
+    from bibtexparser.bparser import BibTexParser
+
     parser = BibTexParser(common_strings=True, ignore_nonstandard_types=False)
     try:
         database = bibtexparser.loads(text, parser=parser)

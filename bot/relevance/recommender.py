@@ -12,14 +12,17 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bot.models import Paper, Target
-from bot.relevance.model import ProfileMatrix, ProfileModel, fit_profile
-from bot.relevance.vocabulary import Vocabulary
 from bot.store import Store
 from bot.store.profiles import LIKED
+
+if TYPE_CHECKING:
+    from bot.relevance.model import ProfileMatrix, ProfileModel
+    from bot.relevance.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +87,7 @@ class Recommender:
             papers = await self.store.latest_papers(self.corpus)
             if papers:
                 try:
-                    self.vocabulary = await asyncio.to_thread(Vocabulary.fit, papers)
+                    self.vocabulary = await asyncio.to_thread(_fit_vocabulary, papers)
                 except ValueError:  # no paper has a single word (only empty titles, say): nothing to learn yet
                     log.warning("relevance: the %d stored papers have no words to learn from yet", len(papers))
                     return
@@ -102,7 +105,7 @@ class Recommender:
         examples = await self.store.profile_examples(target)
         liked = [paper for paper, label, _ in examples if label == LIKED]
         disliked = [paper for paper, label, _ in examples if label != LIKED]
-        return await asyncio.to_thread(fit_profile, self.vocabulary, liked, disliked, seed=target.id % 2**32)
+        return await asyncio.to_thread(_fit_profile, self.vocabulary, liked, disliked, target.id % 2**32)
 
     async def refit(self, target: Target) -> ProfileModel | None:
         """Refit one target's model from its examples now (None when it has no liked paper left)."""
@@ -147,6 +150,8 @@ class Recommender:
         models, cached = self.models, self._matrix
 
         def run() -> tuple[ProfileMatrix[Target], np.ndarray]:
+            from bot.relevance.model import ProfileMatrix
+
             matrix = cached or ProfileMatrix(vocabulary.matrix.shape[1], models)  # 10,000 profiles: ~0.2 s
             return matrix, matrix.score(vocabulary.transform(papers))
 
@@ -190,3 +195,19 @@ class Recommender:
         if vocabulary is None:
             return []
         return await asyncio.to_thread(vocabulary.similar, paper, limit)
+
+
+# scikit-learn and SciPy take seconds to import on a busy machine: they are imported on first use, in a worker
+# thread, so the bot starts (and answers commands) without waiting for them.
+
+
+def _fit_vocabulary(papers: Sequence[Paper]) -> Vocabulary:
+    from bot.relevance.vocabulary import Vocabulary
+
+    return Vocabulary.fit(papers)
+
+
+def _fit_profile(vocabulary: Vocabulary, liked: list[str], disliked: list[str], seed: int) -> ProfileModel | None:
+    from bot.relevance.model import fit_profile
+
+    return fit_profile(vocabulary, liked, disliked, seed=seed)
