@@ -80,6 +80,19 @@ async def test_import_a_bib_attachment_likes_what_it_recognises_and_forget_delet
     assert "1,000,000 bytes" in huge.content
     assert len(_examples(world, reader)) == 4  # nothing half-imported by the bad files
 
+    zotero = (
+        '"Key","Item Type","Title","Url","DOI","Extra"\n'
+        '"A1","preprint","x","https://arxiv.org/abs/2403.10704","",""\n'
+        '"A2","journalArticle","Item-Language Model for Conversational Recommendation","","",""\n'
+        '"A3","journalArticle","Unknown","","10.1000/1","arXiv: 2401.00000"\n'
+    )
+    other = world.moderator_id
+    csv_import = await world.alerts(
+        "import", user_id=other, file={"filename": "Exported Items.csv", "content": zotero.encode()}
+    )
+    assert "Recognised **2** of 3" in csv_import.content and "Not recognised (1): Unknown" in csv_import.content
+    assert _examples(world, other) == [("2403.10519", 1, "import"), ("2403.10704", 1, "import")]
+
     forgot = await world.alerts("forget", user_id=reader)
     assert forgot.ephemeral and "4 example(s) deleted" in forgot.content
     assert _examples(world, reader) == []
