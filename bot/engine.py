@@ -136,7 +136,7 @@ class Engine:
             self._recommend[sub.id] = RecommendSub.of(sub)
         if query is not None:
             self.index.add(sub.id, query)
-        if sub.min_upvotes > 0:
+        if sub.min_upvotes > 0 and sub.mode is Mode.MATCH:  # recommend mode applies its own (RecommendSub)
             self._thresholds[sub.id] = (sub.min_upvotes, sub.created_at)
         else:
             self._thresholds.pop(sub.id, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -161,3 +162,12 @@ async def test_papers_without_words_leave_nothing_to_learn_and_break_nothing(sto
     assert await engine.recommender.similar(wordless[0], 5) == []
     await store.add_profile_examples(ME, 7, [wordless[0].id], LIKED, "seed", T0)
     assert await engine.recommender.refit(ME) is None
+
+
+async def test_upvote_rechecks_never_bypass_recommend_mode(store):
+    engine = await _liking_diffusion(store)
+    sub, _ = await engine.add_subscription(
+        owner=USER, user_id=7, query=parse_query("sampler"), min_upvotes=10, mode=Mode.RECOMMEND
+    )
+    grown = replace(topic_paper(1200, "speech", seed=2, upvotes=50), title="Sampler speech", first_seen_at=T0)
+    assert [k for k in engine.plan([], [grown], await engine._recommend_plan([grown], T0)) if k[0] == sub.id] == []
