@@ -17,7 +17,7 @@ import aiohttp
 import numpy as np
 
 from bot.config import LimitsSettings
-from bot.matching import Query, document_for, matches, parse_query
+from bot.matching import Query, document_for, matches
 from bot.matching.explain import Explanation, explain
 from bot.matching.index import SubscriptionIndex
 from bot.models import (
@@ -34,7 +34,7 @@ from bot.models import (
     SubscriptionStatus,
 )
 from bot.pacing import backoff_delay
-from bot.relevance.planning import RECOMMEND_PER_DAY, RecommendPlan, RecommendSub, day_start
+from bot.relevance.planning import RECOMMEND_PER_DAY, RecommendPlan, RecommendSub, day_start, query_of
 from bot.relevance.recommender import Recommender
 from bot.sources.base import Source, SourceError
 from bot.store import Store
@@ -115,7 +115,7 @@ class Engine:
             while page := await self.store.active_subscriptions(after=after, limit=LOAD_PAGE):
                 for sub in page:
                     try:
-                        self._index(sub, _query_of(sub))
+                        self._index(sub, query_of(sub))
                     except ValueError:
                         log.exception("stored subscription #%d has a query that no longer parses; skipping it", sub.id)
                 after = page[-1].id
@@ -306,7 +306,7 @@ class Engine:
         if sub is None or not await self.store.set_subscription_status(owner, subscription_id, status, reason):
             return None
         if status is SubscriptionStatus.ACTIVE:
-            self._index(sub, _query_of(sub))
+            self._index(sub, query_of(sub))
         else:
             self._unindex(sub.id)
         return sub
@@ -349,7 +349,7 @@ class Engine:
 
     async def explain(self, paper: Paper, sub: Subscription) -> PaperExplanation:
         """Did ``paper`` match ``sub``, and if it matched, why was it (not) delivered?"""
-        query = _query_of(sub)
+        query = query_of(sub)
         verdict = explain(query, document_for(paper)) if query is not None else Explanation(True, (), ())
         record = await self.store.delivery_record(sub.id, paper.id)
         paused = f"the subscription is paused ({sub.pause_reason or 'no reason given'})"
@@ -382,6 +382,8 @@ class Engine:
             )
         if not sub.active:
             return PaperExplanation(sub, verdict, paused, None)
+        if sub.mode is Mode.RECOMMEND:
+            return PaperExplanation(sub, verdict, "recommend mode: it was not among the best its profile scored", None)
         return PaperExplanation(
             sub, verdict, "it matches but has not been queued yet; it will be considered on the next poll", None
         )
@@ -391,8 +393,3 @@ class Engine:
         since = self.clock() - timedelta(days=days)
         papers = await self.store.papers_seen_since(since, root=query.root)
         return [p for p in papers if matches(query, document_for(p))]
-
-
-def _query_of(sub: Subscription) -> Query | None:
-    """A subscription's parsed query; None for a recommend-mode one without a query (its profile decides)."""
-    return parse_query(sub.query) if sub.query.strip() else None

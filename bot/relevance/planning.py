@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.matching import Query, parse_query
 from bot.models import DeliveryKey, Paper, Schedule, Subscription, Target
 from bot.relevance.recommender import Scores
 
@@ -58,3 +59,8 @@ class RecommendPlan:
 def day_start(now: datetime) -> datetime:
     """Midnight UTC of ``now``'s day: the per-day quota's period."""
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def query_of(sub: Subscription) -> Query | None:
+    """A subscription's parsed query; None for a recommend-mode one without a query (its profile decides)."""
+    return parse_query(sub.query) if sub.query.strip() else None

@@ -132,6 +132,10 @@ async def test_recommend_mode_delivers_the_liked_topic_and_not_the_rest(world: W
     )
     text = " ".join(e.get("description", "") for e in explained.embeds)
     assert "Learned score" in text and "(no query: recommend mode)" in text
+    passed_over = await world.emulator.invoke(
+        user_id=reader, name="papers", subcommand="explain", options={"paper": "2403.11999"}
+    )
+    assert "not among the best its profile scored" in passed_over.embeds[0]["description"]
 
 
 async def test_a_channel_profile_orders_its_digest_and_explain_shows_the_score(world: World, items):
