@@ -214,6 +214,8 @@ class Engine:
                 health = SourceHealth.DEGRADED
             return PollResult(source.name, error=str(exc), health=health)
         first = state is None or state.last_success_at is None
+        if self._recommend:
+            await self.recommender.ready()  # a poll during the rebuild at start would find no models yet
         async with self._recommend_lock:
             recommend = await self._recommend_plan(papers, now) if self._recommend and not first else None
             result = await self.store.ingest(

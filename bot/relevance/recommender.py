@@ -74,10 +74,21 @@ class Recommender:
         self._matrix: ProfileMatrix[Target] | None = None
         self._lock = asyncio.Lock()
         self._pending: dict[Target, asyncio.Task[None]] = {}
+        self._built = asyncio.Event()  # the first refresh (at start) has finished, whatever its outcome
+
+    async def ready(self) -> None:
+        """Wait until the models have been rebuilt from the store at start (see :meth:`refresh`)."""
+        await self._built.wait()
 
     async def refresh(self, new: Sequence[Paper] = ()) -> None:
         """Take in newly stored papers (``new``, from a poll): fit the vocabulary on the newest stored papers (and
         so refit every profile) at first and once it grew by a quarter; otherwise just add the new papers' rows."""
+        try:
+            await self._refresh(new)
+        finally:
+            self._built.set()
+
+    async def _refresh(self, new: Sequence[Paper]) -> None:
         async with self._lock:
             vocabulary = self.vocabulary
             if vocabulary is not None and len(vocabulary) + len(new) < REFIT_GROWTH * self._fitted_on:

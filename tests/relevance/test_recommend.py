@@ -171,3 +171,38 @@ async def test_upvote_rechecks_never_bypass_recommend_mode(store):
     )
     grown = replace(topic_paper(1200, "speech", seed=2, upvotes=50), title="Sampler speech", first_seen_at=T0)
     assert [k for k in engine.plan([], [grown], await engine._recommend_plan([grown], T0)) if k[0] == sub.id] == []
+
+
+class _Listing:
+    """A source listing fixed papers (the engine only calls ``fetch``)."""
+
+    name = "listing"
+    poll_interval = 60.0
+
+    def __init__(self, papers: list[Paper]) -> None:
+        self.papers = papers
+
+    async def fetch(self, session: object, now: object) -> list[Paper]:
+        return self.papers
+
+
+async def test_a_poll_waits_for_the_models_rebuilt_at_start(store):
+    engine = await _liking_diffusion(store)
+    await _recommend(engine)
+    await engine.poll(_Listing([]), None)  # the source's first poll only catalogues
+    restarted = Engine(store, clock=lambda: T0)
+    release = asyncio.Event()
+    real_refresh = restarted.recommender._refresh
+
+    async def slow_refresh(new):  # a rebuild that takes a while (10,000 profiles, say)
+        await release.wait()
+        await real_refresh(new)
+
+    restarted.recommender._refresh = slow_refresh
+    loading = asyncio.create_task(restarted.load())
+    polling = asyncio.create_task(restarted.poll(_Listing([topic_paper(1300, "diffusion", seed=4)]), None))
+    await asyncio.sleep(0.3)
+    assert not polling.done()  # waiting for the models, not planning without them
+    release.set()
+    await loading
+    assert (await polling).queued == 1
