@@ -92,43 +92,46 @@ class Recommender:
         async with self._lock:
             vocabulary = self.vocabulary
             if vocabulary is not None and len(vocabulary) + len(new) < REFIT_GROWTH * self._fitted_on:
-                if new:
+                if new:  # same columns: the models stay valid
                     self.vocabulary = await asyncio.to_thread(vocabulary.with_papers, new)
                 return
             papers = await self.store.latest_papers(self.corpus)
-            if papers:
-                try:
-                    self.vocabulary = await asyncio.to_thread(_fit_vocabulary, papers)
-                except ValueError:  # no paper has a single word (only empty titles, say): nothing to learn yet
-                    log.warning("relevance: the %d stored papers have no words to learn from yet", len(papers))
-                    return
-                self._fitted_on = len(papers)
-                models = {}
-                for target in await self.store.profile_targets():
-                    if (model := await self._fit(target)) is not None:
-                        models[target] = model
-                self.models, self._matrix = models, None
-                log.info("relevance: vocabulary of %d papers, %d profiles", len(papers), len(models))
+            if not papers:
+                return
+            try:
+                fitted = await asyncio.to_thread(_fit_vocabulary, papers)
+            except ValueError:  # no paper has a single word (only empty titles, say): nothing to learn yet
+                log.warning("relevance: the %d stored papers have no words to learn from yet", len(papers))
+                return
+            models = {}
+            for target in await self.store.profile_targets():
+                if (model := await self._fit(target, fitted)) is not None:
+                    models[target] = model
+            # New columns: the vocabulary and every model are swapped together, never one without the other.
+            self.vocabulary, self.models, self._matrix, self._fitted_on = fitted, models, None, len(papers)
+            log.info("relevance: vocabulary of %d papers, %d profiles", len(papers), len(models))
 
-    async def _fit(self, target: Target) -> ProfileModel | None:
-        if self.vocabulary is None:
-            return None
+    async def _fit(self, target: Target, vocabulary: Vocabulary) -> ProfileModel | None:
         examples = await self.store.profile_examples(target)
         liked = [paper for paper, label, _ in examples if label == LIKED]
         disliked = [paper for paper, label, _ in examples if label != LIKED]
-        return await asyncio.to_thread(_fit_profile, self.vocabulary, liked, disliked, target.id % 2**32)
+        return await asyncio.to_thread(_fit_profile, vocabulary, liked, disliked, target.id % 2**32)
 
     async def refit(self, target: Target) -> ProfileModel | None:
-        """Refit one target's model from its examples now (None when it has no liked paper left)."""
+        """Refit one target's model from its examples now (None when it has no liked paper left). Waits for a
+        vocabulary refit in progress, so the model always indexes the current vocabulary's columns."""
         if self.vocabulary is None:
             await self.refresh()
-        model = await self._fit(target)
-        if model is None:
-            self.models = {k: m for k, m in self.models.items() if k != target}
-        else:
-            self.models = {**self.models, target: model}  # a new dict: a poll scoring meanwhile keeps its own
-        self._matrix = None
-        return model
+        async with self._lock:
+            if self.vocabulary is None:
+                return None
+            model = await self._fit(target, self.vocabulary)
+            if model is None:
+                self.models = {k: m for k, m in self.models.items() if k != target}
+            else:
+                self.models = {**self.models, target: model}  # a new dict: a poll scoring meanwhile keeps its own
+            self._matrix = None
+            return model
 
     def schedule_refit(self, target: Target) -> None:
         """Refit after ``debounce`` seconds without another change to this target's examples (feedback clicks)."""

@@ -120,9 +120,9 @@ async def test_refits_are_debounced_and_models_are_rebuilt_from_the_store_at_sta
     fits = []
     real_fit = engine.recommender._fit
 
-    async def counting_fit(target):
+    async def counting_fit(target, vocabulary):
         fits.append(target)
-        return await real_fit(target)
+        return await real_fit(target, vocabulary)
 
     engine.recommender._fit = counting_fit  # count the fits; the fitting itself is real
     for paper in papers["speech"][:4]:  # a burst of changes ...
