@@ -12,6 +12,7 @@ profile, and a /papers similar lookup, on a synthetic Zipf-distributed corpus of
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -35,9 +36,18 @@ from bot.relevance.model import ProfileMatrix, fit_profile  # noqa: E402
 from bot.relevance.vocabulary import Vocabulary  # noqa: E402
 
 CAPTURES = ROOT / ".." / "shared" / "real-captures"
+SEED = ROOT / ".." / "shared" / "seed" / "hf-trending-papers-page.txt"
+# Topic groups of the seed capture, by a word of the title (the label); papers naming none or several are background.
+TOPICS = {
+    "prompting": r"prompt",
+    "vision": r"vision|visual|image|video|multi-?modal|caption|detr|segment",
+    "recommender systems": r"recommend",
+    "audio": r"speech|audio|music|spoken|hubert",
+}
 K_LIKED = 3
 DRAWS = 10
-MIN_GROUP = K_LIKED + 5
+MIN_GROUP = K_LIKED + 5  # arXiv categories
+MIN_TOPIC = K_LIKED + 3  # the seed page's topics are smaller
 _WORD = re.compile(r"[a-z][a-z0-9-]{2,}")
 _STOP_WORDS = (
     "the and for with that this from are our its can which these their have has been using use via into than also "
@@ -85,15 +95,34 @@ def bm25_scores(papers: list[Paper], liked: list[Paper]) -> dict[str, float]:
     return {pid: -score for pid, score in rows}
 
 
-def quality() -> list[tuple[str, float, float]]:
-    labelled, background = labelled_papers()
+def topic_papers() -> tuple[list[tuple[Paper, str]], list[Paper]]:
+    """The seed capture of the HF trending page (title line, abstract line): papers whose title names exactly one
+    topic are labelled with it; the rest are background. Ranking sees the abstract only, so no ranker can read
+    the label off the title it was made from."""
+    lines = [line.strip() for line in SEED.read_text(encoding="utf-8").splitlines() if line.strip()]
+    pairs = [(t, a) for t, a in itertools.pairwise(lines) if len(t) < 300 and len(a) >= 300]
+    labelled, background = [], []
+    for n, (title, abstract) in enumerate(pairs):
+        paper = Paper(f"seed.{n:03d}", "", abstract)
+        topics = [topic for topic, pattern in TOPICS.items() if re.search(pattern, title, re.IGNORECASE)]
+        if len(topics) == 1:
+            labelled.append((paper, topics[0]))
+        else:
+            background.append(paper)
+    return labelled, background
+
+
+def quality(
+    labelled: list[tuple[Paper, str]], background: list[Paper], min_group: int
+) -> list[tuple[str, float, float]]:
+    """Mean precision@5 and ROC AUC of each ranker over every group of at least ``min_group`` papers."""
     groups = Counter(g for _, g in labelled)
     everything = [p for p, _ in labelled] + background
     vocabulary = Vocabulary.fit(everything)
     results: dict[str, tuple[list[float], list[float]]] = {m: ([], []) for m in ("learned", "bm25", "upvotes")}
     rng = np.random.default_rng(7)
     for group, size in sorted(groups.items()):
-        if size < MIN_GROUP:
+        if size < min_group:
             continue
         members = [p for p, g in labelled if g == group]
         for _ in range(DRAWS):
@@ -114,9 +143,10 @@ def quality() -> list[tuple[str, float, float]]:
                 top = np.argsort(-s, kind="stable")[:5]
                 results[name][0].append(truth[top].mean())
                 results[name][1].append(roc_auc_score(truth, s))
+    evaluated = {g: n for g, n in groups.items() if n >= min_group}
     print(
-        f"labelled papers: {len(labelled)} in groups {dict(groups)}; background: {len(background)}; "
-        f"k={K_LIKED} liked, {DRAWS} draws per group of >= {MIN_GROUP}"
+        f"labelled papers: {len(labelled)}; groups evaluated {evaluated}; background: {len(background)}; "
+        f"k={K_LIKED} liked, {DRAWS} draws per group"
     )
     return [(name, statistics.mean(p5), statistics.mean(auc)) for name, (p5, auc) in results.items()]
 
@@ -175,11 +205,18 @@ def speed() -> list[tuple[str, str]]:
 
 
 def main() -> int:
-    if not CAPTURES.is_dir():
-        print(f"../shared/real-captures not present at {CAPTURES}: quality rows skipped")
-    else:
+    datasets = [
+        ("arXiv categories (real-captures)", CAPTURES, lambda: quality(*labelled_papers(), MIN_GROUP)),
+        ("HF trending topics (seed page, abstracts only)", SEED, lambda: quality(*topic_papers(), MIN_TOPIC)),
+    ]
+    for title, path, run in datasets:
+        if not path.exists():
+            print(f"{path} not present: the {title} rows are skipped")
+            continue
+        print(f"\n{title}")
+        rows = run()
         print("| ranker | precision@5 | ROC AUC |\n|---|---|---|")
-        for name, p5, auc in quality():
+        for name, p5, auc in rows:
             print(f"| {name} | {p5:.3f} | {auc:.3f} |")
     print("\n| figure | measured |\n|---|---|")
     for name, value in speed():
