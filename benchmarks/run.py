@@ -1,4 +1,5 @@
-"""paperbot's performance benchmarks: ``python benchmarks/run.py [--quick] [--json PATH]``.
+"""paperbot's performance benchmarks: ``python benchmarks/run.py [--quick] [--json PATH]`` (``--relevance``: only
+the relevance benchmark, benchmarks/relevance.py).
 
 Prints one table (figure, measured, target, ratio to baseline, PASS/MISS) and the details behind each
 row. Always exits 0: this reports, it does not gate. See benchmarks/RESULTS.md for how to read it.
