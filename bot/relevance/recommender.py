@@ -95,7 +95,7 @@ class Recommender:
                 if new:  # same columns: the models stay valid
                     self.vocabulary = await asyncio.to_thread(vocabulary.with_papers, new)
                 return
-            papers = await self.store.latest_papers(self.corpus)
+            papers = await self.store.corpus_papers(self.corpus)
             if not papers:
                 return
             try:
