@@ -1,4 +1,5 @@
-"""paperbot's performance benchmarks: ``python benchmarks/run.py [--quick] [--json PATH]``.
+"""paperbot's performance benchmarks: ``python benchmarks/run.py [--quick] [--json PATH]`` (``--relevance``: only
+the relevance benchmark, benchmarks/relevance.py).
 
 Prints one table (figure, measured, target, ratio to baseline, PASS/MISS) and the details behind each
 row. Always exits 0: this reports, it does not gate. See benchmarks/RESULTS.md for how to read it.
@@ -114,7 +115,14 @@ def main() -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (databases, bot log)")
     parser.add_argument("--profile", action="store_true", help="also print cProfile tables of the planning path")
+    parser.add_argument(
+        "--relevance", action="store_true", help="only the relevance benchmark (benchmarks/relevance.py)"
+    )
     args = parser.parse_args()
+    if args.relevance:
+        from benchmarks.relevance import main as relevance_main
+
+        return relevance_main()
     scale = QUICK if args.quick else FULL
 
     workdir = Path(tempfile.mkdtemp(prefix="paperbot-bench-"))

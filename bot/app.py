@@ -104,6 +104,7 @@ class PaperBot(commands.Bot):
             self.clock,
             on_paused=self._on_paused,
             digest_cap=self.settings.delivery.digest_cap,
+            rank=self.engine.recommender.rank,
         )
         self.http_session = aiohttp.ClientSession(headers={"User-Agent": "paperbot (+https://github.com/)"})
         for cog in COGS:
@@ -249,6 +250,8 @@ class PaperBot(commands.Bot):
         if hasattr(self, "_load_task") and not self._load_task.done():
             self._load_task.cancel()
             await asyncio.gather(self._load_task, return_exceptions=True)
+        if hasattr(self, "engine"):
+            self.engine.recommender.close()  # pending debounced refits
         await super().close()
         if hasattr(self, "http_session"):
             await self.http_session.close()

@@ -18,13 +18,14 @@ import aiohttp
 import numpy as np
 
 from bot.config import LimitsSettings
-from bot.matching import Query, document_for, matches, parse_query
+from bot.matching import Query, document_for, matches
 from bot.matching.explain import Explanation, explain
 from bot.matching.index import SubscriptionIndex
 from bot.models import (
     DeliveryKey,
     DeliveryRecord,
     DeliveryStatus,
+    Mode,
     Owner,
     Paper,
     Schedule,
@@ -35,6 +36,8 @@ from bot.models import (
     SubscriptionStatus,
 )
 from bot.pacing import backoff_delay
+from bot.relevance.planning import RECOMMEND_PER_DAY, RecommendPlan, RecommendSub, day_start, query_of
+from bot.relevance.recommender import Recommender
 from bot.sources.base import Source, SourceError, redact_text
 from bot.store import Store
 
@@ -116,6 +119,9 @@ class Engine:
         # What plan() needs beyond the index, kept only for the few subscriptions with a min_upvotes
         # threshold: (min_upvotes, created_at). Holding every Subscription would cost ~1 KB each.
         self._thresholds: dict[int, tuple[int, datetime]] = {}
+        self._recommend: dict[int, RecommendSub] = {}  # recommend-mode subscriptions (see bot.relevance.planning)
+        self._recommend_lock = asyncio.Lock()  # one poll at a time reads and spends recommend mode's daily quota
+        self.recommender = Recommender(store)
         self._loaded = asyncio.Event()
 
     async def load(self) -> None:
@@ -131,7 +137,7 @@ class Engine:
             while page := await self.store.active_subscriptions(after=after, limit=LOAD_PAGE):
                 for sub in page:
                     try:
-                        self._index(sub, parse_query(sub.query))
+                        self._index(sub, query_of(sub))
                     except ValueError:
                         log.exception("stored subscription #%d has a query that no longer parses; skipping it", sub.id)
                     except LimitReached:
@@ -143,38 +149,51 @@ class Engine:
         gc.freeze()
         self._loaded.set()
         log.info("indexed %d active subscriptions", len(self.index))
+        await self.recommender.refresh()
 
     async def ready(self) -> None:
         """Wait until :meth:`load` has indexed the stored subscriptions."""
         await self._loaded.wait()
 
-    def _index(self, sub: Subscription, query: Query) -> None:
+    def _index(self, sub: Subscription, query: Query | None) -> None:
         """Index one subscription; LimitReached (the index unchanged) when its words do not fit."""
-        try:
-            self.index.add(sub.id, query)
-        except OverflowError:
-            raise LimitReached(NO_ROOM) from None
-        if sub.min_upvotes > 0:
+        if query is not None:
+            try:
+                self.index.add(sub.id, query)
+            except OverflowError:
+                raise LimitReached(NO_ROOM) from None
+        if sub.mode is Mode.RECOMMEND:
+            self._recommend[sub.id] = RecommendSub.of(sub)
+        if sub.min_upvotes > 0 and sub.mode is Mode.MATCH:  # recommend mode applies its own (RecommendSub)
             self._thresholds[sub.id] = (sub.min_upvotes, sub.created_at)
         else:
             self._thresholds.pop(sub.id, None)
 
     def _unindex(self, subscription_id: int) -> None:
-        self.index.remove(subscription_id)
+        if subscription_id in self.index:
+            self.index.remove(subscription_id)
         self._thresholds.pop(subscription_id, None)
+        self._recommend.pop(subscription_id, None)
 
     # -- polling --------------------------------------------------------------------------------------
 
-    def plan(self, new: Sequence[Paper], recheck: Sequence[Paper] = ()) -> list[DeliveryKey]:
+    def plan(
+        self, new: Sequence[Paper], recheck: Sequence[Paper] = (), recommend: RecommendPlan | None = None
+    ) -> list[DeliveryKey]:
         """(subscription, paper) pairs to deliver, in paper order and then subscription order.
 
         ``new`` papers go to every matching subscription whose ``min_upvotes`` they reach. ``recheck``
         papers (seen recently, metadata just updated) go only to threshold subscriptions they now reach
-        and that existed when the paper was first seen. The outbox ignores pairs it already holds.
+        and that existed when the paper was first seen. Recommend-mode subscriptions get what ``recommend`` picks
+        among the new papers their query (if any) lets through. The outbox ignores pairs it already holds.
         """
         keys: list[DeliveryKey] = []
-        thresholds = self._thresholds
+        thresholds, recommending = self._thresholds, self._recommend
+        candidates = [(p, sub_id) for sub_id, s in recommending.items() if not s.gated for p in new]
         for paper, sub_id in self._matches(new):
+            if sub_id in recommending:
+                candidates.append((paper, sub_id))
+                continue
             threshold = thresholds.get(sub_id)
             if threshold is None or paper.upvotes >= threshold[0]:
                 keys.append((sub_id, paper.id))
@@ -188,6 +207,8 @@ class Engine:
                     and paper.first_seen_at >= threshold[1]
                 ):
                     keys.append((sub_id, paper.id))
+        if recommend is not None:
+            keys.extend(recommend.pick(candidates, recommending))
         return keys
 
     def _matches(self, papers: Sequence[Paper]) -> Iterator[tuple[Paper, int]]:
@@ -211,13 +232,17 @@ class Engine:
         first = state is None or state.last_success_at is None
         try:
             papers = await source.fetch(session, now)
-            result = await self.store.ingest(
-                papers,
-                (lambda new, recheck: ()) if first else self.plan,
-                now,
-                recheck_since=now - UPVOTE_RECHECK,
-                max_new=None if first else self.max_new_per_poll,
-            )
+            if self._recommend:
+                await self.recommender.ready()  # a poll during the rebuild at start would find no models yet
+            async with self._recommend_lock:
+                recommend = await self._recommend_plan(papers, now) if self._recommend and not first else None
+                result = await self.store.ingest(
+                    papers,
+                    (lambda new, recheck: ()) if first else (lambda new, recheck: self.plan(new, recheck, recommend)),
+                    now,
+                    recheck_since=now - UPVOTE_RECHECK,
+                    max_new=None if first else self.max_new_per_poll,
+                )
         except SourceError as exc:
             return await self._poll_failed(source, state, now, redact_text(str(exc)), exc.retry_after)
         except Exception as exc:  # a bug or an input no parser expected: still a failed poll, never a dead job
@@ -234,6 +259,8 @@ class Engine:
                 result.deferred,
                 self.max_new_per_poll,
             )
+        if result.new_papers:
+            await self.recommender.refresh(result.new_papers)
         await self.store.record_source_result(source.name, now, None)
         health = None
         if state is not None and state.degraded:
@@ -265,6 +292,13 @@ class Engine:
             health = SourceHealth.DEGRADED
         return PollResult(source.name, error=error, health=health)
 
+    async def _recommend_plan(self, papers: Sequence[Paper], now: datetime) -> RecommendPlan:
+        """Scores of the fetched papers for every profile (off the event loop) and today's remaining quotas."""
+        instant = [sub_id for sub_id, sub in self._recommend.items() if sub.instant]
+        queued = await self.store.queued_since(instant, day_start(now))
+        remaining = {sub_id: RECOMMEND_PER_DAY - queued.get(sub_id, 0) for sub_id in instant}
+        return RecommendPlan(await self.recommender.score(papers), remaining)
+
     # -- subscriptions and alerts ---------------------------------------------------------------------
 
     async def add_subscription(
@@ -272,7 +306,7 @@ class Engine:
         *,
         owner: Owner,
         user_id: int,
-        query: Query,
+        query: Query | None,
         channel_id: int | None = None,
         schedule: Schedule = Schedule.INSTANT,
         min_upvotes: int = 0,
@@ -281,6 +315,7 @@ class Engine:
         forum_tags: Sequence[int] = (),
         mention_role_id: int | None = None,
         max_per_day: int = 0,
+        mode: Mode = Mode.MATCH,
     ) -> tuple[Subscription, int]:
         """Create a channel subscription (owner = a guild) or a DM alert (owner = a user).
 
@@ -292,7 +327,7 @@ class Engine:
         if await self.store.count_subscriptions(owner) >= cap:  # a cheap early answer; the add checks again
             raise _cap_reached(owner, cap)
         backfill_ids = []
-        if backfill > 0:
+        if backfill > 0 and query is not None:
             backfill_ids = [p.id for p in await self.preview(query) if p.upvotes >= min_upvotes][:backfill]
         is_channel = owner.scope is Scope.GUILD
         indexed: list[int] = []
@@ -307,7 +342,7 @@ class Engine:
             sub = await self.store.add_subscription(
                 scope=owner.scope,
                 user_id=user_id,
-                query=query.text,
+                query=query.text if query is not None else "",
                 now=self.clock(),
                 guild_id=owner.id if is_channel else None,
                 channel_id=channel_id,
@@ -318,6 +353,7 @@ class Engine:
                 forum_tags=forum_tags,
                 mention_role_id=mention_role_id,
                 max_per_day=max_per_day,
+                mode=mode,
                 cap=cap,
                 on_created=index_new,
             )
@@ -338,7 +374,7 @@ class Engine:
         if sub is None:
             return None
         if status is SubscriptionStatus.ACTIVE:  # indexed first: a resume the index has no room for changes nothing
-            self._index(sub, parse_query(sub.query))
+            self._index(sub, query_of(sub))
         changed = False
         try:
             changed = await self.store.set_subscription_status(owner, subscription_id, status, reason)
@@ -385,7 +421,8 @@ class Engine:
 
     async def explain(self, paper: Paper, sub: Subscription) -> PaperExplanation:
         """Did ``paper`` match ``sub``, and if it matched, why was it (not) delivered?"""
-        verdict = explain(parse_query(sub.query), document_for(paper))
+        query = query_of(sub)
+        verdict = explain(query, document_for(paper)) if query is not None else Explanation(True, (), ())
         record = await self.store.delivery_record(sub.id, paper.id)
         paused = f"the subscription is paused ({sub.pause_reason or 'no reason given'})"
         if record is not None:
@@ -420,6 +457,8 @@ class Engine:
             )
         if not sub.active:
             return PaperExplanation(sub, verdict, paused, None)
+        if sub.mode is Mode.RECOMMEND:
+            return PaperExplanation(sub, verdict, "recommend mode: it was not among the best its profile scored", None)
         return PaperExplanation(
             sub, verdict, "it matches but has not been queued yet; it will be considered on the next poll", None
         )

@@ -105,6 +105,14 @@ class Scope(StrEnum):
     USER = "user"
 
 
+class Mode(StrEnum):
+    """How a subscription picks papers: its query decides (``match``), or the target's learned profile ranks
+    what the query (optional, then a hard gate) lets through (``recommend``)."""
+
+    MATCH = "match"
+    RECOMMEND = "recommend"
+
+
 class Schedule(StrEnum):
     INSTANT = "instant"
     DAILY = "daily"
@@ -160,6 +168,7 @@ class Subscription:
     forum_tags: tuple[int, ...] = ()  # the forum's tag ids each post gets
     mention_role_id: int | None = None  # channel subscriptions: the role pinged when its papers arrive
     max_per_day: int = 0  # instant posts per day at most (0: no cap); the rest go in one overflow message
+    mode: Mode = Mode.MATCH
 
     @property
     def active(self) -> bool:

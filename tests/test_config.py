@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, load_settings, parse_duration, settings_from_dict, settings_warnings
+from bot.store.migrations import MIGRATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,8 +92,6 @@ def test_check_creates_database(tmp_path):
     (tmp_path / "c.toml").write_text('[storage]\npath = "data/p.db"\n')
     result = _cli("check", "--config", "c.toml", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr
-    from bot.store.migrations import MIGRATIONS
-
     assert f"schema v{len(MIGRATIONS)}" in result.stdout
     assert (tmp_path / "data" / "p.db").exists()
 

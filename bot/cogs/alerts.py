@@ -12,9 +12,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs import budget, owned
+from bot.cogs import budget, owned, relevance
 from bot.cogs.ui import line_embeds, reply, user_cooldown
-from bot.models import Owner, Schedule, SubscriptionStatus
+from bot.models import Mode, Owner, Schedule, SubscriptionStatus
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
@@ -39,11 +39,13 @@ class Alerts(
     async def add(
         self,
         interaction: discord.Interaction,
-        query: str,
+        query: str | None = None,
         schedule: owned.ScheduleChoice = Schedule.INSTANT,
         min_upvotes: owned.MinUpvotes = 0,
         backfill: owned.Backfill = 0,
         max_per_day: owned.MaxPerDay = 0,
+        mode: str = Mode.MATCH,
+        like: str | None = None,
     ) -> None:
         headline = "Alert **#{id}** added: I'll DM you new papers matching it ({delivery})."
         await owned.add_subscription(
@@ -56,7 +58,20 @@ class Alerts(
             backfill,
             headline=headline,
             max_per_day=max_per_day,
+            mode=mode,
+            like=like,
         )
+
+    @app_commands.command(name="import", description="Like the papers of your library (BibTeX or Zotero CSV)")
+    @app_commands.describe(file="A .bib file or a Zotero CSV export, up to 1 MB")
+    @user_cooldown()
+    async def import_(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
+        await relevance.import_library(self.bot, interaction, file)
+
+    @app_commands.command(name="forget", description="Delete your alerts profile: liked papers and imports")
+    @user_cooldown()
+    async def forget(self, interaction: discord.Interaction) -> None:
+        await relevance.forget(self.bot, interaction)
 
     @app_commands.command(name="list", description="Show your alerts")
     @user_cooldown()

@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs import budget
+from bot.cogs import budget, relevance
 from bot.cogs.ui import (
     AUTOCOMPLETE_LIMIT,
     WEEKDAY_CHOICES,
@@ -27,7 +27,7 @@ from bot.delivery.render import trim
 from bot.delivery.schedule import next_due, parse_digest_time, parse_weekday, validate_timezone
 from bot.engine import PREVIEW_DAYS
 from bot.matching import parse_query
-from bot.models import DigestSettings, Owner, Schedule, Scope, Subscription, SubscriptionStatus
+from bot.models import DigestSettings, Mode, Owner, Schedule, Scope, Subscription, SubscriptionStatus
 from bot.store import Store
 from bot.tree import UserFacingError
 
@@ -63,16 +63,24 @@ class ScheduleOption(app_commands.Transformer):
 ScheduleChoice = app_commands.Transform[Schedule, ScheduleOption]
 
 
+MODE_CHOICES = [app_commands.Choice(name=str(mode), value=str(mode)) for mode in Mode]
+
+
 def describe_add(*, query: str, backfill: str, **more: str) -> Callable[[T], T]:
-    """``app_commands.describe`` for an add command: its own query example and backfill wording, the rest alike."""
-    return app_commands.describe(
-        query=f"What to match, e.g. {query} (see the README for the syntax)",
+    """``app_commands.describe`` and ``choices`` for an add command: its own query example and backfill wording,
+    the rest alike."""
+    describe = app_commands.describe(
+        query=f"What to match, e.g. {query} (see the README for the syntax; optional in recommend mode)",
+        mode="match (default): the query decides; recommend: a profile learned from liked papers ranks them",
+        like="Comma-separated arXiv ids of stored papers you like, to seed the profile (recommend mode)",
         schedule="instant (default), or one daily / weekly digest message",
         min_upvotes="Only papers with at least this many Hugging Face upvotes (default 0)",
         backfill=f"Also {backfill} up to this many recent stored matches now (0-10, default 0)",
         max_per_day="At most this many instant posts a day, most upvoted first; the rest in one list at digest time",
         **more,
     )
+    choices = app_commands.choices(mode=MODE_CHOICES)
+    return lambda command: describe(choices(command))
 
 
 # How each scope names its subscriptions and its commands in replies.
@@ -90,6 +98,7 @@ def status_text(sub: Subscription) -> str:
 def delivery_text(sub: Subscription) -> str:
     """``instant``, ``daily digest``, plus the upvote threshold when there is one."""
     text = SCHEDULE_NAMES[sub.schedule]
+    text += ", recommend mode" if sub.mode is Mode.RECOMMEND else ""
     text += f", ≥ {sub.min_upvotes} upvotes" if sub.min_upvotes else ""
     text += f", at most {sub.max_per_day} a day" if sub.max_per_day else ""
     return text + (f", pings <@&{sub.mention_role_id}>" if sub.mention_role_id else "")
@@ -99,7 +108,7 @@ def subscription_line(sub: Subscription) -> str:
     where = f"<#{sub.channel_id}> · " if sub.channel_id else ""
     return (
         f"**#{sub.id}** · {where}{status_text(sub)} · {delivery_text(sub)} · {sub.delivered_count} delivered\n"
-        f"{code(trim(sub.query, 200))}"
+        f"{code(trim(sub.query, 200)) if sub.query else '(no query: the profile decides)'}"
     )
 
 
@@ -134,7 +143,7 @@ async def add_subscription(
     bot: PaperBot,
     interaction: discord.Interaction,
     owner: Owner,
-    query: str,
+    query: str | None,
     schedule: Schedule,
     min_upvotes: int,
     backfill: int,
@@ -145,6 +154,8 @@ async def add_subscription(
     forum_tags: Sequence[int] = (),
     mention_role_id: int | None = None,
     max_per_day: int = 0,
+    mode: str = Mode.MATCH,
+    like: str | None = None,
 ) -> None:
     """The body of ``/subscriptions add`` and ``/alerts add``: create, then explain what will happen.
 
@@ -157,7 +168,10 @@ async def add_subscription(
             "Use one or the other."
         )
     await interaction.response.defer(ephemeral=True, thinking=True)
-    parsed = parse_query(query)
+    if mode == Mode.MATCH and not (query and query.strip()):
+        raise UserFacingError("A `mode:match` subscription needs a `query:`. Give one, or choose `mode:recommend`.")
+    parsed = parse_query(query) if query and query.strip() else None
+    liked = await relevance.liked_ids(bot, like)
     sub, queued = await bot.engine.add_subscription(
         owner=owner,
         user_id=interaction.user.id,
@@ -170,13 +184,15 @@ async def add_subscription(
         forum_tags=forum_tags,
         mention_role_id=mention_role_id,
         max_per_day=max_per_day,
+        mode=Mode(mode),
     )
-    lines = [
-        headline.format(id=sub.id, delivery=delivery_text(sub)),
-        f"Query: {code(parsed.text)}",
-        f"Understood as: {code(parsed.describe())}",
-        f"Next check for new papers: {relative_time(bot.next_check_time())}.",
-    ]
+    await relevance.seed(bot, sub.target, interaction.user.id, liked)
+    lines = [headline.format(id=sub.id, delivery=delivery_text(sub))]
+    if parsed is not None:
+        lines += [f"Query: {code(parsed.text)}", f"Understood as: {code(parsed.describe())}"]
+    if note := relevance.profile_note(bot, sub, len(liked)):
+        lines.append(note)
+    lines.append(f"Next check for new papers: {relative_time(bot.next_check_time())}.")
     if schedule is not Schedule.INSTANT:
         settings = await bot.store.digest_settings(owner)
         lines.append(
@@ -185,6 +201,8 @@ async def add_subscription(
         )
     if queued:
         lines.append(f"Sending the {queued} most recent stored match{'es' if queued != 1 else ''} now.")
+    elif backfill and parsed is None:
+        lines.append("Backfill takes the newest matches of a query; without one there is nothing to backfill.")
     elif backfill:
         lines.append(f"No stored papers from the last {PREVIEW_DAYS} days match yet, so nothing to backfill.")
     if owner.scope is Scope.USER:

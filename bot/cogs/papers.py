@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs import access, budget
+from bot.cogs import access, budget, relevance
 from bot.cogs.controls import feedback_text
 from bot.cogs.help import help_embeds
 from bot.cogs.ui import code, line_embeds, relative_time, reply, send_reply, user_cooldown
@@ -88,7 +88,8 @@ class SearchPager(discord.ui.View):
 def _explanation_line(item: PaperExplanation, guild_id: int | None) -> str:
     sub, verdict = item.subscription, item.verdict
     whose = " (your alert)" if sub.scope is Scope.USER else ""
-    head = f"{'✅' if verdict.matched else '❌'} **#{sub.id}**{whose} {code(trim(sub.query, 120))}"
+    query = code(trim(sub.query, 120)) if sub.query else "(no query: recommend mode)"
+    head = f"{'✅' if verdict.matched else '❌'} **#{sub.id}**{whose} {query}"
     found = f"found: {', '.join(code(h) for h in verdict.hits[:6])}" if verdict.hits else "no term found"
     detail = found if verdict.matched else "; ".join(verdict.failures[:3]) or found
     reason = item.reason
@@ -192,6 +193,19 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
+    @app_commands.command(
+        name="similar", description="The stored papers most similar to one, with the words they share"
+    )
+    @app_commands.describe(paper="arXiv id or URL (arxiv.org, huggingface.co/papers), DOI, or the id in a footer")
+    @user_cooldown()
+    @budget.expensive()
+    async def similar(self, interaction: discord.Interaction, paper: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await self.bot.store.get_paper(paper_key(paper))
+        if found is None:
+            raise UserFacingError(f"I don't have {code(trim(paper, 100))} stored; try `/papers search`.")
+        await relevance.similar(self.bot, interaction, found)
+
     @app_commands.command(name="explain", description="Why was a paper posted — or not — for my subscriptions?")
     @app_commands.describe(
         paper="arXiv id or URL, DOI, or the id in a footer",
@@ -217,6 +231,9 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
             + await feedback_text(self.bot.store, s.target, found.id)
             for s in subs
         ]
+        for target in dict.fromkeys(s.target for s in subs):
+            if score := relevance.score_line(self.bot, target, found):
+                lines.append(score + (f" — <#{target.id}>" if target.scope is Scope.GUILD else ""))
         title = trim(f"{found.id}: {found.title}", 250)
         await reply(interaction, embeds=line_embeds(title, lines))
 

@@ -18,7 +18,7 @@ from bot.cogs.ui import code, line_embeds, reply, user_cooldown
 from bot.delivery.render import render_paper_embed
 from bot.engine import PREVIEW_DAYS
 from bot.matching import parse_query
-from bot.models import Owner, Schedule, Subscription, SubscriptionStatus
+from bot.models import Mode, Owner, Schedule, Subscription, SubscriptionStatus
 from bot.tree import UserFacingError
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ class Subscriptions(
     async def add(
         self,
         interaction: discord.Interaction,
-        query: str,
+        query: str | None = None,
         channel: app_commands.Transform[discord.TextChannel | discord.ForumChannel, PostableChannel] | None = None,
         schedule: owned.ScheduleChoice = Schedule.INSTANT,
         min_upvotes: owned.MinUpvotes = 0,
@@ -113,6 +113,8 @@ class Subscriptions(
         tags: str | None = None,
         max_per_day: owned.MaxPerDay = 0,
         mention: discord.Role | None = None,
+        mode: str = Mode.MATCH,
+        like: str | None = None,
     ) -> None:
         target = channel or interaction.channel
         if not isinstance(target, discord.TextChannel | discord.ForumChannel):
@@ -143,6 +145,8 @@ class Subscriptions(
             forum_tags=[t.id for t in forum_tags],
             mention_role_id=mention.id if mention else None,
             max_per_day=max_per_day,
+            mode=mode,
+            like=like,
         )
 
     @app_commands.command(name="list", description="Show this server's subscriptions")

@@ -33,7 +33,7 @@ from bot.delivery.render import (
 from bot.delivery.schedule import latest_due
 from bot.delivery.volume import OVERFLOW_NOTE, not_yet_posted, over_daily_cap
 from bot.logs import log_context
-from bot.models import DeliveryStatus, PendingDelivery, Schedule, Scope, Subscription, Target
+from bot.models import DeliveryStatus, Paper, PendingDelivery, Schedule, Scope, Subscription, Target
 from bot.pacing import FairSlots, backoff_delay
 from bot.store import Store
 
@@ -105,6 +105,10 @@ class DrainResult:
     digests: int = 0
 
 
+Ranker = Callable[[Target, Sequence[Paper]], "list[Paper] | None"]
+"""Orders a digest's papers for its target, best first; None keeps the store's order (upvotes, then recency)."""
+
+
 class Sender:
     """Posts due outbox rows and digests through a transport, recording every outcome in the store."""
 
@@ -116,6 +120,7 @@ class Sender:
         on_paused: PausedCallback | None = None,
         digest_cap: int = DIGEST_CAP,
         concurrency: int = 50,
+        rank: Ranker | None = None,
     ) -> None:
         self.store = store
         self.transport = transport
@@ -123,6 +128,7 @@ class Sender:
         self.on_paused = on_paused
         self.digest_cap = digest_cap
         self.concurrency = concurrency
+        self.rank = rank
 
     async def drain(self, limit: int = 5000) -> DrainResult:
         """Send everything due now, ``limit`` rows a page, then any digest whose time has come.
@@ -379,6 +385,10 @@ class Sender:
     def _digest_batch(
         self, sub: Subscription, rows: list[PendingDelivery], start: datetime, end: datetime, nonce: str
     ) -> Batch:
+        ranked = self.rank(sub.target, [r.paper for r in rows]) if self.rank is not None else None
+        if ranked is not None:  # the target's learned profile orders its digests, best first
+            position = {paper.id: i for i, paper in enumerate(ranked)}
+            rows = sorted(rows, key=lambda r: position[r.paper.id])
         embeds = render_digest(sub, [r.paper for r in rows], start, end, cap=self.digest_cap, nonce=nonce)
         keys = [(r.subscription_id, r.paper.id) for r in rows]
         post = forum.digest_post(sub, len(rows), end) if sub.forum else None

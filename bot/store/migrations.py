@@ -153,4 +153,20 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE papers ADD COLUMN version INTEGER;
     """,
+    # 8: relevance profiles. A target's seeded and imported examples (feedback clicks are kept in their own table
+    # and joined in Store.profile_examples), and a subscription's mode: 'match' (its query decides) or
+    # 'recommend' (the target's learned profile ranks what the query, if any, lets through).
+    """
+    CREATE TABLE profile_examples (
+        target_kind TEXT NOT NULL CHECK (target_kind IN ('channel', 'user')),
+        target_id INTEGER NOT NULL,
+        paper_id TEXT NOT NULL REFERENCES papers (id),
+        label INTEGER NOT NULL CHECK (label IN (-1, 1)),
+        origin TEXT NOT NULL CHECK (origin IN ('seed', 'import')),
+        user_id INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (target_kind, target_id, paper_id)
+    );
+    ALTER TABLE subscriptions ADD COLUMN mode TEXT NOT NULL DEFAULT 'match' CHECK (mode IN ('match', 'recommend'));
+    """,
 )

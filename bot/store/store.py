@@ -13,11 +13,12 @@ from bot.store.connection import Database
 from bot.store.feedback import FeedbackQueries
 from bot.store.outbox import OutboxQueries
 from bot.store.papers import PaperQueries
+from bot.store.profiles import ProfileQueries
 from bot.store.sources import SourceQueries
 from bot.store.subscriptions import SubscriptionQueries
 
 
-class Store(PaperQueries, SubscriptionQueries, OutboxQueries, SourceQueries, FeedbackQueries):
+class Store(PaperQueries, SubscriptionQueries, OutboxQueries, SourceQueries, FeedbackQueries, ProfileQueries):
     """Async access to paperbot's SQLite database. Create with :meth:`open`."""
 
     def __init__(self, db: Database) -> None:

@@ -9,14 +9,14 @@ from typing import Any
 
 import aiosqlite
 
-from bot.models import DigestSettings, Owner, Schedule, Scope, Subscription, SubscriptionStatus, Target
+from bot.models import DigestSettings, Mode, Owner, Schedule, Scope, Subscription, SubscriptionStatus, Target
 from bot.store.connection import Database
 from bot.store.outbox import queue_deliveries
 from bot.store.schema import SCOPE_OF_KIND, SUBSCRIPTION_KIND, dt, ts
 
 _COLUMNS = (
     "s.id, s.kind, s.guild_id, s.channel_id, s.user_id, s.query, s.created_at, s.schedule, s.min_upvotes, "
-    "s.last_digest_at, s.status, s.pause_reason, s.forum, s.forum_tags, s.mention_role_id, s.max_per_day, "
+    "s.last_digest_at, s.status, s.pause_reason, s.forum, s.forum_tags, s.mention_role_id, s.max_per_day, s.mode, "
 )
 _SUBSCRIPTION_COLUMNS = (
     _COLUMNS
@@ -46,6 +46,7 @@ def _subscription_from_row(row: aiosqlite.Row) -> Subscription:
         forum_tags=tuple(json.loads(row["forum_tags"])),
         mention_role_id=row["mention_role_id"],
         max_per_day=row["max_per_day"],
+        mode=Mode(row["mode"]),
     )
 
 
@@ -84,6 +85,7 @@ class SubscriptionQueries:
         forum_tags: Sequence[int] = (),
         mention_role_id: int | None = None,
         max_per_day: int = 0,
+        mode: Mode = Mode.MATCH,
         cap: int | None = None,
         on_created: Callable[[Subscription], None] | None = None,
     ) -> Subscription | None:
@@ -103,8 +105,9 @@ class SubscriptionQueries:
                     return None
             cursor = await db.execute(
                 "INSERT INTO subscriptions (kind, guild_id, channel_id, user_id, query, schedule, min_upvotes, "
-                "created_at, forum, forum_tags, mention_role_id, max_per_day) VALUES (:kind, :guild_id, :channel_id, "
-                ":user_id, :query, :schedule, :min_upvotes, :now, :forum, :forum_tags, :mention_role_id, :max_per_day)",
+                "created_at, forum, forum_tags, mention_role_id, max_per_day, mode) VALUES (:kind, :guild_id, "
+                ":channel_id, :user_id, :query, :schedule, :min_upvotes, :now, :forum, :forum_tags, :mention_role_id, "
+                ":max_per_day, :mode)",
                 {
                     "kind": SUBSCRIPTION_KIND[scope],
                     "guild_id": guild_id,
@@ -118,6 +121,7 @@ class SubscriptionQueries:
                     "now": ts(now),
                     "forum": forum,
                     "forum_tags": json.dumps(list(forum_tags)),
+                    "mode": str(mode),
                 },
             )
             sub_id = cursor.lastrowid

@@ -33,6 +33,9 @@ Notes for test authors:
 * ``messages(cid)`` lists what the bot posted with POST /channels/{cid}/messages. Interaction responses
   and followups are in the ``InteractionResult`` (and, when not ephemeral, in
   ``messages(cid, include_interaction_messages=True)`` / GET history).
+* An attachment option (type 11) takes ``{"filename": ..., "content": bytes, "content_type": ...}``: the
+  interaction carries its id and ``resolved.attachments`` (Discord's AttachmentResponse fields), and the bot
+  downloads the bytes from the emulator's loopback CDN (``cdn_base``/attachments/{id}/{filename}).
 * ``click(message=..., custom_id=...)`` presses a button on any live message the bot created (channel
   message, interaction response or followup, ephemeral or not; action rows or components v2 nesting)
   like the Discord client would: only enabled buttons, only where the user can see the message. It

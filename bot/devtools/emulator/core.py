@@ -35,6 +35,8 @@ class EmulatorCore:
         self._users_add(User(self.owner_id, "app-owner"))
         self.requests: list[RecordedRequest] = []
         self.internal_errors: list[Exception] = []  # emulator bugs (answered with 400 "emulator internal error")
+        self.uploads: dict[int, bytes] = {}  # files users attached to slash commands, served at /attachments/
+        self.cdn_base = ""  # where the loopback CDN serves them (set at start)
         self._changed = asyncio.Event()
 
     def _snowflake(self) -> int:

@@ -242,12 +242,35 @@ class Invocations(CommandRoutes, InteractionRoutes):
             else:
                 raise AssertionError(f"option {nm!r}: unknown {'user' if otype == 6 else 'role'} {sid}")
             value = str(sid)
+        elif otype == 11:
+            value = self._attachment_option(nm, value, resolved)
         else:
             raise AssertionError(f"option {nm!r} (type {otype}): unsupported or unknown value {value!r}")
         choices = d.get("choices")
         if choices and value not in [c["value"] for c in choices]:
             raise AssertionError(f"option {nm!r}: {value!r} is not one of the choices")
         return value
+
+    def _attachment_option(self, nm: str, value: Any, resolved: JSON) -> str:
+        """An uploaded file, given as ``{"filename": ..., "content": bytes, "content_type": ...}``: Discord sends
+        its id as the value and the attachment in ``resolved.attachments``, served from the loopback CDN."""
+        if not isinstance(value, dict) or not isinstance(value.get("content"), bytes) or not value.get("filename"):
+            raise AssertionError(f"option {nm!r} needs {{'filename': str, 'content': bytes}}, got {value!r}")
+        aid = self._snowflake()
+        url = f"{self.cdn_base}/attachments/{aid}/{value['filename']}"
+        entry: JSON = {
+            "id": str(aid),
+            "filename": value["filename"],
+            "size": len(value["content"]),
+            "url": url,
+            "proxy_url": url,
+            "ephemeral": True,
+        }
+        if value.get("content_type"):
+            entry["content_type"] = value["content_type"]
+        self.uploads[aid] = value["content"]
+        resolved.setdefault("attachments", {})[str(aid)] = entry
+        return str(aid)
 
     def _channel_option(self, d: JSON, cid: int, resolved: JSON, guild: Guild | None, user_id: int) -> None:
         if guild is None:
