@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import discord
@@ -19,6 +20,7 @@ from bot.delivery.discord_transport import DiscordTransport, paced_requests
 from bot.delivery.sender import Sender
 from bot.engine import Engine, PollResult, utc_now
 from bot.models import SourceHealth, Target
+from bot.sharding import process_shards
 from bot.sources.arxiv import ArxivSource
 from bot.sources.base import Source
 from bot.sources.huggingface import HuggingFaceSource
@@ -53,8 +55,13 @@ def build_sources(settings: Settings) -> list[Source]:
     return sources
 
 
-class PaperBot(commands.Bot):
-    """paperbot's Discord client. Only the ``guilds`` intent: no privileged intents are needed."""
+class PaperBot(commands.AutoShardedBot):
+    """paperbot's Discord client. Only the ``guilds`` intent: no privileged intents are needed.
+
+    Sharded: ``[discord] shard_count`` shards in all (0: as many as Discord recommends), of which this process
+    runs ``shard_ids`` (absent: all). It answers its shards' interactions and sends its guilds' papers
+    (and DMs when it runs shard 0); see bot/sharding.py.
+    """
 
     store: Store
     engine: Engine
@@ -64,6 +71,9 @@ class PaperBot(commands.Bot):
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
+        shards: dict[str, Any] = {"shard_count": settings.discord.shard_count or None}  # None: ask Discord
+        if settings.discord.shard_ids is not None:
+            shards["shard_ids"] = list(settings.discord.shard_ids)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -71,6 +81,7 @@ class PaperBot(commands.Bot):
             help_command=None,
             http_trace=paced_requests(),
             tree_cls=PaperTree,  # every REST request, retries included, under the global limit
+            **shards,
         )
         self.settings = settings
         self.clock = clock
@@ -96,6 +107,7 @@ class PaperBot(commands.Bot):
             self.clock,
             on_paused=self._on_paused,
             digest_cap=self.settings.delivery.digest_cap,
+            shards=process_shards(self.settings.discord.shard_count, self.settings.discord.shard_ids),
         )
         self.http_session = aiohttp.ClientSession(headers={"User-Agent": "paperbot (+https://github.com/)"})
         for cog in COGS:

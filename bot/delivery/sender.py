@@ -33,6 +33,7 @@ from bot.delivery.render import (
 from bot.delivery.schedule import latest_due
 from bot.models import DeliveryStatus, PendingDelivery, Scope, Subscription, Target
 from bot.pacing import FairSlots, backoff_delay
+from bot.sharding import Shards
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -108,8 +109,10 @@ class Sender:
         on_paused: PausedCallback | None = None,
         digest_cap: int = DIGEST_CAP,
         concurrency: int = 50,
+        shards: Shards | None = None,
     ) -> None:
         self.store = store
+        self.shards = shards  # None: this process runs every shard; else only its guilds' (and maybe DMs') work
         self.transport = transport
         self.clock = clock
         self.on_paused = on_paused
@@ -144,7 +147,7 @@ class Sender:
                 rows = await self.store.due_deliveries(self.clock(), PER_TARGET_ROWS, PER_TARGET_ROWS, target)
 
         for _ in range(MAX_PAGES_PER_DRAIN):  # a big backlog drains in one run, page after page
-            page = await self.store.due_deliveries(self.clock(), limit, PER_TARGET_ROWS)
+            page = await self.store.due_deliveries(self.clock(), limit, PER_TARGET_ROWS, shards=self.shards)
             by_target: dict[Target, list[PendingDelivery]] = defaultdict(list)
             for row in page:
                 if row.target not in stalled:
@@ -290,6 +293,8 @@ class Sender:
     async def _send_due_digests(self, result: DrainResult) -> None:
         now = self.clock()
         for sub in await self.store.digest_subscriptions():
+            if self.shards is not None and not self.shards.owns(sub.scope, sub.owner.id):
+                continue  # another process's guild (or the DMs' process)
             period_start = sub.last_digest_at or sub.created_at
             settings = await self.store.digest_settings(sub.owner)
             due = latest_due(period_start, now, sub.schedule, settings)

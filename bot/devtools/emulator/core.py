@@ -39,6 +39,13 @@ class EmulatorCore:
         self._last_id = max(self._last_id + 1, candidate)
         return self._last_id
 
+    def _guild_snowflake(self) -> int:
+        """A new guild's id: a snowflake of a later millisecond than any id so far, as guilds made at different
+        times have; so ``id >> 22`` (the shard formula's part) differs from guild to guild and spreads them."""
+        candidate = max(((self._last_id >> 22) + 1) << 22, (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22)
+        self._last_id = candidate
+        return candidate
+
     def _notify(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()

@@ -49,7 +49,7 @@ class UserRoutes(WorldModel):
         if req.path.endswith("/bot"):
             data.update(
                 {
-                    "shards": 1,
+                    "shards": self.shard_count,
                     "session_start_limit": {
                         "total": 1000,
                         "remaining": 1000,
