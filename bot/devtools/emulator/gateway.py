@@ -148,6 +148,11 @@ class Gateway(Payloads):
         """The shard ids with a live gateway session, in order."""
         return sorted(shard for shard, s in self._sessions.items() if s.live)
 
+    def dispatched(self, shard: int) -> list[JSON]:
+        """The events sent on a shard's current session so far (``{"op": 0, "t", "s", "d"}``), oldest first."""
+        session = self._sessions.get(shard)
+        return [] if session is None else list(session.events)
+
     def shard_of(self, guild_id: int) -> int:
         """The shard a guild's events go to, for the shard count the connected sessions identified with."""
         count = next(iter(self._sessions.values())).shard_count if self._sessions else self.shard_count
