@@ -59,7 +59,7 @@ class PaperBot(commands.AutoShardedBot):
     """paperbot's Discord client. Only the ``guilds`` intent: no privileged intents are needed.
 
     Sharded: ``[discord] shard_count`` shards in all (0: as many as Discord recommends), of which this process
-    runs ``shard_ids`` (absent: all). It answers its shards' interactions and sends its guilds' papers
+    runs ``shard_ids`` (empty: all). It answers its shards' interactions and sends its guilds' papers
     (and DMs when it runs shard 0); see bot/sharding.py.
     """
 
@@ -72,7 +72,7 @@ class PaperBot(commands.AutoShardedBot):
         intents = discord.Intents.none()
         intents.guilds = True
         shards: dict[str, Any] = {"shard_count": settings.discord.shard_count or None}  # None: ask Discord
-        if settings.discord.shard_ids is not None:
+        if settings.discord.shard_ids:
             shards["shard_ids"] = list(settings.discord.shard_ids)
         super().__init__(
             command_prefix=commands.when_mentioned,

@@ -98,7 +98,7 @@ class DiscordSettings(_Table, frozen=True):
     gateway_url: str = ""
     dev_guild_id: Count = 0
     shard_count: Count = 0
-    shard_ids: tuple[Count, ...] | None = None
+    shard_ids: tuple[Count, ...] = ()  # empty: all of shard_count
 
 
 class StorageSettings(_Table, frozen=True):
@@ -236,15 +236,13 @@ def _check_token_env(name: str) -> None:
 
 
 def _check_shards(discord: DiscordSettings) -> None:
-    """``shard_ids`` names this process's part of ``shard_count`` shards: a non-empty set, each below the count."""
-    if discord.shard_ids is None:
+    """``shard_ids`` names this process's part of ``shard_count`` shards (empty: all): each below the count, once."""
+    if not discord.shard_ids:
         return
     if discord.shard_count < 1:
         raise ConfigError(
             "discord.shard_ids: requires discord.shard_count >= 1 (the total number of shards across all processes)"
         )
-    if not discord.shard_ids:
-        raise ConfigError("discord.shard_ids: list at least one shard, or leave the key out to run all shards")
     if too_big := sorted(i for i in discord.shard_ids if i >= discord.shard_count):
         raise ConfigError(
             f"discord.shard_ids: {too_big} not below discord.shard_count ({discord.shard_count}); shard ids run "

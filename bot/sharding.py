@@ -50,9 +50,9 @@ class Shards:
         return owns_guild(owner_id, self.count, self.ids)
 
 
-def process_shards(shard_count: int, shard_ids: Collection[int] | None) -> Shards | None:
-    """This process's shards from ``[discord] shard_count``/``shard_ids``; None when it runs all of them (then it
-    serves every guild and DM, whatever the count Discord recommends)."""
-    if shard_ids is None or set(shard_ids) == set(range(shard_count)):
+def process_shards(shard_count: int, shard_ids: Collection[int]) -> Shards | None:
+    """This process's shards from ``[discord] shard_count``/``shard_ids`` (empty: all); None when it runs all of
+    them (then it serves every guild and DM, whatever the count Discord recommends)."""
+    if not shard_ids or set(shard_ids) == set(range(shard_count)):
         return None
     return Shards(shard_count, frozenset(shard_ids))
