@@ -14,6 +14,7 @@ import discord
 
 from bot.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings, settings_warnings
 from bot.store import Store
+from bot.store.sole_process import DatabaseInUse, sole_process
 
 EXIT_USAGE = 2
 
@@ -99,9 +100,11 @@ def _run(settings: Settings) -> int:
     for warning in settings_warnings(settings):
         logging.getLogger("bot").warning(warning)
     point_client_at(settings)
-    bot = PaperBot(settings)
     try:
-        bot.run(token, log_handler=None)
+        with sole_process(settings.storage.path):
+            PaperBot(settings).run(token, log_handler=None)
+    except DatabaseInUse as exc:
+        return _fail(str(exc))
     except discord.LoginFailure:
         return _fail(f"Discord rejected the token in {settings.discord.token_env}; check it and try again")
     return 0
