@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
-from collections.abc import Sequence
 from datetime import timedelta
 
-from bot.delivery.controls import Component
-from bot.delivery.render import Embed
 from bot.delivery.sender import Sender
 from bot.models import Schedule, Scope
 from bot.sharding import Shards
 from tests.conftest import T0, make_paper
+from tests.delivery.test_sender import _RecordingTransport
 
 # Guilds whose ids put them on shard 0 and shard 1 of 2; one channel each; one user with a DM alert.
 GUILD = {0: (10 << 22) | 77, 1: (11 << 22) | 77}
@@ -20,35 +17,11 @@ CHANNEL = {0: 100, 1: 200}
 USER, DM_CHANNEL = 7, 907
 
 
-class _Transport:
-    """Every post succeeds; its channel is recorded."""
-
-    def __init__(self) -> None:
-        self.posts: list[int] = []
-
-    async def send(
-        self, channel_id: int, embeds: Sequence[Embed], nonce: str, components: Sequence[Component] = ()
-    ) -> int:
-        await asyncio.sleep(0)
-        self.posts.append(channel_id)
-        return len(self.posts)
+class _Transport(_RecordingTransport):
+    """Every post succeeds and its channel is recorded; DMs open too."""
 
     async def open_dm(self, user_id: int) -> int:
         return 900 + user_id
-
-    async def recent_footers(self, channel_id: int, limit: int = 100) -> list[tuple[int, list[str]]]:
-        return []
-
-    async def create_post(
-        self, forum_id: int, name: str, embeds: Sequence[Embed], components: Sequence[Component], tags: Sequence[int]
-    ) -> int:
-        raise AssertionError("no forums here")
-
-    async def active_posts(self, guild_id: int, forum_id: int) -> list[tuple[int, str]]:
-        raise AssertionError("no forums here")
-
-    async def first_footers(self, post_id: int) -> list[str] | None:
-        raise AssertionError("no forums here")
 
 
 async def _subscribe_everywhere(store, schedule: Schedule) -> None:
