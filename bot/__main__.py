@@ -17,6 +17,13 @@ from bot.store import Store
 from bot.store.sole_process import DatabaseInUse, sole_process
 
 EXIT_USAGE = 2
+# Gateway close codes that mean the [discord] shard settings are wrong, and what to do about it.
+SHARD_REFUSALS = {
+    4010: "4010 Invalid shard: check discord.shard_count and discord.shard_ids; every process of the bot must use "
+    "the same shard_count, and no shard may be run by two processes at once",
+    4011: "4011 Sharding required: this bot is in too many servers for its shards; raise discord.shard_count (0: as "
+    "many as Discord recommends)",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -107,6 +114,10 @@ def _run(settings: Settings) -> int:
         return _fail(str(exc))
     except discord.LoginFailure:
         return _fail(f"Discord rejected the token in {settings.discord.token_env}; check it and try again")
+    except discord.ConnectionClosed as exc:
+        if exc.code not in SHARD_REFUSALS:
+            raise
+        return _fail(f"Discord closed shard {exc.shard_id}'s gateway connection: {SHARD_REFUSALS[exc.code]}")
     return 0
 
 

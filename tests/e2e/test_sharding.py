@@ -8,14 +8,22 @@ Processes share one SQLite file one after another (at the same time needs Postgr
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.devtools.emulator import DiscordEmulator
 from bot.devtools.world import Server
+from tests.devtools.test_emulator_shards import raw_shard
 from tests.e2e.conftest import World, arxiv_ids, today
 from tests.e2e.test_subscriptions import QUERY, expected_ids
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _servers(world: World, count: int) -> list[Server]:
@@ -140,3 +148,39 @@ async def test_a_process_serves_only_its_shards_and_the_rest_waits_for_the_other
     for server in servers:
         assert _delivered(world, server.channel_ids[0]) == want
     assert _delivered(world, world.emulator.dm_channel_id(reader)) == want
+
+
+async def test_a_second_process_on_a_running_shard_stops_with_a_message(world: World, tmp_path):
+    """``paperbot run`` with a shard another process runs: Discord's 4010 ends it with one line saying what to fix."""
+    world.server = _servers(world, 2)[0]
+    config = tmp_path / "c.toml"
+    raw = world.loopback.settings(tmp_path / "p.db", 0, {"discord": {"shard_count": 2, "shard_ids": [0]}})
+    config.write_text(
+        "\n".join(
+            [
+                "[discord]",
+                f'api_base_url = "{raw["discord"]["api_base_url"]}"',
+                f'gateway_url = "{raw["discord"]["gateway_url"]}"',
+                "shard_count = 2",
+                "shard_ids = [0]",
+                "[storage]",
+                f'path = "{raw["storage"]["path"]}"',
+                "[sources.huggingface]",
+                f'url = "{raw["sources"]["huggingface"]["url"]}"',
+            ]
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PAPERBOT_CONFIG"}
+    env.update({"PYTHONPATH": str(ROOT), "DISCORD_TOKEN": DiscordEmulator.BOT_TOKEN})
+    async with raw_shard(world.emulator, [0, 2]) as running:  # shard 0 is taken
+        await running.read_until(lambda: any(t == "READY" for t, _ in running.events))
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", "--config", str(config), env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, stderr = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2, stderr.decode()
+    last = stderr.decode().strip().splitlines()[-1]
+    assert last.startswith("paperbot: Discord closed shard 0's gateway connection: 4010 Invalid shard:"), last
+    assert "discord.shard_ids" in last and "Traceback" not in stderr.decode()
+    assert world.emulator.refused_identifies == [(4010, "Invalid shard.")]
