@@ -86,9 +86,19 @@ async def _check(settings: Settings) -> int:
     print(f"  huggingface: {'enabled' if hf.enabled else 'disabled'}, {hf.url}, every {hf.poll_interval:g}s")
     if settings.discord.dev_guild_id:
         print(f"  commands sync to dev guild {settings.discord.dev_guild_id}")
+    print(f"  shards: {_describe_shards(settings.discord.shard_count, settings.discord.shard_ids)}")
     for warning in settings_warnings(settings):
         print(f"  warning: {warning}")
     return 0
+
+
+def _describe_shards(count: int, ids: Sequence[int]) -> str:
+    if not count:
+        return "as many as Discord recommends, all in this process"
+    if not ids or set(ids) == set(range(count)):
+        return f"all {count} in this process"
+    dms = "; DMs here" if 0 in ids else "; DMs in the process running shard 0"
+    return f"{', '.join(map(str, sorted(ids)))} of {count} in this process{dms}"
 
 
 def _run(settings: Settings) -> int:

@@ -1,11 +1,17 @@
 """``[discord] shard_count``/``shard_ids`` and the ownership rule every sharded process applies."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from bot.config import ConfigError, settings_from_dict
 from bot.models import Scope
 from bot.sharding import Shards, owns_guild, process_shards, shard_of
 
+ROOT = Path(__file__).resolve().parent.parent
 # Guild ids whose timestamp part (id >> 22) is 0, 1, 2, 3: shards 0, 1, 2, 0 of 3.
 GUILDS = [(n << 22) | 4242 for n in range(4)]
 
@@ -61,3 +67,27 @@ def test_shard_settings():
 def test_bad_shard_settings_name_the_key(discord, message):
     with pytest.raises(ConfigError, match=message):
         settings_from_dict({"discord": discord})
+
+
+@pytest.mark.parametrize(
+    ("discord", "line"),
+    [
+        ("", "  shards: as many as Discord recommends, all in this process"),
+        ("shard_count = 3\n", "  shards: all 3 in this process"),
+        (
+            "shard_count = 4\nshard_ids = [3, 1]\n",
+            "  shards: 1, 3 of 4 in this process; DMs in the process running shard 0",
+        ),
+        ("shard_count = 4\nshard_ids = [0]\n", "  shards: 0 of 4 in this process; DMs here"),
+    ],
+)
+def test_check_says_which_shards_this_process_runs(tmp_path, discord, line):
+    (tmp_path / "c.toml").write_text(f'[discord]\n{discord}[storage]\npath = "p.db"\n')
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "PAPERBOT_CONFIG")}
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "check", "--config", "c.toml"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert line in result.stdout.splitlines()
