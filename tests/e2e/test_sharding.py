@@ -150,37 +150,45 @@ async def test_a_process_serves_only_its_shards_and_the_rest_waits_for_the_other
     assert _delivered(world, world.emulator.dm_channel_id(reader)) == want
 
 
-async def test_a_second_process_on_a_running_shard_stops_with_a_message(world: World, tmp_path):
-    """``paperbot run`` with a shard another process runs: Discord's 4010 ends it with one line saying what to fix."""
-    world.server = _servers(world, 2)[0]
+async def _run_cli(world: World, tmp_path: Path, shard_lines: list[str]) -> tuple[int | None, str]:
+    """``paperbot run`` in a subprocess against the world; (exit status, stderr) once it ends."""
+    raw = world.loopback.settings(tmp_path / "p.db", 0)
     config = tmp_path / "c.toml"
-    raw = world.loopback.settings(tmp_path / "p.db", 0, {"discord": {"shard_count": 2, "shard_ids": [0]}})
+    discord, hf = raw["discord"], raw["sources"]["huggingface"]
     config.write_text(
-        "\n".join(
-            [
-                "[discord]",
-                f'api_base_url = "{raw["discord"]["api_base_url"]}"',
-                f'gateway_url = "{raw["discord"]["gateway_url"]}"',
-                "shard_count = 2",
-                "shard_ids = [0]",
-                "[storage]",
-                f'path = "{raw["storage"]["path"]}"',
-                "[sources.huggingface]",
-                f'url = "{raw["sources"]["huggingface"]["url"]}"',
-            ]
-        )
+        f'[discord]\napi_base_url = "{discord["api_base_url"]}"\ngateway_url = "{discord["gateway_url"]}"\n'
+        + "".join(f"{line}\n" for line in shard_lines)
+        + f'[storage]\npath = "{raw["storage"]["path"]}"\n[sources.huggingface]\nurl = "{hf["url"]}"\n'
     )
     env = {k: v for k, v in os.environ.items() if k != "PAPERBOT_CONFIG"}
     env.update({"PYTHONPATH": str(ROOT), "DISCORD_TOKEN": DiscordEmulator.BOT_TOKEN})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", "--config", str(config), env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode, stderr.decode()
+
+
+async def test_a_second_process_on_a_running_shard_stops_with_a_message(world: World, tmp_path):
+    """``paperbot run`` with a shard another process runs: Discord's 4010 ends it with one line saying what to fix."""
+    _servers(world, 2)
     async with raw_shard(world.emulator, [0, 2]) as running:  # shard 0 is taken
         await running.read_until(lambda: any(t == "READY" for t, _ in running.events))
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", "--config", str(config), env=env, cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        _, stderr = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 2, stderr.decode()
-    last = stderr.decode().strip().splitlines()[-1]
+        status, stderr = await _run_cli(world, tmp_path, ["shard_count = 2", "shard_ids = [0]"])
+    assert status == 2, stderr
+    last = stderr.strip().splitlines()[-1]
     assert last.startswith("paperbot: Discord closed shard 0's gateway connection: 4010 Invalid shard:"), last
-    assert "discord.shard_ids" in last and "Traceback" not in stderr.decode()
+    assert "discord.shard_ids" in last and "Traceback" not in stderr
     assert world.emulator.refused_identifies == [(4010, "Invalid shard.")]
+
+
+async def test_too_few_shards_for_the_servers_stops_with_a_message(world: World, tmp_path):
+    """Discord's 4011 (a shard would hold too many servers) names the key to raise."""
+    _servers(world, 3)
+    world.emulator.max_guilds_per_shard = 1
+    status, stderr = await _run_cli(world, tmp_path, ["shard_count = 2"])  # 3 servers on 2 shards: one has 2
+    assert status == 2, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert "4011 Sharding required" in last and "raise discord.shard_count" in last, last
+    assert "Traceback" not in stderr
