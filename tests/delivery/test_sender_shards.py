@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from datetime import timedelta
 
 from bot.delivery.sender import Sender
 from bot.models import Schedule, Scope
-from bot.sharding import Shards
+from bot.sharding import Shards, owns_guild
 from tests.conftest import T0, make_paper
 from tests.delivery.test_sender import _RecordingTransport
 
@@ -83,3 +84,22 @@ async def test_the_shard_filter_keeps_exactly_the_owned_rows(store):
     # Three shards: guild 10<<22 is on shard 1, guild 11<<22 on shard 2.
     assert await targets(Shards(3, frozenset({2}))) == {CHANNEL[1]}
     assert await targets(Shards(3, frozenset({0, 1}))) == {CHANNEL[0], USER}
+
+
+async def test_the_sql_filter_agrees_with_the_python_rule_for_real_sized_ids(store):
+    """Snowflakes up to 2^63: the outbox query's shard arithmetic is the same as bot/sharding.py's."""
+    rng = random.Random(14)
+    guilds = [rng.randrange(1 << 40, 1 << 63) for _ in range(60)]
+    subs = [
+        await store.add_subscription(
+            scope=Scope.GUILD, user_id=1, query="attention", now=T0, guild_id=g, channel_id=1000 + i
+        )
+        for i, g in enumerate(guilds)
+    ]
+    await store.ingest([make_paper(1)], lambda new, _: [(s.id, p.id) for s in subs for p in new], T0)
+    for count in (1, 2, 3, 7, 16):
+        for ids in ({0}, {count - 1}, set(range(0, count, 2))):
+            shards = Shards(count, frozenset(ids))
+            got = {row.target.id for row in await store.due_deliveries(T0, shards=shards)}
+            want = {1000 + i for i, g in enumerate(guilds) if owns_guild(g, count, ids)}
+            assert got == want, (count, ids)
