@@ -3,9 +3,10 @@ INVALIDATE_SESSION, member chunks, and dispatching events under the intents the 
 
 Sharded like Discord: each IDENTIFY names its ``shard: [id, count]`` (none: ``[0, 1]``) and gets a session of its
 own; a guild's events (GUILD_CREATE, interactions, ...) go to the session of shard ``(guild_id >> 22) % count``,
-everything else (DMs) to shard 0. An invalid shard, a shard already connected, or a count differing from the
-connected shards' is closed with 4010 Invalid shard; a shard with more than ``max_guilds_per_shard`` guilds with
-4011 Sharding required."""
+everything else (DMs) to shard 0. An invalid shard is closed with 4010 Invalid shard, and a shard with more than
+``max_guilds_per_shard`` guilds with 4011 Sharding required, as Discord does. Stricter than Discord (which may
+accept them), so that tests catch two processes given one shard: a shard already connected, or a count differing
+from the connected shards', is closed with 4010 too."""
 
 from __future__ import annotations
 
