@@ -17,8 +17,16 @@ from bot.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, ConfigError, Settings, l
 from bot.logs import FORMATS, LEVELS, configure
 from bot.sources.base import redact_url
 from bot.store import Store
+from bot.store.sole_process import DatabaseInUse, sole_process
 
 EXIT_USAGE = 2
+# Gateway close codes that mean the [discord] shard settings are wrong, and what to do about it.
+SHARD_REFUSALS = {
+    4010: "4010 Invalid shard: check discord.shard_count and discord.shard_ids; every process of the bot must use "
+    "the same shard_count, and no shard may be run by two processes at once",
+    4011: "4011 Sharding required: this bot is in too many servers for its shards; raise discord.shard_count (0: as "
+    "many as Discord recommends)",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,9 +104,19 @@ async def _check(settings: Settings) -> int:
     )
     if settings.discord.dev_guild_id:
         print(f"  commands sync to dev guild {settings.discord.dev_guild_id}")
+    print(f"  shards: {_describe_shards(settings.discord.shard_count, settings.discord.shard_ids)}")
     for warning in settings_warnings(settings):
         print(f"  warning: {warning}")
     return 0
+
+
+def _describe_shards(count: int, ids: Sequence[int]) -> str:
+    if not count:
+        return "as many as Discord recommends, all in this process"
+    if not ids or set(ids) == set(range(count)):
+        return f"all {count} in this process"
+    dms = "; DMs here" if 0 in ids else "; DMs in the process running shard 0"
+    return f"{', '.join(map(str, sorted(ids)))} of {count} in this process{dms}"
 
 
 def _run(settings: Settings, log_level: str, log_format: str) -> int:
@@ -116,11 +134,17 @@ def _run(settings: Settings, log_level: str, log_format: str) -> int:
     for warning in settings_warnings(settings):
         logging.getLogger("bot").warning(warning)
     point_client_at(settings)
-    bot = PaperBot(settings)
     try:
-        bot.run(token, log_handler=None)
+        with sole_process(settings.storage.path):
+            PaperBot(settings).run(token, log_handler=None)
+    except DatabaseInUse as exc:
+        return _fail(str(exc))
     except discord.LoginFailure:
         return _fail(f"Discord rejected the token in {settings.discord.token_env}; check it and try again")
+    except discord.ConnectionClosed as exc:
+        if exc.code not in SHARD_REFUSALS:
+            raise
+        return _fail(f"Discord closed shard {exc.shard_id}'s gateway connection: {SHARD_REFUSALS[exc.code]}")
     return 0
 
 

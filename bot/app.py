@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import discord
@@ -21,6 +22,7 @@ from bot.delivery.sender import Sender
 from bot.engine import Engine, PollResult, utc_now
 from bot.logs import log_context
 from bot.models import SourceHealth, Target
+from bot.sharding import process_shards
 from bot.sources.arxiv import ArxivSource
 from bot.sources.base import Source
 from bot.sources.huggingface import HuggingFaceSource
@@ -61,8 +63,13 @@ def refuses_user_install(error: discord.HTTPException) -> bool:
     return error.status == 400 and error.code == 50035 and "integration_types" in str(error)
 
 
-class PaperBot(commands.Bot):
-    """paperbot's Discord client. Only the ``guilds`` intent: no privileged intents are needed."""
+class PaperBot(commands.AutoShardedBot):
+    """paperbot's Discord client. Only the ``guilds`` intent: no privileged intents are needed.
+
+    Sharded: ``[discord] shard_count`` shards in all (0: as many as Discord recommends), of which this process
+    runs ``shard_ids`` (empty: all). It answers its shards' interactions and sends its guilds' papers
+    (and DMs when it runs shard 0); see bot/sharding.py.
+    """
 
     store: Store
     engine: Engine
@@ -72,6 +79,9 @@ class PaperBot(commands.Bot):
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
+        shards: dict[str, Any] = {"shard_count": settings.discord.shard_count or None}  # None: ask Discord
+        if settings.discord.shard_ids:
+            shards["shard_ids"] = list(settings.discord.shard_ids)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -79,6 +89,7 @@ class PaperBot(commands.Bot):
             help_command=None,
             http_trace=paced_requests(),
             tree_cls=PaperTree,  # every REST request, retries included, under the global limit
+            **shards,
         )
         self.settings = settings
         self.clock = clock
@@ -105,6 +116,7 @@ class PaperBot(commands.Bot):
             on_paused=self._on_paused,
             digest_cap=self.settings.delivery.digest_cap,
             rank=self.engine.recommender.rank,
+            shards=process_shards(self.settings.discord.shard_count, self.settings.discord.shard_ids),
         )
         self.http_session = aiohttp.ClientSession(headers={"User-Agent": "paperbot (+https://github.com/)"})
         for cog in COGS:

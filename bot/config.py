@@ -98,6 +98,8 @@ class DiscordSettings(_Table, frozen=True):
     api_base_url: str = ""
     gateway_url: str = ""
     dev_guild_id: Count = 0
+    shard_count: Count = 0
+    shard_ids: tuple[Count, ...] = ()  # empty: all of shard_count
 
 
 class StorageSettings(_Table, frozen=True):
@@ -237,9 +239,27 @@ def _check_token_env(name: str) -> None:
     )
 
 
+def _check_shards(discord: DiscordSettings) -> None:
+    """``shard_ids`` names this process's part of ``shard_count`` shards (empty: all): each below the count, once."""
+    if not discord.shard_ids:
+        return
+    if discord.shard_count < 1:
+        raise ConfigError(
+            "discord.shard_ids: requires discord.shard_count >= 1 (the total number of shards across all processes)"
+        )
+    if too_big := sorted(i for i in discord.shard_ids if i >= discord.shard_count):
+        raise ConfigError(
+            f"discord.shard_ids: {too_big} not below discord.shard_count ({discord.shard_count}); shard ids run "
+            f"from 0 to {discord.shard_count - 1}"
+        )
+    if len(set(discord.shard_ids)) != len(discord.shard_ids):
+        raise ConfigError(f"discord.shard_ids: {list(discord.shard_ids)} lists a shard twice")
+
+
 def _check(settings: Settings) -> None:
     """The checks across keys, after every key has its type."""
     _check_token_env(settings.discord.token_env)
+    _check_shards(settings.discord)
     if not settings.storage.path.strip():
         raise ConfigError("storage.path: must not be empty")
     if settings.storage.path.strip() == ":memory:":

@@ -35,6 +35,7 @@ from bot.delivery.volume import OVERFLOW_NOTE, not_yet_posted, over_daily_cap
 from bot.logs import log_context
 from bot.models import DeliveryStatus, Paper, PendingDelivery, Schedule, Scope, Subscription, Target
 from bot.pacing import FairSlots, backoff_delay
+from bot.sharding import Shards
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -121,8 +122,10 @@ class Sender:
         digest_cap: int = DIGEST_CAP,
         concurrency: int = 50,
         rank: Ranker | None = None,
+        shards: Shards | None = None,
     ) -> None:
         self.store = store
+        self.shards = shards  # None: this process runs every shard; else only its guilds' (and maybe DMs') work
         self.transport = transport
         self.clock = clock
         self.on_paused = on_paused
@@ -162,7 +165,7 @@ class Sender:
                 rows = await self.store.due_deliveries(self.clock(), PER_TARGET_ROWS, PER_TARGET_ROWS, target)
 
         for _ in range(MAX_PAGES_PER_DRAIN):  # a big backlog drains in one run, page after page
-            page = await self.store.due_deliveries(self.clock(), limit, PER_TARGET_ROWS)
+            page = await self.store.due_deliveries(self.clock(), limit, PER_TARGET_ROWS, shards=self.shards)
             by_target: dict[Target, list[PendingDelivery]] = defaultdict(list)
             for row in page:
                 if row.target not in stalled:
@@ -320,6 +323,8 @@ class Sender:
 
     async def _send_due_digests(self, result: DrainResult) -> None:
         for sub in await self.store.digest_subscriptions():
+            if self.shards is not None and not self.shards.owns(sub.scope, sub.owner.id):
+                continue  # another process's guild (or the DMs' process)
             with log_context(subscription=sub.id, target=sub.target):
                 await self._send_digest_if_due(sub, result)
 

@@ -10,6 +10,7 @@ from typing import Any
 import aiosqlite
 
 from bot.models import DeliveryKey, DeliveryRecord, DeliveryStatus, PendingDelivery, Scope, Target
+from bot.sharding import Shards
 from bot.store.connection import Database
 from bot.store.paper_rows import paper_columns, paper_from_row
 from bot.store.schema import SCOPE_OF_TARGET_KIND, SUBSCRIPTION_KIND, TARGET_KIND, dt, ts
@@ -65,20 +66,39 @@ async def queue_deliveries(
     return db.total_changes - before
 
 
+def shard_filter(shards: Shards | None) -> tuple[str, dict[str, int]]:
+    """An ``AND …`` on subscriptions ``s`` keeping what this process's shards serve (see bot/sharding.py): guilds
+    on its shards, and alerts when it runs shard 0. None (all shards): no filter."""
+    if shards is None:
+        return "", {}
+    params = {f"shard_{i}": i for i in sorted(shards.ids)} | {"shard_count": shards.count}
+    ids = ", ".join(f":{name}" for name in params if name != "shard_count")
+    dms = " OR s.guild_id IS NULL" if shards.owns_dms else ""
+    return f" AND ((s.guild_id >> 22) % :shard_count IN ({ids}){dms})", params
+
+
 class OutboxQueries:
     """The outbox part of :class:`bot.store.Store`."""
 
     _db: Database
 
     async def due_deliveries(
-        self, now: datetime, limit: int = 500, per_target: int = 50, target: Target | None = None
+        self,
+        now: datetime,
+        limit: int = 500,
+        per_target: int = 50,
+        target: Target | None = None,
+        shards: Shards | None = None,
     ) -> list[PendingDelivery]:
-        """Instant deliveries ready to send for active subscriptions (optionally one target's), oldest first, at
-        most ``per_target`` rows for any one target so that one target's backlog cannot crowd out the others.
+        """Instant deliveries ready to send for active subscriptions (optionally one target's; only what
+        ``shards`` serve), oldest first, at most ``per_target`` rows for any one target so that one target's
+        backlog cannot crowd out the others.
 
         Rows left in ``sending`` by a crash come back with their nonce so the resend is deduplicated.
         """
         only = "" if target is None else " AND d.target_kind = :target_kind AND d.target_id = :target_id"
+        owned, shard_params = shard_filter(shards)
+        only += owned
         rows = await self._db.fetchall(
             f"""SELECT {_PENDING_COLUMNS} FROM (
                     SELECT d.*, ROW_NUMBER() OVER (
@@ -98,7 +118,8 @@ class OutboxQueries:
                 "target_id": None if target is None else target.id,
                 "per_target": per_target,
                 "limit": limit,
-            },
+            }
+            | shard_params,
         )
         return [_pending_from_row(r) for r in rows]
 

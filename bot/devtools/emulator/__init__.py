@@ -62,6 +62,14 @@ Notes for test authors:
 * An unexpected REST call gets 404 ``{"message": "404: Not Found", "code": 0}``; see ``requests`` /
   ``find_requests``. An emulator bug is answered with 400 "emulator internal error" (never a 5xx, which
   discord.py would retry for ~25 s) and kept in ``internal_errors``.
+* Shards: ``shard_count`` is what ``GET /gateway/bot`` recommends (default 1). Every IDENTIFY's ``shard: [id,
+  count]`` gets a session of its own with only that shard's guilds (``(guild_id >> 22) % count``); a guild's
+  events and interactions go to its shard's session, DMs to shard 0 (``invoke`` waits for that shard and raises
+  TimeoutError when no bot runs it). An invalid shard is closed with 4010 and more than
+  ``max_guilds_per_shard`` guilds on a shard with 4011, as on Discord; stricter than Discord, a shard already
+  connected or another count is closed with 4010 too (catches two processes given one shard). New guilds get ids whose
+  ``id >> 22`` advances by one, so consecutive guilds land on consecutive shards. ``live_shards()``,
+  ``identified_shards``, ``refused_identifies`` and ``dispatched(shard)`` tell what happened.
 * discord.py sleeps 5 s before every non-initial IDENTIFY (``Client.before_identify_hook``): after
   ``invalidate_session()`` a stock bot needs ~5 s to come back; override that hook in tests.
 

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from bot.devtools.emulator.model import DISCORD_EPOCH_MS, Channel, Guild, RecordedRequest, User
 
+GUILD_SPREAD = 2520  # the least common multiple of 1..10: see EmulatorCore._guild_snowflake
+
 
 class EmulatorCore:
     """The state the emulator's parts (world, gateway, REST handlers, driver, faults) build on."""
@@ -22,6 +24,7 @@ class EmulatorCore:
     def __init__(self) -> None:
         super().__init__()
         self._last_id = 0
+        self._guilds_minted = 0
         self.application_id: int = self._snowflake()
         self.bot_user_id: int = self.application_id  # modern bots: user id == application id
         self.owner_id: int = self._snowflake()
@@ -42,6 +45,17 @@ class EmulatorCore:
     def _snowflake(self) -> int:
         candidate = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
         self._last_id = max(self._last_id + 1, candidate)
+        return self._last_id
+
+    def _guild_snowflake(self) -> int:
+        """The next guild's id: a snowflake whose timestamp part (``id >> 22``, the shard formula's input) is
+        the next one ≡ the guild's number (mod 2520), so consecutive guilds land on consecutive shards for any
+        shard count dividing 2520 (1 to 10, 12, ...), as guilds made at different times spread on Discord."""
+        number = self._guilds_minted
+        self._guilds_minted += 1
+        low = max((self._last_id >> 22) + 1, int(time.time() * 1000) - DISCORD_EPOCH_MS)
+        timestamp = low + (number - low) % GUILD_SPREAD
+        self._last_id = timestamp << 22
         return self._last_id
 
     def _notify(self) -> None:

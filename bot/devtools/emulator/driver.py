@@ -231,7 +231,7 @@ class InteractionsDriver(Invocations):
             raise TimeoutError(message) from None
 
     async def _deliver(self, pending: Pending, timeout: float) -> None:
-        await self.wait_for_ready(timeout)
+        await self.wait_for_route("INTERACTION_CREATE", pending.payload, timeout)  # its guild's shard, or shard 0
         pending.created = asyncio.get_running_loop().time()
         self._pending[pending.result.interaction_id] = pending
         self._pending_by_token[pending.result.token] = pending

@@ -42,7 +42,7 @@ class WorldModel(Gateway):
         owner_id: int | None = None,
     ) -> Guild:
         """Create a guild with @everyone, the bot's managed role, the bot and the owner as members."""
-        gid = guild_id if guild_id is not None else self._snowflake()
+        gid = guild_id if guild_id is not None else self._guild_snowflake()
         owner = owner_id if owner_id is not None else self.owner_id
         if owner not in self.users:
             self.add_user(f"owner-{owner}", user_id=owner)

@@ -49,10 +49,10 @@ class UserRoutes(WorldModel):
         if req.path.endswith("/bot"):
             data.update(
                 {
-                    "shards": 1,
+                    "shards": self.shard_count,
                     "session_start_limit": {
                         "total": 1000,
-                        "remaining": 1000,
+                        "remaining": max(0, 1000 - self.identify_count),
                         "reset_after": 86400000,
                         "max_concurrency": 1,
                     },
