@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.cogs import relevance
 from bot.cogs.ui import line_embeds, reply
 from bot.delivery.controls import BUTTON_TEMPLATE, EMOJI, SELECT_TEMPLATE
 from bot.delivery.discord_transport import CANNOT_DM
-from bot.delivery.render import escape_markdown, render_paper_embed, safe_url, trim
+from bot.delivery.render import escape_markdown, render_paper_embed, trim
 from bot.models import Paper, Scope, Target
 from bot.store import Store
 from bot.store.feedback import Vote
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
     from bot.app import PaperBot
 
 log = logging.getLogger(__name__)
-
-SIMILAR_SHOWN = 5
 
 
 def target_of(interaction: discord.Interaction) -> Target:
@@ -41,12 +40,21 @@ def target_of(interaction: discord.Interaction) -> Target:
     return Target(Scope.GUILD, interaction.channel_id)
 
 
+def _refit_profiles(bot: PaperBot, interaction: discord.Interaction, target: Target) -> None:
+    """Feedback changes two profiles: the target's (its people are whoever clicks there) and the clicker's alerts
+    profile (a user's clicks anywhere count for their alerts); both refit after a short quiet spell."""
+    bot.engine.recommender.schedule_refit(target)
+    bot.engine.recommender.schedule_refit(Target(Scope.USER, interaction.user.id))
+
+
 def _title(paper: Paper) -> str:
     return f"**{trim(escape_markdown(paper.title) or paper.id, 150)}**"
 
 
 async def _vote(bot: PaperBot, interaction: discord.Interaction, paper: Paper, vote: Vote) -> str:
-    now = await bot.store.record_vote(interaction.user.id, target_of(interaction), paper.id, vote, bot.clock())
+    target = target_of(interaction)
+    now = await bot.store.record_vote(interaction.user.id, target, paper.id, vote, bot.clock())
+    _refit_profiles(bot, interaction, target)
     emoji = EMOJI[str(vote)]
     if now is None:
         return f"{emoji} Took back your {vote} of {_title(paper)}."
@@ -66,19 +74,16 @@ async def _save(bot: PaperBot, interaction: discord.Interaction, paper: Paper) -
             "🔖 I couldn't DM you: your DMs are closed to me. Allow direct messages from this server's members "
             "(the server's Privacy Settings) and click 🔖 again."
         )
-    await bot.store.record_save(interaction.user.id, target_of(interaction), paper.id, bot.clock())
+    target = target_of(interaction)
+    await bot.store.record_save(interaction.user.id, target, paper.id, bot.clock())
+    _refit_profiles(bot, interaction, target)
     return f"🔖 Sent {_title(paper)} to your DMs."
 
 
-async def _similar(store: Store, paper: Paper) -> tuple[str, list[dict[str, Any]]]:
-    found = await store.similar_papers(paper, SIMILAR_SHOWN)
-    if not found:
-        return f"🔎 No stored papers are similar to {_title(paper)} yet.", []
-    lines = []
-    for n, other in enumerate(found, start=1):
-        title = trim(escape_markdown(other.title) or other.id, 150)
-        url = safe_url(other.url)
-        lines.append(f"**{n}.** " + (f"[{title}]({url})" if url else title) + f" · `{other.id}`")
+async def _similar(bot: PaperBot, paper: Paper) -> tuple[str, list[dict[str, Any]]]:
+    lines = await relevance.similar_lines(bot, paper)
+    if not lines:
+        return f"🔎 No stored paper shares enough words with {_title(paper)} yet.", []
     return f"🔎 Papers similar to {_title(paper)}:", line_embeds("Similar papers", lines)
 
 
@@ -96,7 +101,7 @@ async def answer(interaction: discord.Interaction, action: str, paper_id: str) -
         elif action == "save":
             text = await _save(bot, interaction, paper)
         else:
-            text, embeds = await _similar(bot.store, paper)
+            text, embeds = await _similar(bot, paper)
     except Exception:
         log.exception("paper control %s on %s failed", action, paper_id)
         text = "Something went wrong there; please try again in a moment."

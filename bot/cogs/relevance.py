@@ -121,16 +121,16 @@ async def forget(bot: PaperBot, interaction: discord.Interaction) -> None:
     await bot.engine.recommender.refit(target)
     await reply(
         interaction,
-        f"Forgot your alerts profile: {removed} example(s) deleted and its model dropped. "
+        f"Forgot your alerts profile: {removed} liked, imported or clicked paper(s) deleted and its model dropped. "
         "Recommend-mode alerts deliver nothing until you like or import papers again.",
     )
 
 
-async def similar(bot: PaperBot, interaction: discord.Interaction, paper: Paper) -> None:
-    """The body of ``/papers similar``: the stored papers most like ``paper``, with the words they share."""
-    found = await bot.engine.recommender.similar(paper, SIMILAR_SHOWN)
+async def similar_lines(bot: PaperBot, paper: Paper) -> list[str]:
+    """The stored papers most like ``paper`` (TF-IDF cosine, not itself), best first, each with the words they
+    share: what ``/papers similar`` and the ``similar`` paper control show."""
     lines = []
-    for paper_id, cosine, words in found:
+    for paper_id, cosine, words in await bot.engine.recommender.similar(paper, SIMILAR_SHOWN):
         other = await bot.store.get_paper(paper_id)
         if other is None:
             continue
@@ -139,6 +139,12 @@ async def similar(bot: PaperBot, interaction: discord.Interaction, paper: Paper)
             f"**[{trim(other.title, 150)}]({other.url or f'https://arxiv.org/abs/{other.id}'})** `{other.id}` · "
             f"similarity {cosine:.2f}\nshared: {shared}"
         )
+    return lines
+
+
+async def similar(bot: PaperBot, interaction: discord.Interaction, paper: Paper) -> None:
+    """The body of ``/papers similar``: the stored papers most like ``paper``, with the words they share."""
+    lines = await similar_lines(bot, paper)
     if not lines:
         await reply(interaction, f"No stored paper shares enough words with {code(paper.id)} yet.")
         return

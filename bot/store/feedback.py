@@ -1,4 +1,4 @@
-"""Feedback on delivered papers (👍 / 👎 / 🔖 per user, target and paper) and "similar papers" by full text.
+"""Feedback on delivered papers (👍 / 👎 / 🔖 per user, target and paper).
 
 A user's feedback on a paper in a target is one row: their last vote (a second click on the same vote takes it
 back) with its time, and when they last saved the paper to their DMs. Counts are per target, so one channel's
@@ -11,64 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from bot.matching.text import tokenize
-from bot.models import Paper, Target
+from bot.models import Target
 from bot.store.connection import Database
-from bot.store.paper_rows import paper_columns, paper_from_row
 from bot.store.schema import TARGET_KIND, ts
-
-SIMILAR_TERMS = 12  # key terms of a paper that "similar" searches for
-# Words too common in paper titles and keywords to say anything about a paper's topic.
-_STOP_WORDS = frozenset(
-    {
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "for",
-        "from",
-        "how",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "our",
-        "over",
-        "the",
-        "their",
-        "this",
-        "to",
-        "towards",
-        "under",
-        "via",
-        "we",
-        "what",
-        "when",
-        "which",
-        "with",
-        "without",
-        "using",
-        "use",
-        "based",
-        "new",
-        "large",
-        "model",
-        "models",
-        "study",
-        "approach",
-        "method",
-        "learning",
-        "vs",
-    }
-)
 
 
 class Vote(StrEnum):
@@ -85,18 +30,8 @@ class FeedbackCounts:
     saves: int = 0
 
 
-def key_terms(paper: Paper, limit: int = SIMILAR_TERMS) -> list[str]:
-    """The paper's topic words: its AI keywords, then its title's words, without stop words, in order."""
-    terms: dict[str, None] = {}
-    for text in (*paper.ai_keywords, paper.title):
-        for token in tokenize(text):
-            if len(token) >= 3 and token not in _STOP_WORDS and not token.isdigit():
-                terms.setdefault(token)
-    return list(terms)[:limit]
-
-
 class FeedbackQueries:
-    """The feedback part of :class:`bot.store.Store`, and similar papers."""
+    """The feedback part of :class:`bot.store.Store`."""
 
     _db: Database
 
@@ -151,20 +86,3 @@ class FeedbackQueries:
             {"target_kind": TARGET_KIND[target.scope], "target_id": target.id, "paper_id": paper_id},
         )
         return FeedbackCounts() if row is None else FeedbackCounts(row["likes"], row["dislikes"], row["saves"])
-
-    async def similar_papers(self, paper: Paper, limit: int = 5) -> list[Paper]:
-        """Stored papers most like ``paper``: FTS5 bm25 over its key terms (any of them), the paper itself left out.
-
-        Only quoted tokens of letters and digits reach FTS5 (see :func:`key_terms`)."""
-        terms = key_terms(paper)
-        if not terms:
-            return []
-        expression = "{title abstract ai_keywords} : (" + " OR ".join(f'"{t}"' for t in terms) + ")"
-        rows = await self._db.fetchall(
-            f"""SELECT {paper_columns("p")}, bm25(papers_fts, 8.0, 2.0, 1.0, 3.0) AS score
-                FROM papers_fts JOIN papers p ON p.rowid = papers_fts.rowid
-                WHERE papers_fts MATCH :expression AND p.id != :paper_id
-                ORDER BY score LIMIT :limit""",
-            {"expression": expression, "paper_id": paper.id, "limit": limit},
-        )
-        return [paper_from_row(r) for r in rows]

@@ -1,8 +1,10 @@
 """Relevance profiles: the papers a target's people liked or disliked, as examples for its learned model.
 
 A target (a channel, or a user's alerts) has examples from several origins: seeded with ``like:`` on an add
-command (``seed``), imported from a library file (``import``) — and, once the paper controls land, clicks.
-:meth:`ProfileQueries.profile_examples` is the one place that reads them all.
+command (``seed``), imported from a library file (``import``), and the paper controls' clicks (``feedback``):
+👍 or 🔖 is a liked paper, 👎 a disliked one. A channel's people are whoever clicks in it; a user's alerts learn
+from that user's clicks anywhere (DMs and every channel). :meth:`ProfileQueries.profile_examples` is the one place
+that reads them all.
 """
 
 from __future__ import annotations
@@ -16,18 +18,32 @@ from datetime import datetime
 
 import aiosqlite
 
-from bot.models import Paper, Target
+from bot.models import Paper, Scope, Target
 from bot.store.connection import Database
 from bot.store.paper_rows import PAPER_COLUMNS, paper_from_row
 from bot.store.schema import SCOPE_OF_TARGET_KIND, TARGET_KIND, ts
 
 LIKED, DISLIKED = 1, -1
 
-# Every example of one target. Feedback clicks join here: add "UNION ALL SELECT paper_id, label, 'feedback'
-# FROM feedback WHERE ..." (a later click on the same paper overrides a seeded one: see profile_examples).
-_EXAMPLES = """
+# Every example of one target, with its time: the stored examples, then the feedback clicks, of the target's
+# people — in the channel for a channel (``:kind`` = 'channel'), anywhere for a user's alerts.
+_CLICKS = """
+    SELECT paper_id, CASE WHEN vote = 'dislike' THEN -1 ELSE 1 END AS label, 'feedback' AS origin,
+           MAX(COALESCE(voted_at, ''), COALESCE(saved_at, '')) AS created_at
+    FROM feedback
+    WHERE (vote IS NOT NULL OR saved_at IS NOT NULL)
+      AND CASE WHEN :kind = 'user' THEN user_id = :id ELSE target_kind = :kind AND target_id = :id END
+"""
+_EXAMPLES = f"""
     SELECT paper_id, label, origin, created_at FROM profile_examples
     WHERE target_kind = :kind AND target_id = :id
+    UNION ALL {_CLICKS}
+"""
+# Targets whose clicks make a profile: channels clicked in, and users with alerts who clicked anywhere.
+_CLICKED_TARGETS = """
+    SELECT DISTINCT target_kind, target_id FROM feedback WHERE target_kind = 'channel'
+    UNION SELECT DISTINCT 'user', user_id FROM feedback
+    WHERE user_id IN (SELECT user_id FROM subscriptions WHERE kind = 'alert' AND status != 'removed')
 """
 
 
@@ -57,7 +73,9 @@ class ProfileQueries:
 
     async def profile_targets(self) -> list[Target]:
         """Every target with at least one example."""
-        rows = await self._db.fetchall("SELECT DISTINCT target_kind, target_id FROM profile_examples")
+        rows = await self._db.fetchall(
+            f"SELECT DISTINCT target_kind, target_id FROM profile_examples UNION {_CLICKED_TARGETS}"
+        )
         return [Target(SCOPE_OF_TARGET_KIND[r["target_kind"]], int(r["target_id"])) for r in rows]
 
     async def add_profile_examples(
@@ -81,12 +99,18 @@ class ProfileQueries:
             return await _count(db, target) - before
 
     async def forget_profile(self, target: Target) -> int:
-        """Delete every example of ``target``; returns how many there were."""
+        """Delete every example of ``target`` (for a user's alerts: also all their feedback clicks, everywhere);
+        returns how many rows that deleted."""
+        params = _target_params(target)
         async with self._db.transaction() as db:
             cursor = await db.execute(
-                "DELETE FROM profile_examples WHERE target_kind = :kind AND target_id = :id", _target_params(target)
+                "DELETE FROM profile_examples WHERE target_kind = :kind AND target_id = :id", params
             )
-            return cursor.rowcount
+            removed = cursor.rowcount
+            if target.scope is Scope.USER:
+                cursor = await db.execute("DELETE FROM feedback WHERE user_id = :id", params)
+                removed += cursor.rowcount
+            return removed
 
     async def queued_since(self, subscription_ids: Sequence[int], since: datetime) -> dict[int, int]:
         """How many deliveries each of these subscriptions queued since ``since`` (recommend mode's daily quota)."""

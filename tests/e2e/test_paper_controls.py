@@ -113,7 +113,7 @@ async def test_similar_lists_other_stored_papers(world: World, items):
         user_id=world.member_id, message=message, custom_id="papers:similar", values=[ids[0]]
     )
     assert result.ephemeral and "Papers similar to" in result.content
-    listed = re.findall(r"`([^`]+)`", result.embeds[0]["description"])
+    listed = re.findall(r"\*\* `([^`]+)` · similarity", result.embeds[0]["description"])
     assert listed and ids[0] not in listed
     stored = {item["paper"]["id"] for item in items}
     assert set(listed) <= stored

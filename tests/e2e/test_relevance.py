@@ -94,7 +94,7 @@ async def test_import_a_bib_attachment_likes_what_it_recognises_and_forget_delet
     assert _examples(world, other) == [("2403.10519", 1, "import"), ("2403.10704", 1, "import")]
 
     forgot = await world.alerts("forget", user_id=reader)
-    assert forgot.ephemeral and "4 example(s) deleted" in forgot.content
+    assert forgot.ephemeral and "4 liked, imported or clicked paper(s) deleted" in forgot.content
     assert _examples(world, reader) == []
 
 
@@ -168,3 +168,50 @@ async def test_a_channel_profile_orders_its_digest_and_explain_shows_the_score(w
         return float(found.group(1))
 
     assert score(best) > score(worst)
+
+
+def _digest_order(digest: dict) -> list[str]:
+    return re.findall(r"huggingface\.co/papers/(\d{4}\.\d{5})", digest["embeds"][0]["description"])
+
+
+async def test_feedback_clicks_reorder_the_next_digest(world: World, items):
+    clock = await _boot(world, items, count=10)
+    added = await world.subscriptions("add", query="language", schedule="daily")
+    assert "Subscription **#1** added" in added.content, added.content
+    world.hf.publish(clock.day(), items[10:30])
+    await world.polls_completed(2)
+    clock.set(datetime(2026, 11, 2, 9, 0, 1, tzinfo=UTC))
+    (first,) = await world.emulator.wait_for_messages(world.channel_id, 1)
+    titles = {i["paper"]["id"]: i["paper"]["title"].lower() for i in items}
+    upvotes = {i["paper"]["id"]: i["paper"]["upvotes"] for i in items}
+    listed = _digest_order(first)
+    assert listed == sorted(listed, key=lambda i: -upvotes[i])  # no profile yet: upvotes order
+    liked = [i for i in listed if "recommend" in titles[i]]
+    disliked = [i for i in listed if "recommend" not in titles[i]][:3]
+    assert len(liked) >= 2, listed
+    # Two members click in the channel: 👍 on the recommender-systems papers, 👎 on three others.
+    for n, paper_id in enumerate(liked):
+        clicker = world.member_id if n % 2 else world.moderator_id
+        done = await world.emulator.click(user_id=clicker, message=first, custom_id="papers:like", values=[paper_id])
+        assert done.ephemeral and "You liked" in done.content, done.content
+    for paper_id in disliked:
+        done = await world.emulator.click(
+            user_id=world.member_id, message=first, custom_id="papers:dislike", values=[paper_id]
+        )
+        assert "You disliked" in done.content, done.content
+    target = Target(Scope.GUILD, world.channel_id)
+    assert sorted(await world.bot.store.profile_examples(target)) == sorted(
+        [(i, 1, "feedback") for i in liked] + [(i, -1, "feedback") for i in disliked]
+    )
+    # The channel's profile is refitted after the clicks settle (debounced), without a restart.
+    await world.emulator.wait_until(lambda: target in world.bot.engine.recommender.models, timeout=30)
+
+    world.hf.publish(clock.day(), items[30:50])
+    await world.polls_completed(3)
+    clock.set(datetime(2026, 11, 3, 9, 0, 1, tzinfo=UTC))
+    (_, second) = await world.emulator.wait_for_messages(world.channel_id, 2)
+    order = _digest_order(second)
+    on_topic = [i for i in order if "recommend" in titles[i]]
+    assert len(on_topic) >= 2 and len(order) > len(on_topic), order
+    assert order[: len(on_topic)] == on_topic, order  # what the channel liked comes first, whatever the upvotes
+    assert order != sorted(order, key=lambda i: -upvotes[i])

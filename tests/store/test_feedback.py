@@ -1,11 +1,11 @@
-"""Feedback per (user, target, paper) and similar papers, on a real SQLite file."""
+"""Feedback per (user, target, paper), on a real SQLite file."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from bot.models import Scope, Target
-from bot.store.feedback import FeedbackCounts, Vote, key_terms
+from bot.store.feedback import FeedbackCounts, Vote
 from tests.conftest import T0, make_paper
 
 CHANNEL, OTHER = Target(Scope.GUILD, 10), Target(Scope.GUILD, 11)
@@ -38,18 +38,27 @@ async def test_feedback_keeps_its_time(store):
     assert [(r["vote"], datetime.fromisoformat(r["voted_at"]), r["saved_at"]) for r in rows] == [("like", T0, None)]
 
 
-async def test_similar_papers_share_key_terms_and_leave_the_paper_out(store):
-    base = make_paper(1, title="Sparse attention for long-context retrieval", ai_keywords=("sparse attention",))
-    close = make_paper(2, title="Retrieval with sparse attention kernels", abstract="Kernels.")
-    far = make_paper(3, title="Protein folding on graphs", abstract="Biology.")
-    await _stored(store, base, close, far)
-    similar = [p.id for p in await store.similar_papers(base)]
-    assert similar[0] == close.id
-    assert base.id not in similar and far.id not in similar
-
-
-def test_key_terms_skip_stop_words_and_punctuation():
-    paper = make_paper(1, title='A "new" approach: LLM-based agents (v2) for the web', ai_keywords=("tool use",))
-    terms = key_terms(paper)
-    assert terms[:2] == ["tool", "llm"]
-    assert "the" not in terms and "new" not in terms and all(t.isalnum() for t in terms)
+async def test_clicks_are_profile_examples_of_the_channel_and_of_the_clickers_alerts(store):
+    await _stored(store, *(make_paper(n) for n in range(1, 5)))
+    p1, p2, p3, p4 = (f"2411.0000{n}" for n in range(1, 5))
+    await store.add_subscription(scope=Scope.USER, user_id=7, query="x", now=T0)  # user 7 has alerts
+    dms = Target(Scope.USER, 7)
+    await store.record_vote(7, CHANNEL, p1, Vote.LIKE, T0)
+    await store.record_vote(8, CHANNEL, p2, Vote.DISLIKE, T0)
+    await store.record_save(7, dms, p3, T0)  # saved from a DM: a liked paper of user 7's alerts
+    await store.record_vote(7, OTHER, p4, Vote.DISLIKE, T0)
+    await store.add_profile_examples(dms, 7, [p2], 1, "seed", T0 - timedelta(days=1))
+    # A channel learns from whoever clicks in it; a user's alerts from that user's clicks anywhere.
+    assert sorted(await store.profile_examples(CHANNEL)) == [(p1, 1, "feedback"), (p2, -1, "feedback")]
+    assert sorted(await store.profile_examples(dms)) == [
+        (p1, 1, "feedback"),
+        (p2, 1, "seed"),
+        (p3, 1, "feedback"),
+        (p4, -1, "feedback"),
+    ]
+    assert set(await store.profile_targets()) == {CHANNEL, OTHER, dms}  # user 8 has no alerts: no profile
+    await store.record_vote(7, CHANNEL, p1, Vote.LIKE, T0)  # taken back: no longer an example
+    assert (p1, 1, "feedback") not in await store.profile_examples(dms)
+    assert await store.forget_profile(dms) == 4  # the seed, and every click of user 7
+    assert await store.profile_examples(dms) == []
+    assert await store.profile_examples(CHANNEL) == [(p2, -1, "feedback")]
