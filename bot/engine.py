@@ -36,7 +36,7 @@ from bot.models import (
     SubscriptionStatus,
 )
 from bot.pacing import backoff_delay
-from bot.relevance.planning import RECOMMEND_PER_DAY, RecommendPlan, RecommendSub, day_start, query_of
+from bot.relevance.planning import RecommendPlan, RecommendSub, day_start, query_of
 from bot.relevance.recommender import Recommender
 from bot.sources.base import Source, SourceError, redact_text
 from bot.store import Store
@@ -296,7 +296,7 @@ class Engine:
         """Scores of the fetched papers for every profile (off the event loop) and today's remaining quotas."""
         instant = [sub_id for sub_id, sub in self._recommend.items() if sub.instant]
         queued = await self.store.queued_since(instant, day_start(now))
-        remaining = {sub_id: RECOMMEND_PER_DAY - queued.get(sub_id, 0) for sub_id in instant}
+        remaining = {sub_id: self._recommend[sub_id].per_day - queued.get(sub_id, 0) for sub_id in instant}
         return RecommendPlan(await self.recommender.score(papers), remaining)
 
     # -- subscriptions and alerts ---------------------------------------------------------------------

@@ -12,7 +12,7 @@ from bot.cogs.ui import code, line_embeds, reply
 from bot.delivery.render import trim
 from bot.models import Mode, Paper, Scope, Subscription, Target, normalize_arxiv_id
 from bot.relevance.library import MAX_LIBRARY_BYTES, LibraryError, parse_library
-from bot.relevance.planning import RECOMMEND_PER_DAY
+from bot.relevance.planning import per_day_of
 from bot.store.profiles import LIKED, normalise_title
 from bot.tree import UserFacingError
 
@@ -64,7 +64,7 @@ def profile_note(bot: PaperBot, sub: Subscription, seeded: int) -> str | None:
     gate = "papers matching the query" if sub.query else "new papers"
     return (
         f"Recommend mode: {gate} are scored against {where} profile ({seeded} liked paper(s) seeded now); the best "
-        f"are delivered, at most {RECOMMEND_PER_DAY} a day for instant delivery."
+        f"are delivered, at most {per_day_of(sub)} a day for instant delivery."
     )
 
 

@@ -15,7 +15,7 @@ from bot.matching import Query, parse_query
 from bot.models import DeliveryKey, Paper, Schedule, Subscription, Target
 from bot.relevance.recommender import Scores
 
-RECOMMEND_PER_DAY = 5  # instant deliveries per day per recommend-mode subscription
+RECOMMEND_PER_DAY = 5  # instant deliveries per day per recommend-mode subscription, unless it sets max_per_day
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,10 +26,17 @@ class RecommendSub:
     instant: bool
     gated: bool  # has a query, which papers must match first
     min_upvotes: int = 0
+    per_day: int = RECOMMEND_PER_DAY  # instant deliveries a day at most: the subscription's max_per_day, or 5
 
     @classmethod
     def of(cls, sub: Subscription) -> RecommendSub:
-        return cls(sub.target, sub.schedule is Schedule.INSTANT, bool(sub.query.strip()), sub.min_upvotes)
+        instant = sub.schedule is Schedule.INSTANT
+        return cls(sub.target, instant, bool(sub.query.strip()), sub.min_upvotes, per_day_of(sub))
+
+
+def per_day_of(sub: Subscription) -> int:
+    """How many papers a recommend-mode subscription delivers a day at most: ``max_per_day``, else 5."""
+    return sub.max_per_day or RECOMMEND_PER_DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +58,7 @@ class RecommendPlan:
         for sub_id, items in ranked.items():
             items.sort(key=lambda item: (-item[0], -item[1].upvotes, item[1].id))
             if subs[sub_id].instant:
-                items = items[: max(self.remaining.get(sub_id, RECOMMEND_PER_DAY), 0)]
+                items = items[: max(self.remaining.get(sub_id, subs[sub_id].per_day), 0)]
             keys.extend((sub_id, paper.id) for _, paper in items)
         return keys
 

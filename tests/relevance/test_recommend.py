@@ -206,3 +206,12 @@ async def test_a_poll_waits_for_the_models_rebuilt_at_start(store):
     release.set()
     await loading
     assert (await polling).queued == 1
+
+
+async def test_max_per_day_sets_the_recommend_quota(store):
+    engine = await _liking_diffusion(store)
+    sub, _ = await engine.add_subscription(owner=USER, user_id=7, query=None, mode=Mode.RECOMMEND, max_per_day=3)
+    fresh = [topic_paper(600 + i, "diffusion", seed=9) for i in range(8)]
+    plan = await engine._recommend_plan(fresh, T0)
+    assert plan.remaining[sub.id] == 3
+    assert len([k for k in engine.plan(fresh, (), plan) if k[0] == sub.id]) == 3
