@@ -6,10 +6,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.models import DeliveryKey, DeliveryRecord, DeliveryStatus, PendingDelivery, Scope, Target
-from bot.store.connection import Database
+from bot.store.connection import AnyDatabase, Connection, Row
 from bot.store.paper_rows import paper_columns, paper_from_row
 from bot.store.schema import SCOPE_OF_TARGET_KIND, SUBSCRIPTION_KIND, TARGET_KIND, dt, ts
 
@@ -19,7 +17,7 @@ _PENDING_COLUMNS = (
 )
 
 
-def _pending_from_row(row: aiosqlite.Row) -> PendingDelivery:
+def _pending_from_row(row: Row) -> PendingDelivery:
     return PendingDelivery(
         subscription_id=row["subscription_id"],
         target=Target(SCOPE_OF_TARGET_KIND[row["target_kind"]], row["target_id"]),
@@ -37,9 +35,7 @@ _TARGET_KIND_OF_KIND = (
 )
 
 
-async def queue_deliveries(
-    db: aiosqlite.Connection, keys: Sequence[DeliveryKey], now: datetime, hold: bool = True
-) -> int:
+async def queue_deliveries(db: Connection, keys: Sequence[DeliveryKey], now: datetime, hold: bool = True) -> int:
     """Insert deliveries; an existing (subscription, paper) row is left untouched (at most once, ever).
 
     A digest subscription's rows are ``held`` for its digest unless ``hold`` is False (backfill goes out now).
@@ -48,12 +44,13 @@ async def queue_deliveries(
         return 0
     before = db.total_changes
     await db.executemany(
-        f"""INSERT OR IGNORE INTO deliveries
+        f"""INSERT INTO deliveries
                (subscription_id, paper_id, target_kind, target_id, status, created_at, next_attempt_at)
            SELECT id, :paper_id, {_TARGET_KIND_OF_KIND},
                   CASE kind WHEN '{SUBSCRIPTION_KIND[Scope.GUILD]}' THEN channel_id ELSE user_id END,
                   CASE WHEN :hold AND schedule != 'instant' THEN 'held' ELSE 'pending' END, :now, :now
-           FROM subscriptions WHERE id = :subscription_id""",
+           FROM subscriptions WHERE id = :subscription_id
+           ON CONFLICT DO NOTHING""",
         [{"paper_id": paper_id, "hold": hold, "now": ts(now), "subscription_id": sub_id} for sub_id, paper_id in keys],
     )
     return db.total_changes - before
@@ -62,7 +59,7 @@ async def queue_deliveries(
 class OutboxQueries:
     """The outbox part of :class:`bot.store.Store`."""
 
-    _db: Database
+    _db: AnyDatabase
 
     async def due_deliveries(
         self, now: datetime, limit: int = 500, per_target: int = 50, target: Target | None = None
