@@ -80,7 +80,7 @@ class PaperBot(commands.Bot):
         self._running_jobs: set[asyncio.Task[object]] = set()
 
     async def setup_hook(self) -> None:
-        self.store = await Store.open(self.settings.storage.path)
+        self.store = await Store.open(self.settings.storage.location())
         self.engine = Engine(
             self.store,
             clock=self.clock,

@@ -52,6 +52,7 @@ def test_short_poll_interval_warns():
         ({"sources": {"huggingface": {"enabled": "yes"}}}, "sources.huggingface.enabled"),
         ({"sources": {"huggingface": {"url": "ftp://x"}}}, "sources.huggingface.url"),
         ({"storage": "x.db"}, "storage"),
+        ({"storage": {"url": "mysql://db/paperbot"}}, "storage.url"),
         ({"nope": {}}, "nope"),
     ],
 )
@@ -188,3 +189,20 @@ def test_storage_and_file_mistakes_get_one_line(tmp_path, command, config, expec
     env = {"PYTHONPATH": str(ROOT), "DISCORD_TOKEN": "x"}
     error = _one_line_failure(_cli(command, "--config", "c.toml", cwd=tmp_path, env_extra=env))
     assert all(text in error for text in expected), error
+
+
+def test_check_with_a_postgresql_url_migrates_it_and_never_prints_the_password(tmp_path, pg_cluster):
+    url = pg_cluster.create_database().replace("paperbot@", "paperbot:hunter2@")  # trust auth ignores it
+    (tmp_path / "c.toml").write_text(f'[storage]\nurl = "{url}"\npath = ""\n')
+    result = _cli("check", "--config", "c.toml", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert "schema v" in result.stdout and "postgresql://paperbot:***@" in result.stdout
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_an_unreachable_postgresql_server_is_one_line(tmp_path, pg_cluster):
+    url = f"postgresql://paperbot:hunter2@127.0.0.1:{pg_cluster.port}/no_such_database"
+    (tmp_path / "c.toml").write_text(f'[storage]\nurl = "{url}"\n')
+    result = _cli("check", "--config", "c.toml", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2 and "storage.url: cannot open the database" in result.stderr
+    assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
