@@ -54,7 +54,7 @@ class BotProcess:
                         "gateway_url": world.emulator.gateway_url,
                         "dev_guild_id": world.guild_id,
                     },
-                    "storage": {"path": str(world.db_path)},
+                    "storage": world.storage_settings,
                     "sources.huggingface": {"url": world.hf.url, "poll_interval": 1, "timeout": 5},
                     "delivery": {"interval": 0.2},
                 }
@@ -93,9 +93,9 @@ class BotProcess:
                 await self.kill()
 
 
-async def _unsent(db: Path) -> tuple[int, int]:
+async def _unsent(db: str) -> tuple[int, int]:
     """(rows still pending, rows caught mid-send) in the outbox."""
-    store = await Store.open(str(db))
+    store = await Store.open(db)
     try:
         due = await store.due_deliveries(datetime.now(UTC) + timedelta(days=1), limit=100_000, per_target=100_000)
         return len(due), sum(1 for d in due if d.nonce is not None)
@@ -103,8 +103,8 @@ async def _unsent(db: Path) -> tuple[int, int]:
         await store.close()
 
 
-async def _successes(db: Path) -> int:
-    store = await Store.open(str(db))
+async def _successes(db: str) -> int:
+    store = await Store.open(db)
     try:
         state = await store.source_state("huggingface")
         return state.successes if state else 0
@@ -123,7 +123,7 @@ async def test_kill_9_during_delivery_never_loses_or_doubles(world: World, items
     await bot.start()
     try:
         await world.wait_until(lambda: len(world.hf.requests) >= 2, timeout=20)
-        while await _successes(world.db_path) < 1:
+        while await _successes(world.storage) < 1:
             await asyncio.sleep(0.1)
         staff = [world.moderator_id, world.emulator.owner_id]  # two people: each has a per-user cooldown
         for n, channel in enumerate(channels):
@@ -149,7 +149,7 @@ async def test_kill_9_during_delivery_never_loses_or_doubles(world: World, items
             await world.wait_until(lambda seen=seen: posts() > seen, timeout=30)
             await asyncio.sleep(rng.uniform(0.0, 0.2))
             await bot.kill()
-            at_kill.append(await _unsent(world.db_path))
+            at_kill.append(await _unsent(world.storage))
             await bot.start()
         # The kills landed during delivery: work was outstanding, some of it caught between "sending" and "sent".
         assert all(pending > 0 for pending, _ in at_kill), at_kill
@@ -175,18 +175,14 @@ async def test_kill_9_during_delivery_never_loses_or_doubles(world: World, items
     assert DiscordEmulator.BOT_TOKEN not in log  # the token never reaches the logs
 
 
-async def _rewind_to_sending(db: Path, paper_ids: list[str], minutes_ago: float) -> None:
+async def _rewind_to_sending(world: World, paper_ids: list[str], minutes_ago: float) -> None:
     """Put delivered rows back to "sending", as if the bot had died after Discord accepted the message."""
-    import aiosqlite
-
     when = (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat(timespec="microseconds")
-    async with aiosqlite.connect(db) as conn:
-        marks = ",".join("?" * len(paper_ids))
-        await conn.execute(
-            f"UPDATE deliveries SET status = 'sending', attempted_at = ? WHERE paper_id IN ({marks})",
-            (when, *paper_ids),
-        )
-        await conn.commit()
+    marks = ", ".join(f":p{n}" for n in range(len(paper_ids)))
+    await world.execute_sql(
+        f"UPDATE deliveries SET status = 'sending', attempted_at = :when WHERE paper_id IN ({marks})",
+        {"when": when, **{f"p{n}": paper_id for n, paper_id in enumerate(paper_ids)}},
+    )
 
 
 async def test_old_interrupted_sends_are_checked_against_history(world: World, items):
@@ -202,7 +198,7 @@ async def test_old_interrupted_sends_are_checked_against_history(world: World, i
     await world.stop_bot()
     posted = expected_ids(items[30:])
     # Crash "after Discord accepted, before we recorded", 10 minutes ago: beyond the nonce window.
-    await _rewind_to_sending(world.db_path, posted, minutes_ago=10)
+    await _rewind_to_sending(world, posted, minutes_ago=10)
     posts_before = len(world.emulator.find_requests("POST", r"/channels/\d+/messages"))
     await world.start_bot()
     await world.outbox_drained()
@@ -218,7 +214,7 @@ async def test_old_interrupted_sends_are_checked_against_history(world: World, i
         url = f"{world.emulator.api_base}/channels/{world.channel_id}/messages/{message['id']}"
         async with http.delete(url) as response:
             assert response.status == 204
-    await _rewind_to_sending(world.db_path, posted, minutes_ago=10)
+    await _rewind_to_sending(world, posted, minutes_ago=10)
     await world.start_bot()
     (again,) = await world.emulator.wait_for_messages(world.channel_id, 1)
     await world.outbox_drained()
