@@ -16,6 +16,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.store.coordination import Coordination
 from bot.store.dialect import SQLITE, Dialect
 from bot.store.migrations import MIGRATIONS
 from bot.store.postgres.database import PgConnection, PgDatabase
@@ -27,6 +28,7 @@ class Database:
     """The writer and reader connections to one database file. Create with :meth:`open`."""
 
     dialect: Dialect = SQLITE
+    coordination = Coordination()
 
     def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, path: str) -> None:
         self._writer = writer

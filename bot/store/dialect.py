@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.matching.nodes import Node
+from bot.models import DeliveryKey
 from bot.store.fts import fts_expression
 from bot.store.paper_rows import PAPER_COLUMNS, paper_columns
 
@@ -55,6 +56,14 @@ class Dialect:
 
     async def index_papers(self, db: Any, ids: Sequence[str]) -> None:
         """Bring the full-text index up to date for papers just written (SQLite's triggers already did)."""
+
+    def claimable(self, alias: str) -> str:
+        """A condition (`` AND ...``) keeping outbox rows another live process is sending; none with one process."""
+        return ""
+
+    async def claim(self, database: Any, keys: Sequence[DeliveryKey], me: int) -> set[DeliveryKey] | None:
+        """Claim due outbox rows for the process marked ``me``; the keys it got (None: all, nobody else sends)."""
+        return None
 
 
 SQLITE = Dialect()

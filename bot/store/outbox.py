@@ -67,9 +67,12 @@ class OutboxQueries:
         """Instant deliveries ready to send for active subscriptions (optionally one target's), oldest first, at
         most ``per_target`` rows for any one target so that one target's backlog cannot crowd out the others.
 
-        Rows left in ``sending`` by a crash come back with their nonce so the resend is deduplicated.
+        Rows left in ``sending`` by a crash come back with their nonce so the resend is deduplicated. With
+        several processes (PostgreSQL) each row returned is claimed by this one: no two processes send it.
         """
         only = "" if target is None else " AND d.target_kind = :target_kind AND d.target_id = :target_id"
+        only += self._db.dialect.claimable("d")  # with several processes: rows no other one is sending
+        me = await self._db.coordination.claimer()
         rows = await self._db.fetchall(
             f"""SELECT {_PENDING_COLUMNS} FROM (
                     SELECT d.*, ROW_NUMBER() OVER (
@@ -89,9 +92,12 @@ class OutboxQueries:
                 "target_id": None if target is None else target.id,
                 "per_target": per_target,
                 "limit": limit,
+                "me": me,
             },
         )
-        return [_pending_from_row(r) for r in rows]
+        due = [_pending_from_row(r) for r in rows]
+        claimed = await self._db.dialect.claim(self._db, [(d.subscription_id, d.paper.id) for d in due], me)
+        return due if claimed is None else [d for d in due if (d.subscription_id, d.paper.id) in claimed]
 
     async def held_deliveries(self, subscription_id: int) -> list[PendingDelivery]:
         """What a digest subscription has accumulated (including a digest interrupted mid-send)."""

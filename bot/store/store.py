@@ -28,6 +28,7 @@ class Store(PaperQueries, SubscriptionQueries, OutboxQueries, SourceQueries):
     def __init__(self, db: AnyDatabase) -> None:
         self._db = db
         self.path = db.path
+        self.coordination = db.coordination  # what this process alone does (always everything on SQLite)
 
     @classmethod
     async def open(cls, path: str) -> Store:

@@ -20,6 +20,7 @@ import asyncpg
 
 from bot.store.postgres.dialect import POSTGRES, PostgresDialect
 from bot.store.postgres.migrations import PG_MIGRATIONS
+from bot.store.postgres.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -131,25 +132,29 @@ class PgDatabase:
 
     dialect: PostgresDialect = POSTGRES
 
-    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str, session: Session) -> None:
         self.pool = pool
         self.url = url
         self.path = redact(url)
+        self.coordination = session
 
     @classmethod
     async def open(cls, url: str) -> PgDatabase:
         """Connect to the database at ``url`` and apply pending migrations."""
         pool = await asyncpg.create_pool(url, min_size=1, max_size=POOL_SIZE)
+        session = Session(url)
         try:
             async with pool.acquire() as conn:
                 await _migrate(conn)
+            await session.open()
         except BaseException:
             await pool.close()
             raise
-        return cls(pool, url)
+        return cls(pool, url, session)
 
     async def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection and the session."""
+        await self.coordination.close()
         await self.pool.close()
 
     async def schema_version(self) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.matching.nodes import And, Field, Node, Not, Or, Term
 from bot.matching.text import stem, stem_all, tokenize
-from bot.models import Paper
+from bot.models import DeliveryKey, Paper
 from bot.store.dialect import Dialect
 from bot.store.paper_rows import PAPER_COLUMNS, paper_columns, paper_from_row
 
@@ -39,6 +39,12 @@ def document_vector(paper: Paper) -> str:
         f"'{lexeme}':" + ",".join(f"{position}{weight}" for position, weight in enumerate(sorted(ws), 1))
         for lexeme, ws in weights.items()
     )
+
+
+# Rows nobody sends, this process's, or those of a session that is gone (its process died: kill -9 included).
+_CLAIMABLE = (
+    " AND ({a}.claimed_by IS NULL OR {a}.claimed_by = :me OR {a}.claimed_by NOT IN (SELECT pid FROM pg_stat_activity))"
+)
 
 
 def tsquery(node: Node) -> str | None:
@@ -102,6 +108,29 @@ class PostgresDialect(Dialect):
                 -ts_rank({_RANK_WEIGHTS}, p.fts, CAST(:expression AS tsquery))::float8 AS score
             FROM papers p WHERE p.id IN (SELECT id FROM recent){where}
             ORDER BY score, p.first_seen_at DESC, p.id LIMIT :limit"""
+
+    def claimable(self, alias: str) -> str:
+        """Rows not claimed by another live session."""
+        return _CLAIMABLE.format(a=alias)
+
+    async def claim(self, database: Any, keys: Sequence[DeliveryKey], me: int) -> set[DeliveryKey] | None:
+        """Mark the rows still claimable with ``me``, skipping rows another process is claiming right now."""
+        if not keys:
+            return set()
+        async with (
+            database.transaction() as db,
+            db.execute(
+                f"""UPDATE deliveries SET claimed_by = :me WHERE (subscription_id, paper_id) IN (
+                    SELECT d.subscription_id, d.paper_id FROM deliveries d
+                    WHERE (d.subscription_id, d.paper_id) IN (
+                        SELECT CAST(k ->> 0 AS bigint), k ->> 1 FROM jsonb_array_elements(CAST(:keys AS jsonb)) k
+                    ) AND d.status IN ('pending', 'sending'){self.claimable("d")}
+                    FOR UPDATE SKIP LOCKED
+                ) RETURNING subscription_id, paper_id""",
+                {"me": me, "keys": json.dumps([list(key) for key in keys])},
+            ) as cursor,
+        ):
+            return {(row["subscription_id"], row["paper_id"]) for row in await cursor.fetchall()}
 
     async def index_papers(self, db: Any, ids: Sequence[str]) -> None:
         """Recompute the vectors of papers just inserted or merged, from their stored (merged) fields."""

@@ -48,6 +48,19 @@ PG_MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX subscriptions_guild ON subscriptions (guild_id, channel_id);
     CREATE INDEX subscriptions_user ON subscriptions (user_id, kind);
+    -- PostgreSQL only: every process's index follows subscriptions changed by any process.
+    CREATE FUNCTION paperbot_subscription_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('paperbot_subscriptions', NEW.id::text);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER subscriptions_changed AFTER INSERT OR UPDATE ON subscriptions
+        FOR EACH ROW EXECUTE FUNCTION paperbot_subscription_changed();
+    -- PostgreSQL only: the schedule of Discord requests shared by every process (bot.store.postgres.pacing).
+    CREATE TABLE request_schedule (
+        name TEXT PRIMARY KEY,
+        next_at DOUBLE PRECISION NOT NULL  -- when the next request may start (epoch seconds, server clock)
+    );
 
     CREATE TABLE deliveries (
         subscription_id BIGINT NOT NULL REFERENCES subscriptions (id),
@@ -63,6 +76,7 @@ PG_MIGRATIONS: tuple[str, ...] = (
         created_at TEXT NOT NULL,
         next_attempt_at TEXT NOT NULL,
         sent_at TEXT,
+        claimed_by INTEGER,               -- PostgreSQL only: the server pid of the session sending it
         PRIMARY KEY (subscription_id, paper_id)
     );
     CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
