@@ -110,6 +110,7 @@ class Engine:
         # threshold: (min_upvotes, created_at). Holding every Subscription would cost ~1 KB each.
         self._thresholds: dict[int, tuple[int, datetime]] = {}
         self._loaded = asyncio.Event()
+        self._following = asyncio.Lock()
 
     async def load(self) -> None:
         """Index every active subscription (at start; may run in the background while the bot connects).
@@ -307,6 +308,21 @@ class Engine:
             if not changed or status is not SubscriptionStatus.ACTIVE:
                 self._unindex(sub.id)
         return sub if changed else None
+
+    async def follow(self, subscription_id: int) -> None:
+        """Index a subscription as the store now has it, after any process changed it (several processes on
+        one database). Changes are applied one at a time, in the order they were heard of."""
+        await self.ready()
+        async with self._following:
+            page = await self.store.active_subscriptions(after=subscription_id - 1, limit=1)
+            self._unindex(subscription_id)
+            if page and page[0].id == subscription_id:
+                try:
+                    self._index(page[0], parse_query(page[0].query))
+                except (ValueError, LimitReached):
+                    log.error(
+                        "subscription #%d changed elsewhere cannot be indexed here; it will not match", subscription_id
+                    )
 
     def forget_subscriptions(self, subscription_ids: Sequence[int]) -> None:
         """Drop subscriptions the sender paused (the store already records it) from the index."""

@@ -209,13 +209,16 @@ class World:
 
 #: The e2e modules that also run with the bot on PostgreSQL (delivery, crash recovery, subscriptions, alerts and
 #: digests): all of them twice would double the suite's time for little more coverage of the store.
-POSTGRES_MODULES = frozenset({"test_subscriptions", "test_crash_recovery", "test_alerts_and_digests", "test_cluster"})
+POSTGRES_MODULES = frozenset({"test_subscriptions", "test_crash_recovery", "test_alerts_and_digests"})
+CLUSTER_MODULES = frozenset({"test_cluster"})
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "e2e_driver" in metafunc.fixturenames:
         module = metafunc.module.__name__.rsplit(".", 1)[-1]
         drivers = ["sqlite", "postgresql"] if module in POSTGRES_MODULES else ["sqlite"]
+        if module in CLUSTER_MODULES:
+            drivers = ["postgresql"]  # several processes on one database: what PostgreSQL is for
         metafunc.parametrize("e2e_driver", drivers)
 
 

@@ -41,8 +41,9 @@ def _toml(sections: dict[str, dict[str, Any]]) -> str:
 class BotProcess:
     """`python -m bot run` against the emulator, with its log captured to a file."""
 
-    def __init__(self, world: World, tmp: Path) -> None:
+    def __init__(self, world: World, tmp: Path, poll_interval: float = 1) -> None:
         self.world = world
+        tmp.mkdir(parents=True, exist_ok=True)
         self.config = tmp / "config.toml"
         self.log = tmp / "bot.log"
         self.proc: asyncio.subprocess.Process | None = None
@@ -55,7 +56,7 @@ class BotProcess:
                         "dev_guild_id": world.guild_id,
                     },
                     "storage": world.storage_settings,
-                    "sources.huggingface": {"url": world.hf.url, "poll_interval": 1, "timeout": 5},
+                    "sources.huggingface": {"url": world.hf.url, "poll_interval": poll_interval, "timeout": 5},
                     "delivery": {"interval": 0.2},
                 }
             )
