@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
 import asyncpg
@@ -12,6 +13,7 @@ from bot.store import Store
 from bot.store.migrations import MIGRATIONS
 from bot.store.postgres.database import redact, translate
 from bot.store.postgres.migrations import PG_MIGRATIONS
+from bot.store.postgres.pacing import SharedRatePacer
 from tests.conftest import T0, make_paper
 
 
@@ -103,3 +105,24 @@ async def test_every_process_hears_of_subscriptions_changed_by_another(pg_cluste
     finally:
         await a.close()
         await b.close()
+
+
+async def test_processes_sharing_the_schedule_take_turns_at_the_shared_rate(pg_cluster):
+    url = pg_cluster.create_database()
+    await (await Store.open(url)).close()  # migrated
+    rate, turns = 50.0, 40
+    pacers = [SharedRatePacer(url, rate) for _ in range(2)]  # two processes' pacers
+    started: list[float] = []
+
+    async def take(pacer: SharedRatePacer) -> None:
+        for _ in range(turns // 2):
+            await pacer.acquire()
+            started.append(time.monotonic())
+
+    try:
+        await asyncio.gather(*(take(p) for p in pacers))
+    finally:
+        for pacer in pacers:
+            await pacer.close()
+    # Together, not each: 40 turns at 50/s span at least 39 intervals (less the quarter-interval slack).
+    assert max(started) - min(started) >= (turns - 1) / rate - 0.25 / rate
