@@ -13,10 +13,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from bot.matching.nodes import And, Field, Node, Not, Or, Term
+from bot.matching.nodes import Field, Node, Term
 from bot.matching.text import stem, stem_all, tokenize
 from bot.models import DeliveryKey, Paper
 from bot.store.dialect import Dialect
+from bot.store.fts import fts_expression
 from bot.store.paper_rows import PAPER_COLUMNS, paper_columns, paper_from_row
 
 _WEIGHTS = {Field.TEXT: "ABD", Field.TITLE: "A", Field.ABSTRACT: "B", Field.AUTHOR: "C"}
@@ -50,20 +51,9 @@ _CLAIMABLE = (
 def tsquery(node: Node) -> str | None:
     """A ``tsquery`` (literal form) matching at least every paper ``node`` matches; None when unconstrained.
 
-    Phrases are widened to all of their words, negations left to the exact matcher, as for FTS5."""
-    match node:
-        case Term():
-            return _term(node)
-        case Not():
-            return None
-        case Or(children=children):
-            parts = [tsquery(child) for child in children]
-            if any(part is None for part in parts):
-                return None
-            return " | ".join(f"({part})" for part in parts)
-        case And(children=children):
-            constrained = [part for child in children if (part := tsquery(child)) is not None]
-            return " & ".join(f"({part})" for part in constrained) if constrained else None
+    The same walk as FTS5's expression: phrases widened to all of their words, negations left to the exact
+    matcher."""
+    return fts_expression(node, _term, " | ", " & ")
 
 
 def _term(term: Term) -> str | None:
