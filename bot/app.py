@@ -91,6 +91,8 @@ class PaperBot(commands.Bot):
         self._deliver_lock = asyncio.Lock()
         self._running_jobs: set[asyncio.Task[object]] = set()
         self._following: set[asyncio.Task[None]] = set()
+        # In a cluster, while this process leads: the sources it has not polled since it took over.
+        self._taking_over: set[str] | None = None
 
     async def setup_hook(self) -> None:
         self.store = await Store.open(self.settings.storage.location())
@@ -158,13 +160,19 @@ class PaperBot(commands.Bot):
 
     async def _polls_here(self, source: Source) -> bool:
         """Whether this process polls ``source`` now: always when it is the only one; in a cluster only the
-        leader does, and never sooner than a poll interval after any process last did (a leader just taking
-        over from one that died mid-interval waits for its turn)."""
+        leader does. A leader just taking over (from one that died mid-interval) first waits until a poll
+        interval has passed since any process last polled the source; after that its own ticks space them."""
         coordination = self.store.coordination
         if not coordination.clustered:
             return True
         if not await coordination.is_leader():
+            self._taking_over = None
             return False
+        if self._taking_over is None:  # just became the leader
+            self._taking_over = {s.name for s in self.sources}
+        if source.name not in self._taking_over:
+            return True
+        self._taking_over.discard(source.name)
         state = await self.store.source_state(source.name)
         last = None if state is None else state.last_attempt_at
         return last is None or self.clock() - last >= timedelta(seconds=source.poll_interval * POLL_SLACK)
