@@ -16,6 +16,7 @@ import discord
 from bot.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings, settings_warnings
 from bot.store import Store
 from bot.store.postgres.database import redact
+from bot.store.store import is_postgres_url
 
 EXIT_USAGE = 2
 
@@ -48,12 +49,15 @@ def _directory_problem(path: str) -> str | None:
 
 async def _open_store(location: str) -> Store | str:
     """The store at ``location`` (created or migrated), or one line saying why it cannot be opened."""
+    if is_postgres_url(location):
+        try:
+            return await Store.open(location)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+            return f"storage.url: cannot open the database {redact(location)!r}: {exc}"
     try:
         return await Store.open(location)
     except (sqlite3.Error, OSError) as exc:
         return f"storage.path: cannot open the database {location!r}: {exc}"
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
-        return f"storage.url: cannot open the database {redact(location)!r}: {exc}"
 
 
 async def _storage_problem(location: str) -> str | None:

@@ -200,9 +200,19 @@ def test_check_with_a_postgresql_url_migrates_it_and_never_prints_the_password(t
     assert "hunter2" not in result.stdout + result.stderr
 
 
-def test_an_unreachable_postgresql_server_is_one_line(tmp_path, pg_cluster):
-    url = f"postgresql://paperbot:hunter2@127.0.0.1:{pg_cluster.port}/no_such_database"
+@pytest.mark.parametrize("where", ["no database", "no server"])
+def test_an_unreachable_postgresql_database_is_one_line(tmp_path, pg_cluster, where):
+    port = pg_cluster.port if where == "no database" else _closed_port()
+    url = f"postgresql://paperbot:hunter2@127.0.0.1:{port}/no_such_database"
     (tmp_path / "c.toml").write_text(f'[storage]\nurl = "{url}"\n')
     result = _cli("check", "--config", "c.toml", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT)})
-    assert result.returncode == 2 and "storage.url: cannot open the database" in result.stderr
+    assert result.returncode == 2 and "storage.url: cannot open the database" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens there once the socket closes

@@ -107,4 +107,4 @@ async def _migrate(db: aiosqlite.Connection) -> None:
 # Either driver: the store's queries are written once against what both offer.
 AnyDatabase = Database | PgDatabase
 Connection = aiosqlite.Connection | PgConnection
-Row = aiosqlite.Row | Any
+Row = Any  # an aiosqlite.Row or an asyncpg.Record: both are read by column name
