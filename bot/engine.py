@@ -124,12 +124,7 @@ class Engine:
             after = 0
             while page := await self.store.active_subscriptions(after=after, limit=LOAD_PAGE):
                 for sub in page:
-                    try:
-                        self._index(sub, parse_query(sub.query))
-                    except ValueError:
-                        log.exception("stored subscription #%d has a query that no longer parses; skipping it", sub.id)
-                    except LimitReached:
-                        log.error("the index has no room for the words of subscription #%d; it will not match", sub.id)
+                    self._index_stored(sub)
                 after = page[-1].id
                 await asyncio.sleep(0)  # keep the gateway heartbeat and commands responsive
         finally:
@@ -152,6 +147,15 @@ class Engine:
             self._thresholds[sub.id] = (sub.min_upvotes, sub.created_at)
         else:
             self._thresholds.pop(sub.id, None)
+
+    def _index_stored(self, sub: Subscription) -> None:
+        """Index a stored subscription; one that cannot be (no longer parses, no room) is logged and skipped."""
+        try:
+            self._index(sub, parse_query(sub.query))
+        except ValueError:
+            log.exception("stored subscription #%d has a query that no longer parses; skipping it", sub.id)
+        except LimitReached:
+            log.error("the index has no room for the words of subscription #%d; it will not match", sub.id)
 
     def _unindex(self, subscription_id: int) -> None:
         self.index.remove(subscription_id)
@@ -310,19 +314,13 @@ class Engine:
         return sub if changed else None
 
     async def follow(self, subscription_id: int) -> None:
-        """Index a subscription as the store now has it, after any process changed it (several processes on
-        one database). Changes are applied one at a time, in the order they were heard of."""
+        """Index a subscription as the store now has it, after any process changed it; in the order heard of."""
         await self.ready()
         async with self._following:
             page = await self.store.active_subscriptions(after=subscription_id - 1, limit=1)
             self._unindex(subscription_id)
             if page and page[0].id == subscription_id:
-                try:
-                    self._index(page[0], parse_query(page[0].query))
-                except (ValueError, LimitReached):
-                    log.error(
-                        "subscription #%d changed elsewhere cannot be indexed here; it will not match", subscription_id
-                    )
+                self._index_stored(page[0])
 
     def forget_subscriptions(self, subscription_ids: Sequence[int]) -> None:
         """Drop subscriptions the sender paused (the store already records it) from the index."""
