@@ -11,13 +11,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import asyncpg
 import discord
 
 from bot.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings, settings_warnings
 from bot.logs import FORMATS, LEVELS, configure
 from bot.sources.base import redact_url
 from bot.store import Store
+from bot.store.postgres.database import redact
 from bot.store.sole_process import DatabaseInUse, sole_process
+from bot.store.store import is_postgres_url
 
 EXIT_USAGE = 2
 # Gateway close codes that mean the [discord] shard settings are wrong, and what to do about it.
@@ -68,17 +71,22 @@ def _directory_problem(path: str) -> str | None:
     return f"storage.path: {path!r} is a directory; name a database file in it, e.g. {example!r}"
 
 
-async def _open_store(path: str) -> Store | str:
-    """The store at ``path`` (created or migrated), or one line saying why it cannot be opened."""
+async def _open_store(location: str) -> Store | str:
+    """The store at ``location`` (created or migrated), or one line saying why it cannot be opened."""
+    if is_postgres_url(location):
+        try:
+            return await Store.open(location)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+            return f"storage.url: cannot open the database {redact(location)!r}: {exc}"
     try:
-        return await Store.open(path)
+        return await Store.open(location)
     except (sqlite3.Error, OSError) as exc:
-        return f"storage.path: cannot open the database {path!r}: {exc}"
+        return f"storage.path: cannot open the database {location!r}: {exc}"
 
 
-async def _storage_problem(path: str) -> str | None:
-    """Why the database at ``path`` cannot be used, or None (it is then created or migrated, and closed)."""
-    store = await _open_store(path)
+async def _storage_problem(location: str) -> str | None:
+    """Why the database at ``location`` cannot be used, or None (it is then created or migrated, and closed)."""
+    store = await _open_store(location)
     if isinstance(store, str):
         return store
     await store.close()
@@ -86,7 +94,7 @@ async def _storage_problem(path: str) -> str | None:
 
 
 async def _check(settings: Settings) -> int:
-    store = await _open_store(settings.storage.path)
+    store = await _open_store(settings.storage.location())
     if isinstance(store, str):
         return _fail(store)
     try:
@@ -97,7 +105,7 @@ async def _check(settings: Settings) -> int:
         await store.close()
     hf = settings.sources.huggingface
     print("configuration OK")
-    print(f"  database: {settings.storage.path} (schema v{version}, {papers} papers, {subs} active subscriptions)")
+    print(f"  database: {store.path} (schema v{version}, {papers} papers, {subs} active subscriptions)")
     print(f"  token: from ${settings.discord.token_env} ({'set' if settings.token() else 'NOT set'})")
     print(
         f"  huggingface: {'enabled' if hf.enabled else 'disabled'}, {redact_url(hf.url)}, every {hf.poll_interval:g}s"
@@ -126,7 +134,7 @@ def _run(settings: Settings, log_level: str, log_format: str) -> int:
             f"no bot token: set the environment variable {settings.discord.token_env} "
             f"(e.g. export {settings.discord.token_env}=...) — see README, 'Discord application setup'"
         )
-    if problem := asyncio.run(_storage_problem(settings.storage.path)):
+    if problem := asyncio.run(_storage_problem(settings.storage.location())):
         return _fail(problem)
     from bot.app import PaperBot, point_client_at  # imported late: `check` and errors stay fast
 
@@ -135,7 +143,7 @@ def _run(settings: Settings, log_level: str, log_format: str) -> int:
         logging.getLogger("bot").warning(warning)
     point_client_at(settings)
     try:
-        with sole_process(settings.storage.path):
+        with sole_process(settings.storage.location()):
             PaperBot(settings).run(token, log_handler=None)
     except DatabaseInUse as exc:
         return _fail(str(exc))
@@ -162,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.config)
     except ConfigError as exc:
         return _fail(f"invalid configuration: {exc}")
-    if problem := _directory_problem(settings.storage.path):
+    if not settings.storage.url.strip() and (problem := _directory_problem(settings.storage.path)):
         return _fail(problem)
     if args.command == "check":
         return asyncio.run(_check(settings))

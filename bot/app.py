@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -28,6 +28,7 @@ from bot.sources.base import Source
 from bot.sources.huggingface import HuggingFaceSource
 from bot.sources.rss import RssSource
 from bot.store import Store
+from bot.store.postgres.pacing import SharedRatePacer
 from bot.tree import PaperTree
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,13 @@ log = logging.getLogger(__name__)
 COGS = ("bot.cogs.subscriptions", "bot.cogs.alerts", "bot.cogs.papers", "bot.cogs.controls")
 # APScheduler's default misfire grace of 1 s drops runs whenever the loop is busy; a late poll is still useful.
 SHUTDOWN_GRACE_SECONDS = 10.0
+# Several processes share Discord's 50 requests a second through one schedule in the database; each process's
+# requests reach Discord with its own delays (its event loop, the schedule's round trip), so a cluster keeps a
+# wider margin than one process's 48/s (measured: tests/e2e/test_cluster.py, README "Running on PostgreSQL").
+CLUSTER_REQUESTS_PER_SECOND = 40.0
+# A cluster's leader polls a source when at least this share of its interval has passed since the last poll
+# by any process: the scheduler's own ticks are an interval apart, give or take a few milliseconds.
+POLL_SLACK = 0.9
 JOB_DEFAULTS = {"misfire_grace_time": 3600, "coalesce": True, "max_instances": 1}
 
 
@@ -82,24 +90,31 @@ class PaperBot(commands.AutoShardedBot):
         shards: dict[str, Any] = {"shard_count": settings.discord.shard_count or None}  # None: ask Discord
         if settings.discord.shard_ids:
             shards["shard_ids"] = list(settings.discord.shard_ids)
+        # Several processes on one PostgreSQL database are one bot: they share Discord's global rate.
+        url = settings.storage.url.strip()
+        shared_pacer = SharedRatePacer(url, CLUSTER_REQUESTS_PER_SECOND) if url else None
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
-            http_trace=paced_requests(),
+            http_trace=paced_requests(pacer=shared_pacer),
             tree_cls=PaperTree,  # every REST request, retries included, under the global limit
             **shards,
         )
         self.settings = settings
+        self.shared_pacer = shared_pacer
         self.clock = clock
         self.sources = build_sources(settings)
         self.scheduler = AsyncIOScheduler(timezone="UTC", job_defaults=JOB_DEFAULTS)
         self._deliver_lock = asyncio.Lock()
         self._running_jobs: set[asyncio.Task[object]] = set()
+        self._following: set[asyncio.Task[None]] = set()
+        # In a cluster, while this process leads: the sources it has not polled since it took over.
+        self._taking_over: set[str] | None = None
 
     async def setup_hook(self) -> None:
-        self.store = await Store.open(self.settings.storage.path)
+        self.store = await Store.open(self.settings.storage.location())
         self.engine = Engine(
             self.store,
             clock=self.clock,
@@ -109,6 +124,7 @@ class PaperBot(commands.AutoShardedBot):
         # Indexing many subscriptions takes seconds: do it while the gateway connects. Polls and subscription
         # changes wait for it (Engine.ready); commands that only read the store answer at once.
         self._load_task = asyncio.create_task(self.engine.load(), name="paperbot-load")
+        self.store.coordination.on_subscription_change(self._subscription_changed)
         self.sender = Sender(
             self.store,
             DiscordTransport(self),
@@ -175,6 +191,8 @@ class PaperBot(commands.AutoShardedBot):
 
     async def poll(self, source: Source) -> PollResult:
         """Poll one source (a scheduler job); kicks the sender when something was queued."""
+        if not await self._polls_here(source):
+            return PollResult(source.name, skipped=True)
         with self._tracked(), log_context(source=source.name):
             result = await self.engine.poll(source, self.http_session)
             if result.health is not None:
@@ -182,6 +200,31 @@ class PaperBot(commands.AutoShardedBot):
         if result.queued:
             await self.deliver()
         return result
+
+    async def _polls_here(self, source: Source) -> bool:
+        """Whether this process polls ``source`` now: always when it is the only one; in a cluster only the
+        leader does. A leader just taking over (from one that died mid-interval) first waits until a poll
+        interval has passed since any process last polled the source; after that its own ticks space them."""
+        coordination = self.store.coordination
+        if not coordination.clustered:
+            return True
+        if not await coordination.is_leader():
+            self._taking_over = None
+            return False
+        if self._taking_over is None:  # just became the leader
+            self._taking_over = {s.name for s in self.sources}
+        if source.name not in self._taking_over:
+            return True
+        self._taking_over.discard(source.name)
+        state = await self.store.source_state(source.name)
+        last = None if state is None else state.last_attempt_at
+        return last is None or self.clock() - last >= timedelta(seconds=source.poll_interval * POLL_SLACK)
+
+    def _subscription_changed(self, subscription_id: int) -> None:
+        """Another process (or this one) committed a change to a subscription: index it as it now is."""
+        task = asyncio.create_task(self.engine.follow(subscription_id))
+        self._following.add(task)
+        task.add_done_callback(self._following.discard)
 
     async def _tell_owner(self, source: str, result: PollResult) -> None:
         """DM the application's owner once when a source degrades and once when it recovers."""
@@ -269,3 +312,5 @@ class PaperBot(commands.AutoShardedBot):
             await self.http_session.close()
         if hasattr(self, "store"):
             await self.store.close()
+        if self.shared_pacer is not None:
+            await self.shared_pacer.close()

@@ -104,6 +104,11 @@ class DiscordSettings(_Table, frozen=True):
 
 class StorageSettings(_Table, frozen=True):
     path: str = "paperbot.db"
+    url: str = ""  # postgresql://user:pass@host:5432/db; when set, path is ignored
+
+    def location(self) -> str:
+        """Where the store lives: the PostgreSQL URL when one is set, else the SQLite file."""
+        return self.url.strip() or self.path
 
 
 class HuggingFaceSettings(_Table, frozen=True):
@@ -260,9 +265,15 @@ def _check(settings: Settings) -> None:
     """The checks across keys, after every key has its type."""
     _check_token_env(settings.discord.token_env)
     _check_shards(settings.discord)
-    if not settings.storage.path.strip():
+    if settings.storage.url.strip():
+        if not settings.storage.url.strip().startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                'storage.url: expected a PostgreSQL URL such as "postgresql://user:pass@host:5432/paperbot" '
+                "(leave it out to use the SQLite file in storage.path)"
+            )
+    elif not settings.storage.path.strip():
         raise ConfigError("storage.path: must not be empty")
-    if settings.storage.path.strip() == ":memory:":
+    elif settings.storage.path.strip() == ":memory:":
         raise ConfigError(
             'storage.path: ":memory:" would keep every paper, subscription and delivery in memory only (lost on '
             'exit, and not shared between the bot\'s connections); use a file path such as "paperbot.db"'

@@ -123,6 +123,7 @@ class Engine:
         self._recommend_lock = asyncio.Lock()  # one poll at a time reads and spends recommend mode's daily quota
         self.recommender = Recommender(store)
         self._loaded = asyncio.Event()
+        self._following = asyncio.Lock()
 
     async def load(self) -> None:
         """Index every active subscription (at start; may run in the background while the bot connects).
@@ -136,12 +137,7 @@ class Engine:
             after = 0
             while page := await self.store.active_subscriptions(after=after, limit=LOAD_PAGE):
                 for sub in page:
-                    try:
-                        self._index(sub, query_of(sub))
-                    except ValueError:
-                        log.exception("stored subscription #%d has a query that no longer parses; skipping it", sub.id)
-                    except LimitReached:
-                        log.error("the index has no room for the words of subscription #%d; it will not match", sub.id)
+                    self._index_stored(sub)
                 after = page[-1].id
                 await asyncio.sleep(0)  # keep the gateway heartbeat and commands responsive
         finally:
@@ -168,6 +164,15 @@ class Engine:
             self._thresholds[sub.id] = (sub.min_upvotes, sub.created_at)
         else:
             self._thresholds.pop(sub.id, None)
+
+    def _index_stored(self, sub: Subscription) -> None:
+        """Index a stored subscription; one that cannot be (no longer parses, no room) is logged and skipped."""
+        try:
+            self._index(sub, query_of(sub))
+        except ValueError:
+            log.exception("stored subscription #%d has a query that no longer parses; skipping it", sub.id)
+        except LimitReached:
+            log.error("the index has no room for the words of subscription #%d; it will not match", sub.id)
 
     def _unindex(self, subscription_id: int) -> None:
         if subscription_id in self.index:
@@ -382,6 +387,15 @@ class Engine:
             if not changed or status is not SubscriptionStatus.ACTIVE:
                 self._unindex(sub.id)
         return sub if changed else None
+
+    async def follow(self, subscription_id: int) -> None:
+        """Index a subscription as the store now has it, after any process changed it; in the order heard of."""
+        await self.ready()
+        async with self._following:
+            page = await self.store.active_subscriptions(after=subscription_id - 1, limit=1)
+            self._unindex(subscription_id)
+            if page and page[0].id == subscription_id:
+                self._index_stored(page[0])
 
     def forget_subscriptions(self, subscription_ids: Sequence[int]) -> None:
         """Drop subscriptions the sender paused (the store already records it) from the index."""

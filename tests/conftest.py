@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.devtools.postgres import Cluster, find_binaries
 from bot.models import Paper
 from bot.store import Store
 from tests.spec_conformance import pytest_terminal_summary, spec_violations
@@ -33,3 +34,22 @@ async def store(tmp_path):
     s = await Store.open(str(tmp_path / "test.db"))
     yield s
     await s.close()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throwaway PostgreSQL cluster for the whole session; tests skip (visibly) without the binaries."""
+    bin_dir = find_binaries()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not found: install postgresql to run the PostgreSQL variant")
+    cluster = Cluster.start(bin_dir)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_location(request, tmp_path):
+    """Where a test's database lives, once per driver: a SQLite file, or a new database on the cluster."""
+    if request.param == "sqlite":
+        return str(tmp_path / "test.db")
+    return request.getfixturevalue("pg_cluster").create_database()

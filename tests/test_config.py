@@ -53,6 +53,7 @@ def test_short_poll_interval_warns():
         ({"sources": {"huggingface": {"enabled": "yes"}}}, "sources.huggingface.enabled"),
         ({"sources": {"huggingface": {"url": "ftp://x"}}}, "sources.huggingface.url"),
         ({"storage": "x.db"}, "storage"),
+        ({"storage": {"url": "mysql://db/paperbot"}}, "storage.url"),
         ({"nope": {}}, "nope"),
     ],
 )
@@ -198,3 +199,30 @@ def test_check_never_prints_a_credential_in_a_source_url(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "https://hf.example/api/daily_papers?…" in result.stdout
     assert "SECRET" not in result.stdout + result.stderr and "hunter2" not in result.stdout + result.stderr
+
+
+def test_check_with_a_postgresql_url_migrates_it_and_never_prints_the_password(tmp_path, pg_cluster):
+    url = pg_cluster.create_database().replace("paperbot@", "paperbot:hunter2@")  # trust auth ignores it
+    (tmp_path / "c.toml").write_text(f'[storage]\nurl = "{url}"\npath = ""\n')
+    result = _cli("check", "--config", "c.toml", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert "schema v" in result.stdout and "postgresql://paperbot:***@" in result.stdout
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("where", ["no database", "no server"])
+def test_an_unreachable_postgresql_database_is_one_line(tmp_path, pg_cluster, where):
+    port = pg_cluster.port if where == "no database" else _closed_port()
+    url = f"postgresql://paperbot:hunter2@127.0.0.1:{port}/no_such_database"
+    (tmp_path / "c.toml").write_text(f'[storage]\nurl = "{url}"\n')
+    result = _cli("check", "--config", "c.toml", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2 and "storage.url: cannot open the database" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens there once the socket closes

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import SimpleNamespace
+from typing import Protocol
 
 import aiohttp
 import discord
@@ -27,12 +28,19 @@ REQUESTS_PER_SECOND = 48.0
 UNPACED_PATHS = ("/interactions/", "/webhooks/")
 
 
-def paced_requests(rate: float = REQUESTS_PER_SECOND) -> aiohttp.TraceConfig:
+class Pacer(Protocol):
+    """Something that makes a request wait for its turn: RatePacer, or the cluster's SharedRatePacer."""
+
+    async def acquire(self) -> None: ...
+
+
+def paced_requests(rate: float = REQUESTS_PER_SECOND, pacer: Pacer | None = None) -> aiohttp.TraceConfig:
     """An aiohttp trace for the client's session: every bot-authenticated REST request waits for its turn at
     ``rate`` per second just before it goes out. That covers the sender's posts, DM opens and history reads,
     discord.py's own retries after a 429 or 5xx, and anything else the bot asks, so together they stay under
-    Discord's global limit; interaction replies are exempt (a command must answer within 3 s)."""
-    pacer = RatePacer(rate)
+    Discord's global limit; interaction replies are exempt (a command must answer within 3 s). ``pacer``
+    replaces the process's own RatePacer (several processes of one bot share one schedule)."""
+    turns = pacer or RatePacer(rate)
 
     async def before_request(
         _session: aiohttp.ClientSession, _context: SimpleNamespace, params: aiohttp.TraceRequestStartParams
@@ -40,7 +48,7 @@ def paced_requests(rate: float = REQUESTS_PER_SECOND) -> aiohttp.TraceConfig:
         url = str(params.url)
         base = discord.http.Route.BASE  # read per request: point_client_at may move it
         if url.startswith(base) and not url[len(base) :].startswith(UNPACED_PATHS):
-            await pacer.acquire()
+            await turns.acquire()
 
     trace = aiohttp.TraceConfig()
     trace.on_request_start.append(before_request)

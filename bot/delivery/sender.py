@@ -173,7 +173,8 @@ class Sender:
             await asyncio.gather(*(drain_target(t, by_target[t]) for t in fair_order(by_target)))
             if len(page) < limit or not by_target:
                 break
-        await self._send_due_digests(result)
+        if await self.store.coordination.is_leader():  # with several processes, one sends the digests
+            await self._send_due_digests(result)
         return result
 
     async def _plan_batches(self, target: Target, rows: list[PendingDelivery], result: DrainResult) -> list[Batch]:

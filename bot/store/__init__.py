@@ -1,4 +1,4 @@
-"""Persistence: the SQLite store and its migrations."""
+"""Persistence: the store (SQLite, or PostgreSQL with ``storage.url``) and its migrations."""
 
 from bot.store.papers import SEARCH_WINDOW, Planner
 from bot.store.store import Store

@@ -16,13 +16,19 @@ from typing import Any
 
 import aiosqlite
 
+from bot.store.coordination import Coordination
+from bot.store.dialect import SQLITE, Dialect
 from bot.store.migrations import MIGRATIONS
+from bot.store.postgres.database import PgConnection, PgDatabase
 
 log = logging.getLogger(__name__)
 
 
 class Database:
     """The writer and reader connections to one database file. Create with :meth:`open`."""
+
+    dialect: Dialect = SQLITE
+    coordination = Coordination()
 
     def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, path: str) -> None:
         self._writer = writer
@@ -96,3 +102,9 @@ async def _migrate(db: aiosqlite.Connection) -> None:
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         log.info("applying database migration %d", number)
         await db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+
+
+# Either driver: the store's queries are written once against what both offer.
+AnyDatabase = Database | PgDatabase
+Connection = aiosqlite.Connection | PgConnection
+Row = Any  # an aiosqlite.Row or an asyncpg.Record: both are read by column name

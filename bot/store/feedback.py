@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.models import Target
-from bot.store.connection import Database
+from bot.store.connection import AnyDatabase
 from bot.store.schema import TARGET_KIND, ts
 
 
@@ -33,7 +33,7 @@ class FeedbackCounts:
 class FeedbackQueries:
     """The feedback part of :class:`bot.store.Store`."""
 
-    _db: Database
+    _db: AnyDatabase
 
     async def record_vote(self, user_id: int, target: Target, paper_id: str, vote: Vote, now: datetime) -> Vote | None:
         """Record a 👍/👎 click; the same vote again takes it back. Returns the user's vote now (None: none)."""
@@ -51,7 +51,7 @@ class FeedbackQueries:
                 """INSERT INTO feedback (user_id, target_kind, target_id, paper_id, vote, voted_at)
                    VALUES (:user_id, :target_kind, :target_id, :paper_id, :vote, :now)
                    ON CONFLICT (user_id, target_kind, target_id, paper_id) DO UPDATE SET
-                       vote = CASE WHEN feedback.vote IS excluded.vote THEN NULL ELSE excluded.vote END,
+                       vote = CASE WHEN feedback.vote IS NOT DISTINCT FROM excluded.vote THEN NULL ELSE excluded.vote END,
                        voted_at = excluded.voted_at
                    RETURNING vote""",
                 params,
@@ -80,8 +80,8 @@ class FeedbackQueries:
     async def feedback_counts(self, target: Target, paper_id: str) -> FeedbackCounts:
         """The target's current votes on a paper and how many saved it (no user is named)."""
         row = await self._db.fetchone(
-            """SELECT COALESCE(SUM(vote = 'like'), 0) AS likes, COALESCE(SUM(vote = 'dislike'), 0) AS dislikes,
-                      COALESCE(SUM(saved_at IS NOT NULL), 0) AS saves
+            """SELECT COUNT(CASE WHEN vote = 'like' THEN 1 END) AS likes,
+                      COUNT(CASE WHEN vote = 'dislike' THEN 1 END) AS dislikes, COUNT(saved_at) AS saves
                FROM feedback WHERE target_kind = :target_kind AND target_id = :target_id AND paper_id = :paper_id""",
             {"target_kind": TARGET_KIND[target.scope], "target_id": target.id, "paper_id": paper_id},
         )

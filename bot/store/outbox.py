@@ -7,11 +7,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.models import DeliveryKey, DeliveryRecord, DeliveryStatus, PendingDelivery, Scope, Target
 from bot.sharding import Shards
-from bot.store.connection import Database
+from bot.store.connection import AnyDatabase, Connection, Row
 from bot.store.paper_rows import paper_columns, paper_from_row
 from bot.store.schema import SCOPE_OF_TARGET_KIND, SUBSCRIPTION_KIND, TARGET_KIND, dt, ts
 
@@ -22,7 +20,7 @@ _PENDING_COLUMNS = (
 )
 
 
-def _pending_from_row(row: aiosqlite.Row) -> PendingDelivery:
+def _pending_from_row(row: Row) -> PendingDelivery:
     return PendingDelivery(
         subscription_id=row["subscription_id"],
         target=Target(SCOPE_OF_TARGET_KIND[row["target_kind"]], row["target_id"]),
@@ -44,9 +42,7 @@ _TARGET_KIND_OF_KIND = (
 )
 
 
-async def queue_deliveries(
-    db: aiosqlite.Connection, keys: Sequence[DeliveryKey], now: datetime, hold: bool = True
-) -> int:
+async def queue_deliveries(db: Connection, keys: Sequence[DeliveryKey], now: datetime, hold: bool = True) -> int:
     """Insert deliveries; an existing (subscription, paper) row is left untouched (at most once, ever).
 
     A digest subscription's rows are ``held`` for its digest unless ``hold`` is False (backfill goes out now).
@@ -55,12 +51,13 @@ async def queue_deliveries(
         return 0
     before = db.total_changes
     await db.executemany(
-        f"""INSERT OR IGNORE INTO deliveries
+        f"""INSERT INTO deliveries
                (subscription_id, paper_id, target_kind, target_id, status, created_at, next_attempt_at)
            SELECT id, :paper_id, {_TARGET_KIND_OF_KIND},
                   CASE kind WHEN '{SUBSCRIPTION_KIND[Scope.GUILD]}' THEN channel_id ELSE user_id END,
                   CASE WHEN :hold AND schedule != 'instant' THEN 'held' ELSE 'pending' END, :now, :now
-           FROM subscriptions WHERE id = :subscription_id""",
+           FROM subscriptions WHERE id = :subscription_id
+           ON CONFLICT DO NOTHING""",
         [{"paper_id": paper_id, "hold": hold, "now": ts(now), "subscription_id": sub_id} for sub_id, paper_id in keys],
     )
     return db.total_changes - before
@@ -80,7 +77,7 @@ def shard_filter(shards: Shards | None) -> tuple[str, dict[str, int]]:
 class OutboxQueries:
     """The outbox part of :class:`bot.store.Store`."""
 
-    _db: Database
+    _db: AnyDatabase
 
     async def due_deliveries(
         self,
@@ -94,11 +91,14 @@ class OutboxQueries:
         ``shards`` serve), oldest first, at most ``per_target`` rows for any one target so that one target's
         backlog cannot crowd out the others.
 
-        Rows left in ``sending`` by a crash come back with their nonce so the resend is deduplicated.
+        Rows left in ``sending`` by a crash come back with their nonce so the resend is deduplicated. With
+        several processes (PostgreSQL) each row returned is claimed by this one: no two processes send it.
         """
         only = "" if target is None else " AND d.target_kind = :target_kind AND d.target_id = :target_id"
         owned, shard_params = shard_filter(shards)
         only += owned
+        only += self._db.dialect.claimable("d")  # with several processes: rows no other one is sending
+        me = await self._db.coordination.claimer()
         rows = await self._db.fetchall(
             f"""SELECT {_PENDING_COLUMNS} FROM (
                     SELECT d.*, ROW_NUMBER() OVER (
@@ -118,10 +118,13 @@ class OutboxQueries:
                 "target_id": None if target is None else target.id,
                 "per_target": per_target,
                 "limit": limit,
+                "me": me,
             }
             | shard_params,
         )
-        return [_pending_from_row(r) for r in rows]
+        due = [_pending_from_row(r) for r in rows]
+        claimed = await self._db.dialect.claim(self._db, [(d.subscription_id, d.paper.id) for d in due], me)
+        return due if claimed is None else [d for d in due if (d.subscription_id, d.paper.id) in claimed]
 
     async def held_deliveries(self, subscription_id: int) -> list[PendingDelivery]:
         """What a digest subscription has accumulated (including a digest interrupted mid-send)."""

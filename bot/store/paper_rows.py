@@ -6,8 +6,6 @@ import json
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.models import Paper
 from bot.store.schema import dt, ts
 
@@ -48,7 +46,7 @@ def paper_params(paper: Paper, now: datetime) -> dict[str, Any]:
     for field in PAPER_FIELDS:
         value = getattr(paper, field)
         if field in _JSON_FIELDS:
-            value = json.dumps(value)
+            value = json.dumps(value, ensure_ascii=False)  # FTS5 must see "Müller", not "M\\u00fcller"
         elif field in _TIME_FIELDS:
             value = ts(value)
         params[field] = value
@@ -57,7 +55,7 @@ def paper_params(paper: Paper, now: datetime) -> dict[str, Any]:
     return params
 
 
-def paper_from_row(row: aiosqlite.Row) -> Paper:
+def paper_from_row(row: Any) -> Paper:
     """The paper in a row holding the paper columns by name (a join may add others)."""
     values: dict[str, Any] = {}
     for field in PAPER_FIELDS:

@@ -7,14 +7,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-import aiosqlite
-
 from bot.matching.nodes import Node
 from bot.models import CURATED_SOURCES, DeliveryKey, IngestResult, Paper
-from bot.store.connection import Database
-from bot.store.fts import fts_expression
+from bot.store.connection import AnyDatabase, Connection
+from bot.store.dialect import dialect_of
 from bot.store.outbox import queue_deliveries
-from bot.store.paper_rows import PAPER_COLUMNS, PAPER_FIELDS, paper_columns, paper_from_row, paper_params
+from bot.store.paper_rows import PAPER_COLUMNS, PAPER_FIELDS, paper_from_row, paper_params
 from bot.store.schema import ts
 
 SEARCH_WINDOW = 500  # full-text hits ranked per search (the newest ones)
@@ -42,7 +40,8 @@ _MERGE_PAPER = """
         url = CASE WHEN :source = 'huggingface' OR url = '' THEN :url ELSE url END,
         pdf_url = COALESCE(pdf_url, :pdf_url), code_url = COALESCE(:code_url, code_url),
         project_url = COALESCE(:project_url, project_url), thumbnail_url = COALESCE(:thumbnail_url, thumbnail_url),
-        upvotes = MAX(upvotes, :upvotes), ai_summary = COALESCE(:ai_summary, ai_summary),
+        upvotes = CASE WHEN :upvotes > upvotes THEN :upvotes ELSE upvotes END,
+        ai_summary = COALESCE(:ai_summary, ai_summary),
         ai_keywords = CASE WHEN :ai_keywords = '[]' THEN ai_keywords ELSE :ai_keywords END,
         published_at = COALESCE(published_at, :published_at), updated_at = :updated_at,
         version = CASE WHEN :version > COALESCE(version, 0) THEN :version ELSE version END
@@ -52,7 +51,7 @@ _MERGE_PAPER = """
 class PaperQueries:
     """The papers part of :class:`bot.store.Store`."""
 
-    _db: Database
+    _db: AnyDatabase
 
     async def ingest(
         self,
@@ -89,6 +88,7 @@ class PaperQueries:
             new = tuple(p for p in inserted if not p.is_new_version)
             keys = list(plan(new, recheck)) if new or recheck else []
             queued = await queue_deliveries(db, keys, now)
+            await dialect_of(db).index_papers(db, [p.id for p in unique])
         return IngestResult(new_papers=new, updated=len(merged), queued=queued, deferred=len(deferred))
 
     async def get_paper(self, paper_id: str) -> Paper | None:
@@ -103,20 +103,12 @@ class PaperQueries:
         root: Node | None = None,
     ) -> list[Paper]:
         """Papers first seen at or after ``since``, newest first; with a parsed query's ``root``, only its
-        full-text candidates (a superset of its matches: the caller applies the exact matcher). Rowids grow
-        in first-seen order, so the full-text lookup is bounded to the rowids of the period."""
-        expression = None if root is None else fts_expression(root)
+        full-text candidates (a superset of its matches: the caller applies the exact matcher)."""
+        expression = None if root is None else self._db.dialect.fts_query(root)
         if expression is None:
             sql = f"SELECT {PAPER_COLUMNS} FROM papers WHERE first_seen_at >= :since "
         else:
-            # The newest hits first, walking the full-text index backwards only as far as needed.
-            sql = (
-                "WITH hits AS (SELECT rowid FROM papers_fts WHERE papers_fts MATCH :expression AND rowid >= "
-                "(SELECT COALESCE(MIN(rowid), 0) FROM papers WHERE first_seen_at >= :since) "
-                "ORDER BY rowid DESC LIMIT :limit) "
-                f"SELECT {PAPER_COLUMNS} FROM papers "
-                "WHERE rowid IN (SELECT rowid FROM hits) AND first_seen_at >= :since "
-            )
+            sql = self._db.dialect.seen_since_sql()
         rows = await self._db.fetchall(
             sql + "ORDER BY first_seen_at DESC, id DESC LIMIT :limit",
             {"expression": expression, "since": ts(since), "limit": limit},
@@ -156,36 +148,29 @@ class PaperQueries:
 
         Only the newest ``window`` full-text hits are ranked: a very common word would otherwise make bm25
         score most of the table on every search."""
-        expression = fts_expression(root)
+        expression = self._db.dialect.fts_query(root)
         if expression is None:
             return None
         where = " AND p.source = :source" if source else ""
         rows = await self._db.fetchall(
-            f"""WITH recent AS (
-                    SELECT rowid FROM papers_fts WHERE papers_fts MATCH :expression ORDER BY rowid DESC LIMIT :window
-                )
-                SELECT {paper_columns("p")}, bm25(papers_fts, 8.0, 2.0, 1.0, 3.0) AS score
-                FROM papers_fts JOIN papers p ON p.rowid = papers_fts.rowid
-                WHERE papers_fts MATCH :expression
-                    AND papers_fts.rowid >= (SELECT COALESCE(MIN(rowid), 0) FROM recent){where}
-                ORDER BY score LIMIT :limit""",
+            self._db.dialect.search_sql(where),
             {"expression": expression, "window": window, "source": source, "limit": limit},
         )
         return [(paper_from_row(r), float(r["score"])) for r in rows]
 
 
 # A list of ids travels as one JSON parameter, so no statement is built per list length.
-_IDS = "SELECT value FROM json_each(:ids)"
 
 
-async def _existing_ids(db: aiosqlite.Connection, ids: Sequence[str]) -> set[str]:
-    async with db.execute(f"SELECT id FROM papers WHERE id IN ({_IDS})", {"ids": json.dumps(ids)}) as cursor:
+async def _existing_ids(db: Connection, ids: Sequence[str]) -> set[str]:
+    sql = f"SELECT id FROM papers WHERE id IN ({dialect_of(db).ids('ids')})"
+    async with db.execute(sql, {"ids": json.dumps(ids)}) as cursor:
         return {row["id"] for row in await cursor.fetchall()}
 
 
-async def _papers_by_id(db: aiosqlite.Connection, ids: Sequence[str], first_seen_since: datetime) -> list[Paper]:
+async def _papers_by_id(db: Connection, ids: Sequence[str], first_seen_since: datetime) -> list[Paper]:
     async with db.execute(
-        f"SELECT {PAPER_COLUMNS} FROM papers WHERE id IN ({_IDS}) AND first_seen_at >= :since",
+        f"SELECT {PAPER_COLUMNS} FROM papers WHERE id IN ({dialect_of(db).ids('ids')}) AND first_seen_at >= :since",
         {"ids": json.dumps(ids), "since": ts(first_seen_since)},
     ) as cursor:
         return [paper_from_row(row) for row in await cursor.fetchall()]

@@ -16,10 +16,8 @@ import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 
-import aiosqlite
-
 from bot.models import Paper, Scope, Target
-from bot.store.connection import Database
+from bot.store.connection import AnyDatabase, Connection
 from bot.store.paper_rows import PAPER_COLUMNS, paper_from_row
 from bot.store.schema import SCOPE_OF_TARGET_KIND, TARGET_KIND, ts
 
@@ -29,7 +27,7 @@ LIKED, DISLIKED = 1, -1
 # people — in the channel for a channel (``:kind`` = 'channel'), anywhere for a user's alerts.
 _CLICKS = """
     SELECT paper_id, CASE WHEN vote = 'dislike' THEN -1 ELSE 1 END AS label, 'feedback' AS origin,
-           MAX(COALESCE(voted_at, ''), COALESCE(saved_at, '')) AS created_at
+           CASE WHEN COALESCE(voted_at, '') > COALESCE(saved_at, '') THEN voted_at ELSE saved_at END AS created_at
     FROM feedback
     WHERE (vote IS NOT NULL OR saved_at IS NOT NULL)
       AND CASE WHEN :kind = 'user' THEN user_id = :id ELSE target_kind = :kind AND target_id = :id END
@@ -54,12 +52,14 @@ def _target_params(target: Target) -> dict[str, object]:
 class ProfileQueries:
     """The profiles part of :class:`bot.store.Store`."""
 
-    _db: Database
+    _db: AnyDatabase
 
     async def profile_examples(self, target: Target) -> list[tuple[str, int, str]]:
         """(paper id, label: 1 liked / -1 disliked, origin) of every example of ``target``; the latest example of
         a paper wins."""
-        rows = await self._db.fetchall(f"SELECT * FROM ({_EXAMPLES}) ORDER BY created_at", _target_params(target))
+        rows = await self._db.fetchall(
+            f"SELECT * FROM ({_EXAMPLES}) AS examples ORDER BY created_at", _target_params(target)
+        )
         latest = {row["paper_id"]: (row["paper_id"], int(row["label"]), row["origin"]) for row in rows}
         return list(latest.values())
 
@@ -116,7 +116,7 @@ class ProfileQueries:
         """How many deliveries each of these subscriptions queued since ``since`` (recommend mode's daily quota)."""
         rows = await self._db.fetchall(
             "SELECT subscription_id, COUNT(*) AS n FROM deliveries WHERE created_at >= :since "
-            "AND subscription_id IN (SELECT value FROM json_each(:ids)) GROUP BY subscription_id",
+            f"AND subscription_id IN ({self._db.dialect.ids('ids')}) GROUP BY subscription_id",
             {"since": ts(since), "ids": json.dumps(list(subscription_ids))},
         )
         return {int(r["subscription_id"]): int(r["n"]) for r in rows}
@@ -124,7 +124,7 @@ class ProfileQueries:
     async def stored_ids(self, paper_ids: Sequence[str]) -> set[str]:
         """Which of these paper ids are stored."""
         rows = await self._db.fetchall(
-            "SELECT id FROM papers WHERE id IN (SELECT value FROM json_each(:ids))", {"ids": json.dumps(paper_ids)}
+            f"SELECT id FROM papers WHERE id IN ({self._db.dialect.ids('ids')})", {"ids": json.dumps(paper_ids)}
         )
         return {r["id"] for r in rows}
 
@@ -152,7 +152,7 @@ def normalise_title(title: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", letters).split())
 
 
-async def _count(db: aiosqlite.Connection, target: Target) -> int:
+async def _count(db: Connection, target: Target) -> int:
     async with db.execute(
         "SELECT COUNT(*) AS n FROM profile_examples WHERE target_kind = :kind AND target_id = :id",
         _target_params(target),

@@ -20,8 +20,9 @@ class DatabaseInUse(Exception):
 
 @contextmanager
 def sole_process(db_path: str) -> Iterator[None]:
-    """Hold the lock on ``db_path``'s lock file while the bot runs; DatabaseInUse when another process holds it."""
-    if sys.platform == "win32":  # no flock; Windows users run one process (see README)
+    """Hold the lock on ``db_path``'s lock file while the bot runs; DatabaseInUse when another process holds it.
+    Nothing to hold for a PostgreSQL URL: several processes share that database by design."""
+    if sys.platform == "win32" or db_path.startswith(("postgresql://", "postgres://")):  # Windows: no flock
         yield
         return
     import fcntl

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.models import SourceState
-from bot.store.connection import Database
+from bot.store.connection import AnyDatabase
 from bot.store.schema import dt, ts
 
 
 class SourceQueries:
     """The source-state part of :class:`bot.store.Store`."""
 
-    _db: Database
+    _db: AnyDatabase
 
     async def record_source_result(self, source: str, now: datetime, error: str | None) -> int:
         """Record a poll's outcome (``error`` None: it succeeded); returns the consecutive failures."""
@@ -24,7 +24,7 @@ class SourceQueries:
                        VALUES (:source, :now, :now, 0, 1)
                        ON CONFLICT (source) DO UPDATE SET last_attempt_at = excluded.last_attempt_at,
                            last_success_at = excluded.last_success_at, consecutive_failures = 0,
-                           successes = successes + 1, last_error = NULL, next_attempt_at = NULL""",
+                           successes = source_state.successes + 1, last_error = NULL, next_attempt_at = NULL""",
                     {"source": source, "now": ts(now)},
                 )
                 return 0
@@ -32,7 +32,7 @@ class SourceQueries:
                 """INSERT INTO source_state (source, last_attempt_at, consecutive_failures, last_error)
                    VALUES (:source, :now, 1, :error)
                    ON CONFLICT (source) DO UPDATE SET last_attempt_at = excluded.last_attempt_at,
-                       consecutive_failures = consecutive_failures + 1, last_error = excluded.last_error
+                       consecutive_failures = source_state.consecutive_failures + 1, last_error = excluded.last_error
                    RETURNING consecutive_failures""",
                 {"source": source, "now": ts(now), "error": error},
             ) as cursor:

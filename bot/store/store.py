@@ -9,25 +9,35 @@ from a backfilled subscription) is a function of the transaction's connection in
 
 from __future__ import annotations
 
-from bot.store.connection import Database
+from bot.store.connection import AnyDatabase, Database
 from bot.store.feedback import FeedbackQueries
 from bot.store.outbox import OutboxQueries
 from bot.store.papers import PaperQueries
+from bot.store.postgres.database import PgDatabase
 from bot.store.profiles import ProfileQueries
 from bot.store.sources import SourceQueries
 from bot.store.subscriptions import SubscriptionQueries
 
 
-class Store(PaperQueries, SubscriptionQueries, OutboxQueries, SourceQueries, FeedbackQueries, ProfileQueries):
-    """Async access to paperbot's SQLite database. Create with :meth:`open`."""
+def is_postgres_url(location: str) -> bool:
+    """Whether a storage location names a PostgreSQL server rather than a SQLite file."""
+    return location.startswith(("postgresql://", "postgres://"))
 
-    def __init__(self, db: Database) -> None:
+
+class Store(PaperQueries, SubscriptionQueries, OutboxQueries, SourceQueries, FeedbackQueries, ProfileQueries):
+    """Async access to paperbot's database (SQLite, or PostgreSQL). Create with :meth:`open`."""
+
+    def __init__(self, db: AnyDatabase) -> None:
         self._db = db
         self.path = db.path
+        self.coordination = db.coordination  # what this process alone does (always everything on SQLite)
 
     @classmethod
     async def open(cls, path: str) -> Store:
-        """Open (creating if needed) the database at ``path`` and apply pending migrations."""
+        """Open (creating if needed) the database at ``path`` — a SQLite file, or a ``postgresql://`` URL — and
+        apply pending migrations."""
+        if is_postgres_url(path):
+            return cls(await PgDatabase.open(path))
         return cls(await Database.open(path))
 
     async def close(self) -> None:

@@ -7,10 +7,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.models import DigestSettings, Mode, Owner, Schedule, Scope, Subscription, SubscriptionStatus, Target
-from bot.store.connection import Database
+from bot.store.connection import AnyDatabase, Row
 from bot.store.outbox import queue_deliveries
 from bot.store.schema import SCOPE_OF_KIND, SUBSCRIPTION_KIND, dt, ts
 
@@ -27,7 +25,7 @@ _SUBSCRIPTION_COLUMNS = (
 _UNCOUNTED_COLUMNS = _COLUMNS + "0 AS delivered_count"
 
 
-def _subscription_from_row(row: aiosqlite.Row) -> Subscription:
+def _subscription_from_row(row: Row) -> Subscription:
     return Subscription(
         id=row["id"],
         scope=SCOPE_OF_KIND[row["kind"]],
@@ -64,10 +62,13 @@ def _live_count(owner: Owner) -> tuple[str, dict[str, Any]]:
     return f"SELECT COUNT(*) AS n FROM subscriptions s WHERE {where} AND s.status != 'removed'", params
 
 
+_NO_LIMIT = 2**62  # LIMIT -1 means "all" to SQLite only
+
+
 class SubscriptionQueries:
     """The subscriptions, digest settings and DM channels of :class:`bot.store.Store`."""
 
-    _db: Database
+    _db: AnyDatabase
 
     async def add_subscription(
         self,
@@ -103,11 +104,11 @@ class SubscriptionQueries:
                     row = await counted.fetchone()
                 if row is not None and row["n"] >= cap:
                     return None
-            cursor = await db.execute(
+            inserted = await db.execute(
                 "INSERT INTO subscriptions (kind, guild_id, channel_id, user_id, query, schedule, min_upvotes, "
                 "created_at, forum, forum_tags, mention_role_id, max_per_day, mode) VALUES (:kind, :guild_id, "
                 ":channel_id, :user_id, :query, :schedule, :min_upvotes, :now, :forum, :forum_tags, :mention_role_id, "
-                ":max_per_day, :mode)",
+                ":max_per_day, :mode) RETURNING id",
                 {
                     "kind": SUBSCRIPTION_KIND[scope],
                     "guild_id": guild_id,
@@ -124,8 +125,9 @@ class SubscriptionQueries:
                     "mode": str(mode),
                 },
             )
-            sub_id = cursor.lastrowid
-            assert sub_id is not None
+            id_row = await inserted.fetchone()
+            assert id_row is not None
+            sub_id = int(id_row["id"])
             await queue_deliveries(db, [(sub_id, paper_id) for paper_id in backfill], now, hold=False)
             async with db.execute(
                 f"SELECT {_UNCOUNTED_COLUMNS} FROM subscriptions s WHERE s.id = :id", {"id": sub_id}
@@ -176,7 +178,7 @@ class SubscriptionQueries:
         rows = await self._db.fetchall(
             f"SELECT {_UNCOUNTED_COLUMNS} FROM subscriptions s WHERE s.status = 'active' AND s.id > :after "
             "ORDER BY s.id LIMIT :limit",
-            {"after": after, "limit": limit},
+            {"after": after, "limit": limit if limit >= 0 else _NO_LIMIT},
         )
         return [_subscription_from_row(r) for r in rows]
 
@@ -266,7 +268,7 @@ class SubscriptionQueries:
         """Remember the DM channel opened with a user."""
         async with self._db.transaction() as db:
             await db.execute(
-                "INSERT OR REPLACE INTO dm_channels (user_id, channel_id, opened_at) "
-                "VALUES (:user_id, :channel_id, :now)",
+                "INSERT INTO dm_channels (user_id, channel_id, opened_at) VALUES (:user_id, :channel_id, :now) "
+                "ON CONFLICT (user_id) DO UPDATE SET channel_id = excluded.channel_id, opened_at = excluded.opened_at",
                 {"user_id": user_id, "channel_id": channel_id, "now": ts(now)},
             )

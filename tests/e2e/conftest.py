@@ -17,6 +17,7 @@ from bot.config import settings_from_dict
 from bot.devtools.emulator import DiscordEmulator
 from bot.devtools.fakes.huggingface import FakeHuggingFace, fixture_items
 from bot.devtools.world import LoopbackWorld, Server
+from bot.store import Store
 
 
 def today() -> str:
@@ -74,6 +75,8 @@ class World:
     loopback: LoopbackWorld
     server: Server
     db_path: Path
+    #: The PostgreSQL database the bot uses instead of the SQLite file at ``db_path``, if any.
+    storage_url: str = ""
     config: dict[str, Any] = field(default_factory=dict)
     clock: FakeClock | None = None
     bot: PaperBot | None = None
@@ -107,8 +110,29 @@ class World:
     def member_id(self) -> int:
         return self.server.member_ids[0]
 
+    @property
+    def storage(self) -> str:
+        """Where the bot's database is, as ``Store.open`` takes it."""
+        return self.storage_url or str(self.db_path)
+
+    @property
+    def storage_settings(self) -> dict[str, str]:
+        """The ``[storage]`` table for this world's database."""
+        return {"url": self.storage_url} if self.storage_url else {"path": str(self.db_path)}
+
+    async def execute_sql(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        """Change the bot's database behind its back (a crash's leftovers), in SQL both drivers accept."""
+        store = await Store.open(self.storage)
+        try:
+            async with store._db.transaction() as db:
+                await db.execute(sql, params or {})
+        finally:
+            await store.close()
+
     def settings(self) -> Any:
-        return settings_from_dict(self.loopback.settings(self.db_path, self.guild_id, E2E_DEFAULTS, self.config))
+        raw = self.loopback.settings(self.db_path, self.guild_id, E2E_DEFAULTS, self.config)
+        raw["storage"] = {**raw["storage"], **self.storage_settings}
+        return settings_from_dict(raw)
 
     async def start_bot(self) -> PaperBot:
         settings = self.settings()
@@ -183,11 +207,32 @@ class World:
         )
 
 
+#: The e2e modules that also run with the bot on PostgreSQL (delivery, crash recovery, subscriptions, alerts and
+#: digests): all of them twice would double the suite's time for little more coverage of the store.
+POSTGRES_MODULES = frozenset({"test_subscriptions", "test_crash_recovery", "test_alerts_and_digests"})
+CLUSTER_MODULES = frozenset({"test_cluster"})
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "e2e_driver" in metafunc.fixturenames:
+        module = metafunc.module.__name__.rsplit(".", 1)[-1]
+        drivers = ["sqlite", "postgresql"] if module in POSTGRES_MODULES else ["sqlite"]
+        if module in CLUSTER_MODULES:
+            drivers = ["postgresql"]  # several processes on one database: what PostgreSQL is for
+        metafunc.parametrize("e2e_driver", drivers)
+
+
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
+def e2e_storage_url(request: pytest.FixtureRequest, e2e_driver: str) -> str:
+    """A new PostgreSQL database for the PostgreSQL variant of a test; "" for SQLite."""
+    return request.getfixturevalue("pg_cluster").create_database() if e2e_driver == "postgresql" else ""
+
+
+@pytest.fixture
+async def world(tmp_path: Path, e2e_storage_url: str) -> AsyncIterator[World]:
     async with LoopbackWorld() as loopback:
         server = loopback.add_server("Reading group", ["papers", "lab"])
-        w = World(loopback, server, tmp_path / "paperbot.db")
+        w = World(loopback, server, tmp_path / "paperbot.db", storage_url=e2e_storage_url)
         try:
             yield w
         finally:

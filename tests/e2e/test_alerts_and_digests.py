@@ -260,8 +260,6 @@ async def test_opening_dms_too_fast_backs_off_then_delivers(world: World, items)
 
 
 async def test_a_digest_interrupted_by_a_crash_is_not_sent_twice(world: World, items):
-    import aiosqlite
-
     clock = await _boot(world, items)
     await world.subscriptions("add", query=QUERY, schedule="daily")
     world.hf.publish(clock.day(), items[30:])
@@ -272,13 +270,11 @@ async def test_a_digest_interrupted_by_a_crash_is_not_sent_twice(world: World, i
     await world.stop_bot()
     # As if the bot had died after Discord accepted the digest but before recording it, 10 minutes before now.
     clock.set(datetime(2026, 11, 2, 9, 10, 1, tzinfo=UTC))
-    async with aiosqlite.connect(world.db_path) as db:
-        await db.execute(
-            "UPDATE deliveries SET status = 'held', message_id = NULL, attempted_at = ?",
-            (datetime(2026, 11, 2, 9, 0, 1, tzinfo=UTC).isoformat(),),
-        )
-        await db.execute("UPDATE subscriptions SET last_digest_at = NULL")
-        await db.commit()
+    await world.execute_sql(
+        "UPDATE deliveries SET status = 'held', message_id = NULL, attempted_at = :at",
+        {"at": datetime(2026, 11, 2, 9, 0, 1, tzinfo=UTC).isoformat()},
+    )
+    await world.execute_sql("UPDATE subscriptions SET last_digest_at = NULL")
     await world.start_bot()
     await world.polls_completed(2)
     assert len(world.emulator.messages(world.channel_id)) == 1

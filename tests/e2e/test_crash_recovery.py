@@ -27,6 +27,8 @@ BROAD = "model OR learning OR language OR data OR attention OR prompt*"
 
 def _toml(sections: dict[str, dict[str, Any]]) -> str:
     def value(v: Any) -> str:
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
         if isinstance(v, bool):
             return "true" if v else "false"
         return repr(v) if isinstance(v, int | float) else f'"{v}"'
@@ -41,9 +43,12 @@ def _toml(sections: dict[str, dict[str, Any]]) -> str:
 class BotProcess:
     """`python -m bot run [flags]` against the emulator, with its log captured to a file."""
 
-    def __init__(self, world: World, tmp: Path, *flags: str) -> None:
+    def __init__(
+        self, world: World, tmp: Path, *flags: str, poll_interval: float = 1, shards: dict[str, Any] | None = None
+    ) -> None:
         self.world = world
         self.flags = flags
+        tmp.mkdir(parents=True, exist_ok=True)
         self.config = tmp / "config.toml"
         self.log = tmp / "bot.log"
         self.proc: asyncio.subprocess.Process | None = None
@@ -54,9 +59,10 @@ class BotProcess:
                         "api_base_url": world.emulator.api_base,
                         "gateway_url": world.emulator.gateway_url,
                         "dev_guild_id": world.guild_id,
-                    },
-                    "storage": {"path": str(world.db_path)},
-                    "sources.huggingface": {"url": world.hf.url, "poll_interval": 1, "timeout": 5},
+                    }
+                    | (shards or {}),
+                    "storage": world.storage_settings,
+                    "sources.huggingface": {"url": world.hf.url, "poll_interval": poll_interval, "timeout": 5},
                     "delivery": {"interval": 0.2},
                 }
             )
@@ -95,9 +101,9 @@ class BotProcess:
                 await self.kill()
 
 
-async def _unsent(db: Path) -> tuple[int, int]:
+async def _unsent(db: str) -> tuple[int, int]:
     """(rows still pending, rows caught mid-send) in the outbox."""
-    store = await Store.open(str(db))
+    store = await Store.open(db)
     try:
         due = await store.due_deliveries(datetime.now(UTC) + timedelta(days=1), limit=100_000, per_target=100_000)
         return len(due), sum(1 for d in due if d.nonce is not None)
@@ -105,8 +111,8 @@ async def _unsent(db: Path) -> tuple[int, int]:
         await store.close()
 
 
-async def _successes(db: Path) -> int:
-    store = await Store.open(str(db))
+async def _successes(db: str) -> int:
+    store = await Store.open(db)
     try:
         state = await store.source_state("huggingface")
         return state.successes if state else 0
@@ -125,7 +131,7 @@ async def test_kill_9_during_delivery_never_loses_or_doubles(world: World, items
     await bot.start()
     try:
         await world.wait_until(lambda: len(world.hf.requests) >= 2, timeout=20)
-        while await _successes(world.db_path) < 1:
+        while await _successes(world.storage) < 1:
             await asyncio.sleep(0.1)
         staff = [world.moderator_id, world.emulator.owner_id]  # two people: each has a per-user cooldown
         for n, channel in enumerate(channels):
@@ -178,7 +184,7 @@ async def _kill_three_times(world: World, bot: BotProcess, path: str, rng: rando
         await world.wait_until(lambda seen=seen: posts() > seen, timeout=30)
         await asyncio.sleep(rng.uniform(0.0, 0.2))
         await bot.kill()
-        at_kill.append(await _unsent(world.db_path))
+        at_kill.append(await _unsent(world.storage))
         await bot.start()
     return at_kill
 
@@ -193,7 +199,7 @@ async def test_kill_9_during_forum_posting_never_loses_or_doubles_a_post(world: 
     bot = BotProcess(world, tmp_path)
     await bot.start()
     try:
-        while await _successes(world.db_path) < 1:
+        while await _successes(world.storage) < 1:
             await asyncio.sleep(0.1)
         staff = [world.moderator_id, world.emulator.owner_id]
         for n, forum in enumerate(forums):
@@ -237,18 +243,14 @@ async def test_kill_9_during_forum_posting_never_loses_or_doubles_a_post(world: 
         await bot.stop()
 
 
-async def _rewind_to_sending(db: Path, paper_ids: list[str], minutes_ago: float) -> None:
+async def _rewind_to_sending(world: World, paper_ids: list[str], minutes_ago: float) -> None:
     """Put delivered rows back to "sending", as if the bot had died after Discord accepted the message."""
-    import aiosqlite
-
     when = (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat(timespec="microseconds")
-    async with aiosqlite.connect(db) as conn:
-        marks = ",".join("?" * len(paper_ids))
-        await conn.execute(
-            f"UPDATE deliveries SET status = 'sending', attempted_at = ? WHERE paper_id IN ({marks})",
-            (when, *paper_ids),
-        )
-        await conn.commit()
+    marks = ", ".join(f":p{n}" for n in range(len(paper_ids)))
+    await world.execute_sql(
+        f"UPDATE deliveries SET status = 'sending', attempted_at = :when WHERE paper_id IN ({marks})",
+        {"when": when, **{f"p{n}": paper_id for n, paper_id in enumerate(paper_ids)}},
+    )
 
 
 async def test_old_interrupted_sends_are_checked_against_history(world: World, items):
@@ -264,7 +266,7 @@ async def test_old_interrupted_sends_are_checked_against_history(world: World, i
     await world.stop_bot()
     posted = expected_ids(items[30:])
     # Crash "after Discord accepted, before we recorded", 10 minutes ago: beyond the nonce window.
-    await _rewind_to_sending(world.db_path, posted, minutes_ago=10)
+    await _rewind_to_sending(world, posted, minutes_ago=10)
     posts_before = len(world.emulator.find_requests("POST", r"/channels/\d+/messages"))
     await world.start_bot()
     await world.outbox_drained()
@@ -280,7 +282,7 @@ async def test_old_interrupted_sends_are_checked_against_history(world: World, i
         url = f"{world.emulator.api_base}/channels/{world.channel_id}/messages/{message['id']}"
         async with http.delete(url) as response:
             assert response.status == 204
-    await _rewind_to_sending(world.db_path, posted, minutes_ago=10)
+    await _rewind_to_sending(world, posted, minutes_ago=10)
     await world.start_bot()
     (again,) = await world.emulator.wait_for_messages(world.channel_id, 1)
     await world.outbox_drained()

@@ -20,7 +20,7 @@ async def _run_bot(world: World, tmp_path: Path, items, *flags: str) -> str:
     bot = BotProcess(world, tmp_path, *flags)
     await bot.start()
     try:
-        while await _successes(world.db_path) < 1:
+        while await _successes(world.storage) < 1:
             await asyncio.sleep(0.1)
         added = await world.subscriptions("add", query="attention OR prompt*")
         assert "added" in added.content, added.content

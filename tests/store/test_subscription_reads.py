@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from bot.models import Owner, Scope
 from tests.conftest import T0
 
@@ -25,6 +27,7 @@ def _fill_outbox(path: str, subscription_id: int) -> None:
     db.close()
 
 
+@pytest.mark.parametrize("storage_location", ["sqlite"], indirect=True)  # it counts SQLite's VM steps
 async def test_autocomplete_reads_no_deliveries_at_a_million_sent(store, tmp_path):
     sub = await store.add_subscription(scope=Scope.GUILD, guild_id=1, channel_id=10, user_id=5, query="x", now=T0)
     _fill_outbox(str(tmp_path / "test.db"), sub.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections import defaultdict
 from importlib import resources
 from typing import Any
@@ -32,6 +33,7 @@ class FakeHuggingFace(CannedFaults):
         super().__init__()
         self.days: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.requests: list[dict[str, str]] = []
+        self.request_times: list[float] = []  # time.monotonic() of each request, in order
 
     @property
     def url(self) -> str:
@@ -47,6 +49,7 @@ class FakeHuggingFace(CannedFaults):
 
     async def _daily_papers(self, request: web.Request) -> web.Response:
         self.requests.append(dict(request.query))
+        self.request_times.append(time.monotonic())
         if (canned := await self.canned_answer()) is not None:
             return canned
         day = request.query.get("date", "")

@@ -1,0 +1,1 @@
+"""The PostgreSQL driver of the store (asyncpg): selected by ``[storage] url = "postgresql://..."``."""
