@@ -51,7 +51,8 @@ class FeedbackQueries:
                 """INSERT INTO feedback (user_id, target_kind, target_id, paper_id, vote, voted_at)
                    VALUES (:user_id, :target_kind, :target_id, :paper_id, :vote, :now)
                    ON CONFLICT (user_id, target_kind, target_id, paper_id) DO UPDATE SET
-                       vote = CASE WHEN feedback.vote IS NOT DISTINCT FROM excluded.vote THEN NULL ELSE excluded.vote END,
+                       vote = CASE WHEN feedback.vote IS NOT DISTINCT FROM excluded.vote THEN NULL
+                                   ELSE excluded.vote END,
                        voted_at = excluded.voted_at
                    RETURNING vote""",
                 params,
