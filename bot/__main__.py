@@ -62,6 +62,7 @@ def _run(settings: Settings) -> int:
             f"(e.g. export {settings.discord.token_env}=...) — see README, 'Discord application setup'"
         )
     from bot.app import PaperBot, point_client_at  # imported late: `check` and errors stay fast
+    from bot.ops.lifecycle import serve
 
     discord.utils.setup_logging(level=logging.INFO)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every job run at INFO
@@ -70,7 +71,7 @@ def _run(settings: Settings) -> int:
     point_client_at(settings)
     bot = PaperBot(settings)
     try:
-        bot.run(token, log_handler=None)
+        asyncio.run(serve(bot, token))
     except discord.LoginFailure:
         return _fail(f"Discord rejected the token in {settings.discord.token_env}; check it and try again")
     return 0

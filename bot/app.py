@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 COGS = ("bot.cogs.subscriptions", "bot.cogs.alerts", "bot.cogs.papers")
 # APScheduler's default misfire grace of 1 s drops runs whenever the loop is busy; a late poll is still useful.
-SHUTDOWN_GRACE_SECONDS = 10.0
+SHUTDOWN_GRACE_SECONDS = 8.0  # within Docker's 10 s between SIGTERM and SIGKILL
 JOB_DEFAULTS = {"misfire_grace_time": 3600, "coalesce": True, "max_instances": 1}
 
 
@@ -78,6 +78,7 @@ class PaperBot(commands.Bot):
         self.scheduler = AsyncIOScheduler(timezone="UTC", job_defaults=JOB_DEFAULTS)
         self._deliver_lock = asyncio.Lock()
         self._running_jobs: set[asyncio.Task[object]] = set()
+        self._stopping = False
 
     async def setup_hook(self) -> None:
         self.store = await Store.open(self.settings.storage.path)
@@ -159,7 +160,7 @@ class PaperBot(commands.Bot):
 
     async def deliver(self) -> None:
         """Drain the outbox (a scheduler job). Runs are serialised; a run already going covers this one."""
-        if self._deliver_lock.locked():
+        if self._deliver_lock.locked() or self._stopping:
             return
         async with self._deliver_lock:
             try:
@@ -206,6 +207,9 @@ class PaperBot(commands.Bot):
     async def close(self) -> None:
         # Stop starting jobs, let an in-flight poll or delivery finish (cancel it only if it hangs), and only
         # then shut the scheduler down: its shutdown cancels running jobs mid-transaction.
+        self._stopping = True
+        if hasattr(self, "sender"):
+            self.sender.stop()  # the batch being sent finishes; no new one starts
         if self.scheduler.running:
             self.scheduler.pause()
         running = [t for t in self._running_jobs if t is not asyncio.current_task()]

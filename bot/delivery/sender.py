@@ -165,6 +165,11 @@ class Sender:
         self.on_paused = on_paused
         self.digest_cap = digest_cap
         self.concurrency = concurrency
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Finish the messages in flight but start no new one (the bot is shutting down)."""
+        self._stopping = True
 
     async def drain(self, limit: int = 5000) -> DrainResult:
         """Send everything due now, ``limit`` rows a page, then any digest whose time has come.
@@ -183,6 +188,8 @@ class Sender:
             owner = rows[0].owner_id
             while rows:
                 for batch in await self._plan_batches(target, rows, result):
+                    if self._stopping:
+                        return
                     async with slots.turn(owner):
                         sent = await self._send(batch, result)
                     if not sent:
@@ -200,9 +207,10 @@ class Sender:
                 if row.target not in stalled:
                     by_target[row.target].append(row)
             await asyncio.gather(*(drain_target(t, by_target[t]) for t in _fair_order(by_target)))
-            if len(page) < limit or not by_target:
+            if len(page) < limit or not by_target or self._stopping:
                 break
-        await self._send_due_digests(result)
+        if not self._stopping:
+            await self._send_due_digests(result)
         return result
 
     async def _plan_batches(self, target: Target, rows: list[PendingDelivery], result: DrainResult) -> list[_Batch]:

@@ -1,0 +1,84 @@
+"""SIGTERM (what ``docker stop`` sends) in the middle of a delivery: the bot finishes the messages in flight,
+starts no new one, closes the gateway and the database, and exits 0; the next start finishes the rest, once."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections import Counter
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from bot.matching import document_for, matches, parse_query
+from bot.sources.huggingface import parse_daily_papers
+from tests.e2e.conftest import World, arxiv_ids, today
+from tests.e2e.test_crash_recovery import BROAD, BotProcess, _successes
+
+STOP_BUDGET_SECONDS = 10.0  # Docker's default between SIGTERM and SIGKILL
+
+
+async def _outbox_statuses(db: Path) -> Counter[str]:
+    async with aiosqlite.connect(db) as conn:
+        rows = await conn.execute_fetchall("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
+    return Counter({status: count for status, count in rows})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_stop_signal_mid_delivery_finishes_the_batch_and_exits_0(world: World, items, tmp_path, sig):
+    channels = [world.channel_id, world.other_channel_id] + [
+        world.emulator.add_channel(world.guild_id, f"feed-{n}") for n in range(6)
+    ]
+    # Discord's per-channel limit (5 messages per 5 s) makes the delivery last long enough to interrupt.
+    world.emulator.enforce_rate_limits()
+    world.hf.publish(today(), items[:5])
+    bot = BotProcess(world, tmp_path)
+    await bot.start()
+    try:
+        while await _successes(world.db_path) < 1:
+            await asyncio.sleep(0.1)
+        staff = [world.moderator_id, world.emulator.owner_id]
+        for n, channel in enumerate(channels):
+            result = await world.emulator.invoke(
+                user_id=staff[n % 2],
+                name="subscriptions",
+                subcommand="add",
+                options={"query": BROAD, "channel": channel},
+                guild_id=world.guild_id,
+                channel_id=world.channel_id,
+            )
+            assert "added" in result.content, result.content
+        world.hf.publish(today(), items[5:])
+        query = parse_query(BROAD)
+        want = sorted(p.id for p in parse_daily_papers(items[5:]) if matches(query, document_for(p)))
+        posts = lambda: len(world.emulator.find_requests("POST", r"/channels/\d+/messages"))  # noqa: E731
+        await world.wait_until(lambda: posts() > 0, timeout=30)
+
+        assert bot.proc is not None
+        started = asyncio.get_running_loop().time()
+        bot.proc.send_signal(sig)
+        code = await asyncio.wait_for(bot.proc.wait(), 30)
+        took = asyncio.get_running_loop().time() - started
+        assert code == 0
+        assert took < STOP_BUDGET_SECONDS, took
+        statuses = await _outbox_statuses(world.db_path)
+        assert statuses["sending"] == 0, statuses  # nothing half-done: every message started was finished
+        assert statuses["pending"] > 0, statuses  # it was stopped mid-delivery: the rest waits for the next start
+        log = bot.log.read_text(errors="replace")
+        assert f"{sig.name} received" in log and "stopped cleanly" in log, log[-2000:]
+        assert "Traceback" not in log, log
+        print(f"stopped in {took:.1f}s with outbox {dict(statuses)}")
+
+        await bot.start()
+        await world.wait_until(
+            lambda: all(len(arxiv_ids(world.emulator.messages(c))) >= len(want) for c in channels), timeout=90
+        )
+        await asyncio.sleep(1.0)  # anything doubled would show up now
+        for channel in channels:
+            counts = Counter(arxiv_ids(world.emulator.messages(channel)))
+            assert sorted(counts) == want, channel
+            assert set(counts.values()) == {1}, {k: v for k, v in counts.items() if v > 1}
+    finally:
+        await bot.stop()
