@@ -21,6 +21,10 @@ from bot.store.migrations import MIGRATIONS
 log = logging.getLogger(__name__)
 
 
+class SchemaTooNew(Exception):
+    """The database was written by a newer paperbot: refuse it rather than run old code on a newer schema."""
+
+
 class Database:
     """The writer and reader connections to one database file. Create with :meth:`open`."""
 
@@ -93,6 +97,11 @@ async def _user_version(db: aiosqlite.Connection) -> int:
 
 async def _migrate(db: aiosqlite.Connection) -> None:
     version = await _user_version(db)
+    if version > len(MIGRATIONS):
+        raise SchemaTooNew(
+            f"the database has schema version {version} but this paperbot knows only up to {len(MIGRATIONS)}: "
+            "it was written by a newer release; run that release, or restore a backup made by this one"
+        )
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         log.info("applying database migration %d", number)
         await db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
