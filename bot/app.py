@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import discord
@@ -19,6 +19,7 @@ from bot.delivery.discord_transport import DiscordTransport, paced_requests
 from bot.delivery.sender import Sender
 from bot.engine import Engine, PollResult, utc_now
 from bot.models import SourceHealth, Target
+from bot.ops.maintenance import MaintenanceResult, run_maintenance
 from bot.sources.arxiv import ArxivSource
 from bot.sources.base import Source
 from bot.sources.huggingface import HuggingFaceSource
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 COGS = ("bot.cogs.subscriptions", "bot.cogs.alerts", "bot.cogs.papers")
 # APScheduler's default misfire grace of 1 s drops runs whenever the loop is busy; a late poll is still useful.
 SHUTDOWN_GRACE_SECONDS = 8.0  # within Docker's 10 s between SIGTERM and SIGKILL
+MAINTENANCE_INTERVAL = timedelta(days=1)
 JOB_DEFAULTS = {"misfire_grace_time": 3600, "coalesce": True, "max_instances": 1}
 
 
@@ -118,6 +120,13 @@ class PaperBot(commands.Bot):
             id="deliver",
             next_run_time=datetime.now(UTC),
         )
+        self.scheduler.add_job(
+            self.maintain,
+            "interval",
+            seconds=MAINTENANCE_INTERVAL.total_seconds(),
+            id="maintenance",
+            next_run_time=datetime.now(UTC) + timedelta(seconds=30),  # after start-up's own work
+        )
         self.scheduler.start()
 
     async def sync_commands(self) -> None:
@@ -179,6 +188,24 @@ class PaperBot(commands.Bot):
                     )
             except Exception:
                 log.exception("delivery run failed; will retry on the next run")
+
+    async def maintain(self) -> MaintenanceResult:
+        """Prune papers past retention and give the space back (a daily scheduler job)."""
+        with self._tracked():
+            result = await run_maintenance(
+                self.store,
+                self.clock(),
+                self.settings.storage.keep_papers_days,
+                should_stop=lambda: self._stopping,
+            )
+        log.info(
+            "maintenance: pruned %d papers; database %.1f MB -> %.1f MB%s",
+            result.pruned,
+            result.bytes_before / 1e6,
+            result.bytes_after / 1e6,
+            " (switched to incremental auto-vacuum)" if result.vacuumed else "",
+        )
+        return result
 
     @contextmanager
     def _tracked(self) -> Iterator[None]:

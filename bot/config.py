@@ -22,6 +22,7 @@ DEFAULT_CONFIG_PATH = "config.toml"
 CONFIG_ENV = "PAPERBOT_CONFIG"
 MIN_POLL_SECONDS = 1.0
 WARN_POLL_SECONDS = 60.0
+MIN_KEEP_DAYS = 7
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -101,6 +102,7 @@ class DiscordSettings(_Table, frozen=True):
 
 class StorageSettings(_Table, frozen=True):
     path: str = "paperbot.db"
+    keep_papers_days: Count = 180  # 0: keep every paper forever
 
 
 class HuggingFaceSettings(_Table, frozen=True):
@@ -216,6 +218,11 @@ def _check(settings: Settings) -> None:
         raise ConfigError("discord.token_env: must name an environment variable")
     if not settings.storage.path.strip():
         raise ConfigError("storage.path: must not be empty")
+    if 0 < settings.storage.keep_papers_days < MIN_KEEP_DAYS:
+        raise ConfigError(
+            f"storage.keep_papers_days: at least {MIN_KEEP_DAYS} (previews and backfill look back a week), or 0 "
+            "to keep every paper"
+        )
     urls = [
         ("discord.api_base_url", settings.discord.api_base_url),
         ("discord.gateway_url", settings.discord.gateway_url),

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, load_settings, parse_duration, settings_from_dict, settings_warnings
+from bot.store.migrations import MIGRATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,7 +92,7 @@ def test_check_creates_database(tmp_path):
     (tmp_path / "c.toml").write_text('[storage]\npath = "data/p.db"\n')
     result = _cli("check", "--config", "c.toml", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr
-    assert "schema v3" in result.stdout
+    assert f"schema v{len(MIGRATIONS)}" in result.stdout
     assert (tmp_path / "data" / "p.db").exists()
 
 
@@ -140,3 +141,12 @@ def test_example_config_documents_every_key():
     for key in keys(Settings, ""):
         if key != "sources.feeds":
             assert f"`{key}`" in readme, f"README does not document {key}"
+
+
+def test_keep_papers_days():
+    assert settings_from_dict({}).storage.keep_papers_days == 180
+    assert settings_from_dict({"storage": {"keep_papers_days": 0}}).storage.keep_papers_days == 0
+    with pytest.raises(ConfigError, match=r"storage.keep_papers_days: at least 7"):
+        settings_from_dict({"storage": {"keep_papers_days": 3}})
+    with pytest.raises(ConfigError, match=r"storage.keep_papers_days"):
+        settings_from_dict({"storage": {"keep_papers_days": -1}})

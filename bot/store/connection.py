@@ -42,6 +42,9 @@ class Database:
         writer = await aiosqlite.connect(path, isolation_level=None)
         writer.row_factory = aiosqlite.Row  # rows are read by column name, never by position
         try:
+            # Freed pages can be given back to the file system (a no-op on a database that has tables already:
+            # maintenance switches those over once, with a VACUUM).
+            await writer.execute("PRAGMA auto_vacuum=INCREMENTAL")
             await writer.execute("PRAGMA journal_mode=WAL")
             await writer.execute("PRAGMA synchronous=FULL")  # delivery state must survive a power cut
             await writer.execute("PRAGMA foreign_keys=ON")
@@ -76,6 +79,13 @@ class Database:
                 raise
             else:
                 await self._writer.execute("COMMIT")
+
+    async def outside_transaction(self, sql: str) -> None:
+        """Run a statement that must not run inside a transaction (VACUUM, incremental_vacuum, a checkpoint) on
+        the writer, under the lock. As a script, so it runs to completion: ``incremental_vacuum`` executed as a
+        statement frees a single page."""
+        async with self._lock:
+            await self._writer.executescript(sql)
 
     async def fetchall(self, sql: str, params: Mapping[str, Any] | None = None) -> list[aiosqlite.Row]:
         """All rows of a read on the reader connection."""

@@ -121,4 +121,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE deliveries ADD COLUMN attempted_at TEXT;
     """,
+    # 4: retention. Every paper id ever seen, kept after the paper itself is pruned, so a paper listed again
+    # later is never new again (at most once, ever); an index to find a paper's outbox rows when pruning it.
+    """
+    CREATE TABLE seen_papers (id TEXT PRIMARY KEY) WITHOUT ROWID;
+    INSERT OR IGNORE INTO seen_papers (id) SELECT id FROM papers;
+    CREATE TRIGGER papers_seen AFTER INSERT ON papers BEGIN
+        INSERT OR IGNORE INTO seen_papers (id) VALUES (new.id);
+    END;
+    CREATE INDEX deliveries_paper ON deliveries (paper_id, status);
+    """,
 )

@@ -165,7 +165,8 @@ _IDS = "SELECT value FROM json_each(:ids)"
 
 
 async def _existing_ids(db: aiosqlite.Connection, ids: Sequence[str]) -> set[str]:
-    async with db.execute(f"SELECT id FROM papers WHERE id IN ({_IDS})", {"ids": json.dumps(ids)}) as cursor:
+    # Every id ever seen, pruned papers included: a paper listed again after retention removed it is not new.
+    async with db.execute(f"SELECT id FROM seen_papers WHERE id IN ({_IDS})", {"ids": json.dumps(ids)}) as cursor:
         return {row["id"] for row in await cursor.fetchall()}
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 from bot.store.connection import Database
 from bot.store.outbox import OutboxQueries
 from bot.store.papers import PaperQueries
+from bot.store.retention import RetentionQueries
 from bot.store.sources import SourceQueries
 from bot.store.subscriptions import SubscriptionQueries
 
 
-class Store(PaperQueries, SubscriptionQueries, OutboxQueries, SourceQueries):
+class Store(PaperQueries, SubscriptionQueries, OutboxQueries, SourceQueries, RetentionQueries):
     """Async access to paperbot's SQLite database. Create with :meth:`open`."""
 
     def __init__(self, db: Database) -> None:
