@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import aiohttp
 import discord
@@ -20,6 +21,9 @@ from bot.delivery.sender import Sender
 from bot.engine import Engine, PollResult, utc_now
 from bot.models import SourceHealth, Target
 from bot.ops.maintenance import MaintenanceResult, run_maintenance
+
+if TYPE_CHECKING:
+    from bot.ops.server import OpsServer
 from bot.sources.arxiv import ArxivSource
 from bot.sources.base import Source
 from bot.sources.huggingface import HuggingFaceSource
@@ -66,13 +70,14 @@ class PaperBot(commands.Bot):
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
+        trace = paced_requests()
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
-            http_trace=paced_requests(),
-            tree_cls=PaperTree,  # every REST request, retries included, under the global limit
+            http_trace=trace,  # every REST request, retries included, under the global limit
+            tree_cls=PaperTree,
         )
         self.settings = settings
         self.clock = clock
@@ -81,6 +86,11 @@ class PaperBot(commands.Bot):
         self._deliver_lock = asyncio.Lock()
         self._running_jobs: set[asyncio.Task[object]] = set()
         self._stopping = False
+        self.ops: OpsServer | None = None
+        if settings.ops.listen:
+            from bot.ops.server import OpsServer  # imported only when enabled: prometheus_client costs start-up time
+
+            self.ops = OpsServer(self, settings.ops.listen, trace)
 
     async def setup_hook(self) -> None:
         self.store = await Store.open(self.settings.storage.path)
@@ -99,6 +109,7 @@ class PaperBot(commands.Bot):
             self.clock,
             on_paused=self._on_paused,
             digest_cap=self.settings.delivery.digest_cap,
+            on_outcome=self.ops.metrics.delivered if self.ops else None,
         )
         self.http_session = aiohttp.ClientSession(headers={"User-Agent": "paperbot (+https://github.com/)"})
         for cog in COGS:
@@ -128,6 +139,8 @@ class PaperBot(commands.Bot):
             next_run_time=datetime.now(UTC) + timedelta(seconds=30),  # after start-up's own work
         )
         self.scheduler.start()
+        if self.ops is not None:
+            await self.ops.start()
 
     async def sync_commands(self) -> None:
         """Register slash commands: instantly in the dev guild when configured, else globally."""
@@ -144,6 +157,8 @@ class PaperBot(commands.Bot):
         """Poll one source (a scheduler job); kicks the sender when something was queued."""
         with self._tracked():
             result = await self.engine.poll(source, self.http_session)
+        if self.ops is not None:
+            self.ops.metrics.polled(result)
         if result.health is not None:
             await self._tell_owner(source.name, result)
         if result.queued:
@@ -251,6 +266,8 @@ class PaperBot(commands.Bot):
             self._load_task.cancel()
             await asyncio.gather(self._load_task, return_exceptions=True)
         await super().close()
+        if self.ops is not None:
+            await self.ops.close()
         if hasattr(self, "http_session"):
             await self.http_session.close()
         if hasattr(self, "store"):

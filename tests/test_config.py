@@ -26,7 +26,7 @@ def test_example_config_is_valid_and_complete():
     raw = tomllib.loads((ROOT / "config.example.toml").read_text())
     settings = settings_from_dict(raw)
     assert settings.sources.huggingface.url == "https://huggingface.co/api/daily_papers"
-    assert set(raw) == {"discord", "storage", "sources", "delivery", "limits"}
+    assert set(raw) == {"discord", "storage", "sources", "delivery", "limits", "ops"}
 
 
 @pytest.mark.parametrize(("value", "seconds"), [(900, 900), ("15m", 900), ("1h", 3600), ("90s", 90), (1, 1)])

@@ -77,6 +77,8 @@ class Transport(Protocol):
 
 
 PausedCallback = Callable[[Target, str, list[int]], None]
+OutcomeCallback = Callable[[Target, bool, str, int], None]
+"""Told (target, is a digest, outcome: sent/retried/failed/paused, deliveries) after every send, for metrics."""
 
 
 @dataclass
@@ -158,6 +160,7 @@ class Sender:
         on_paused: PausedCallback | None = None,
         digest_cap: int = DIGEST_CAP,
         concurrency: int = 50,
+        on_outcome: OutcomeCallback | None = None,
     ) -> None:
         self.store = store
         self.transport = transport
@@ -166,6 +169,7 @@ class Sender:
         self.digest_cap = digest_cap
         self.concurrency = concurrency
         self._stopping = False
+        self.on_outcome = on_outcome
 
     def stop(self) -> None:
         """Finish the messages in flight but start no new one (the bot is shutting down)."""
@@ -296,12 +300,14 @@ class Sender:
             if self.on_paused is not None:
                 self.on_paused(batch.target, reason, paused)
             result.paused_targets += 1
+            self._report(batch, "paused")
             return False
         except RetryLater as exc:
             if attempts >= MAX_ATTEMPTS:
                 await self.store.mark_failed(batch.keys, f"gave up after {attempts} attempts: {exc}")
                 log.error("giving up on %d deliveries to %s: %s", len(batch.keys), batch.target, exc)
                 result.failed += len(batch.keys)
+                self._report(batch, "failed")
                 return True
             delay = max(backoff_delay(RETRY_BASE_SECONDS, attempts, RETRY_CAP_SECONDS), exc.retry_after or 0.0)
             await self.store.mark_retry(
@@ -309,16 +315,23 @@ class Sender:
             )
             log.info("delivery to %s will retry in %.0fs: %s", batch.target, delay, exc)
             result.retried += len(batch.keys)
+            self._report(batch, "retried")
             return False
         except Rejected as exc:
             await self.store.mark_failed(batch.keys, str(exc))
             log.error("Discord rejected a message to %s: %s", batch.target, exc)
             result.failed += len(batch.keys)
+            self._report(batch, "failed")
             return True
         await self.store.mark_sent(batch.keys, message_id, self.clock())
         result.messages += 1
         result.delivered += len(batch.keys)
+        self._report(batch, "sent")
         return True
+
+    def _report(self, batch: _Batch, outcome: str) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(batch.target, batch.retry_status is DeliveryStatus.HELD, outcome, len(batch.keys))
 
     # -- digests --------------------------------------------------------------------------------------
 
