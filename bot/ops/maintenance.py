@@ -17,6 +17,8 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 PRUNE_BATCH = 2000  # papers per transaction: a few tens of milliseconds of writer time
+MERGE_PAGES = 500  # full-text pages rewritten per transaction (~2 MB, ~0.1 s of writer time)
+MAX_MERGE_STEPS = 100_000  # a bound, never reached in practice: merging ends when nothing is left to merge
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,13 @@ async def run_maintenance(
             if removed < batch:
                 break
             await asyncio.sleep(0)  # let polls, deliveries and commands in between batches
+    if pruned:
+        # Pruned papers' full-text entries only leave the index when its segments merge: merge them, a step
+        # at a time, so the index (and the file) stays the size of what is kept.
+        for _ in range(MAX_MERGE_STEPS):
+            if should_stop() or not await store.merge_full_text(MERGE_PAGES):
+                break
+            await asyncio.sleep(0)
     vacuumed = False
     if not should_stop():
         vacuumed = not await store.incremental_vacuum_enabled()

@@ -48,6 +48,17 @@ class RetentionQueries:
             await db.execute("DELETE FROM papers WHERE id IN (SELECT value FROM json_each(:ids))", {"ids": ids})
             return len(rows)
 
+    async def merge_full_text(self, pages: int) -> bool:
+        """One bounded step (about ``pages`` pages written) of merging the full-text index's segments into one.
+
+        FTS5 records a deleted paper as a tombstone and drops its entries only when the segments holding them
+        are merged, which for the oldest papers (in the largest segment) is rarely: without this the index
+        keeps growing after pruning. Returns False once there was nothing left to merge."""
+        async with self._db.transaction() as db:
+            before = db.total_changes
+            await db.execute("INSERT INTO papers_fts (papers_fts, rank) VALUES ('merge', :pages)", {"pages": -pages})
+            return db.total_changes - before >= 2  # FTS5's documented way to tell whether a merge did work
+
     async def storage_stats(self) -> StorageStats:
         """The database's size, free pages, papers kept and the oldest of them."""
         row = await self._db.fetchone(

@@ -90,3 +90,20 @@ async def test_maintenance_stops_between_batches_when_asked(store: Store):
 
     result = await run_maintenance(store, T0 + timedelta(days=400), 180, should_stop=stop_after_first_batch, batch=10)
     assert result.pruned == 10 and (await store.storage_stats()).papers == 19
+
+
+async def _fts_bytes(store: Store) -> int:
+    row = await store._db.fetchone("SELECT SUM(pgsize) AS n FROM dbstat WHERE name = 'papers_fts_data'")
+    return int(row["n"])
+
+
+async def test_maintenance_merges_the_full_text_index_so_pruned_entries_leave_it(store: Store):
+    for day in range(8):  # many small segments, as a day of polls makes
+        batch = [make_paper(day * 100 + n, abstract="words about attention sinks " * 40) for n in range(1, 60)]
+        await store.ingest(batch, _plan_all([]), T0 + timedelta(days=day))
+    full = await _fts_bytes(store)
+    result = await run_maintenance(store, T0 + timedelta(days=187), keep_days=180)
+    assert result.pruned == 59 * 7
+    # Deleting alone only adds tombstones; merged, the index holds about the one day that is kept.
+    assert await _fts_bytes(store) < full / 3, (full, await _fts_bytes(store))
+    assert await _fts_rows(store, "attention") == 59
