@@ -30,6 +30,9 @@ from benchmarks.delivery import delivery_rows  # noqa: E402
 from benchmarks.matching import run_matching  # noqa: E402
 from benchmarks.report import Row, format_notes, format_table  # noqa: E402
 from benchmarks.scale import FULL, QUICK, Scale  # noqa: E402
+from benchmarks.soak import add_arguments as add_soak_arguments  # noqa: E402
+from benchmarks.soak import scale_from as soak_scale_from  # noqa: E402
+from benchmarks.soak import soak_rows  # noqa: E402
 from benchmarks.startup import database_row, startup_rows  # noqa: E402
 from benchmarks.world import build_database  # noqa: E402
 
@@ -114,6 +117,8 @@ def main() -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (databases, bot log)")
     parser.add_argument("--profile", action="store_true", help="also print cProfile tables of the planning path")
+    parser.add_argument("--soak", action="store_true", help="run only the soak: a simulated year (benchmarks/soak.py)")
+    add_soak_arguments(parser)
     args = parser.parse_args()
     scale = QUICK if args.quick else FULL
 
@@ -126,7 +131,10 @@ def main() -> int:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: maximum number of running instances"
     started = time.perf_counter()
     try:
-        rows, profiled = run(scale, workdir, args.profile)
+        if args.soak:
+            rows, profiled = soak_rows(soak_scale_from(args), workdir), []
+        else:
+            rows, profiled = run(scale, workdir, args.profile)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
