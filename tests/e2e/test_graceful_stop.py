@@ -11,10 +11,8 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from bot.matching import document_for, matches, parse_query
-from bot.sources.huggingface import parse_daily_papers
 from tests.e2e.conftest import World, arxiv_ids, today
-from tests.e2e.test_crash_recovery import BROAD, BotProcess, _successes
+from tests.e2e.test_crash_recovery import BotProcess, _successes, subscribe_and_publish
 
 STOP_BUDGET_SECONDS = 10.0  # Docker's default between SIGTERM and SIGKILL
 
@@ -39,20 +37,7 @@ async def test_stop_signal_mid_delivery_finishes_the_batch_and_exits_0(world: Wo
     try:
         while await _successes(world.db_path) < 1:
             await asyncio.sleep(0.1)
-        staff = [world.moderator_id, world.emulator.owner_id]
-        for n, channel in enumerate(channels):
-            result = await world.emulator.invoke(
-                user_id=staff[n % 2],
-                name="subscriptions",
-                subcommand="add",
-                options={"query": BROAD, "channel": channel},
-                guild_id=world.guild_id,
-                channel_id=world.channel_id,
-            )
-            assert "added" in result.content, result.content
-        world.hf.publish(today(), items[5:])
-        query = parse_query(BROAD)
-        want = sorted(p.id for p in parse_daily_papers(items[5:]) if matches(query, document_for(p)))
+        want = await subscribe_and_publish(world, channels, items[5:])
         posts = lambda: len(world.emulator.find_requests("POST", r"/channels/\d+/messages"))  # noqa: E731
         await world.wait_until(lambda: posts() > 0, timeout=30)
 
