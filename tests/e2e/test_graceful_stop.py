@@ -4,7 +4,9 @@ starts no new one, closes the gateway and the database, and exits 0; the next st
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import aiosqlite
 import pytest
 
 from tests.e2e.conftest import World, arxiv_ids, today
-from tests.e2e.test_crash_recovery import BotProcess, _successes, subscribe_and_publish
+from tests.e2e.test_crash_recovery import ROOT, BotProcess, _successes, subscribe_and_publish
 
 STOP_BUDGET_SECONDS = 10.0  # Docker's default between SIGTERM and SIGKILL
 
@@ -67,3 +69,23 @@ async def test_stop_signal_mid_delivery_finishes_the_batch_and_exits_0(world: Wo
             assert set(counts.values()) == {1}, {k: v for k, v in counts.items() if v > 1}
     finally:
         await bot.stop()
+
+
+async def test_a_rejected_token_still_exits_2_with_one_line(world: World, tmp_path):
+    bot = BotProcess(world, tmp_path)
+    env = {**os.environ, "DISCORD_TOKEN": "not-the-bot-token", "PYTHONPATH": str(ROOT)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--config",
+        str(bot.config),
+        env=env,
+        cwd=str(ROOT),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2
+    assert err.decode().strip().splitlines()[-1].startswith("paperbot: Discord rejected the token"), err
