@@ -21,9 +21,6 @@ from bot.delivery.sender import Sender
 from bot.engine import Engine, PollResult, utc_now
 from bot.models import SourceHealth, Target
 from bot.ops.maintenance import MaintenanceResult, run_maintenance
-
-if TYPE_CHECKING:
-    from bot.ops.server import OpsServer
 from bot.sources.arxiv import ArxivSource
 from bot.sources.base import Source
 from bot.sources.huggingface import HuggingFaceSource
@@ -31,12 +28,15 @@ from bot.sources.rss import RssSource
 from bot.store import Store
 from bot.tree import PaperTree
 
+if TYPE_CHECKING:
+    from bot.ops.server import OpsServer
+
 log = logging.getLogger(__name__)
 
 COGS = ("bot.cogs.subscriptions", "bot.cogs.alerts", "bot.cogs.papers")
-# APScheduler's default misfire grace of 1 s drops runs whenever the loop is busy; a late poll is still useful.
 SHUTDOWN_GRACE_SECONDS = 8.0  # within Docker's 10 s between SIGTERM and SIGKILL
 MAINTENANCE_INTERVAL = timedelta(days=1)
+# APScheduler's default misfire grace of 1 s drops runs whenever the loop is busy; a late poll is still useful.
 JOB_DEFAULTS = {"misfire_grace_time": 3600, "coalesce": True, "max_instances": 1}
 
 
