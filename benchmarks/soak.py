@@ -190,6 +190,8 @@ class Soak:
         fresh = self.generator.papers(self.scale.papers_per_day)
         self.ids_by_day.append([p.id for p in fresh])
         stored, pruned = self._relisted(day)
+        if (done := day - self.scale.keep_days - 3) >= 0:
+            self.ids_by_day[done] = []  # never drawn from again: keep the harness's own memory flat
         relisted = stored + pruned
         pruned_ids = {p.id for p in pruned}
         per_poll = -(-len(fresh) // self.scale.polls_per_day)
