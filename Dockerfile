@@ -18,5 +18,7 @@ RUN sed 's#^path = "paperbot.db"#path = "/data/paperbot.db"#' /app/config.exampl
 VOLUME ["/data"]
 
 USER paperbot
+# Asks /healthz when [ops] listen is set (e.g. "0.0.0.0:9108"); passes when it is not, as there is nothing to ask.
+HEALTHCHECK --interval=60s --timeout=10s --start-period=60s --retries=3 CMD ["python", "-m", "bot.ops.probe"]
 # Pass the token at run time: docker run -e DISCORD_TOKEN=... -v paperbot-data:/data paperbot
 CMD ["paperbot", "run"]

@@ -31,6 +31,9 @@ from benchmarks.delivery import delivery_rows  # noqa: E402
 from benchmarks.matching import run_matching  # noqa: E402
 from benchmarks.report import Row, format_notes, format_table  # noqa: E402
 from benchmarks.scale import FULL, QUICK, Scale  # noqa: E402
+from benchmarks.soak import add_arguments as add_soak_arguments  # noqa: E402
+from benchmarks.soak import scale_from as soak_scale_from  # noqa: E402
+from benchmarks.soak import soak_rows  # noqa: E402
 from benchmarks.startup import database_row, startup_rows  # noqa: E402
 from benchmarks.world import build_database  # noqa: E402
 
@@ -118,6 +121,8 @@ def main() -> int:
     parser.add_argument(
         "--relevance", action="store_true", help="only the relevance benchmark (benchmarks/relevance.py)"
     )
+    parser.add_argument("--soak", action="store_true", help="run only the soak: a simulated year (benchmarks/soak.py)")
+    add_soak_arguments(parser)
     args = parser.parse_args()
     if args.relevance:
         from benchmarks.relevance import main as relevance_main
@@ -134,7 +139,10 @@ def main() -> int:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: maximum number of running instances"
     started = time.perf_counter()
     try:
-        rows, profiled = run(scale, workdir, args.profile)
+        if args.soak:
+            rows, profiled = soak_rows(soak_scale_from(args), workdir), []
+        else:
+            rows, profiled = run(scale, workdir, args.profile)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

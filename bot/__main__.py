@@ -1,5 +1,6 @@
-"""Command line: ``paperbot run`` starts the bot; ``paperbot check`` validates config and database; ``paperbot demo``
-plays a session against the built-in Discord emulator."""
+"""Command line: ``paperbot run`` starts the bot; ``paperbot check`` validates config and database (or verifies a
+database file); ``paperbot backup PATH`` copies the database, safely while the bot runs; ``paperbot demo`` plays a
+session against the built-in Discord emulator."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ import discord
 
 from bot.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings, settings_warnings
 from bot.logs import FORMATS, LEVELS, configure
+from bot.ops.backup import BackupError, FileCheck, backup_database, verify_database
 from bot.sources.base import redact_url
 from bot.store import Store
+from bot.store.connection import SchemaTooNew
 from bot.store.postgres.database import redact
 from bot.store.sole_process import DatabaseInUse, sole_process
 from bot.store.store import is_postgres_url
@@ -35,21 +38,29 @@ SHARD_REFUSALS = {
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paperbot", description="Deliver new research papers to Discord.")
     sub = parser.add_subparsers(dest="command", required=True)
-    commands = {}
-    for name, help_text in (("run", "run the bot"), ("check", "validate the config and prepare the database")):
-        commands[name] = cmd = sub.add_parser(name, help=help_text)
+    commands = {
+        "run": "run the bot",
+        "check": "validate the config and prepare the database, or verify a database file (--database)",
+        "backup": "copy the database to PATH (safe while the bot runs), verified",
+    }
+    for name, help_text in commands.items():
+        cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument(
             "--config",
             metavar="PATH",
             help=f"config file (default: ${CONFIG_ENV} or ./{DEFAULT_CONFIG_PATH}; none = defaults)",
         )
+    sub.choices["check"].add_argument(
+        "--database", metavar="FILE", help="verify this database file (integrity, schema version) without changing it"
+    )
+    sub.choices["backup"].add_argument("path", metavar="PATH", help="where to write the copy")
     demo = sub.add_parser("demo", help="see paperbot work against a built-in Discord emulator (no token, no network)")
     demo.add_argument("--interactive", action="store_true", help="after the script, type slash commands yourself")
-    for cmd, default in ((commands["run"], "INFO"), (demo, "WARNING")):
+    for cmd, default in ((sub.choices["run"], "INFO"), (demo, "WARNING")):
         cmd.add_argument(
             "--log-level", type=str.upper, choices=LEVELS, default=default, help=f"lowest level logged ({default})"
         )
-    commands["run"].add_argument(
+    sub.choices["run"].add_argument(
         "--log-format",
         choices=FORMATS,
         default="text",
@@ -118,6 +129,15 @@ async def _check(settings: Settings) -> int:
     return 0
 
 
+def _print_file_check(check: FileCheck) -> int:
+    print(f"{check.path}: integrity {'ok' if not check.problems else 'FAILED'}")
+    for problem in check.problems[:20]:
+        print(f"  {problem}")
+    print(f"  schema v{check.schema_version} ({check.schema_verdict})")
+    print(f"  {check.papers} papers, {check.subscriptions} subscriptions, {check.deliveries} outbox rows")
+    return 0 if check.ok else 1
+
+
 def _describe_shards(count: int, ids: Sequence[int]) -> str:
     if not count:
         return "as many as Discord recommends, all in this process"
@@ -137,6 +157,7 @@ def _run(settings: Settings, log_level: str, log_format: str) -> int:
     if problem := asyncio.run(_storage_problem(settings.storage.location())):
         return _fail(problem)
     from bot.app import PaperBot, point_client_at  # imported late: `check` and errors stay fast
+    from bot.ops.lifecycle import serve
 
     configure(log_level, log_format, secret=token)
     for warning in settings_warnings(settings):
@@ -144,7 +165,7 @@ def _run(settings: Settings, log_level: str, log_format: str) -> int:
     point_client_at(settings)
     try:
         with sole_process(settings.storage.location()):
-            PaperBot(settings).run(token, log_handler=None)
+            asyncio.run(serve(PaperBot(settings), token))
     except DatabaseInUse as exc:
         return _fail(str(exc))
     except discord.LoginFailure:
@@ -172,9 +193,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"invalid configuration: {exc}")
     if not settings.storage.url.strip() and (problem := _directory_problem(settings.storage.path)):
         return _fail(problem)
-    if args.command == "check":
-        return asyncio.run(_check(settings))
-    return _run(settings, args.log_level, args.log_format)
+    try:
+        if args.command == "backup":
+            check = backup_database(settings.storage.path, args.path)
+            print(f"backed up {settings.storage.path} (consistent snapshot, verified)")
+            return _print_file_check(check)
+        if args.command == "check" and args.database:
+            return _print_file_check(verify_database(args.database))
+        if args.command == "check":
+            return asyncio.run(_check(settings))
+        return _run(settings, args.log_level, args.log_format)
+    except BackupError as exc:
+        return _fail(str(exc))
+    except SchemaTooNew as exc:
+        return _fail(f"{settings.storage.location()}: {exc}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
@@ -22,6 +22,7 @@ from bot.delivery.sender import Sender
 from bot.engine import Engine, PollResult, utc_now
 from bot.logs import log_context
 from bot.models import SourceHealth, Target
+from bot.ops.maintenance import MaintenanceResult, run_maintenance
 from bot.sharding import process_shards
 from bot.sources.arxiv import ArxivSource
 from bot.sources.base import Source
@@ -31,11 +32,14 @@ from bot.store import Store
 from bot.store.postgres.pacing import SharedRatePacer
 from bot.tree import PaperTree
 
+if TYPE_CHECKING:
+    from bot.ops.server import OpsServer
+
 log = logging.getLogger(__name__)
 
 COGS = ("bot.cogs.subscriptions", "bot.cogs.alerts", "bot.cogs.papers", "bot.cogs.controls")
-# APScheduler's default misfire grace of 1 s drops runs whenever the loop is busy; a late poll is still useful.
-SHUTDOWN_GRACE_SECONDS = 10.0
+SHUTDOWN_GRACE_SECONDS = 8.0  # within Docker's 10 s between SIGTERM and SIGKILL
+MAINTENANCE_INTERVAL = timedelta(days=1)
 # Several processes share Discord's 50 requests a second through one schedule in the database; each process's
 # requests reach Discord with its own delays (its event loop, the schedule's round trip), so a cluster keeps a
 # wider margin than one process's 48/s (measured: tests/e2e/test_cluster.py, README "Running on PostgreSQL").
@@ -43,6 +47,7 @@ CLUSTER_REQUESTS_PER_SECOND = 40.0
 # A cluster's leader polls a source when at least this share of its interval has passed since the last poll
 # by any process: the scheduler's own ticks are an interval apart, give or take a few milliseconds.
 POLL_SLACK = 0.9
+# APScheduler's default misfire grace of 1 s drops runs whenever the loop is busy; a late poll is still useful.
 JOB_DEFAULTS = {"misfire_grace_time": 3600, "coalesce": True, "max_instances": 1}
 
 
@@ -93,13 +98,14 @@ class PaperBot(commands.AutoShardedBot):
         # Several processes on one PostgreSQL database are one bot: they share Discord's global rate.
         url = settings.storage.url.strip()
         shared_pacer = SharedRatePacer(url, CLUSTER_REQUESTS_PER_SECOND) if url else None
+        trace = paced_requests(pacer=shared_pacer)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
-            http_trace=paced_requests(pacer=shared_pacer),
-            tree_cls=PaperTree,  # every REST request, retries included, under the global limit
+            http_trace=trace,  # every REST request, retries included, under the global limit
+            tree_cls=PaperTree,
             **shards,
         )
         self.settings = settings
@@ -112,6 +118,12 @@ class PaperBot(commands.AutoShardedBot):
         self._following: set[asyncio.Task[None]] = set()
         # In a cluster, while this process leads: the sources it has not polled since it took over.
         self._taking_over: set[str] | None = None
+        self._stopping = False
+        self.ops: OpsServer | None = None
+        if settings.ops.listen:
+            from bot.ops.server import OpsServer  # imported only when enabled: prometheus_client costs start-up time
+
+            self.ops = OpsServer(self, settings.ops.listen, trace)
 
     async def setup_hook(self) -> None:
         self.store = await Store.open(self.settings.storage.location())
@@ -133,6 +145,7 @@ class PaperBot(commands.AutoShardedBot):
             digest_cap=self.settings.delivery.digest_cap,
             rank=self.engine.recommender.rank,
             shards=process_shards(self.settings.discord.shard_count, self.settings.discord.shard_ids),
+            on_outcome=self.ops.metrics.delivered if self.ops else None,
         )
         self.http_session = aiohttp.ClientSession(headers={"User-Agent": "paperbot (+https://github.com/)"})
         for cog in COGS:
@@ -154,7 +167,16 @@ class PaperBot(commands.AutoShardedBot):
             id="deliver",
             next_run_time=datetime.now(UTC),
         )
+        self.scheduler.add_job(
+            self.maintain,
+            "interval",
+            seconds=MAINTENANCE_INTERVAL.total_seconds(),
+            id="maintenance",
+            next_run_time=datetime.now(UTC) + timedelta(seconds=30),  # after start-up's own work
+        )
         self.scheduler.start()
+        if self.ops is not None:
+            await self.ops.start()
 
     async def sync_commands(self) -> None:
         """Register slash commands: instantly in the dev guild when configured, else globally. If Discord
@@ -195,6 +217,8 @@ class PaperBot(commands.AutoShardedBot):
             return PollResult(source.name, skipped=True)
         with self._tracked(), log_context(source=source.name):
             result = await self.engine.poll(source, self.http_session)
+            if self.ops is not None:
+                self.ops.metrics.polled(result)
             if result.health is not None:
                 await self._tell_owner(source.name, result)
         if result.queued:
@@ -245,7 +269,7 @@ class PaperBot(commands.AutoShardedBot):
 
     async def deliver(self) -> None:
         """Drain the outbox (a scheduler job). Runs are serialised; a run already going covers this one."""
-        if self._deliver_lock.locked():
+        if self._deliver_lock.locked() or self._stopping:
             return
         async with self._deliver_lock:
             try:
@@ -264,6 +288,24 @@ class PaperBot(commands.AutoShardedBot):
                     )
             except Exception:
                 log.exception("delivery run failed; will retry on the next run")
+
+    async def maintain(self) -> MaintenanceResult:
+        """Prune papers past retention and give the space back (a daily scheduler job)."""
+        with self._tracked():
+            result = await run_maintenance(
+                self.store,
+                self.clock(),
+                self.settings.storage.keep_papers_days,
+                should_stop=lambda: self._stopping,
+            )
+        log.info(
+            "maintenance: pruned %d papers; database %.1f MB -> %.1f MB%s",
+            result.pruned,
+            result.bytes_before / 1e6,
+            result.bytes_after / 1e6,
+            " (switched to incremental auto-vacuum)" if result.vacuumed else "",
+        )
+        return result
 
     @contextmanager
     def _tracked(self) -> Iterator[None]:
@@ -292,6 +334,9 @@ class PaperBot(commands.AutoShardedBot):
     async def close(self) -> None:
         # Stop starting jobs, let an in-flight poll or delivery finish (cancel it only if it hangs), and only
         # then shut the scheduler down: its shutdown cancels running jobs mid-transaction.
+        self._stopping = True
+        if hasattr(self, "sender"):
+            self.sender.stop()  # the batch being sent finishes; no new one starts
         if self.scheduler.running:
             self.scheduler.pause()
         running = [t for t in self._running_jobs if t is not asyncio.current_task()]
@@ -308,6 +353,8 @@ class PaperBot(commands.AutoShardedBot):
         if hasattr(self, "engine"):
             self.engine.recommender.close()  # pending debounced refits
         await super().close()
+        if self.ops is not None:
+            await self.ops.close()
         if hasattr(self, "http_session"):
             await self.http_session.close()
         if hasattr(self, "store"):

@@ -22,6 +22,7 @@ DEFAULT_CONFIG_PATH = "config.toml"
 CONFIG_ENV = "PAPERBOT_CONFIG"
 MIN_POLL_SECONDS = 1.0
 WARN_POLL_SECONDS = 60.0
+MIN_KEEP_DAYS = 7
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -104,6 +105,7 @@ class DiscordSettings(_Table, frozen=True):
 
 class StorageSettings(_Table, frozen=True):
     path: str = "paperbot.db"
+    keep_papers_days: Count = 180  # 0: keep every paper forever
     url: str = ""  # postgresql://user:pass@host:5432/db; when set, path is ignored
 
     def location(self) -> str:
@@ -158,12 +160,17 @@ class LimitsSettings(_Table, frozen=True):
     alerts_per_user: Count = 20
 
 
+class OpsSettings(_Table, frozen=True):
+    listen: str = ""  # "host:port" for /healthz and /metrics; empty: off
+
+
 class Settings(_Table, frozen=True):
     discord: DiscordSettings = msgspec.field(default_factory=DiscordSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     sources: SourcesSettings = msgspec.field(default_factory=SourcesSettings)
     delivery: DeliverySettings = msgspec.field(default_factory=DeliverySettings)
     limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
+    ops: OpsSettings = msgspec.field(default_factory=OpsSettings)
 
     def token(self) -> str | None:
         """The bot token from the configured environment variable, or None when unset/blank."""
@@ -278,6 +285,11 @@ def _check(settings: Settings) -> None:
             'storage.path: ":memory:" would keep every paper, subscription and delivery in memory only (lost on '
             'exit, and not shared between the bot\'s connections); use a file path such as "paperbot.db"'
         )
+    if 0 < settings.storage.keep_papers_days < MIN_KEEP_DAYS:
+        raise ConfigError(
+            f"storage.keep_papers_days: at least {MIN_KEEP_DAYS} (previews and backfill look back a week), or 0 "
+            "to keep every paper"
+        )
     urls = [
         ("discord.api_base_url", settings.discord.api_base_url),
         ("discord.gateway_url", settings.discord.gateway_url),
@@ -289,6 +301,11 @@ def _check(settings: Settings) -> None:
         if url and not re.match(r"^(https?|wss?)://", url):
             raise ConfigError(f"{key}: expected an http(s):// or ws(s):// URL, got {url!r}")
     _check_sources(settings.sources)
+    if settings.ops.listen:
+        try:
+            split_listen(settings.ops.listen)
+        except ValueError as exc:
+            raise ConfigError(f"ops.listen: {exc}") from None
     if settings.delivery.max_backfill > 10:
         raise ConfigError("delivery.max_backfill: at most 10")
 
@@ -316,6 +333,15 @@ def _check_sources(sources: SourcesSettings) -> None:
         if feed.name in names or feed.name in ("huggingface", "arxiv"):
             raise ConfigError(f"sources.feeds[{i}].name: {feed.name!r} is used twice")
         names.add(feed.name)
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """``"127.0.0.1:9108"`` or ``"[::1]:9108"`` → (host, port); ValueError saying why not."""
+    host, sep, port = listen.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f'expected "host:port" such as "127.0.0.1:9108", got {listen!r}')
+    return host, int(port)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:

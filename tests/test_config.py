@@ -26,7 +26,7 @@ def test_example_config_is_valid_and_complete():
     raw = tomllib.loads((ROOT / "config.example.toml").read_text())
     settings = settings_from_dict(raw)
     assert settings.sources.huggingface.url == "https://huggingface.co/api/daily_papers"
-    assert set(raw) == {"discord", "storage", "sources", "delivery", "limits"}
+    assert set(raw) == {"discord", "storage", "sources", "delivery", "limits", "ops"}
 
 
 @pytest.mark.parametrize(("value", "seconds"), [(900, 900), ("15m", 900), ("1h", 3600), ("90s", 90), (1, 1)])
@@ -226,3 +226,12 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]  # nothing listens there once the socket closes
+
+
+def test_keep_papers_days():
+    assert settings_from_dict({}).storage.keep_papers_days == 180
+    assert settings_from_dict({"storage": {"keep_papers_days": 0}}).storage.keep_papers_days == 0
+    with pytest.raises(ConfigError, match=r"storage.keep_papers_days: at least 7"):
+        settings_from_dict({"storage": {"keep_papers_days": 3}})
+    with pytest.raises(ConfigError, match=r"storage.keep_papers_days"):
+        settings_from_dict({"storage": {"keep_papers_days": -1}})

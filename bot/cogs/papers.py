@@ -281,6 +281,13 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
             f"{await self.bot.store.count_papers()} papers stored · "
             f"up {timedelta(seconds=int(time.monotonic() - self.started))}"
         )
+        storage = await self.bot.store.storage_stats()
+        keep = self.bot.settings.storage.keep_papers_days
+        lines.append(
+            f"Database: {storage.file_bytes / 1e6:.1f} MB · {storage.papers} papers stored · oldest kept "
+            f"{relative_time(storage.oldest_paper) if storage.oldest_paper else 'none'} · "
+            f"{f'keeping {keep} days' if keep else 'keeping every paper'}"
+        )
         await reply(interaction, embeds=line_embeds("paperbot status", lines))
 
     @app_commands.command(name="help", description="What paperbot does, the query language, schedules and commands")

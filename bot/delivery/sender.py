@@ -92,6 +92,8 @@ class Transport(ForumTransport, Protocol):
 
 
 PausedCallback = Callable[[Target, str, list[int]], None]
+OutcomeCallback = Callable[[Target, bool, str, int], None]
+"""Told (target, is a digest, outcome: sent/retried/failed/paused, deliveries) after every send, for metrics."""
 
 
 @dataclass
@@ -123,6 +125,7 @@ class Sender:
         concurrency: int = 50,
         rank: Ranker | None = None,
         shards: Shards | None = None,
+        on_outcome: OutcomeCallback | None = None,
     ) -> None:
         self.store = store
         self.shards = shards  # None: this process runs every shard; else only its guilds' (and maybe DMs') work
@@ -132,6 +135,12 @@ class Sender:
         self.digest_cap = digest_cap
         self.concurrency = concurrency
         self.rank = rank
+        self._stopping = False
+        self.on_outcome = on_outcome
+
+    def stop(self) -> None:
+        """Finish the messages in flight but start no new one (the bot is shutting down)."""
+        self._stopping = True
 
     async def drain(self, limit: int = 5000) -> DrainResult:
         """Send everything due now, ``limit`` rows a page, then any digest whose time has come.
@@ -154,6 +163,8 @@ class Sender:
             owner = rows[0].owner_id
             while rows:
                 for batch in await self._plan_batches(target, rows, result):
+                    if self._stopping:
+                        return
                     async with slots.turn(owner):
                         sent = await self._send(batch, result)
                     if not sent:
@@ -171,9 +182,9 @@ class Sender:
                 if row.target not in stalled:
                     by_target[row.target].append(row)
             await asyncio.gather(*(drain_target(t, by_target[t]) for t in fair_order(by_target)))
-            if len(page) < limit or not by_target:
+            if len(page) < limit or not by_target or self._stopping:
                 break
-        if await self.store.coordination.is_leader():  # with several processes, one sends the digests
+        if not self._stopping and await self.store.coordination.is_leader():  # in a cluster, the leader sends digests
             await self._send_due_digests(result)
         return result
 
@@ -295,12 +306,14 @@ class Sender:
             if self.on_paused is not None:
                 self.on_paused(batch.target, reason, paused)
             result.paused_targets += 1
+            self._report(batch, "paused")
             return False
         except RetryLater as exc:
             if attempts >= MAX_ATTEMPTS:
                 await self.store.mark_failed(batch.keys, f"gave up after {attempts} attempts: {exc}")
                 log.error("giving up on %d deliveries to %s: %s", len(batch.keys), batch.target, exc)
                 result.failed += len(batch.keys)
+                self._report(batch, "failed")
                 return True
             delay = max(backoff_delay(RETRY_BASE_SECONDS, attempts, RETRY_CAP_SECONDS), exc.retry_after or 0.0)
             await self.store.mark_retry(
@@ -308,17 +321,24 @@ class Sender:
             )
             log.info("delivery to %s will retry in %.0fs: %s", batch.target, delay, exc)
             result.retried += len(batch.keys)
+            self._report(batch, "retried")
             return False
         except Rejected as exc:
             await self.store.mark_failed(batch.keys, str(exc))
             log.error("Discord rejected a message to %s: %s", batch.target, exc)
             result.failed += len(batch.keys)
+            self._report(batch, "failed")
             return True
         await self.store.mark_sent(batch.keys, message_id, self.clock())
         log.info("sent message %d to %s: %d deliveries", message_id, batch.target, len(batch.keys))
         result.messages += 1
         result.delivered += len(batch.keys)
+        self._report(batch, "sent")
         return True
+
+    def _report(self, batch: Batch, outcome: str) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(batch.target, batch.retry_status is DeliveryStatus.HELD, outcome, len(batch.keys))
 
     # -- digests --------------------------------------------------------------------------------------
 

@@ -24,6 +24,10 @@ from bot.store.postgres.database import PgConnection, PgDatabase
 log = logging.getLogger(__name__)
 
 
+class SchemaTooNew(Exception):
+    """The database was written by a newer paperbot: refuse it rather than run old code on a newer schema."""
+
+
 class Database:
     """The writer and reader connections to one database file. Create with :meth:`open`."""
 
@@ -44,6 +48,9 @@ class Database:
         writer = await aiosqlite.connect(path, isolation_level=None)
         writer.row_factory = aiosqlite.Row  # rows are read by column name, never by position
         try:
+            # Freed pages can be given back to the file system (a no-op on a database that has tables already:
+            # maintenance switches those over once, with a VACUUM).
+            await writer.execute("PRAGMA auto_vacuum=INCREMENTAL")
             await writer.execute("PRAGMA journal_mode=WAL")
             await writer.execute("PRAGMA synchronous=FULL")  # delivery state must survive a power cut
             await writer.execute("PRAGMA foreign_keys=ON")
@@ -79,6 +86,13 @@ class Database:
             else:
                 await self._writer.execute("COMMIT")
 
+    async def outside_transaction(self, sql: str) -> None:
+        """Run a statement that must not run inside a transaction (VACUUM, incremental_vacuum, a checkpoint) on
+        the writer, under the lock. As a script, so it runs to completion: ``incremental_vacuum`` executed as a
+        statement frees a single page."""
+        async with self._lock:
+            await self._writer.executescript(sql)
+
     async def fetchall(self, sql: str, params: Mapping[str, Any] | None = None) -> list[aiosqlite.Row]:
         """All rows of a read on the reader connection."""
         # One call on the connection's thread: run, fetch, finalize. Separate execute/fetch calls from
@@ -99,6 +113,11 @@ async def _user_version(db: aiosqlite.Connection) -> int:
 
 async def _migrate(db: aiosqlite.Connection) -> None:
     version = await _user_version(db)
+    if version > len(MIGRATIONS):
+        raise SchemaTooNew(
+            f"the database has schema version {version} but this paperbot knows only up to {len(MIGRATIONS)}: "
+            "it was written by a newer release; run that release, or restore a backup made by this one"
+        )
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         log.info("applying database migration %d", number)
         await db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")

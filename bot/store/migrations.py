@@ -169,4 +169,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     ALTER TABLE subscriptions ADD COLUMN mode TEXT NOT NULL DEFAULT 'match' CHECK (mode IN ('match', 'recommend'));
     """,
+    # 9: retention. Every paper id ever seen, kept after the paper itself is pruned, so a paper listed again
+    # later is never new again (at most once, ever); an index to find a paper's outbox rows when pruning it.
+    """
+    CREATE TABLE seen_papers (id TEXT PRIMARY KEY) WITHOUT ROWID;
+    INSERT OR IGNORE INTO seen_papers (id) SELECT id FROM papers;
+    CREATE TRIGGER papers_seen AFTER INSERT ON papers BEGIN
+        INSERT OR IGNORE INTO seen_papers (id) VALUES (new.id);
+    END;
+    CREATE INDEX deliveries_paper ON deliveries (paper_id, status);
+    """,
 )

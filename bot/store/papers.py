@@ -163,7 +163,8 @@ class PaperQueries:
 
 
 async def _existing_ids(db: Connection, ids: Sequence[str]) -> set[str]:
-    sql = f"SELECT id FROM papers WHERE id IN ({dialect_of(db).ids('ids')})"
+    # Every id ever seen, pruned papers included: a paper listed again after retention removed it is not new.
+    sql = f"SELECT id FROM seen_papers WHERE id IN ({dialect_of(db).ids('ids')})"
     async with db.execute(sql, {"ids": json.dumps(ids)}) as cursor:
         return {row["id"] for row in await cursor.fetchall()}
 

@@ -15,6 +15,7 @@ from bot.store.outbox import OutboxQueries
 from bot.store.papers import PaperQueries
 from bot.store.postgres.database import PgDatabase
 from bot.store.profiles import ProfileQueries
+from bot.store.retention import RetentionQueries
 from bot.store.sources import SourceQueries
 from bot.store.subscriptions import SubscriptionQueries
 
@@ -24,7 +25,9 @@ def is_postgres_url(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
 
 
-class Store(PaperQueries, SubscriptionQueries, OutboxQueries, SourceQueries, FeedbackQueries, ProfileQueries):
+class Store(
+    PaperQueries, SubscriptionQueries, OutboxQueries, SourceQueries, FeedbackQueries, ProfileQueries, RetentionQueries
+):
     """Async access to paperbot's database (SQLite, or PostgreSQL). Create with :meth:`open`."""
 
     def __init__(self, db: AnyDatabase) -> None:

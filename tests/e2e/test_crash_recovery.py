@@ -120,6 +120,25 @@ async def _successes(db: str) -> int:
         await store.close()
 
 
+async def subscribe_and_publish(world: World, channels: list[int], items: list[dict[str, Any]]) -> list[str]:
+    """Subscribe every channel to BROAD, publish ``items``, and return the ids of those that match, sorted."""
+    staff = [world.moderator_id, world.emulator.owner_id]  # two people: each has a per-user cooldown
+    for n, channel in enumerate(channels):
+        result = await world.emulator.invoke(
+            user_id=staff[n % 2],
+            name="subscriptions",
+            subcommand="add",
+            options={"query": BROAD, "channel": channel},
+            guild_id=world.guild_id,
+            channel_id=world.channel_id,
+        )
+        assert "added" in result.content, result.content
+    world.hf.publish(today(), items)
+    # These tests are about exactly-once delivery, not matching (tested elsewhere), so the matcher decides.
+    query = parse_query(BROAD)
+    return sorted(p.id for p in parse_daily_papers(items) if matches(query, document_for(p)))
+
+
 @pytest.mark.slow
 async def test_kill_9_during_delivery_never_loses_or_doubles(world: World, items, tmp_path):
     rng = random.Random(20261128)
@@ -133,21 +152,7 @@ async def test_kill_9_during_delivery_never_loses_or_doubles(world: World, items
         await world.wait_until(lambda: len(world.hf.requests) >= 2, timeout=20)
         while await _successes(world.storage) < 1:
             await asyncio.sleep(0.1)
-        staff = [world.moderator_id, world.emulator.owner_id]  # two people: each has a per-user cooldown
-        for n, channel in enumerate(channels):
-            result = await world.emulator.invoke(
-                user_id=staff[n % 2],
-                name="subscriptions",
-                subcommand="add",
-                options={"query": BROAD, "channel": channel},
-                guild_id=world.guild_id,
-                channel_id=world.channel_id,
-            )
-            assert "added" in result.content, result.content
-        world.hf.publish(today(), items[5:])
-        # This test is about exactly-once delivery, not matching (tested elsewhere), so the matcher decides.
-        query = parse_query(BROAD)
-        want = [p.id for p in parse_daily_papers(items[5:]) if matches(query, document_for(p))]
+        want = await subscribe_and_publish(world, channels, items[5:])
         assert len(want) > 50
         at_kill = await _kill_three_times(world, bot, r"/channels/\d+/messages", rng)
         # The kills landed during delivery: work was outstanding, some of it caught between "sending" and "sent".

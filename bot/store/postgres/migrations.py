@@ -63,4 +63,16 @@ PG_MIGRATIONS: tuple[str, ...] = (
     # 4-8: forum targets and feedback; role pings; max_per_day and overflow; arXiv versions; relevance profiles
     # and modes. Portable DDL.
     *(postgres_ddl(script) for script in MIGRATIONS[3:8]),
+    # 9: retention: every paper id ever seen (SQLite's trigger and INSERT OR IGNORE, in PostgreSQL's words).
+    """
+    CREATE TABLE seen_papers (id TEXT PRIMARY KEY);
+    INSERT INTO seen_papers (id) SELECT id FROM papers ON CONFLICT DO NOTHING;
+    CREATE FUNCTION paperbot_paper_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO seen_papers (id) VALUES (NEW.id) ON CONFLICT DO NOTHING;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER papers_seen AFTER INSERT ON papers FOR EACH ROW EXECUTE FUNCTION paperbot_paper_seen();
+    CREATE INDEX deliveries_paper ON deliveries (paper_id, status);
+    """,
 )

@@ -1,0 +1,1 @@
+"""Operations: graceful stop, maintenance (retention, vacuum), backups, health and metrics."""
