@@ -13,7 +13,7 @@ import discord
 
 from bot.delivery.controls import Component
 from bot.delivery.render import Embed
-from bot.delivery.sender import Rejected, RetryLater, TargetGone
+from bot.delivery.transport import Rejected, RetryLater, TargetGone
 from bot.pacing import RatePacer
 
 # 403 codes that are about pacing, not permission: try again later instead of pausing.

@@ -12,37 +12,27 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Protocol
-from zoneinfo import ZoneInfo
 
 from bot.delivery import forum
 from bot.delivery.batches import Batch, Papers, attempted_before, fair_order, message_nonce
-from bot.delivery.controls import Component, paper_controls
-from bot.delivery.forum import ForumTransport
+from bot.delivery.digests import DigestSending, Ranker
 from bot.delivery.render import (
     DIGEST_CAP,
-    Embed,
-    digest_marker,
     footer_marker,
     pack_messages,
-    render_digest,
 )
-from bot.delivery.schedule import latest_due
-from bot.delivery.volume import OVERFLOW_NOTE, not_yet_posted, over_daily_cap
+from bot.delivery.transport import NONCE_WINDOW, DrainResult, Rejected, RetryLater, TargetGone, Transport
+from bot.delivery.volume import OVERFLOW_NOTE, over_daily_cap
 from bot.logs import log_context
-from bot.models import DeliveryStatus, Paper, PendingDelivery, Schedule, Scope, Subscription, Target
+from bot.models import DeliveryStatus, PendingDelivery, Scope, Target
 from bot.pacing import FairSlots, backoff_delay
 from bot.sharding import Shards
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-# Discord returns the existing message for a repeated nonce only for "a few minutes"; past this age an
-# interrupted send is looked for in the channel's history before it is sent again.
-NONCE_WINDOW = timedelta(minutes=2)
 MAX_PAGES_PER_DRAIN = 20
 PER_TARGET_ROWS = 50  # a multiple of 10, so a target's rows fill whole messages
 RETRY_BASE_SECONDS = 5.0
@@ -50,69 +40,12 @@ RETRY_CAP_SECONDS = 600.0
 MAX_ATTEMPTS = 12  # with the backoff above: about an hour of trying before a payload is given up on
 
 
-class TargetGone(Exception):
-    """The target refuses our messages for good (403 missing access, 404 unknown channel, DMs closed)."""
-
-
-class RetryLater(Exception):
-    """A transient failure (429, 5xx, network); ``retry_after`` seconds when the server said."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class Rejected(Exception):
-    """The request itself was refused (e.g. 400 invalid form body); resending it would fail again."""
-
-
-class Transport(ForumTransport, Protocol):
-    """Where messages go. Implementations pace their own requests under the platform's global limit."""
-
-    async def send(
-        self,
-        channel_id: int,
-        embeds: Sequence[Embed],
-        nonce: str,
-        components: Sequence[Component] = (),
-        mention_roles: Sequence[int] = (),
-    ) -> int:
-        """Post one message (with its paper controls, pinging exactly ``mention_roles``) and return its id; raises
-        TargetGone, RetryLater or
-        Rejected."""
-        ...
-
-    async def open_dm(self, user_id: int) -> int:
-        """Open (or fetch) the DM channel with a user; raises TargetGone, RetryLater or Rejected."""
-        ...
-
-    async def recent_footers(self, channel_id: int, limit: int = 100) -> list[tuple[int, list[str]]]:
-        """(message id, embed footer texts) of our own recent messages in a channel, newest first."""
-        ...
-
-
 PausedCallback = Callable[[Target, str, list[int]], None]
 OutcomeCallback = Callable[[Target, bool, str, int], None]
 """Told (target, is a digest, outcome: sent/retried/failed/paused, deliveries) after every send, for metrics."""
 
 
-@dataclass
-class DrainResult:
-    """What one drain did: the bot logs it after each run."""
-
-    messages: int = 0
-    delivered: int = 0
-    paused_targets: int = 0
-    retried: int = 0
-    failed: int = 0
-    digests: int = 0
-
-
-Ranker = Callable[[Target, Sequence[Paper]], "list[Paper] | None"]
-"""Orders a digest's papers for its target, best first; None keeps the store's order (upvotes, then recency)."""
-
-
-class Sender:
+class Sender(DigestSending):
     """Posts due outbox rows and digests through a transport, recording every outcome in the store."""
 
     def __init__(
@@ -339,86 +272,3 @@ class Sender:
     def _report(self, batch: Batch, outcome: str) -> None:
         if self.on_outcome is not None:
             self.on_outcome(batch.target, batch.retry_status is DeliveryStatus.HELD, outcome, len(batch.keys))
-
-    # -- digests --------------------------------------------------------------------------------------
-
-    async def _send_due_digests(self, result: DrainResult) -> None:
-        for sub in await self.store.digest_subscriptions():
-            if self.shards is not None and not self.shards.owns(sub.scope, sub.owner.id):
-                continue  # another process's guild (or the DMs' process)
-            with log_context(subscription=sub.id, target=sub.target):
-                await self._send_digest_if_due(sub, result)
-
-    async def _send_digest_if_due(self, sub: Subscription, result: DrainResult) -> None:
-        now = self.clock()
-        period_start = sub.last_digest_at or sub.created_at
-        settings = await self.store.digest_settings(sub.owner)
-        # An instant subscription with max_per_day sends its overflow at the owner's daily digest time.
-        schedule = Schedule.DAILY if sub.schedule is Schedule.INSTANT else sub.schedule
-        due = latest_due(period_start, now, schedule, settings)
-        if due is None:
-            return
-        local_end = due.astimezone(ZoneInfo(settings.timezone))
-        blocked_until = await self.store.digest_blocked_until(sub.id)
-        if blocked_until is not None and blocked_until > now:
-            return
-        held = await self.store.held_deliveries(sub.id)
-        if sub.schedule is Schedule.INSTANT:
-            held = await not_yet_posted(self.store, sub.target, held, now)
-        interrupted = [row for row in held if row.nonce is not None]
-        rows = interrupted or held  # a digest cut short by a crash is resent as it was, same nonce
-        nonce = interrupted[0].nonce if interrupted else message_nonce("digest", sub.id, due.isoformat())
-        assert nonce is not None
-        if interrupted and (sub.forum or attempted_before(interrupted, now - NONCE_WINDOW)):
-            posted = await self._digest_already_posted(sub, rows, nonce, local_end, result)
-            if posted:
-                await self.store.set_last_digest(sub.id, due)
-                return
-            if posted is None and sub.forum:
-                return  # the forum could not be searched: posting now might post it twice
-            nonce = message_nonce("digest", sub.id, due.isoformat(), "retry", max(r.attempts for r in rows))
-        if rows:
-            failed_before = result.failed
-            if not await self._send(self._digest_batch(sub, rows, period_start, local_end, nonce), result):
-                return  # paused or backing off: the same period is retried later
-            result.digests += result.failed == failed_before
-        await self.store.set_last_digest(sub.id, due)
-
-    async def _digest_already_posted(
-        self, sub: Subscription, rows: list[PendingDelivery], nonce: str, end: datetime, result: DrainResult
-    ) -> bool | None:
-        """Is the interrupted digest (recognised by its footer reference) in the channel (or forum) already?
-        None: it could not be checked."""
-        marker = digest_marker(nonce)
-        try:
-            if sub.forum:
-                post = forum.digest_post(sub, len(rows), end)
-                found = await forum.find_post(self.transport, sub.target.id, post, marker)
-                recent = [] if found is None else [(found, [marker])]
-            else:
-                recent = await self.transport.recent_footers(await self._channel_for(sub.target))
-        except (TargetGone, RetryLater, Rejected) as exc:
-            log.warning("could not read %s's history to check an interrupted digest (%s)", sub.target, exc)
-            return None
-        for message_id, footers in recent:
-            if any(footer.endswith(marker) for footer in footers):
-                keys = [(r.subscription_id, r.paper.id) for r in rows]
-                await self.store.mark_sent(keys, message_id, self.clock())
-                result.delivered += len(keys)
-                return True
-        return False
-
-    def _digest_batch(
-        self, sub: Subscription, rows: list[PendingDelivery], start: datetime, end: datetime, nonce: str
-    ) -> Batch:
-        ranked = self.rank(sub.target, [r.paper for r in rows]) if self.rank is not None else None
-        if ranked is not None:  # the target's learned profile orders its digests, best first
-            position = {paper.id: i for i, paper in enumerate(ranked)}
-            rows = sorted(rows, key=lambda r: position[r.paper.id])
-        embeds = render_digest(sub, [r.paper for r in rows], start, end, cap=self.digest_cap, nonce=nonce)
-        keys = [(r.subscription_id, r.paper.id) for r in rows]
-        post = forum.digest_post(sub, len(rows), end) if sub.forum else None
-        controls = paper_controls([r.paper for r in rows[: self.digest_cap]])
-        attempts = max(r.attempts for r in rows)
-        roles = (sub.mention_role_id,) if sub.mention_role_id is not None else ()
-        return Batch(sub.target, embeds, keys, nonce, attempts, DeliveryStatus.HELD, controls, post, roles)

@@ -101,9 +101,9 @@ class BotProcess:
                 await self.kill()
 
 
-async def _unsent(db: str) -> tuple[int, int]:
+async def _unsent(db: str | Path) -> tuple[int, int]:
     """(rows still pending, rows caught mid-send) in the outbox."""
-    store = await Store.open(db)
+    store = await Store.open(str(db))
     try:
         due = await store.due_deliveries(datetime.now(UTC) + timedelta(days=1), limit=100_000, per_target=100_000)
         return len(due), sum(1 for d in due if d.nonce is not None)
@@ -111,8 +111,8 @@ async def _unsent(db: str) -> tuple[int, int]:
         await store.close()
 
 
-async def _successes(db: str) -> int:
-    store = await Store.open(db)
+async def _successes(db: str | Path) -> int:
+    store = await Store.open(str(db))
     try:
         state = await store.source_state("huggingface")
         return state.successes if state else 0
