@@ -230,6 +230,12 @@ class _Parser:
             return self.category_term(lexeme, body.strip(), prefix)
         tokens = split_tokens(body)
         if not tokens:
+            if prefix and self.follows_phrase(lexeme):
+                raise self.error(
+                    "A '*' cannot follow a quoted phrase: a prefix ends a single word. Write the whole phrase "
+                    '(e.g. "long context"), or hyphenate: long-cont* finds long followed by a word starting with cont',
+                    lexeme.start,
+                )
             if prefix and not has_token(normalized):
                 raise self.error("A '*' must follow at least two letters or digits (e.g. transform*)", lexeme.start)
             raise self.error(f"'{lexeme.text}' has no letters or digits to search for", lexeme.start)
@@ -245,6 +251,11 @@ class _Parser:
         # treat it as the exact word, which is how describe() will quote it.
         is_operator_word = len(tokens) == 1 and tokens[0] in _OPERATORS
         return Term(within, tuple(tokens), stemmed=within in STEMMED_FIELDS and not is_operator_word)
+
+    def follows_phrase(self, lexeme: Lexeme) -> bool:
+        """Whether ``lexeme`` (just consumed) is glued to the end of a quoted phrase, as in ``"long cont"*``."""
+        before = self.lexemes[self.index - 2] if self.index >= 2 else None
+        return before is not None and before.kind is Kind.PHRASE and before.end == lexeme.start
 
     def phrase_term(self, lexeme: Lexeme, within: Field) -> Term:
         """A quoted phrase: the exact, unstemmed token sequence (a single token is an exact word)."""
