@@ -7,8 +7,9 @@ paper so it can be shared in the conversation.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import discord
 from discord import app_commands
@@ -21,40 +22,64 @@ from bot.cogs.ui import code, line_embeds, relative_time, reply, send_reply, use
 from bot.delivery.render import render_paper_embed, trim
 from bot.engine import PaperExplanation
 from bot.matching import parse_query
-from bot.models import Owner, Paper, Scope, Subscription, paper_key
+from bot.models import Owner, Scope, Subscription, paper_key
 from bot.tree import UserFacingError
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
+    from bot.store import Store
 
 PAGE_SIZE = 5
 TRENDING_DAYS = 3
 MAX_EXPLAINED = 25
+MAX_LIVE_PAGERS = 2000  # search result pagers kept at once (ids only, a few KiB each)
 
 
 class SearchPager(discord.ui.View):
-    """Prev/next buttons over a result list; only the person who searched can turn the pages."""
+    """Prev/next buttons over a result list; only the person who searched can turn the pages.
 
-    def __init__(self, owner_id: int, header: str, papers: list[Paper]) -> None:
+    A pager keeps the results' ids, not the papers (a page is read from the store when shown), and at most
+    ``MAX_LIVE_PAGERS`` pagers are live at once: a new search retires the oldest, whose buttons then stop
+    answering. So searches hold a few KiB each, and a bounded total, for the ten minutes their buttons live.
+    """
+
+    _live: ClassVar[OrderedDict[int, SearchPager]] = OrderedDict()
+
+    def __init__(self, owner_id: int, header: str, paper_ids: list[str], store: Store) -> None:
         super().__init__(timeout=600)
         self.owner_id = owner_id
         self.header = header
-        self.papers = papers
+        self.paper_ids = tuple(paper_ids)
+        self.store = store
         self.page = 0
         self._sync_buttons()
+        live = SearchPager._live
+        live[id(self)] = self
+        while len(live) > MAX_LIVE_PAGERS:
+            _, oldest = live.popitem(last=False)
+            oldest.stop()
+
+    def stop(self) -> None:
+        SearchPager._live.pop(id(self), None)
+        super().stop()
+
+    async def on_timeout(self) -> None:
+        SearchPager._live.pop(id(self), None)
 
     @property
     def pages(self) -> int:
-        return max(1, -(-len(self.papers) // PAGE_SIZE))
+        return max(1, -(-len(self.paper_ids) // PAGE_SIZE))
 
     def content(self) -> str:
         first = self.page * PAGE_SIZE
-        last = min(first + PAGE_SIZE, len(self.papers))
-        return f"{self.header}\nResults {first + 1}–{last} of {len(self.papers)} (page {self.page + 1}/{self.pages})"
+        last = min(first + PAGE_SIZE, len(self.paper_ids))
+        return f"{self.header}\nResults {first + 1}–{last} of {len(self.paper_ids)} (page {self.page + 1}/{self.pages})"
 
-    def embeds(self) -> list[discord.Embed]:
+    async def embeds(self) -> list[discord.Embed]:
+        """The current page's papers, read from the store (a paper deleted since the search is left out)."""
         first = self.page * PAGE_SIZE
-        return [discord.Embed.from_dict(render_paper_embed(p)) for p in self.papers[first : first + PAGE_SIZE]]
+        papers = await self.store.papers_by_id(self.paper_ids[first : first + PAGE_SIZE])
+        return [discord.Embed.from_dict(render_paper_embed(p)) for p in papers]
 
     def _sync_buttons(self) -> None:
         self.previous.disabled = self.page == 0
@@ -74,7 +99,7 @@ class SearchPager(discord.ui.View):
     async def _show(self, interaction: discord.Interaction, page: int) -> None:
         self.page = max(0, min(page, self.pages - 1))
         self._sync_buttons()
-        await interaction.response.edit_message(content=self.content(), embeds=self.embeds(), view=self)
+        await interaction.response.edit_message(content=self.content(), embeds=await self.embeds(), view=self)
 
     @discord.ui.button(label="◀ Previous", style=discord.ButtonStyle.secondary, custom_id="papers:prev")
     async def previous(self, interaction: discord.Interaction, button: discord.ui.Button[SearchPager]) -> None:
@@ -140,8 +165,10 @@ class Papers(commands.GroupCog, group_name="papers", group_description="Search a
         if not papers:
             await reply(interaction, f"No stored papers match {code(parsed.describe())}.")
             return
-        pager = SearchPager(interaction.user.id, f"Search: {code(parsed.describe())}", papers)
-        await send_reply(interaction, pager.content(), embeds=pager.embeds(), view=pager)
+        pager = SearchPager(
+            interaction.user.id, f"Search: {code(parsed.describe())}", [p.id for p in papers], self.bot.store
+        )
+        await send_reply(interaction, pager.content(), embeds=await pager.embeds(), view=pager)
 
     @app_commands.command(name="latest", description="The most recently listed papers")
     @app_commands.describe(source="Only papers from this source", count="How many (1-10, default 5)")

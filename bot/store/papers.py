@@ -96,6 +96,14 @@ class PaperQueries:
         row = await self._db.fetchone(f"SELECT {PAPER_COLUMNS} FROM papers WHERE id = :id", {"id": paper_id})
         return None if row is None else paper_from_row(row)
 
+    async def papers_by_id(self, ids: Sequence[str]) -> list[Paper]:
+        """The stored papers with these ids, in the order given (ids not stored are left out)."""
+        rows = await self._db.fetchall(
+            f"SELECT {PAPER_COLUMNS} FROM papers WHERE id IN ({_IDS})", {"ids": json.dumps(ids)}
+        )
+        found = {row["id"]: paper_from_row(row) for row in rows}
+        return [found[i] for i in ids if i in found]
+
     async def papers_seen_since(
         self,
         since: datetime,
