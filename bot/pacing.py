@@ -28,6 +28,11 @@ class RatePacer:
     its slot in the schedule, so wake-up lag does not add up into a lower rate; one taken later than a
     quarter interval starts a new schedule, so a stalled loop is never followed by a burst. Either way
     ``n + 1`` turns span at least ``n / rate - interval / 4`` seconds, which keeps the bound above.
+
+    The spacing is of *turns*, but Discord counts *arrivals*. When the loop stalls, the requests granted just
+    before it (still in flight: :meth:`release` not yet called) reach Discord only after it, together with
+    whatever the new schedule sends; so a new schedule after a stall first leaves each request in flight a
+    slot of its own.
     """
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -37,17 +42,29 @@ class RatePacer:
         self._slack = self.interval / 4
         self._clock = clock
         self._next = 0.0
+        self._in_flight = 0
         self._lock = asyncio.Lock()
 
     async def acquire(self) -> None:
-        """Wait for this request's turn."""
+        """Wait for this request's turn; call :meth:`release` when its response has come (or it failed)."""
         async with self._lock:
             now = self._clock()
             wait = self._next - now
             if wait > 0:
                 await asyncio.sleep(wait)
                 now = self._clock()
+            if now - self._next > self._slack and self._in_flight:
+                # A new schedule, after a stall or a pause, with requests still in flight: they may arrive
+                # only now, so they take the first slots of it.
+                self._next = now + self._in_flight * self.interval
+                await asyncio.sleep(self._next - now)
+                now = self._clock()
             self._next = max(now - self._slack, self._next) + self.interval
+            self._in_flight += 1
+
+    def release(self) -> None:
+        """A request granted a turn is over: its response arrived, or it failed."""
+        self._in_flight = max(0, self._in_flight - 1)
 
 
 class SerialGapPacer:

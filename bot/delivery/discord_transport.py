@@ -33,25 +33,38 @@ class Pacer(Protocol):
 
     async def acquire(self) -> None: ...
 
+    def release(self) -> None:
+        """A request that waited its turn has ended (answered or failed)."""
+
 
 def paced_requests(rate: float = REQUESTS_PER_SECOND, pacer: Pacer | None = None) -> aiohttp.TraceConfig:
     """An aiohttp trace for the client's session: every bot-authenticated REST request waits for its turn at
     ``rate`` per second just before it goes out. That covers the sender's posts, DM opens and history reads,
     discord.py's own retries after a 429 or 5xx, and anything else the bot asks, so together they stay under
     Discord's global limit; interaction replies are exempt (a command must answer within 3 s). ``pacer``
-    replaces the process's own RatePacer (several processes of one bot share one schedule)."""
+    replaces the process's own RatePacer (several processes of one bot share one schedule). The end of each paced
+    request (response or failure) is reported back, so the pacer knows what is still in flight after a stall of
+    the event loop."""
     turns = pacer or RatePacer(rate)
 
     async def before_request(
-        _session: aiohttp.ClientSession, _context: SimpleNamespace, params: aiohttp.TraceRequestStartParams
+        _session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestStartParams
     ) -> None:
         url = str(params.url)
         base = discord.http.Route.BASE  # read per request: point_client_at may move it
         if url.startswith(base) and not url[len(base) :].startswith(UNPACED_PATHS):
             await turns.acquire()
+            context.paced = True
+
+    async def after_request(_session: aiohttp.ClientSession, context: SimpleNamespace, _params: object) -> None:
+        if getattr(context, "paced", False):
+            context.paced = False
+            turns.release()
 
     trace = aiohttp.TraceConfig()
     trace.on_request_start.append(before_request)
+    trace.on_request_end.append(after_request)
+    trace.on_request_exception.append(after_request)
     return trace
 
 

@@ -99,7 +99,7 @@ class PaperQueries:
     async def papers_by_id(self, ids: Sequence[str]) -> list[Paper]:
         """The stored papers with these ids, in the order given (ids not stored are left out)."""
         rows = await self._db.fetchall(
-            f"SELECT {PAPER_COLUMNS} FROM papers WHERE id IN ({_IDS})", {"ids": json.dumps(ids)}
+            f"SELECT {PAPER_COLUMNS} FROM papers WHERE id IN ({self._db.dialect.ids('ids')})", {"ids": json.dumps(ids)}
         )
         found = {row["id"]: paper_from_row(row) for row in rows}
         return [found[i] for i in ids if i in found]

@@ -63,6 +63,9 @@ class SharedRatePacer:
             if wait > 0:
                 await asyncio.sleep(wait)
 
+    def release(self) -> None:
+        """Nothing to do: the shared schedule's slots are reserved on the database server's clock."""
+
     async def close(self) -> None:
         """Close the schedule's connection."""
         if self._conn is not None and not self._conn.is_closed():
