@@ -24,9 +24,10 @@ from benchmarks.workload import QueryGenerator
 from benchmarks.world import DatabaseInfo, toml
 from bot.devtools.emulator import DiscordEmulator
 from bot.devtools.world import LoopbackWorld
-from bot.engine import SEARCH_CANDIDATES, Engine
+from bot.engine import Engine
 from bot.matching import document_for, matches, parse_query
 from bot.matching.index import SubscriptionIndex
+from bot.reading import SEARCH_CANDIDATES
 from bot.store import SEARCH_WINDOW, Store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import math
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,13 +17,10 @@ import aiohttp
 import numpy as np
 
 from bot.config import LimitsSettings
-from bot.matching import Query, document_for, matches
-from bot.matching.explain import Explanation, explain
+from bot.matching import Query
 from bot.matching.index import SubscriptionIndex
 from bot.models import (
     DeliveryKey,
-    DeliveryRecord,
-    DeliveryStatus,
     Mode,
     Owner,
     Paper,
@@ -36,6 +32,7 @@ from bot.models import (
     SubscriptionStatus,
 )
 from bot.pacing import backoff_delay
+from bot.reading import PaperReading
 from bot.relevance.planning import RecommendPlan, RecommendSub, day_start, query_of
 from bot.relevance.recommender import Recommender
 from bot.sources.base import Source, SourceError, redact_text
@@ -43,10 +40,7 @@ from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-PREVIEW_DAYS = 7
-SEARCH_CANDIDATES = 100  # full-text candidates fetched before exact matching and ranking
 LOAD_PAGE = 2000  # subscriptions read and indexed between yields to the event loop
-SEARCH_SCAN = 5000  # recent papers scanned when a query cannot use the full-text index
 UPVOTE_RECHECK = timedelta(days=3)  # HF upvotes keep growing for a few days after listing
 # New papers matched per poll per source; the rest stay unseen and come in the next poll. A busy arXiv day
 # (cs.LG + cs.CL) is ~1,500 listings, so it takes at most two polls; a feed of 10,000 entries cannot hold the loop.
@@ -88,17 +82,7 @@ class PollResult:
     health: SourceHealth | None = None  # set when this poll changed the source's health
 
 
-@dataclass(frozen=True, slots=True)
-class PaperExplanation:
-    """The answer to "why was this (not) posted?" for one subscription."""
-
-    subscription: Subscription
-    verdict: Explanation
-    reason: str
-    delivery: DeliveryRecord | None
-
-
-class Engine:
+class Engine(PaperReading):
     """Owns the subscription index and the data path source → store → matcher → outbox."""
 
     def __init__(
@@ -401,84 +385,3 @@ class Engine:
         """Drop subscriptions the sender paused (the store already records it) from the index."""
         for sub_id in subscription_ids:
             self._unindex(sub_id)
-
-    # -- reading papers -------------------------------------------------------------------------------
-
-    async def search(self, query: Query, source: str | None = None, limit: int = 100) -> list[Paper]:
-        """Stored papers matching ``query``, best first: FTS5 relevance blended with upvotes and recency.
-
-        FTS5 selects candidates (bm25 relevance); the exact matcher keeps only true matches. A query FTS5
-        cannot constrain (only categories, say) is matched against the most recent papers instead.
-        """
-        found = await self.store.search_papers(query.root, SEARCH_CANDIDATES, source)
-        if found is None:
-            scored = [(p, 0.0) for p in await self.store.latest_papers(SEARCH_SCAN, source)]
-        else:
-            scored = [(p, -bm25) for p, bm25 in found]
-        hits = [(p, relevance) for p, relevance in scored if matches(query, document_for(p))]
-        if not hits:
-            return []
-        top_relevance = max(r for _, r in hits) or 1.0
-        top_upvotes = math.log1p(max(p.upvotes for p, _ in hits)) or 1.0
-        now = self.clock()
-
-        def score(item: tuple[Paper, float]) -> float:
-            paper, relevance = item
-            age_days = (now - (paper.first_seen_at or now)).total_seconds() / 86400
-            return (
-                relevance / top_relevance
-                + 0.3 * math.log1p(paper.upvotes) / top_upvotes
-                + 0.3 * math.exp(-max(age_days, 0) / 7)
-            )
-
-        return [p for p, _ in sorted(hits, key=score, reverse=True)[:limit]]
-
-    async def explain(self, paper: Paper, sub: Subscription) -> PaperExplanation:
-        """Did ``paper`` match ``sub``, and if it matched, why was it (not) delivered?"""
-        query = query_of(sub)
-        verdict = explain(query, document_for(paper)) if query is not None else Explanation(True, (), ())
-        record = await self.store.delivery_record(sub.id, paper.id)
-        paused = f"the subscription is paused ({sub.pause_reason or 'no reason given'})"
-        if record is not None:
-            if record.status is DeliveryStatus.SENT:
-                return PaperExplanation(sub, verdict, "delivered", record)
-            if not sub.active:
-                return PaperExplanation(sub, verdict, paused + "; it will be posted when resumed", record)
-            if record.status is DeliveryStatus.HELD and sub.schedule is Schedule.INSTANT:
-                overflow = "over today's max_per_day: listed in the overflow message at the digest time"
-                return PaperExplanation(sub, verdict, overflow, record)
-            if record.status is DeliveryStatus.HELD:
-                return PaperExplanation(sub, verdict, f"waiting for the {sub.schedule} digest", record)
-            if record.status is DeliveryStatus.FAILED:
-                return PaperExplanation(sub, verdict, f"delivery failed: {record.last_error}", record)
-            retry = f" (retrying after: {record.last_error})" if record.last_error else ""
-            return PaperExplanation(sub, verdict, "queued: it will be posted within seconds" + retry, record)
-        if not verdict.matched:
-            return PaperExplanation(sub, verdict, "it does not match the query", None)
-        if paper.first_seen_at is not None and paper.first_seen_at < sub.created_at:
-            return PaperExplanation(
-                sub,
-                verdict,
-                "it was listed before the subscription existed (only newer papers are posted, unless backfilled)",
-                None,
-            )
-        if paper.upvotes < sub.min_upvotes:
-            return PaperExplanation(
-                sub,
-                verdict,
-                f"it has {paper.upvotes} upvotes, below this subscription's min_upvotes of {sub.min_upvotes}",
-                None,
-            )
-        if not sub.active:
-            return PaperExplanation(sub, verdict, paused, None)
-        if sub.mode is Mode.RECOMMEND:
-            return PaperExplanation(sub, verdict, "recommend mode: it was not among the best its profile scored", None)
-        return PaperExplanation(
-            sub, verdict, "it matches but has not been queued yet; it will be considered on the next poll", None
-        )
-
-    async def preview(self, query: Query, days: int = PREVIEW_DAYS) -> list[Paper]:
-        """Stored papers first seen in the last ``days`` days that match ``query``, newest first."""
-        since = self.clock() - timedelta(days=days)
-        papers = await self.store.papers_seen_since(since, root=query.root)
-        return [p for p in papers if matches(query, document_for(p))]

@@ -25,9 +25,9 @@ from bot.cogs.ui import (
 )
 from bot.delivery.render import trim
 from bot.delivery.schedule import next_due, parse_digest_time, parse_weekday, validate_timezone
-from bot.engine import PREVIEW_DAYS
 from bot.matching import parse_query
 from bot.models import DigestSettings, Mode, Owner, Schedule, Scope, Subscription, SubscriptionStatus
+from bot.reading import PREVIEW_DAYS
 from bot.store import Store
 from bot.tree import UserFacingError
 

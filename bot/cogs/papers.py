@@ -20,9 +20,9 @@ from bot.cogs.controls import feedback_text
 from bot.cogs.help import help_embeds
 from bot.cogs.ui import code, line_embeds, relative_time, reply, send_reply, user_cooldown
 from bot.delivery.render import render_paper_embed, trim
-from bot.engine import PaperExplanation
 from bot.matching import parse_query
 from bot.models import Owner, Scope, Subscription, paper_key
+from bot.reading import PaperExplanation
 from bot.tree import UserFacingError
 
 if TYPE_CHECKING:

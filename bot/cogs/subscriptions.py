@@ -16,9 +16,9 @@ from bot.cogs import access, budget, owned
 from bot.cogs.forums import TAGS_DESCRIPTION, PostableChannel, check_no_tags, resolve_tags, tags_autocomplete
 from bot.cogs.ui import code, line_embeds, reply, user_cooldown
 from bot.delivery.render import render_paper_embed
-from bot.engine import PREVIEW_DAYS
 from bot.matching import parse_query
 from bot.models import Mode, Owner, Schedule, Subscription, SubscriptionStatus
+from bot.reading import PREVIEW_DAYS
 from bot.tree import UserFacingError
 
 if TYPE_CHECKING:
