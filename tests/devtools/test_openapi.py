@@ -68,6 +68,25 @@ def test_json_bodies(spec: DiscordSpec) -> None:
     assert "content type 'text/plain' not accepted" in bad_type.error
 
 
+def test_a_value_found_invalid_before_is_reported_again_with_its_own_error(spec: DiscordSpec) -> None:
+    # Verdicts are remembered (valid and invalid) so that a message's components are not checked against every
+    # other component type each time; the errors reported must not come from that memory.
+    good = {"type": 1, "components": [{"type": 2, "style": 1, "label": "y", "custom_id": "c"}]}
+    bad = {"type": 1, "components": [{"type": 2, "style": 1, "label": "y", "custom_id": "c", "emoji": 3}]}
+    answers = [
+        spec.check("POST", f"{CHANNEL}/messages", {}, **_json(body))
+        for body in ({"components": [good]}, {"components": [bad]}, {"components": [good, bad]}, {"components": [bad]})
+    ]
+    assert answers[0] == [] and answers[1] and answers[2] and answers[3]
+    assert answers[1][0].error == answers[3][0].error and "not valid against" not in answers[1][0].error
+    assert answers[2][0].error.startswith("['components'][1]")
+    title = {"embeds": [{"title": "x" * 257}], "components": [good]}
+    for _ in range(2):
+        [long_title] = spec.check("POST", f"{CHANNEL}/messages", {}, **_json(title))
+        assert long_title.error.startswith("['embeds'][0]['title']: ") and long_title.error.endswith("is too long")
+    assert spec.check("POST", f"{CHANNEL}/messages", {}, **_json({"components": [good], "nonce": "n2"})) == []
+
+
 def test_multipart_requests_are_checked_on_payload_json(spec: DiscordSpec) -> None:
     ctype = "multipart/form-data; boundary=x"
     fields = ["payload_json", "files[0]"]

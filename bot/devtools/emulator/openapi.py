@@ -95,6 +95,12 @@ class _Operation:
     exemptions: list[Exemption] = field(default_factory=list)
 
 
+def _remember(known: set[tuple[str, bytes]], key: tuple[str, bytes]) -> None:
+    if len(known) >= _MAX_REMEMBERED:
+        known.clear()
+    known.add(key)
+
+
 def _pointer(*parts: str) -> str:
     return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
 
@@ -111,9 +117,12 @@ class DiscordSpec:
 
         resource: Resource[Any] = Resource.from_contents(document, default_specification=DRAFT202012)
         self._registry: Registry[Any] = Registry().with_resource(_DOCUMENT_URI, resource)
-        self._validators: dict[str, Draft202012Validator] = {}
+        self._validators: dict[tuple[str, bool], Draft202012Validator] = {}
         self._valid_refs: set[tuple[str, bytes]] = set()
-        self._validator_class = self._memoizing_validator_class()
+        self._invalid_refs: set[tuple[str, bytes]] = set()
+        self._validator_classes = {
+            verdict: self._memoizing_validator_class(verdict_only=verdict) for verdict in (False, True)
+        }
         self._operations: dict[tuple[str, str], _Operation] = {}
         self._templates: list[tuple[str, list[str]]] = []
         for template, item in document.get("paths", {}).items():
@@ -145,21 +154,25 @@ class DiscordSpec:
         }
         return _Operation(template, method.upper(), params, bodies, bool(body.get("required")))
 
-    def _validator(self, pointer: str) -> Draft202012Validator:
-        validator = self._validators.get(pointer)
+    def _validator(self, pointer: str, *, verdict_only: bool = False) -> Draft202012Validator:
+        validator = self._validators.get((pointer, verdict_only))
         if validator is None:
-            validator = self._validator_class({"$ref": f"{_DOCUMENT_URI}#{pointer}"}, registry=self._registry)
-            self._validators[pointer] = validator
+            cls = self._validator_classes[verdict_only]
+            validator = cls({"$ref": f"{_DOCUMENT_URI}#{pointer}"}, registry=self._registry)
+            self._validators[(pointer, verdict_only)] = validator
         return validator
 
-    def _memoizing_validator_class(self) -> type[Draft202012Validator]:
+    def _memoizing_validator_class(self, *, verdict_only: bool) -> type[Draft202012Validator]:
         """Draft 2020-12, except that a ``$ref`` already found valid for an equal value is not checked again:
         the same embeds go to many channels and every bot start syncs the same commands, and checking a
-        command list costs ~0.2 s. (Only successes are kept: an error's paths are rewritten as it rises.)"""
-        from jsonschema import Draft202012Validator, validators
+        command list costs ~0.2 s. The full validator keeps only successes (an error's paths are rewritten as
+        it rises); the ``verdict_only`` one, asked only whether a value is valid, keeps failures too, as one
+        bare error: a message's components fail every other branch of a ``oneOf`` each time, which cost
+        ~10 ms a message and, on the emulator's event loop, delayed the requests behind it."""
+        from jsonschema import Draft202012Validator, ValidationError, validators
 
         check_ref = Draft202012Validator.VALIDATORS["$ref"]
-        valid = self._valid_refs
+        valid, invalid = self._valid_refs, self._invalid_refs
 
         def ref(validator: Any, ref: str, instance: Any, schema: Any) -> Iterator[Any]:
             if not isinstance(instance, dict | list):
@@ -168,11 +181,14 @@ class DiscordSpec:
             key = (ref, hashlib.blake2b(json.dumps(instance, sort_keys=True, default=str).encode()).digest())
             if key in valid:
                 return
+            if verdict_only and key in invalid:
+                yield ValidationError(f"not valid against {ref} (found before)")
+                return
             errors = list(check_ref(validator, ref, instance, schema))
             if not errors:
-                if len(valid) >= _MAX_REMEMBERED:
-                    valid.clear()
-                valid.add(key)
+                _remember(valid, key)
+            elif verdict_only:
+                _remember(invalid, key)
             yield from errors
 
         extended: type[Draft202012Validator] = validators.extend(Draft202012Validator, {"$ref": ref})
@@ -181,6 +197,8 @@ class DiscordSpec:
     def _error(self, pointer: str, instance: Any) -> str | None:
         from jsonschema.exceptions import best_match
 
+        if self._validator(pointer, verdict_only=True).is_valid(instance):
+            return None
         error = best_match(self._validator(pointer).iter_errors(instance))
         if error is None:
             return None
