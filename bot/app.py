@@ -43,7 +43,7 @@ MAINTENANCE_INTERVAL = timedelta(days=1)
 # Several processes share Discord's 50 requests a second through one schedule in the database; each process's
 # requests reach Discord with its own delays (its event loop, the schedule's round trip), so a cluster keeps a
 # wider margin than one process's 48/s (measured: tests/e2e/test_cluster.py, README "Running on PostgreSQL").
-CLUSTER_REQUESTS_PER_SECOND = 40.0
+CLUSTER_REQUESTS_PER_SECOND = 35.0
 # A cluster's leader polls a source when at least this share of its interval has passed since the last poll
 # by any process: the scheduler's own ticks are an interval apart, give or take a few milliseconds.
 POLL_SLACK = 0.9
