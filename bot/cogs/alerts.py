@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs import budget, owned, relevance
+from bot.cogs import owned, relevance
 from bot.cogs.ui import line_embeds, reply, user_cooldown
 from bot.models import Mode, Owner, Schedule, SubscriptionStatus
 
@@ -34,8 +34,7 @@ class Alerts(
 ):
     @app_commands.command(name="add", description="DM me new papers matching a query")
     @owned.describe_add(query='"diffusion transformer" OR au:"Yann LeCun"', backfill="DM")
-    @user_cooldown()
-    @budget.expensive(only_with="backfill")
+    @owned.add_limits
     async def add(
         self,
         interaction: discord.Interaction,
@@ -52,14 +51,8 @@ class Alerts(
             self.bot,
             interaction,
             _me(interaction),
-            query,
-            schedule,
-            min_upvotes,
-            backfill,
+            owned.AddOptions(query, schedule, min_upvotes, backfill, max_per_day, mode, like),
             headline=headline,
-            max_per_day=max_per_day,
-            mode=mode,
-            like=like,
         )
 
     @app_commands.command(name="import", description="Like the papers of your library (BibTeX or Zotero CSV)")

@@ -5,7 +5,7 @@ descriptions and checks; everything else is said once, here."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
@@ -139,29 +139,42 @@ def next_digest_text(settings: DigestSettings, now: datetime) -> str:
     return f"next daily digest {relative_time(daily)}, next weekly digest {relative_time(weekly)}"
 
 
+def add_limits(command: T) -> T:
+    """The limits both add commands have: the per-command cooldown and, with a backfill, the shared budget."""
+    return user_cooldown()(budget.expensive(only_with="backfill")(command))  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class AddOptions:
+    """The options both add commands take, as the member gave them."""
+
+    query: str | None
+    schedule: Schedule
+    min_upvotes: int
+    backfill: int
+    max_per_day: int
+    mode: str
+    like: str | None
+
+
 async def add_subscription(
     bot: PaperBot,
     interaction: discord.Interaction,
     owner: Owner,
-    query: str | None,
-    schedule: Schedule,
-    min_upvotes: int,
-    backfill: int,
+    options: AddOptions,
     *,
     headline: str,
     channel_id: int | None = None,
     forum: bool = False,
     forum_tags: Sequence[int] = (),
     mention_role_id: int | None = None,
-    max_per_day: int = 0,
-    mode: str = Mode.MATCH,
-    like: str | None = None,
 ) -> None:
     """The body of ``/subscriptions add`` and ``/alerts add``: create, then explain what will happen.
 
     ``headline`` is formatted with ``id`` and ``delivery`` (e.g. "Alert **#{id}** added ({delivery}).").
     A bad query or a full quota raises (QueryError, LimitReached); the command tree tells the user.
     """
+    query, schedule, max_per_day, mode = options.query, options.schedule, options.max_per_day, options.mode
     if max_per_day and schedule is not Schedule.INSTANT:
         raise UserFacingError(
             f"`max_per_day` limits instant posts; a {SCHEDULE_NAMES[schedule]} already arrives as one message. "
@@ -171,15 +184,15 @@ async def add_subscription(
     if mode == Mode.MATCH and not (query and query.strip()):
         raise UserFacingError("A `mode:match` subscription needs a `query:`. Give one, or choose `mode:recommend`.")
     parsed = parse_query(query) if query and query.strip() else None
-    liked = await relevance.liked_ids(bot, like)
+    liked = await relevance.liked_ids(bot, options.like)
     sub, queued = await bot.engine.add_subscription(
         owner=owner,
         user_id=interaction.user.id,
         query=parsed,
         channel_id=channel_id,
         schedule=schedule,
-        min_upvotes=min_upvotes,
-        backfill=min(backfill, bot.settings.delivery.max_backfill),
+        min_upvotes=options.min_upvotes,
+        backfill=min(options.backfill, bot.settings.delivery.max_backfill),
         forum=forum,
         forum_tags=forum_tags,
         mention_role_id=mention_role_id,
@@ -201,9 +214,9 @@ async def add_subscription(
         )
     if queued:
         lines.append(f"Sending the {queued} most recent stored match{'es' if queued != 1 else ''} now.")
-    elif backfill and parsed is None:
+    elif options.backfill and parsed is None:
         lines.append("Backfill takes the newest matches of a query; without one there is nothing to backfill.")
-    elif backfill:
+    elif options.backfill:
         lines.append(f"No stored papers from the last {PREVIEW_DAYS} days match yet, so nothing to backfill.")
     if owner.scope is Scope.USER:
         lines.append("Make sure you accept DMs from me (this server's privacy settings, or install the app).")

@@ -100,8 +100,7 @@ class Subscriptions(
         mention="A role to ping when this subscription's papers arrive",
     )
     @app_commands.autocomplete(tags=tags_autocomplete)
-    @user_cooldown()
-    @budget.expensive(only_with="backfill")
+    @owned.add_limits
     async def add(
         self,
         interaction: discord.Interaction,
@@ -135,18 +134,12 @@ class Subscriptions(
             self.bot,
             interaction,
             _guild(interaction),
-            query,
-            schedule,
-            min_upvotes,
-            backfill,
+            owned.AddOptions(query, schedule, min_upvotes, backfill, max_per_day, mode, like),
             headline=headline + "({delivery}).",
             channel_id=target.id,
             forum=isinstance(target, discord.ForumChannel),
             forum_tags=[t.id for t in forum_tags],
             mention_role_id=mention.id if mention else None,
-            max_per_day=max_per_day,
-            mode=mode,
-            like=like,
         )
 
     @app_commands.command(name="list", description="Show this server's subscriptions")

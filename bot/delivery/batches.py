@@ -12,6 +12,7 @@ from datetime import datetime
 from bot.delivery import forum
 from bot.delivery.controls import Component, paper_controls
 from bot.delivery.forum import ForumPost
+from bot.delivery.message import Outgoing
 from bot.delivery.render import Embed, render_paper_embed
 from bot.models import DeliveryKey, DeliveryStatus, Paper, PendingDelivery, Target
 
@@ -54,6 +55,11 @@ class Batch:
     components: list[Component] = field(default_factory=list)
     post: ForumPost | None = None
     mention_roles: tuple[int, ...] = ()  # the roles the subscriptions behind these deliveries ping
+
+    @property
+    def outgoing(self) -> Outgoing:
+        """What the message carries, for the transport."""
+        return Outgoing(self.embeds, self.components, self.mention_roles)
 
 
 @dataclass

@@ -11,8 +11,7 @@ from typing import Protocol
 import aiohttp
 import discord
 
-from bot.delivery.controls import Component
-from bot.delivery.render import Embed
+from bot.delivery.message import Outgoing
 from bot.delivery.transport import Rejected, RetryLater, TargetGone
 from bot.pacing import RatePacer
 
@@ -88,24 +87,20 @@ def _policy_error(exc: discord.HTTPException) -> Exception:
 
 
 @contextmanager
-def _message(
-    embeds: Sequence[Embed],
-    components: Sequence[Component],
-    nonce: str | None = None,
-    mention_roles: Sequence[int] = (),
-) -> Iterator[discord.http.MultipartParameters]:
+def _message(message: Outgoing, nonce: str | None = None) -> Iterator[discord.http.MultipartParameters]:
     """A message body as discord.py builds it (embeds, nonce, the subscriptions' role pings), with the controls'
     components. Only those roles may ping: ``parse`` stays empty, so nothing in a paper can mention anyone."""
+    mention_roles = message.mention_roles
     roles = [discord.Object(id=role) for role in mention_roles]
     with discord.http.handle_message_parameters(
         content=" ".join(f"<@&{role}>" for role in mention_roles) or None,
-        embeds=[discord.Embed.from_dict(e) for e in embeds],
+        embeds=[discord.Embed.from_dict(e) for e in message.embeds],
         nonce=nonce,
         allowed_mentions=discord.AllowedMentions(everyone=False, users=False, roles=roles or False, replied_user=False),
     ) as params:
         if params.payload is not None:
-            if components:
-                params.payload["components"] = list(components)
+            if message.components:
+                params.payload["components"] = list(message.components)
             if mention_roles:  # discord.py writes the ids as integers; Discord's spec has snowflake strings
                 params.payload["allowed_mentions"]["roles"] = [str(role) for role in mention_roles]
         yield params
@@ -134,36 +129,21 @@ class DiscordTransport:
     def __init__(self, client: discord.Client) -> None:
         self.client = client
 
-    async def send(
-        self,
-        channel_id: int,
-        embeds: Sequence[Embed],
-        nonce: str,
-        components: Sequence[Component] = (),
-        mention_roles: Sequence[int] = (),
-    ) -> int:
-        with _as_policy(), _message(embeds, components, nonce=nonce, mention_roles=mention_roles) as params:
+    async def send(self, channel_id: int, message: Outgoing, nonce: str) -> int:
+        with _as_policy(), _message(message, nonce=nonce) as params:
             data = await self.client.http.send_message(channel_id, params=params)
         return int(data["id"])
 
-    async def create_post(
-        self,
-        forum_id: int,
-        name: str,
-        embeds: Sequence[Embed],
-        components: Sequence[Component],
-        tags: Sequence[int],
-        mention_roles: Sequence[int] = (),
-    ) -> int:
+    async def create_post(self, forum_id: int, name: str, message: Outgoing, tags: Sequence[int]) -> int:
         """``POST /channels/{forum}/threads``: a forum post whose first message carries the embeds; its id.
 
         A tag deleted from the forum (or a forum that now requires one) refuses every post of the subscription in
         the same way: TargetGone, so it is paused with the reason rather than failing paper after paper."""
         try:
-            with _as_policy(), _message(embeds, components, mention_roles=mention_roles) as params:
+            with _as_policy(), _message(message) as params:
                 # The first message as Discord's CreateForumThreadRequest spells it (no ``tts`` in a post's message).
-                message = {k: v for k, v in (params.payload or {}).items() if k != "tts"}
-                payload = {"name": name, "applied_tags": [str(t) for t in tags], "message": message}
+                first = {k: v for k, v in (params.payload or {}).items() if k != "tts"}
+                payload = {"name": name, "applied_tags": [str(t) for t in tags], "message": first}
                 route = discord.http.Route("POST", "/channels/{channel_id}/threads", channel_id=forum_id)
                 data = await self.client.http.request(route, json=payload)
         except Rejected as exc:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from bot.delivery.controls import Component
-from bot.delivery.render import Embed, clean_text, trim
+from bot.delivery.message import Outgoing
+from bot.delivery.render import clean_text, trim
 from bot.models import Paper, PendingDelivery, Subscription
 
 log = logging.getLogger(__name__)
@@ -30,17 +30,9 @@ MAX_TAGS = 5  # Discord's limit on a post's applied_tags
 class ForumTransport(Protocol):
     """The forum requests a transport makes."""
 
-    async def create_post(
-        self,
-        forum_id: int,
-        name: str,
-        embeds: Sequence[Embed],
-        components: Sequence[Component],
-        tags: Sequence[int],
-        mention_roles: Sequence[int] = (),
-    ) -> int:
-        """Create a forum post whose first message carries ``embeds`` (pinging exactly ``mention_roles``); return
-        the post's (thread's) id.
+    async def create_post(self, forum_id: int, name: str, message: Outgoing, tags: Sequence[int]) -> int:
+        """Create a forum post whose first message is ``message`` (pinging exactly its roles); return the post's
+        (thread's) id.
         Raises TargetGone, RetryLater or Rejected."""
         ...
 

@@ -223,14 +223,10 @@ class Sender(DigestSending):
         try:
             if batch.post is not None:
                 post = batch.post
-                message_id = await self.transport.create_post(
-                    batch.target.id, post.name, batch.embeds, batch.components, post.tags, batch.mention_roles
-                )
+                message_id = await self.transport.create_post(batch.target.id, post.name, batch.outgoing, post.tags)
             else:
                 channel_id = await self._channel_for(batch.target)
-                message_id = await self.transport.send(
-                    channel_id, batch.embeds, batch.nonce, batch.components, batch.mention_roles
-                )
+                message_id = await self.transport.send(channel_id, batch.outgoing, batch.nonce)
         except TargetGone as exc:
             reason = str(exc)
             paused = await self.store.pause_target(batch.target, reason)

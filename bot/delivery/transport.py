@@ -5,14 +5,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from bot.delivery.controls import Component
 from bot.delivery.forum import ForumTransport
-from bot.delivery.render import Embed
+from bot.delivery.message import Outgoing
 
 # Discord returns the existing message for a repeated nonce only for "a few minutes"; past this age an
 # interrupted send is looked for in the channel's history before it is sent again.
@@ -38,17 +36,9 @@ class Rejected(Exception):
 class Transport(ForumTransport, Protocol):
     """Where messages go. Implementations pace their own requests under the platform's global limit."""
 
-    async def send(
-        self,
-        channel_id: int,
-        embeds: Sequence[Embed],
-        nonce: str,
-        components: Sequence[Component] = (),
-        mention_roles: Sequence[int] = (),
-    ) -> int:
-        """Post one message (with its paper controls, pinging exactly ``mention_roles``) and return its id; raises
-        TargetGone, RetryLater or
-        Rejected."""
+    async def send(self, channel_id: int, message: Outgoing, nonce: str) -> int:
+        """Post one message (with its paper controls, pinging exactly its roles) and return its id; raises
+        TargetGone, RetryLater or Rejected."""
         ...
 
     async def open_dm(self, user_id: int) -> int:

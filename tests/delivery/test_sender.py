@@ -4,8 +4,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Sequence
 
-from bot.delivery.controls import Component
-from bot.delivery.render import Embed
+from bot.delivery.message import Outgoing
 from bot.delivery.sender import Sender
 from bot.models import Scope
 from tests.conftest import T0, make_paper
@@ -17,14 +16,7 @@ class _RecordingTransport:
     def __init__(self) -> None:
         self.posts: list[int] = []
 
-    async def send(
-        self,
-        channel_id: int,
-        embeds: Sequence[Embed],
-        nonce: str,
-        components: Sequence[Component] = (),
-        mention_roles: Sequence[int] = (),
-    ) -> int:
+    async def send(self, channel_id: int, message: Outgoing, nonce: str) -> int:
         await asyncio.sleep(0.001)
         self.posts.append(channel_id)
         return len(self.posts)
@@ -35,15 +27,7 @@ class _RecordingTransport:
     async def recent_footers(self, channel_id: int, limit: int = 100) -> list[tuple[int, list[str]]]:
         return []
 
-    async def create_post(
-        self,
-        forum_id: int,
-        name: str,
-        embeds: Sequence[Embed],
-        components: Sequence[Component],
-        tags: Sequence[int],
-        mention_roles: Sequence[int] = (),
-    ) -> int:
+    async def create_post(self, forum_id: int, name: str, message: Outgoing, tags: Sequence[int]) -> int:
         raise AssertionError("no forums here")
 
     async def active_posts(self, guild_id: int, forum_id: int) -> list[tuple[int, str]]:
