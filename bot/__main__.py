@@ -195,6 +195,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(problem)
     try:
         if args.command == "backup":
+            if settings.storage.url.strip():
+                return _fail(
+                    "paperbot backup copies a SQLite file; with storage.url the database is PostgreSQL's: back it "
+                    "up with pg_dump (see README, 'Operations')"
+                )
             check = backup_database(settings.storage.path, args.path)
             print(f"backed up {settings.storage.path} (consistent snapshot, verified)")
             return _print_file_check(check)

@@ -137,3 +137,11 @@ def test_check_database_reports_a_damaged_file(tmp_path, capsys):
     captured = capsys.readouterr()
     assert code != 0, captured.out
     assert "FAILED" in captured.out or "not a readable SQLite database" in captured.err, captured
+
+
+def test_backup_of_a_postgresql_database_points_to_pg_dump(tmp_path, capsys):
+    (tmp_path / "c.toml").write_text('[storage]\nurl = "postgresql://paperbot:hunter2@127.0.0.1:9/paperbot"\n')
+    assert main(["backup", "--config", str(tmp_path / "c.toml"), str(tmp_path / "copy.db")]) == 2
+    err = capsys.readouterr().err
+    assert "pg_dump" in err and "hunter2" not in err
+    assert not (tmp_path / "copy.db").exists()
