@@ -19,7 +19,7 @@ from bot.cogs.ui import line_embeds, reply
 from bot.delivery.controls import BUTTON_TEMPLATE, EMOJI, SELECT_TEMPLATE
 from bot.delivery.discord_transport import CANNOT_DM
 from bot.delivery.render import escape_markdown, render_paper_embed, trim
-from bot.models import Paper, Scope, Target
+from bot.models import Owner, Paper, Scope, Target
 from bot.store import Store
 from bot.store.feedback import Vote
 
@@ -40,11 +40,14 @@ def target_of(interaction: discord.Interaction) -> Target:
     return Target(Scope.GUILD, interaction.channel_id)
 
 
-def _refit_profiles(bot: PaperBot, interaction: discord.Interaction, target: Target) -> None:
-    """Feedback changes two profiles: the target's (its people are whoever clicks there) and the clicker's alerts
-    profile (a user's clicks anywhere count for their alerts); both refit after a short quiet spell."""
-    bot.engine.recommender.schedule_refit(target)
-    bot.engine.recommender.schedule_refit(Target(Scope.USER, interaction.user.id))
+async def _refit_profiles(bot: PaperBot, interaction: discord.Interaction, target: Target) -> None:
+    """Feedback changes two profiles: a channel's (its people are whoever clicks there) and the clicker's alerts
+    profile (a user's clicks anywhere count for their alerts), which exists only while they have alerts (as
+    ``Store.profile_targets`` has it at start). Each refits after a short quiet spell."""
+    if target.scope is Scope.GUILD:
+        bot.engine.recommender.schedule_refit(target)
+    if await bot.store.count_subscriptions(Owner.user(interaction.user.id)):
+        bot.engine.recommender.schedule_refit(Target(Scope.USER, interaction.user.id))
 
 
 def _title(paper: Paper) -> str:
@@ -54,7 +57,7 @@ def _title(paper: Paper) -> str:
 async def _vote(bot: PaperBot, interaction: discord.Interaction, paper: Paper, vote: Vote) -> str:
     target = target_of(interaction)
     now = await bot.store.record_vote(interaction.user.id, target, paper.id, vote, bot.clock())
-    _refit_profiles(bot, interaction, target)
+    await _refit_profiles(bot, interaction, target)
     emoji = EMOJI[str(vote)]
     if now is None:
         return f"{emoji} Took back your {vote} of {_title(paper)}."
@@ -76,7 +79,7 @@ async def _save(bot: PaperBot, interaction: discord.Interaction, paper: Paper) -
         )
     target = target_of(interaction)
     await bot.store.record_save(interaction.user.id, target, paper.id, bot.clock())
-    _refit_profiles(bot, interaction, target)
+    await _refit_profiles(bot, interaction, target)
     return f"🔖 Sent {_title(paper)} to your DMs."
 
 

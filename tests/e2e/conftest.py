@@ -16,6 +16,7 @@ from bot.app import PaperBot, point_client_at
 from bot.config import settings_from_dict
 from bot.devtools.emulator import DiscordEmulator
 from bot.devtools.fakes.huggingface import FakeHuggingFace, fixture_items
+from bot.devtools.fakes.rss import FakeFeed
 from bot.devtools.world import LoopbackWorld, Server
 from bot.store import Store
 
@@ -242,3 +243,12 @@ async def world(tmp_path: Path, e2e_storage_url: str) -> AsyncIterator[World]:
 @pytest.fixture
 def items() -> list[dict[str, Any]]:
     return fixture_items()
+
+
+@pytest.fixture
+async def feed() -> AsyncIterator[FakeFeed]:
+    """A generic RSS feed served on loopback."""
+    server = FakeFeed("rss")
+    await server.start()
+    yield server
+    await server.stop()

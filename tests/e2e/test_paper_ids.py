@@ -4,23 +4,12 @@ and a generic feed linking an arXiv paper never rewrites what HF listed (item 10
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-
-import pytest
 
 from bot.devtools.fakes.rss import FakeFeed
 from tests.e2e.conftest import FakeClock, World
 
 START = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def feed() -> AsyncIterator[FakeFeed]:
-    server = FakeFeed("rss")
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def _papers(world: World, sub: str, **options):

@@ -24,14 +24,6 @@ async def arxiv() -> AsyncIterator[FakeArxiv]:
     await server.stop()
 
 
-@pytest.fixture
-async def feed() -> AsyncIterator[FakeFeed]:
-    server = FakeFeed("rss")
-    await server.start()
-    yield server
-    await server.stop()
-
-
 def _arxiv_item(
     hf_item: dict[str, Any], announce_type: str = "new", version: int = 1, categories: tuple[str, ...] = ("cs.CL",)
 ) -> dict[str, Any]:

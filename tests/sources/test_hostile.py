@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from bot.config import FeedSettings, HuggingFaceSettings
 from bot.devtools.fakes.arxiv import FakeArxiv
 from bot.devtools.fakes.hostile import GZIP_HEADERS, LONG_INTEGER_JSON, NESTED_JSON, gzip_bomb, poisoned_items
-from bot.devtools.fakes.huggingface import FakeHuggingFace, fixture_items
+from bot.devtools.fakes.huggingface import fixture_items
 from bot.devtools.fakes.rss import FakeFeed
 from bot.sources.base import MAX_UPVOTES, SourceError, redact_text, redact_url
 from bot.sources.huggingface import HuggingFaceSource, parse_daily_papers
@@ -22,14 +22,6 @@ from bot.sources.rss import RssSource
 from tests.conftest import T0
 
 TODAY = "2026-11-02"
-
-
-@pytest.fixture
-async def hf():
-    server = FakeHuggingFace()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

@@ -14,14 +14,6 @@ from tests.conftest import T0
 TODAY, YESTERDAY = "2026-11-02", "2026-11-01"
 
 
-@pytest.fixture
-async def hf():
-    server = FakeHuggingFace()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 async def _fetch(hf, timeout=5.0):
     async with aiohttp.ClientSession() as session:
         return await HuggingFaceSource(HuggingFaceSettings(url=hf.url, timeout=timeout)).fetch(session, T0)
