@@ -149,11 +149,15 @@ async def test_bulk_delivery_is_paced_and_fair(world: World, items):
     big_done = loop.time() - started
     posts = emulator.find_requests("POST", POSTS)
     rate = emulator.requests_per_second(method="POST", path_pattern=POSTS)
+    small_path = f"/channels/{small_channel}/messages"
+    first_small = next(n for n, r in enumerate(posts) if r.path == small_path and r.status < 300)
     print(
-        f"\n{len(posts)} messages; small server's first after {small_first:.2f}s; everything after "
-        f"{big_done:.2f}s; {rate:.1f} posts/s; 429s: {emulator.rate_limited_count}; "
+        f"\n{len(posts)} messages; small server's first after {small_first:.2f}s (post {first_small + 1}); "
+        f"everything after {big_done:.2f}s; {rate:.1f} posts/s; 429s: {emulator.rate_limited_count}; "
         f"peak posts in 1 s: {emulator.peak_requests(method='POST', path_pattern=POSTS)}"
     )
     assert emulator.rate_limited_count == 0  # paced: no 429 at all
     assert emulator.peak_requests(method="POST", path_pattern=POSTS) <= REQUESTS_PER_SECOND + 1  # our pace
-    assert small_first < big_done / 4  # one large server cannot starve a small one
+    # One large server cannot starve a small one: the small server's first post comes among the first quarter of
+    # the posts (counted, not timed: a loaded machine stretches the poll before any post, not the order of posts).
+    assert first_small < len(posts) / 4, (first_small, len(posts))
