@@ -126,3 +126,43 @@ async def test_processes_sharing_the_schedule_take_turns_at_the_shared_rate(pg_c
             await pacer.close()
     # Together, not each: 40 turns at 50/s span at least 39 intervals (less the quarter-interval slack).
     assert max(started) - min(started) >= (turns - 1) / rate - 0.25 / rate
+
+
+async def test_a_process_whose_loop_stalled_past_its_slot_takes_a_new_one(pg_cluster):
+    """Process B's loop stalls while it sleeps until its reserved slot; waking late, it must not go at once (into
+    process A's turns, where Discord would count both in one second) but take a new slot after A's."""
+    url = pg_cluster.create_database()
+    await (await Store.open(url)).close()  # migrated
+    rate = 10.0
+    a_starts: list[float] = []
+    b_starts: list[float] = []
+
+    def process_b() -> None:
+        async def main() -> None:
+            pacer = SharedRatePacer(url, rate)
+            loop = asyncio.get_running_loop()
+            try:
+                for _ in range(5):
+                    turn = asyncio.create_task(pacer.acquire())
+                    loop.call_later(0.03, time.sleep, 0.37)  # the stall, while the turn sleeps until its slot
+                    await turn
+                    b_starts.append(time.monotonic())
+                    await asyncio.sleep(0.2)
+            finally:
+                await pacer.close()
+
+        asyncio.run(main())
+
+    pacer = SharedRatePacer(url, rate)
+    b = asyncio.create_task(asyncio.to_thread(process_b))
+    try:
+        while not b.done():
+            await pacer.acquire()
+            a_starts.append(time.monotonic())
+        await b
+    finally:
+        await pacer.close()
+    assert len(b_starts) == 5
+    # Slots are 100 ms apart: a B turn that went late sits anywhere between two of A's; a new slot is a slot apart.
+    nearest = [min(abs(b_at - a_at) for a_at in a_starts) for b_at in b_starts]
+    assert min(nearest) >= 0.5 / rate, nearest

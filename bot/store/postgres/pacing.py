@@ -5,7 +5,8 @@ same schedule.
 Each request reserves the next slot with one atomic statement on a row of ``request_schedule`` (the row lock
 serialises processes for the microseconds of the update) and then sleeps until its slot. Slots are computed on
 the database server's clock, so machines' clocks need not agree. Spacing is RatePacer's: ``1 / rate`` apart, a
-slot never more than a quarter interval in the past (no burst after a stall).
+slot never more than a quarter interval in the past (no burst after a stall), and a process whose loop stalled
+past its slot takes a new one instead of going late into another process's turns.
 """
 
 from __future__ import annotations
@@ -49,19 +50,27 @@ class SharedRatePacer:
         # One reservation outstanding per process, slept out under the lock as RatePacer does: were several
         # requests asleep on reserved slots, a stalled event loop would wake them all at once, a burst.
         async with self._lock:
-            try:
-                if self._conn is None or self._conn.is_closed():
-                    self._conn = await asyncpg.connect(self._url)
-                wait = float(await self._conn.fetchval(_RESERVE, self._name, self.interval, self._slack))
-            except _LOST as exc:
-                log.warning("shared request schedule unavailable (%s); pacing this process alone", exc)
-                if self._conn is not None:
-                    self._conn.terminate()
-                    self._conn = None
-                await self._fallback.acquire()
-                return
-            if wait > 0:
+            loop = asyncio.get_running_loop()
+            while True:
+                try:
+                    if self._conn is None or self._conn.is_closed():
+                        self._conn = await asyncpg.connect(self._url)
+                    wait = float(await self._conn.fetchval(_RESERVE, self._name, self.interval, self._slack))
+                except _LOST as exc:
+                    log.warning("shared request schedule unavailable (%s); pacing this process alone", exc)
+                    if self._conn is not None:
+                        self._conn.terminate()
+                        self._conn = None
+                    await self._fallback.acquire()
+                    return
+                if wait <= 0:
+                    return
+                slot = loop.time() + wait
                 await asyncio.sleep(wait)
+                # Woken later than the slack (this process's loop stalled): the slot now belongs to another
+                # process's second, so going now could land beside its requests. Leave it and take a new one.
+                if loop.time() - slot <= self._slack:
+                    return
 
     def release(self) -> None:
         """Nothing to do: the shared schedule's slots are reserved on the database server's clock."""
