@@ -10,9 +10,14 @@ import pytest
 from bot.devtools.postgres import Cluster, find_binaries
 from bot.models import Paper
 from bot.store import Store
-from tests.spec_conformance import pytest_terminal_summary, spec_violations
+from tests.spec_conformance import (
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+    pytest_testnodedown,
+    spec_violations,
+)
 
-__all__ = ["pytest_terminal_summary", "spec_violations"]
+__all__ = ["pytest_sessionfinish", "pytest_terminal_summary", "pytest_testnodedown", "spec_violations"]
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 

@@ -86,13 +86,46 @@ def spec_violations() -> Iterator[SpecViolations]:
         )
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker: hand this worker's figures to the controller, which prints the summary."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        spec = _SESSION.spec
+        workeroutput["discord_spec"] = {
+            "unavailable": _SESSION.unavailable,
+            "checked": spec.checked if spec is not None else 0,
+            "seconds": spec.seconds if spec is not None else 0.0,
+            "load_seconds": _SESSION.load_seconds,
+        }
+
+
+_WORKERS: list[dict[str, Any]] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """In the pytest-xdist controller: collect a finished worker's figures."""
+    figures = getattr(node, "workeroutput", {}).get("discord_spec")
+    if figures is not None:
+        _WORKERS.append(figures)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Say whether requests were checked against the specification, so a skipped check is never silent."""
-    if _SESSION.unavailable is not None:
+    if _WORKERS:  # the controller of a pytest-xdist run: the workers' figures, summed
+        unavailable = next((w["unavailable"] for w in _WORKERS if w["unavailable"] is not None), None)
+        checked, seconds = sum(w["checked"] for w in _WORKERS), sum(w["seconds"] for w in _WORKERS)
+        load_seconds = max(w["load_seconds"] for w in _WORKERS)
+        loaded = unavailable is None and any(w["load_seconds"] for w in _WORKERS)
+    else:
+        unavailable, load_seconds, loaded = _SESSION.unavailable, _SESSION.load_seconds, _SESSION.spec is not None
+        checked = _SESSION.spec.checked if _SESSION.spec is not None else 0
+        seconds = _SESSION.spec.seconds if _SESSION.spec is not None else 0.0
+    if unavailable is not None:
         terminalreporter.write_sep("-", "Discord API specification NOT checked", yellow=True, bold=True)
-        terminalreporter.write_line(f"requests to the emulator were not validated: {_SESSION.unavailable}")
-    elif (spec := _SESSION.spec) is not None:
+        terminalreporter.write_line(f"requests to the emulator were not validated: {unavailable}")
+    elif loaded:
         terminalreporter.write_line(
-            f"Discord API specification: {spec.checked} requests checked against {SPEC_PATH.name} in "
-            f"{spec.seconds:.2f} s (loading it: {_SESSION.load_seconds:.2f} s)"
+            f"Discord API specification: {checked} requests checked against {SPEC_PATH.name} in "
+            f"{seconds:.2f} s (loading it: {load_seconds:.2f} s)"
         )
