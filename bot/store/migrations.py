@@ -179,4 +179,78 @@ MIGRATIONS: tuple[str, ...] = (
     END;
     CREATE INDEX deliveries_paper ON deliveries (paper_id, status);
     """,
+    # 10 (issue 16.2, 16.3, 16.11): search that agrees with matching, and a category index. The full-text table is
+    # rebuilt contentless over the matcher's own tokens and stems (computed by SQL functions every connection
+    # registers, see bot/store/fts.py), with prefix indexes for short prefixes; paper_categories holds each paper's
+    # normalized categories by first-seen time. Both are filled at start (search_state's version is empty until
+    # then) and whenever the normalization changes.
+    """
+    DROP TRIGGER papers_fts_insert;
+    DROP TRIGGER papers_fts_update;
+    DROP TRIGGER papers_fts_delete;
+    DROP TABLE papers_fts;
+    CREATE VIRTUAL TABLE papers_fts USING fts5(
+        title, abstract, ai_keywords, authors, title_stems, abstract_stems, keyword_stems,
+        content='', tokenize='ascii', prefix='2 3 4'
+    );
+    CREATE TABLE paper_categories (
+        category TEXT NOT NULL,
+        first_seen_at TEXT NOT NULL,
+        paper_id TEXT NOT NULL,
+        PRIMARY KEY (category, first_seen_at, paper_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX paper_categories_paper ON paper_categories (paper_id);
+    CREATE TABLE search_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        fold_version TEXT NOT NULL
+    );
+    INSERT INTO search_state (id, fold_version) VALUES (1, '');
+
+    CREATE TRIGGER papers_search_insert AFTER INSERT ON papers BEGIN
+        INSERT INTO papers_fts (
+            rowid, title, abstract, ai_keywords, authors, title_stems, abstract_stems, keyword_stems
+        ) VALUES (
+            new.rowid, paperbot_words(new.title), paperbot_words(new.abstract), paperbot_list_words(new.ai_keywords),
+            paperbot_list_words(new.authors), paperbot_stems(new.title), paperbot_stems(new.abstract),
+            paperbot_list_stems(new.ai_keywords)
+        );
+        INSERT OR IGNORE INTO paper_categories (category, first_seen_at, paper_id)
+            SELECT paperbot_category(value), new.first_seen_at, new.id FROM json_each(new.categories);
+    END;
+    CREATE TRIGGER papers_search_update_text AFTER UPDATE OF title, abstract, authors, ai_keywords ON papers
+    WHEN old.title IS NOT new.title OR old.abstract IS NOT new.abstract OR old.authors IS NOT new.authors
+        OR old.ai_keywords IS NOT new.ai_keywords
+    BEGIN
+        INSERT INTO papers_fts (
+            papers_fts, rowid, title, abstract, ai_keywords, authors, title_stems, abstract_stems, keyword_stems
+        ) VALUES (
+            'delete', old.rowid, paperbot_words(old.title), paperbot_words(old.abstract),
+            paperbot_list_words(old.ai_keywords), paperbot_list_words(old.authors), paperbot_stems(old.title),
+            paperbot_stems(old.abstract), paperbot_list_stems(old.ai_keywords)
+        );
+        INSERT INTO papers_fts (
+            rowid, title, abstract, ai_keywords, authors, title_stems, abstract_stems, keyword_stems
+        ) VALUES (
+            new.rowid, paperbot_words(new.title), paperbot_words(new.abstract), paperbot_list_words(new.ai_keywords),
+            paperbot_list_words(new.authors), paperbot_stems(new.title), paperbot_stems(new.abstract),
+            paperbot_list_stems(new.ai_keywords)
+        );
+    END;
+    CREATE TRIGGER papers_search_update_categories AFTER UPDATE OF categories ON papers
+    WHEN old.categories IS NOT new.categories
+    BEGIN
+        DELETE FROM paper_categories WHERE paper_id = old.id;
+        INSERT OR IGNORE INTO paper_categories (category, first_seen_at, paper_id)
+            SELECT paperbot_category(value), new.first_seen_at, new.id FROM json_each(new.categories);
+    END;
+    CREATE TRIGGER papers_search_delete AFTER DELETE ON papers BEGIN
+        INSERT INTO papers_fts (
+            papers_fts, rowid, title, abstract, ai_keywords, authors, title_stems, abstract_stems, keyword_stems
+        ) VALUES (
+            'delete', old.rowid, paperbot_words(old.title), paperbot_words(old.abstract),
+            paperbot_list_words(old.ai_keywords), paperbot_list_words(old.authors), paperbot_stems(old.title),
+            paperbot_stems(old.abstract), paperbot_list_stems(old.ai_keywords)
+        );
+    END;
+    """,
 )

@@ -13,12 +13,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from bot.matching.document import normalize_category
 from bot.matching.nodes import Field, Node, Term
 from bot.matching.text import stem, stem_all, tokenize
 from bot.models import DeliveryKey, Paper
 from bot.store.dialect import Dialect
 from bot.store.fts import fts_expression
 from bot.store.paper_rows import PAPER_COLUMNS, paper_columns, paper_from_row
+from bot.store.schema import ts
 
 _WEIGHTS = {Field.TEXT: "ABD", Field.TITLE: "A", Field.ABSTRACT: "B", Field.AUTHOR: "C"}
 # ts_rank's weights for D, C, B, A: the proportions of SQLite's bm25 column weights (title 8, abstract 2,
@@ -73,6 +75,7 @@ class PostgresDialect(Dialect):
     """PostgreSQL: a ``tsvector`` column kept by the store, JSON lists through ``jsonb_array_elements_text``."""
 
     name = "postgresql"
+    paper_key = "id"
 
     def ids(self, param: str) -> str:
         """A subquery yielding the ids in the JSON-array parameter ``param``."""
@@ -82,11 +85,19 @@ class PostgresDialect(Dialect):
         """The ``tsquery`` selecting a superset of ``root``'s matches; None when it cannot narrow it."""
         return tsquery(root)
 
-    def seen_since_sql(self) -> str:
-        """Papers first seen since ``:since`` matching the tsquery ``:expression``."""
-        return (
-            f"SELECT {PAPER_COLUMNS} FROM papers WHERE fts @@ CAST(:expression AS tsquery) AND first_seen_at >= :since "
-        )
+    def exact_fts_query(self, root: Node) -> str | None:
+        """None: the vector keeps no word order nor item boundaries, so hits are always re-checked."""
+        return None
+
+    def hits_sql(self, limited: bool) -> str:
+        """The ids of the papers first seen since ``:since`` matching the tsquery ``:expression`` (the newest
+        ``:limit`` when ``limited``)."""
+        hits = "SELECT id FROM papers WHERE fts @@ CAST(:expression AS tsquery) AND first_seen_at >= :since"
+        return hits + (" ORDER BY first_seen_at DESC, id DESC LIMIT :limit" if limited else "")
+
+    def category_prefix(self, number: int) -> str:
+        """``category`` starts with ``:c<number>`` (a range would follow the collation, not code points)."""
+        return f"starts_with(category, :c{number})"
 
     def search_sql(self, where: str) -> str:
         """The newest ``:window`` hits of ``:expression``, scored (lower is better), filtered by ``where``."""
@@ -123,16 +134,26 @@ class PostgresDialect(Dialect):
             return {(row["subscription_id"], row["paper_id"]) for row in await cursor.fetchall()}
 
     async def index_papers(self, db: Any, ids: Sequence[str]) -> None:
-        """Recompute the vectors of papers just inserted or merged, from their stored (merged) fields."""
+        """Recompute the vectors and category rows of papers just inserted or merged, from their stored (merged)
+        fields."""
         if not ids:
             return
-        async with db.execute(
-            f"SELECT {PAPER_COLUMNS} FROM papers WHERE id IN ({self.ids('ids')})", {"ids": json.dumps(list(ids))}
-        ) as cursor:
+        listed = {"ids": json.dumps(list(ids))}
+        async with db.execute(f"SELECT {PAPER_COLUMNS} FROM papers WHERE id IN ({self.ids('ids')})", listed) as cursor:
             papers = [paper_from_row(row) for row in await cursor.fetchall()]
         await db.executemany(
             "UPDATE papers SET fts = CAST(:fts AS tsvector) WHERE id = :id",
             [{"fts": document_vector(paper), "id": paper.id} for paper in papers],
+        )
+        await db.execute(f"DELETE FROM paper_categories WHERE paper_id IN ({self.ids('ids')})", listed)
+        await db.executemany(
+            "INSERT INTO paper_categories (category, first_seen_at, paper_id) VALUES (:category, :seen, :id) "
+            "ON CONFLICT DO NOTHING",
+            [
+                {"category": category, "seen": ts(paper.first_seen_at), "id": paper.id}
+                for paper in papers
+                for category in {normalize_category(c) for c in paper.categories}
+            ],
         )
 
 
