@@ -26,6 +26,10 @@ _WEIGHTS = {Field.TEXT: "ABD", Field.TITLE: "A", Field.ABSTRACT: "B", Field.AUTH
 # ts_rank's weights for D, C, B, A: the proportions of SQLite's bm25 column weights (title 8, abstract 2,
 # authors 1, keywords 3).
 _RANK_WEIGHTS = "'{0.3, 0.1, 0.2, 0.8}'"
+# PostgreSQL refuses a lexeme over 2,046 bytes ("word is too long"), which would fail a whole listing: longer
+# tokens are kept to their first 500 characters (at most 2,000 bytes). No query term is that long (a query has
+# at most 300 characters), so the paper is still a candidate for every query that matches it.
+_LEXEME_CHARS = 500
 
 
 def document_vector(paper: Paper) -> str:
@@ -36,7 +40,7 @@ def document_vector(paper: Paper) -> str:
         for text in texts:
             tokens = tokenize(text)
             for lexeme in (*tokens, *stem_all(tokens)):
-                weights.setdefault(lexeme, set()).add(weight)
+                weights.setdefault(lexeme[:_LEXEME_CHARS], set()).add(weight)
     # Tokens are runs of letters and digits: nothing in them needs escaping inside the quotes.
     return " ".join(
         f"'{lexeme}':" + ",".join(f"{position}{weight}" for position, weight in enumerate(sorted(ws), 1))

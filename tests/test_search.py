@@ -1,0 +1,85 @@
+"""Search, preview and backfill reads served from the indexes (issue 16.3, issue 11 §3), on a real store of
+either driver."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.engine import Engine
+from bot.matching import document_for, matches, parse_query
+from bot.search import SEARCH_SCAN, QueryTooBroad
+from bot.store import Store
+from tests.conftest import T0, make_paper
+
+
+@pytest.fixture
+async def store(storage_location):
+    s = await Store.open(storage_location)
+    yield s
+    await s.close()
+
+
+async def test_a_category_search_reads_the_category_index_not_the_newest_papers(store):
+    # The one cs.CL paper is older than the newest SEARCH_SCAN papers, which were all a scan used to read.
+    old = make_paper(1, title="Old parsing work", categories=("cs.CL",))
+    newer = [make_paper(n, title=f"Vision paper {n}", categories=("cs.CV",)) for n in range(2, SEARCH_SCAN + 100)]
+    await store.ingest([old], lambda new, recheck: (), T0 - timedelta(days=30))
+    await store.ingest(newer, lambda new, recheck: (), T0)
+    engine = Engine(store, clock=lambda: T0)
+    assert [p.id for p in await engine.search(parse_query("cat:cs.CL"))] == [old.id]
+    assert [p.id for p in await engine.search(parse_query("cat:cs.c*"), limit=3)] == [
+        newer[-1].id,
+        newer[-2].id,
+        newer[-3].id,
+    ]
+    assert await engine.search(parse_query("cat:cs.CL -parsing")) == []
+    assert [p.id for p in await engine.search(parse_query("cat:cs.CL OR cat:q-bio.NC"))] == [old.id]
+    assert [p.id for p in await engine.search(parse_query("cat:cs.CL"), source="arxiv")] == []
+
+
+async def test_preview_counts_from_the_index_and_shows_the_newest(store):
+    papers = [
+        make_paper(n, title=title, categories=cats)
+        for n, (title, cats) in enumerate(
+            [
+                ("Attention sinks", ("cs.CL",)),
+                ("Sparse attention", ("cs.LG",)),
+                ("A survey of attention", ("cs.CL", "cs.LG")),
+                ("Diffusion models", ("cs.CV",)),
+                ("Attentive readers", ("cs.CL",)),
+            ],
+            start=1,
+        )
+    ]
+    for n, paper in enumerate(papers):
+        await store.ingest([paper], lambda new, recheck: (), T0 - timedelta(hours=len(papers) - n))
+    engine = Engine(store, clock=lambda: T0)
+    texts = [
+        "ti:attention",
+        "ti:attention -survey",
+        "cat:cs.CL",
+        "cat:cs.*",
+        "attention -cat:cs.CL",
+        "cat:cs.CL -ti:attention",
+        '"attention sinks" OR atten*',
+    ]
+    for text in texts:
+        query = parse_query(text)
+        want = [p.id for p in reversed(papers) if matches(query, document_for(p))]
+        count, shown = await engine.preview(query, shown=2)
+        assert (count, [p.id for p in shown]) == (len(want), want[:2]), text
+        backfill = await engine.backfill_matches(query, 2, min_upvotes=0)
+        assert [p.id for p in backfill] == want[:2], text
+    assert store.index_is_exact(parse_query("cat:cs.CL").root)
+    assert not store.index_is_exact(parse_query("attention -cat:cs.CL").root)
+
+
+async def test_a_query_with_too_many_prefixes_is_refused_before_it_reaches_the_database(store):
+    engine = Engine(store, clock=lambda: T0)
+    broad = parse_query(" OR ".join(f"{a}{b}*" for a in "tia" for b in "hon"))  # nine prefixes
+    for read in (engine.search(broad), engine.preview(broad), engine.backfill_matches(broad, 3, 0)):
+        with pytest.raises(QueryTooBroad, match="9 prefix terms"):
+            await read
+    assert await engine.search(parse_query(" OR ".join(f"t{b}*" for b in "honeraiu"))) == []  # eight are fine
