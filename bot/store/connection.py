@@ -27,7 +27,7 @@ from bot.store import search_budget
 from bot.store.coordination import Coordination
 from bot.store.dialect import SQLITE, Dialect
 from bot.store.fts import FOLD_VERSION, SQL_FUNCTIONS
-from bot.store.migrations import MIGRATIONS
+from bot.store.migrations import MIGRATIONS, SEARCH_COLUMNS, search_values
 from bot.store.postgres.database import PgConnection, PgDatabase
 from bot.store.search_budget import SearchTooCostly
 
@@ -204,12 +204,7 @@ async def _refresh_search_tables(db: aiosqlite.Connection) -> None:
     await db.execute("BEGIN IMMEDIATE")
     try:
         await db.execute("INSERT INTO papers_fts (papers_fts) VALUES ('delete-all')")
-        await db.execute(
-            "INSERT INTO papers_fts (rowid, title, abstract, ai_keywords, authors, title_stems, abstract_stems, "
-            "keyword_stems) SELECT rowid, paperbot_words(title), paperbot_words(abstract), "
-            "paperbot_list_words(ai_keywords), paperbot_list_words(authors), paperbot_stems(title), "
-            "paperbot_stems(abstract), paperbot_list_stems(ai_keywords) FROM papers"
-        )
+        await db.execute(f"INSERT INTO papers_fts ({SEARCH_COLUMNS}) SELECT {search_values('p')} FROM papers p")
         await db.execute("DELETE FROM paper_categories")
         await db.execute(
             "INSERT OR IGNORE INTO paper_categories (category, first_seen_at, paper_id) "

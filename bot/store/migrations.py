@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+# Part of migration 10 (and of the start-up rebuild in bot/store/connection.py, which must index alike): the
+# columns of the full-text table and a paper row's values for them, through the functions of bot/store/fts.py.
+SEARCH_COLUMNS = "rowid, title, abstract, ai_keywords, authors, title_stems, abstract_stems, keyword_stems"
+
+
+def search_values(row: str) -> str:
+    """The full-text values of the papers row ``row`` (``new``, ``old``, or a table alias), in SEARCH_COLUMNS order."""
+    return (
+        f"{row}.rowid, paperbot_words({row}.title), paperbot_words({row}.abstract), "
+        f"paperbot_list_words({row}.ai_keywords), paperbot_list_words({row}.authors), paperbot_stems({row}.title), "
+        f"paperbot_stems({row}.abstract), paperbot_list_stems({row}.ai_keywords)"
+    )
+
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: papers, subscriptions (channel + DM alerts), the delivery outbox, DM channels, digest settings,
     # per-source state.
@@ -184,7 +198,7 @@ MIGRATIONS: tuple[str, ...] = (
     # registers, see bot/store/fts.py), with prefix indexes for short prefixes; paper_categories holds each paper's
     # normalized categories by first-seen time. Both are filled at start (search_state's version is empty until
     # then) and whenever the normalization changes.
-    """
+    f"""
     DROP TRIGGER papers_fts_insert;
     DROP TRIGGER papers_fts_update;
     DROP TRIGGER papers_fts_delete;
@@ -207,13 +221,7 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO search_state (id, fold_version) VALUES (1, '');
 
     CREATE TRIGGER papers_search_insert AFTER INSERT ON papers BEGIN
-        INSERT INTO papers_fts (
-            rowid, title, abstract, ai_keywords, authors, title_stems, abstract_stems, keyword_stems
-        ) VALUES (
-            new.rowid, paperbot_words(new.title), paperbot_words(new.abstract), paperbot_list_words(new.ai_keywords),
-            paperbot_list_words(new.authors), paperbot_stems(new.title), paperbot_stems(new.abstract),
-            paperbot_list_stems(new.ai_keywords)
-        );
+        INSERT INTO papers_fts ({SEARCH_COLUMNS}) VALUES ({search_values("new")});
         INSERT OR IGNORE INTO paper_categories (category, first_seen_at, paper_id)
             SELECT paperbot_category(value), new.first_seen_at, new.id FROM json_each(new.categories);
     END;
@@ -221,20 +229,8 @@ MIGRATIONS: tuple[str, ...] = (
     WHEN old.title IS NOT new.title OR old.abstract IS NOT new.abstract OR old.authors IS NOT new.authors
         OR old.ai_keywords IS NOT new.ai_keywords
     BEGIN
-        INSERT INTO papers_fts (
-            papers_fts, rowid, title, abstract, ai_keywords, authors, title_stems, abstract_stems, keyword_stems
-        ) VALUES (
-            'delete', old.rowid, paperbot_words(old.title), paperbot_words(old.abstract),
-            paperbot_list_words(old.ai_keywords), paperbot_list_words(old.authors), paperbot_stems(old.title),
-            paperbot_stems(old.abstract), paperbot_list_stems(old.ai_keywords)
-        );
-        INSERT INTO papers_fts (
-            rowid, title, abstract, ai_keywords, authors, title_stems, abstract_stems, keyword_stems
-        ) VALUES (
-            new.rowid, paperbot_words(new.title), paperbot_words(new.abstract), paperbot_list_words(new.ai_keywords),
-            paperbot_list_words(new.authors), paperbot_stems(new.title), paperbot_stems(new.abstract),
-            paperbot_list_stems(new.ai_keywords)
-        );
+        INSERT INTO papers_fts (papers_fts, {SEARCH_COLUMNS}) VALUES ('delete', {search_values("old")});
+        INSERT INTO papers_fts ({SEARCH_COLUMNS}) VALUES ({search_values("new")});
     END;
     CREATE TRIGGER papers_search_update_categories AFTER UPDATE OF categories ON papers
     WHEN old.categories IS NOT new.categories
@@ -244,13 +240,7 @@ MIGRATIONS: tuple[str, ...] = (
             SELECT paperbot_category(value), new.first_seen_at, new.id FROM json_each(new.categories);
     END;
     CREATE TRIGGER papers_search_delete AFTER DELETE ON papers BEGIN
-        INSERT INTO papers_fts (
-            papers_fts, rowid, title, abstract, ai_keywords, authors, title_stems, abstract_stems, keyword_stems
-        ) VALUES (
-            'delete', old.rowid, paperbot_words(old.title), paperbot_words(old.abstract),
-            paperbot_list_words(old.ai_keywords), paperbot_list_words(old.authors), paperbot_stems(old.title),
-            paperbot_stems(old.abstract), paperbot_list_stems(old.ai_keywords)
-        );
+        INSERT INTO papers_fts (papers_fts, {SEARCH_COLUMNS}) VALUES ('delete', {search_values("old")});
     END;
     """,
 )
