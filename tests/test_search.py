@@ -83,3 +83,26 @@ async def test_a_query_with_too_many_prefixes_is_refused_before_it_reaches_the_d
         with pytest.raises(QueryTooBroad, match="9 prefix terms"):
             await read
     assert await engine.search(parse_query(" OR ".join(f"t{b}*" for b in "honeraiu"))) == []  # eight are fine
+
+
+@pytest.mark.parametrize("storage_location", ["sqlite"], indirect=True)  # it counts SQLite's VM steps
+async def test_a_category_page_costs_a_page_however_large_the_category(store):
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    # The searcher's own handler is the time budget; counting instead, every 100 steps.
+    await store._db._searcher.connection.set_progress_handler(count, 100)
+    cost = {}
+    for size, category in ((300, "cs.CL"), (6000, "cs.LG")):
+        start = 10_000 if category == "cs.LG" else 0
+        papers = [make_paper(start + n, categories=(category,)) for n in range(size)]
+        await store.ingest(papers, lambda new, recheck: (), T0)
+        steps = 0
+        page = await store.papers_in_categories(parse_query(f"cat:{category}").root, 250)
+        assert page is not None and len(page) == 250
+        cost[size] = steps
+    assert cost[6000] < 2 * cost[300], cost  # not a sort of all 6,000 papers of the large category

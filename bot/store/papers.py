@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -122,7 +123,8 @@ class PaperQueries:
             rows = await self._db.search_fetchall(
                 f"SELECT {PAPER_COLUMNS} FROM papers WHERE {key} IN ({subquery}) AND {where} {order}", params
             )
-        return [paper_from_row(r) for r in rows]
+        # Up to thousands of rows for a preview's re-check: turned into papers off the event loop.
+        return await asyncio.to_thread(lambda: [paper_from_row(r) for r in rows])
 
     async def count_seen_since(self, since: datetime, root: Node) -> int | None:
         """How many of ``root``'s index candidates were first seen at or after ``since`` (None: no index narrows
@@ -144,10 +146,16 @@ class PaperQueries:
         if categories is None:
             return None
         where, params = category_condition(categories, self._db.dialect.category_prefix)
-        source_filter = " AND source = :source" if source else ""
+        source_filter = " AND paper_id IN (SELECT id FROM papers WHERE source = :source)" if source else ""
+        # The page is read off the category index in its own order (category, first seen), so a large category
+        # costs a page, not a sort of all its papers.
+        page = (
+            f"SELECT DISTINCT first_seen_at, paper_id FROM paper_categories WHERE ({where}){source_filter} "
+            "ORDER BY first_seen_at DESC, paper_id DESC LIMIT :limit OFFSET :offset"
+        )
         rows = await self._db.search_fetchall(
-            f"SELECT {PAPER_COLUMNS} FROM papers WHERE id IN (SELECT paper_id FROM paper_categories WHERE {where})"
-            f"{source_filter} ORDER BY first_seen_at DESC, id DESC LIMIT :limit OFFSET :offset",
+            f"SELECT {PAPER_COLUMNS} FROM papers WHERE id IN (SELECT paper_id FROM ({page}) page) "
+            "ORDER BY first_seen_at DESC, id DESC",
             {**params, "source": source, "limit": limit, "offset": offset},
         )
         return [paper_from_row(r) for r in rows]
@@ -170,8 +178,14 @@ class PaperQueries:
             return None
         where, named = category_condition(categories, dialect.category_prefix)
         params.update(named)
-        # Distinct: a paper in two of the categories (cs.* finding cs.CL and cs.LG) is one candidate.
-        return "id", f"SELECT DISTINCT paper_id FROM paper_categories WHERE ({where}) AND first_seen_at >= :since"
+        # Distinct: a paper in two of the categories (cs.* finding cs.CL and cs.LG) is one candidate. Limited,
+        # the newest are read off the index in its own order (category, first seen), without a sort of them all.
+        hits = (
+            f"SELECT DISTINCT first_seen_at, paper_id FROM paper_categories WHERE ({where}) AND first_seen_at >= :since"
+        )
+        if not limited:
+            return "id", f"SELECT DISTINCT paper_id FROM ({hits}) hits"
+        return "id", f"SELECT paper_id FROM ({hits} ORDER BY first_seen_at DESC, paper_id DESC LIMIT :limit) hits"
 
     async def count_papers(self, source: str | None = None) -> int:
         """How many papers are stored (optionally from one source)."""
