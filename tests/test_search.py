@@ -106,3 +106,27 @@ async def test_a_category_page_costs_a_page_however_large_the_category(store):
         assert page is not None and len(page) == 250
         cost[size] = steps
     assert cost[6000] < 2 * cost[300], cost  # not a sort of all 6,000 papers of the large category
+
+
+async def test_indexes_made_by_another_normalization_are_rebuilt_at_start(storage_location):
+    store = await Store.open(storage_location)
+    await store.ingest([make_paper(1, title="Eﬃcient serving", categories=("cs.CL",))], lambda n, r: (), T0)
+    # As a database from before migration 10, or indexed by another stemmer or Unicode version, would be: the
+    # category index empty and the full-text index holding nothing this code would look up.
+    async with store._db.transaction() as db:
+        await db.execute("DELETE FROM paper_categories")
+        await db.execute("UPDATE search_state SET fold_version = 'another'")
+        if store._db.dialect.name == "sqlite":
+            await db.execute("INSERT INTO papers_fts (papers_fts) VALUES ('delete-all')")
+        else:
+            await db.execute("UPDATE papers SET fts = NULL")
+    assert await store.search_papers(parse_query("efficient").root, 10) == []
+    await store.close()
+    store = await Store.open(storage_location)
+    try:
+        found = await store.search_papers(parse_query("efficient").root, 10)
+        assert found is not None and [p.id for p, _ in found] == ["2411.00001"]
+        in_category = await store.papers_in_categories(parse_query("cat:cs.CL").root, 10)
+        assert in_category is not None and [p.id for p in in_category] == ["2411.00001"]
+    finally:
+        await store.close()
