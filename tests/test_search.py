@@ -119,7 +119,7 @@ async def test_indexes_made_by_another_normalization_are_rebuilt_at_start(storag
         if store._db.dialect.name == "sqlite":
             await db.execute("INSERT INTO papers_fts (papers_fts) VALUES ('delete-all')")
         else:
-            await db.execute("UPDATE papers SET fts = NULL")
+            await db.execute("UPDATE papers SET fts = CAST('' AS tsvector)")
     assert await store.search_papers(parse_query("efficient").root, 10) == []
     await store.close()
     store = await Store.open(storage_location)

@@ -30,10 +30,17 @@ _RANK_WEIGHTS = "'{0.3, 0.1, 0.2, 0.8}'"
 # tokens are kept to their first 500 characters (at most 2,000 bytes). No query term is that long (a query has
 # at most 300 characters), so the paper is still a candidate for every query that matches it.
 _LEXEME_CHARS = 500
+# It also refuses a whole vector over 1 MiB. A paper whose vector's literal would pass this many bytes (a hostile
+# listing: a real abstract's is a few KB) gets none (NULL); such papers are candidates for every query, and the
+# matcher decides. Internally a vector takes at most about 1.5 times its literal's bytes.
+_VECTOR_BYTES = 500_000
+# What a full-text condition on papers is on PostgreSQL: the tsquery's hits, and every paper too large to index.
+_HIT = "(fts @@ CAST(:expression AS tsquery) OR fts IS NULL)"
 
 
-def document_vector(paper: Paper) -> str:
-    """The paper's ``tsvector`` in its literal form: every token and stem, with the weights of its columns."""
+def document_vector(paper: Paper) -> str | None:
+    """The paper's ``tsvector`` in its literal form: every token and stem, with the weights of its columns; None
+    when it would be too large to store."""
     weights: dict[str, set[str]] = {}
     columns = (("A", (paper.title,)), ("B", (paper.abstract,)), ("C", paper.authors), ("D", paper.ai_keywords))
     for weight, texts in columns:
@@ -42,10 +49,11 @@ def document_vector(paper: Paper) -> str:
             for lexeme in (*tokens, *stem_all(tokens)):
                 weights.setdefault(lexeme[:_LEXEME_CHARS], set()).add(weight)
     # Tokens are runs of letters and digits: nothing in them needs escaping inside the quotes.
-    return " ".join(
+    vector = " ".join(
         f"'{lexeme}':" + ",".join(f"{position}{weight}" for position, weight in enumerate(sorted(ws), 1))
         for lexeme, ws in weights.items()
     )
+    return vector if len(vector.encode()) <= _VECTOR_BYTES else None
 
 
 # Rows nobody sends, this process's, or those of a session that is gone (its process died: kill -9 included).
@@ -96,7 +104,7 @@ class PostgresDialect(Dialect):
     def hits_sql(self, limited: bool) -> str:
         """The ids of the papers first seen since ``:since`` matching the tsquery ``:expression`` (the newest
         ``:limit`` when ``limited``)."""
-        hits = "SELECT id FROM papers WHERE fts @@ CAST(:expression AS tsquery) AND first_seen_at >= :since"
+        hits = f"SELECT id FROM papers WHERE {_HIT} AND first_seen_at >= :since"
         return hits + (" ORDER BY first_seen_at DESC, id DESC LIMIT :limit" if limited else "")
 
     def category_prefix(self, number: int) -> str:
@@ -106,11 +114,11 @@ class PostgresDialect(Dialect):
     def search_sql(self, where: str) -> str:
         """The newest ``:window`` hits of ``:expression``, scored (lower is better), filtered by ``where``."""
         return f"""WITH recent AS (
-                SELECT id FROM papers WHERE fts @@ CAST(:expression AS tsquery)
+                SELECT id FROM papers WHERE {_HIT}
                 ORDER BY first_seen_at DESC, id DESC LIMIT :window
             )
             SELECT {paper_columns("p")},
-                -ts_rank({_RANK_WEIGHTS}, p.fts, CAST(:expression AS tsquery))::float8 AS score
+                COALESCE(-ts_rank({_RANK_WEIGHTS}, p.fts, CAST(:expression AS tsquery))::float8, 0) AS score
             FROM papers p WHERE p.id IN (SELECT id FROM recent){where}
             ORDER BY score, p.first_seen_at DESC, p.id LIMIT :limit"""
 

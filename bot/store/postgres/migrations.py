@@ -77,7 +77,8 @@ PG_MIGRATIONS: tuple[str, ...] = (
     """,
     # 10: search that agrees with matching. The vector is already the matcher's own tokens and stems; the category
     # index and the normalization's version (the store rebuilds vectors and categories at start when it changes)
-    # are SQLite's tables; SQLite's FTS5 table and triggers have no PostgreSQL twin.
+    # are SQLite's tables; SQLite's FTS5 table and triggers have no PostgreSQL twin. Papers too large for a vector
+    # (NULL) are candidates for every full-text query: an index finds them.
     """
     CREATE TABLE paper_categories (
         category TEXT NOT NULL,
@@ -91,5 +92,6 @@ PG_MIGRATIONS: tuple[str, ...] = (
         fold_version TEXT NOT NULL
     );
     INSERT INTO search_state (id, fold_version) VALUES (1, '');
+    CREATE INDEX papers_unindexed ON papers (first_seen_at) WHERE fts IS NULL;
     """,
 )
