@@ -10,7 +10,7 @@ from datetime import datetime
 
 from bot.matching.nodes import Node
 from bot.models import CURATED_SOURCES, DeliveryKey, IngestResult, Paper
-from bot.store.connection import AnyDatabase, Connection
+from bot.store.connection import AnyDatabase, Connection, Row
 from bot.store.dialect import dialect_of
 from bot.store.fts import category_condition, category_terms, only_categories
 from bot.store.outbox import queue_deliveries
@@ -123,8 +123,7 @@ class PaperQueries:
             rows = await self._db.search_fetchall(
                 f"SELECT {PAPER_COLUMNS} FROM papers WHERE {key} IN ({subquery}) AND {where} {order}", params
             )
-        # Up to thousands of rows for a preview's re-check: turned into papers off the event loop.
-        return await asyncio.to_thread(lambda: [paper_from_row(r) for r in rows])
+        return await _papers_off_the_loop(rows)
 
     async def count_seen_since(self, since: datetime, root: Node) -> int | None:
         """How many of ``root``'s index candidates were first seen at or after ``since`` (None: no index narrows
@@ -200,7 +199,7 @@ class PaperQueries:
             f"SELECT {PAPER_COLUMNS} FROM papers {where} ORDER BY first_seen_at DESC, id DESC LIMIT :limit",
             {"source": source, "limit": limit},
         )
-        return [paper_from_row(r) for r in rows]
+        return await _papers_off_the_loop(rows)
 
     async def trending_papers(self, since: datetime, limit: int) -> list[Paper]:
         """Hugging Face papers first seen since ``since``, most upvoted first."""
@@ -230,6 +229,12 @@ class PaperQueries:
             {"expression": expression, "window": window, "source": source, "limit": limit},
         )
         return [(paper_from_row(r), float(r["score"])) for r in rows]
+
+
+async def _papers_off_the_loop(rows: Sequence[Row]) -> list[Paper]:
+    """Rows as papers, made in a worker thread: a search's re-check reads up to thousands of them (~20 µs each),
+    which would hold the event loop for a tenth of a second."""
+    return await asyncio.to_thread(lambda: [paper_from_row(r) for r in rows])
 
 
 # A list of ids travels as one JSON parameter, so no statement is built per list length.
