@@ -27,7 +27,7 @@ from bot.devtools.world import LoopbackWorld
 from bot.engine import Engine
 from bot.matching import document_for, matches, parse_query
 from bot.matching.index import SubscriptionIndex
-from bot.reading import SEARCH_CANDIDATES
+from bot.search import SEARCH_CANDIDATES
 from bot.store import SEARCH_WINDOW, Store
 
 ROOT = Path(__file__).resolve().parent.parent

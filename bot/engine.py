@@ -317,7 +317,7 @@ class Engine(PaperReading):
             raise _cap_reached(owner, cap)
         backfill_ids = []
         if backfill > 0 and query is not None:
-            backfill_ids = [p.id for p in await self.preview(query) if p.upvotes >= min_upvotes][:backfill]
+            backfill_ids = [p.id for p in await self.backfill_matches(query, backfill, min_upvotes)]
         is_channel = owner.scope is Scope.GUILD
         indexed: list[int] = []
 

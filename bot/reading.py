@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.matching import Query, document_for, matches
+from bot import search as searching
+from bot.matching import Query, document_for
 from bot.matching.explain import Explanation, explain
 from bot.models import DeliveryRecord, DeliveryStatus, Mode, Paper, Schedule, Subscription
 from bot.relevance.planning import query_of
 from bot.store import Store
 
 PREVIEW_DAYS = 7
-SEARCH_CANDIDATES = 100  # full-text candidates fetched before exact matching and ranking
-SEARCH_SCAN = 5000  # recent papers scanned when a query cannot use the full-text index
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,33 +33,9 @@ class PaperReading:
     clock: Callable[[], datetime]
 
     async def search(self, query: Query, source: str | None = None, limit: int = 100) -> list[Paper]:
-        """Stored papers matching ``query``, best first: FTS5 relevance blended with upvotes and recency.
-
-        FTS5 selects candidates (bm25 relevance); the exact matcher keeps only true matches. A query FTS5
-        cannot constrain (only categories, say) is matched against the most recent papers instead.
-        """
-        found = await self.store.search_papers(query.root, SEARCH_CANDIDATES, source)
-        if found is None:
-            scored = [(p, 0.0) for p in await self.store.latest_papers(SEARCH_SCAN, source)]
-        else:
-            scored = [(p, -bm25) for p, bm25 in found]
-        hits = [(p, relevance) for p, relevance in scored if matches(query, document_for(p))]
-        if not hits:
-            return []
-        top_relevance = max(r for _, r in hits) or 1.0
-        top_upvotes = math.log1p(max(p.upvotes for p, _ in hits)) or 1.0
-        now = self.clock()
-
-        def score(item: tuple[Paper, float]) -> float:
-            paper, relevance = item
-            age_days = (now - (paper.first_seen_at or now)).total_seconds() / 86400
-            return (
-                relevance / top_relevance
-                + 0.3 * math.log1p(paper.upvotes) / top_upvotes
-                + 0.3 * math.exp(-max(age_days, 0) / 7)
-            )
-
-        return [p for p, _ in sorted(hits, key=score, reverse=True)[:limit]]
+        """Stored papers matching ``query``, best first (see :func:`bot.search.search`); QueryTooBroad when it
+        would cost too much."""
+        return await searching.search(self.store, query, self.clock(), source, limit)
 
     async def explain(self, paper: Paper, sub: Subscription) -> PaperExplanation:
         """Did ``paper`` match ``sub``, and if it matched, why was it (not) delivered?"""
@@ -107,8 +81,13 @@ class PaperReading:
             sub, verdict, "it matches but has not been queued yet; it will be considered on the next poll", None
         )
 
-    async def preview(self, query: Query, days: int = PREVIEW_DAYS) -> list[Paper]:
-        """Stored papers first seen in the last ``days`` days that match ``query``, newest first."""
-        since = self.clock() - timedelta(days=days)
-        papers = await self.store.papers_seen_since(since, root=query.root)
-        return [p for p in papers if matches(query, document_for(p))]
+    async def preview(self, query: Query, days: int = PREVIEW_DAYS, shown: int = 10) -> tuple[int, list[Paper]]:
+        """How many stored papers first seen in the last ``days`` days match ``query``, and the newest ``shown``;
+        QueryTooBroad when it would cost too much."""
+        return await searching.preview(self.store, query, self.clock(), days, shown)
+
+    async def backfill_matches(self, query: Query, count: int, min_upvotes: int) -> list[Paper]:
+        """The newest ``count`` stored matches of the last :data:`PREVIEW_DAYS` days with ``min_upvotes``, for a
+        new subscription's backfill; QueryTooBroad when finding them would cost too much."""
+        since = self.clock() - timedelta(days=PREVIEW_DAYS)
+        return await searching.matches_since(self.store, query, since, count, min_upvotes)

@@ -1,8 +1,8 @@
 """The command tree: one error path for every slash command (as Red-DiscordBot's ``RedTree`` does).
 
 Commands raise; they never format their own errors. What a user caused — a :class:`UserFacingError`, or the
-engine's :class:`QueryError`, :class:`ScheduleError` and :class:`LimitReached` — is shown to them ephemerally;
-anything else is a bug: logged with its traceback, and the user is told something went wrong.
+engine's :class:`QueryError`, :class:`ScheduleError`, :class:`LimitReached` and :class:`QueryTooBroad` — is
+shown to them ephemerally; anything else is a bug: logged with its traceback, and the user is told something went wrong.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from bot.cogs.ui import code, reply
 from bot.delivery.schedule import ScheduleError
 from bot.engine import LimitReached
 from bot.matching import QueryError
+from bot.search import QueryTooBroad
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def query_error_message(error: QueryError) -> str:
 def user_message(error: app_commands.AppCommandError) -> str | None:
     """The reply for an error the user caused, or None when it is a bug."""
     original = getattr(error, "original", error)
-    if isinstance(original, UserFacingError | ScheduleError | LimitReached):
+    if isinstance(original, UserFacingError | ScheduleError | LimitReached | QueryTooBroad):
         return str(original)
     if isinstance(original, QueryError):
         return query_error_message(original)

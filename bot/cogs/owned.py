@@ -172,7 +172,8 @@ async def add_subscription(
     """The body of ``/subscriptions add`` and ``/alerts add``: create, then explain what will happen.
 
     ``headline`` is formatted with ``id`` and ``delivery`` (e.g. "Alert **#{id}** added ({delivery}).").
-    A bad query or a full quota raises (QueryError, LimitReached); the command tree tells the user.
+    A bad query, a full quota or a backfill too costly to find raises (QueryError, LimitReached, QueryTooBroad);
+    the command tree tells the user.
     """
     query, schedule, max_per_day, mode = options.query, options.schedule, options.max_per_day, options.mode
     if max_per_day and schedule is not Schedule.INSTANT:

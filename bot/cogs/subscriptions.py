@@ -211,16 +211,15 @@ class Subscriptions(
     async def preview(self, interaction: discord.Interaction, query: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         parsed = parse_query(query)
-        papers = await self.bot.engine.preview(parsed)
+        total, shown = await self.bot.engine.preview(parsed, shown=PREVIEW_SHOWN)
         header = f"Understood as: {code(parsed.describe())}\n"
-        if not papers:
+        if not total:
             await reply(interaction, header + f"No stored papers from the last {PREVIEW_DAYS} days match.")
             return
-        shown = papers[:PREVIEW_SHOWN]
-        more = f" (showing the newest {len(shown)})" if len(papers) > len(shown) else ""
+        more = f" (showing the newest {len(shown)})" if total > len(shown) else ""
         await reply(
             interaction,
-            header + f"**{len(papers)}** stored paper{'s' if len(papers) != 1 else ''} "
+            header + f"**{total}** stored paper{'s' if total != 1 else ''} "
             f"from the last {PREVIEW_DAYS} days match{more}.",
             embeds=[render_paper_embed(p) for p in shown],
         )

@@ -13,34 +13,47 @@ from typing import Any
 
 from bot.matching.nodes import Node
 from bot.models import DeliveryKey
-from bot.store.fts import fts_expression
-from bot.store.paper_rows import PAPER_COLUMNS, paper_columns
+from bot.store.fts import BM25_WEIGHTS, exact_fts_expression, fts_expression
+from bot.store.paper_rows import paper_columns
 
 
 class Dialect:
     """SQLite: FTS5 with its triggers, JSON lists through ``json_each``."""
 
     name = "sqlite"
+    paper_key = "rowid"  # the papers' column full-text hits are given as (see hits_sql)
 
     def ids(self, param: str) -> str:
         """A subquery yielding the ids in the JSON-array parameter ``param`` (one parameter for any count)."""
         return f"SELECT value FROM json_each(:{param})"
 
     def fts_query(self, root: Node) -> str | None:
-        """The full-text query selecting a superset of ``root``'s matches; None when it cannot narrow it."""
-        return fts_expression(root)
+        """The full-text query selecting ``root``'s matches (exactly, when it can) or a superset of them; None
+        when it cannot narrow them."""
+        return exact_fts_expression(root) or fts_expression(root)
 
-    def seen_since_sql(self) -> str:
-        """Papers first seen since ``:since`` among the newest ``:limit`` full-text hits of ``:expression``
-        (ordering and LIMIT appended by the caller)."""
-        # Rowids grow in first-seen order: walk the full-text index backwards only as far as the period.
-        return (
-            "WITH hits AS (SELECT rowid FROM papers_fts WHERE papers_fts MATCH :expression AND rowid >= "
-            "(SELECT COALESCE(MIN(rowid), 0) FROM papers WHERE first_seen_at >= :since) "
-            "ORDER BY rowid DESC LIMIT :limit) "
-            f"SELECT {PAPER_COLUMNS} FROM papers "
-            "WHERE rowid IN (SELECT rowid FROM hits) AND first_seen_at >= :since "
+    def exact_fts_query(self, root: Node) -> str | None:
+        """The full-text query selecting exactly ``root``'s matches, so its hits need no re-check; None when
+        there is none."""
+        return exact_fts_expression(root)
+
+    def hits_sql(self, limited: bool) -> str:
+        """The :attr:`paper_key` of the full-text hits of ``:expression`` first seen since ``:since``, the newest
+        ``:limit`` of them when ``limited``."""
+        # Rowids grow in first-seen order: walk the full-text index backwards only as far as the period, whose
+        # first rowid is found through the first-seen index (MIN(rowid) with this condition would scan the table).
+        period = (
+            "(SELECT COALESCE((SELECT rowid FROM papers WHERE first_seen_at >= :since ORDER BY first_seen_at LIMIT 1), "
+            "(SELECT MAX(rowid) + 1 FROM papers), 0))"
         )
+        return f"SELECT rowid FROM papers_fts WHERE papers_fts MATCH :expression AND rowid >= {period}" + (
+            " ORDER BY rowid DESC LIMIT :limit" if limited else ""
+        )
+
+    def category_prefix(self, number: int) -> str:
+        """A condition on ``category`` that holds when it starts with ``:c<number>`` (``:e<number>`` is that
+        prefix followed by the last code point), as a range of the index."""
+        return f"(category >= :c{number} AND category < :e{number})"
 
     def search_sql(self, where: str) -> str:
         """The newest ``:window`` hits of ``:expression`` with a score (lower is better; the title weighs
@@ -48,14 +61,15 @@ class Dialect:
         return f"""WITH recent AS (
                 SELECT rowid FROM papers_fts WHERE papers_fts MATCH :expression ORDER BY rowid DESC LIMIT :window
             )
-            SELECT {paper_columns("p")}, bm25(papers_fts, 8.0, 2.0, 1.0, 3.0) AS score
+            SELECT {paper_columns("p")}, bm25(papers_fts, {BM25_WEIGHTS}) AS score
             FROM papers_fts JOIN papers p ON p.rowid = papers_fts.rowid
             WHERE papers_fts MATCH :expression
                 AND papers_fts.rowid >= (SELECT COALESCE(MIN(rowid), 0) FROM recent){where}
             ORDER BY score LIMIT :limit"""
 
     async def index_papers(self, db: Any, ids: Sequence[str]) -> None:
-        """Bring the full-text index up to date for papers just written (SQLite's triggers already did)."""
+        """Bring the full-text and category indexes up to date for papers just written (SQLite's triggers
+        already did)."""
 
     def claimable(self, alias: str) -> str:
         """A condition (`` AND ...``) keeping outbox rows another live process is sending; none with one process."""

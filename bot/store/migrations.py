@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+# Part of migration 10 (and of the start-up rebuild in bot/store/connection.py, which must index alike): the
+# columns of the full-text table and a paper row's values for them, through the functions of bot/store/fts.py.
+SEARCH_COLUMNS = "rowid, title, abstract, ai_keywords, authors, title_stems, abstract_stems, keyword_stems"
+
+
+def search_values(row: str) -> str:
+    """The full-text values of the papers row ``row`` (``new``, ``old``, or a table alias), in SEARCH_COLUMNS order."""
+    return (
+        f"{row}.rowid, paperbot_words({row}.title), paperbot_words({row}.abstract), "
+        f"paperbot_list_words({row}.ai_keywords), paperbot_list_words({row}.authors), paperbot_stems({row}.title), "
+        f"paperbot_stems({row}.abstract), paperbot_list_stems({row}.ai_keywords)"
+    )
+
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: papers, subscriptions (channel + DM alerts), the delivery outbox, DM channels, digest settings,
     # per-source state.
@@ -178,5 +192,55 @@ MIGRATIONS: tuple[str, ...] = (
         INSERT OR IGNORE INTO seen_papers (id) VALUES (new.id);
     END;
     CREATE INDEX deliveries_paper ON deliveries (paper_id, status);
+    """,
+    # 10 (issue 16.2, 16.3, 16.11): search that agrees with matching, and a category index. The full-text table is
+    # rebuilt contentless over the matcher's own tokens and stems (computed by SQL functions every connection
+    # registers, see bot/store/fts.py), with prefix indexes for short prefixes; paper_categories holds each paper's
+    # normalized categories by first-seen time. Both are filled at start (search_state's version is empty until
+    # then) and whenever the normalization changes.
+    f"""
+    DROP TRIGGER papers_fts_insert;
+    DROP TRIGGER papers_fts_update;
+    DROP TRIGGER papers_fts_delete;
+    DROP TABLE papers_fts;
+    CREATE VIRTUAL TABLE papers_fts USING fts5(
+        title, abstract, ai_keywords, authors, title_stems, abstract_stems, keyword_stems,
+        content='', tokenize='ascii', prefix='2 3 4'
+    );
+    CREATE TABLE paper_categories (
+        category TEXT NOT NULL,
+        first_seen_at TEXT NOT NULL,
+        paper_id TEXT NOT NULL,
+        PRIMARY KEY (category, first_seen_at, paper_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX paper_categories_paper ON paper_categories (paper_id);
+    CREATE TABLE search_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        fold_version TEXT NOT NULL
+    );
+    INSERT INTO search_state (id, fold_version) VALUES (1, '');
+
+    CREATE TRIGGER papers_search_insert AFTER INSERT ON papers BEGIN
+        INSERT INTO papers_fts ({SEARCH_COLUMNS}) VALUES ({search_values("new")});
+        INSERT OR IGNORE INTO paper_categories (category, first_seen_at, paper_id)
+            SELECT paperbot_category(value), new.first_seen_at, new.id FROM json_each(new.categories);
+    END;
+    CREATE TRIGGER papers_search_update_text AFTER UPDATE OF title, abstract, authors, ai_keywords ON papers
+    WHEN old.title IS NOT new.title OR old.abstract IS NOT new.abstract OR old.authors IS NOT new.authors
+        OR old.ai_keywords IS NOT new.ai_keywords
+    BEGIN
+        INSERT INTO papers_fts (papers_fts, {SEARCH_COLUMNS}) VALUES ('delete', {search_values("old")});
+        INSERT INTO papers_fts ({SEARCH_COLUMNS}) VALUES ({search_values("new")});
+    END;
+    CREATE TRIGGER papers_search_update_categories AFTER UPDATE OF categories ON papers
+    WHEN old.categories IS NOT new.categories
+    BEGIN
+        DELETE FROM paper_categories WHERE paper_id = old.id;
+        INSERT OR IGNORE INTO paper_categories (category, first_seen_at, paper_id)
+            SELECT paperbot_category(value), new.first_seen_at, new.id FROM json_each(new.categories);
+    END;
+    CREATE TRIGGER papers_search_delete AFTER DELETE ON papers BEGIN
+        INSERT INTO papers_fts (papers_fts, {SEARCH_COLUMNS}) VALUES ('delete', {search_values("old")});
+    END;
     """,
 )

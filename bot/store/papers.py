@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -9,8 +10,9 @@ from datetime import datetime
 
 from bot.matching.nodes import Node
 from bot.models import CURATED_SOURCES, DeliveryKey, IngestResult, Paper
-from bot.store.connection import AnyDatabase, Connection
+from bot.store.connection import AnyDatabase, Connection, Row
 from bot.store.dialect import dialect_of
+from bot.store.fts import category_condition, category_terms, only_categories
 from bot.store.outbox import queue_deliveries
 from bot.store.paper_rows import PAPER_COLUMNS, PAPER_FIELDS, paper_from_row, paper_params
 from bot.store.schema import ts
@@ -105,23 +107,84 @@ class PaperQueries:
         return [found[i] for i in ids if i in found]
 
     async def papers_seen_since(
-        self,
-        since: datetime,
-        limit: int = 5000,
-        root: Node | None = None,
+        self, since: datetime, limit: int = 5000, root: Node | None = None, min_upvotes: int = 0
     ) -> list[Paper]:
-        """Papers first seen at or after ``since``, newest first; with a parsed query's ``root``, only its
-        full-text candidates (a superset of its matches: the caller applies the exact matcher)."""
-        expression = None if root is None else self._db.dialect.fts_query(root)
-        if expression is None:
-            sql = f"SELECT {PAPER_COLUMNS} FROM papers WHERE first_seen_at >= :since "
+        """Papers first seen at or after ``since`` (with at least ``min_upvotes``), newest first; with a parsed
+        query's ``root``, only its candidates from the full-text or category index (exactly its matches when
+        :meth:`index_is_exact`, else a superset: the caller applies the exact matcher), read on the searcher."""
+        params: dict[str, object] = {"since": ts(since), "limit": limit, "min_upvotes": min_upvotes}
+        hits = None if root is None else self._candidates(root, params, limited=True)
+        where = "first_seen_at >= :since AND upvotes >= :min_upvotes"
+        order = "ORDER BY first_seen_at DESC, id DESC LIMIT :limit"
+        if hits is None:
+            rows = await self._db.fetchall(f"SELECT {PAPER_COLUMNS} FROM papers WHERE {where} {order}", params)
         else:
-            sql = self._db.dialect.seen_since_sql()
-        rows = await self._db.fetchall(
-            sql + "ORDER BY first_seen_at DESC, id DESC LIMIT :limit",
-            {"expression": expression, "since": ts(since), "limit": limit},
+            key, subquery = hits
+            rows = await self._db.search_fetchall(
+                f"SELECT {PAPER_COLUMNS} FROM papers WHERE {key} IN ({subquery}) AND {where} {order}", params
+            )
+        return await _papers_off_the_loop(rows)
+
+    async def count_seen_since(self, since: datetime, root: Node) -> int | None:
+        """How many of ``root``'s index candidates were first seen at or after ``since`` (None: no index narrows
+        the query), counted on the searcher without reading the papers."""
+        params: dict[str, object] = {"since": ts(since)}
+        hits = self._candidates(root, params, limited=False)
+        if hits is None:
+            return None
+        rows = await self._db.search_fetchall(f"SELECT COUNT(*) AS n FROM ({hits[1]}) hits", params)
+        return int(rows[0]["n"])
+
+    async def papers_in_categories(
+        self, root: Node, limit: int, source: str | None = None, offset: int = 0
+    ) -> list[Paper] | None:
+        """The newest papers having one of the categories every match of ``root`` has (a superset of its
+        matches, from the category index, on the searcher), skipping the ``offset`` newest; None when the query
+        does not pin its matches to categories."""
+        categories = category_terms(root)
+        if categories is None:
+            return None
+        where, params = category_condition(categories, self._db.dialect.category_prefix)
+        source_filter = " AND paper_id IN (SELECT id FROM papers WHERE source = :source)" if source else ""
+        # The page is read off the category index in its own order (category, first seen), so a large category
+        # costs a page, not a sort of all its papers.
+        page = (
+            f"SELECT DISTINCT first_seen_at, paper_id FROM paper_categories WHERE ({where}){source_filter} "
+            "ORDER BY first_seen_at DESC, paper_id DESC LIMIT :limit OFFSET :offset"
+        )
+        rows = await self._db.search_fetchall(
+            f"SELECT {PAPER_COLUMNS} FROM papers WHERE id IN (SELECT paper_id FROM ({page}) page) "
+            "ORDER BY first_seen_at DESC, id DESC",
+            {**params, "source": source, "limit": limit, "offset": offset},
         )
         return [paper_from_row(r) for r in rows]
+
+    def index_is_exact(self, root: Node) -> bool:
+        """Whether the indexes' candidates for ``root`` are exactly its matches (no re-check needed)."""
+        return self._db.dialect.exact_fts_query(root) is not None or only_categories(root)
+
+    def _candidates(self, root: Node, params: dict[str, object], limited: bool) -> tuple[str, str] | None:
+        """The papers' key column and a subquery of ``root``'s candidates first seen since ``:since`` — the
+        newest ``:limit`` full-text hits (all of them unless ``limited``), or the category index's — adding its
+        parameters to ``params``; None when no index narrows the query."""
+        dialect = self._db.dialect
+        expression = dialect.fts_query(root)
+        if expression is not None:
+            params["expression"] = expression
+            return dialect.paper_key, dialect.hits_sql(limited)
+        categories = category_terms(root)
+        if categories is None:
+            return None
+        where, named = category_condition(categories, dialect.category_prefix)
+        params.update(named)
+        # Distinct: a paper in two of the categories (cs.* finding cs.CL and cs.LG) is one candidate. Limited,
+        # the newest are read off the index in its own order (category, first seen), without a sort of them all.
+        hits = (
+            f"SELECT DISTINCT first_seen_at, paper_id FROM paper_categories WHERE ({where}) AND first_seen_at >= :since"
+        )
+        if not limited:
+            return "id", f"SELECT DISTINCT paper_id FROM ({hits}) hits"
+        return "id", f"SELECT paper_id FROM ({hits} ORDER BY first_seen_at DESC, paper_id DESC LIMIT :limit) hits"
 
     async def count_papers(self, source: str | None = None) -> int:
         """How many papers are stored (optionally from one source)."""
@@ -136,7 +199,7 @@ class PaperQueries:
             f"SELECT {PAPER_COLUMNS} FROM papers {where} ORDER BY first_seen_at DESC, id DESC LIMIT :limit",
             {"source": source, "limit": limit},
         )
-        return [paper_from_row(r) for r in rows]
+        return await _papers_off_the_loop(rows)
 
     async def trending_papers(self, since: datetime, limit: int) -> list[Paper]:
         """Hugging Face papers first seen since ``since``, most upvoted first."""
@@ -150,9 +213,10 @@ class PaperQueries:
     async def search_papers(
         self, root: Node, limit: int, source: str | None = None, window: int = SEARCH_WINDOW
     ) -> list[tuple[Paper, float]] | None:
-        """Full-text candidates for a parsed query's ``root`` (a superset of its matches), with bm25 scores
-        (lower is better; the title weighs most); None when full-text search cannot narrow the query (only
-        categories or negations, say), so the caller picks its candidates another way.
+        """Full-text candidates for a parsed query's ``root`` (exactly its matches when :meth:`index_is_exact`,
+        else a superset), with scores (lower is better; the title weighs most), on the searcher; None when
+        full-text search cannot narrow the query (only categories or negations, say), so the caller picks its
+        candidates another way.
 
         Only the newest ``window`` full-text hits are ranked: a very common word would otherwise make bm25
         score most of the table on every search."""
@@ -160,11 +224,17 @@ class PaperQueries:
         if expression is None:
             return None
         where = " AND p.source = :source" if source else ""
-        rows = await self._db.fetchall(
+        rows = await self._db.search_fetchall(
             self._db.dialect.search_sql(where),
             {"expression": expression, "window": window, "source": source, "limit": limit},
         )
         return [(paper_from_row(r), float(r["score"])) for r in rows]
+
+
+async def _papers_off_the_loop(rows: Sequence[Row]) -> list[Paper]:
+    """Rows as papers, made in a worker thread: a search's re-check reads up to thousands of them (~20 µs each),
+    which would hold the event loop for a tenth of a second."""
+    return await asyncio.to_thread(lambda: [paper_from_row(r) for r in rows])
 
 
 # A list of ids travels as one JSON parameter, so no statement is built per list length.

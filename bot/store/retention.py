@@ -1,5 +1,5 @@
-"""Retention: pruning old papers (their full-text rows and settled outbox rows go with them), file statistics
-and giving freed pages back to the file system.
+"""Retention: pruning old papers (their full-text and category-index rows and settled outbox rows go with them),
+file statistics and giving freed pages back to the file system.
 
 On PostgreSQL the pruning is the same SQL; the full-text index is a column of ``papers`` (it goes with the row),
 autovacuum gives space back by itself, and the size is ``pg_database_size``: those steps are SQLite's only."""
@@ -43,14 +43,16 @@ class RetentionQueries:
     _db: AnyDatabase
 
     async def prune_papers(self, before: datetime, limit: int) -> int:
-        """Remove up to ``limit`` of the oldest papers first seen before ``before`` and their settled outbox rows
-        (their full-text rows follow by trigger); their ids stay in ``seen_papers``. Returns how many went."""
+        """Remove up to ``limit`` of the oldest papers first seen before ``before``, their settled outbox rows and
+        their category-index rows (SQLite's full-text rows follow by trigger); their ids stay in ``seen_papers``.
+        Returns how many went."""
         async with self._db.transaction() as db:
             async with db.execute(_PRUNABLE, {"cutoff": ts(before), "limit": limit}) as cursor:
                 rows = list(await cursor.fetchall())
             ids = json.dumps([row["id"] for row in rows])
             listed = self._db.dialect.ids("ids")
             await db.execute(f"DELETE FROM deliveries WHERE paper_id IN ({listed})", {"ids": ids})
+            await db.execute(f"DELETE FROM paper_categories WHERE paper_id IN ({listed})", {"ids": ids})
             await db.execute(f"DELETE FROM papers WHERE id IN ({listed})", {"ids": ids})
             return len(rows)
 

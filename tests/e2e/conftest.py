@@ -209,8 +209,10 @@ class World:
 
 
 #: The e2e modules that also run with the bot on PostgreSQL (delivery, crash recovery, subscriptions, alerts and
-#: digests): all of them twice would double the suite's time for little more coverage of the store.
-POSTGRES_MODULES = frozenset({"test_subscriptions", "test_crash_recovery", "test_alerts_and_digests"})
+#: digests, search limits): all of them twice would double the suite's time for little more coverage of the store.
+POSTGRES_MODULES = frozenset(
+    {"test_subscriptions", "test_crash_recovery", "test_alerts_and_digests", "test_search_limits"}
+)
 CLUSTER_MODULES = frozenset({"test_cluster"})
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from bot.__main__ import main
 from bot.ops.backup import verify_database
 from bot.store import Store
+from bot.store.fts import SQL_FUNCTIONS
 from bot.store.migrations import MIGRATIONS
 
 BATCH = 20
@@ -22,7 +23,10 @@ BATCH = 20
 # snapshot holds exactly BATCH * successes papers.
 WRITER = f"""
 import sqlite3, sys, time
+from bot.store.fts import SQL_FUNCTIONS
 db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+for name, function in SQL_FUNCTIONS.items():  # what the papers' search triggers call
+    db.create_function(name, 1, function, deterministic=True)
 db.execute("PRAGMA synchronous=FULL")
 db.execute("PRAGMA busy_timeout=30000")
 db.execute("INSERT INTO source_state (source, successes) VALUES ('writer', 0)")
@@ -121,6 +125,8 @@ def test_check_database_reports_a_damaged_file(tmp_path, capsys):
 
     asyncio.run(fill())
     with closing(sqlite3.connect(path)) as db:
+        for name, function in SQL_FUNCTIONS.items():  # what the papers' search triggers call
+            db.create_function(name, 1, function, deterministic=True)
         db.execute("PRAGMA journal_mode=DELETE")
         db.executemany(
             "INSERT INTO papers (id, title, abstract, source, first_seen_at, updated_at) "

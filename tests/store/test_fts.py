@@ -2,14 +2,16 @@ from bot.matching import parse_query
 from bot.matching.nodes import And, Field, Not, Or, Term
 from bot.store.fts import fts_expression
 
-TEXT = "{title abstract ai_keywords}"
+TEXT = "{title_stems abstract_stems keyword_stems}"  # bare words are looked up by their stems
+WORDS = "{title abstract ai_keywords}"  # phrases and prefixes by their exact tokens
 ATTENTION = Term(Field.TEXT, ("attention",), stemmed=True)
 SINKS = Term(Field.TEXT, ("sinks",), stemmed=True)
 CATEGORY = Term(Field.CATEGORY, ("cs.cl",))
 
 
-def test_a_word_searches_the_text_columns_quoted():
-    assert fts_expression(ATTENTION) == f'{TEXT} : "attention"'
+def test_a_word_searches_the_stems_of_the_text_columns_quoted():
+    assert fts_expression(ATTENTION) == f'{TEXT} : "attent"'
+    assert fts_expression(Term(Field.TEXT, ("attention",))) == f'{WORDS} : "attention"'
 
 
 def test_fielded_phrases_and_prefixes():
@@ -25,18 +27,18 @@ def test_what_the_index_cannot_narrow_is_unconstrained():
 
 
 def test_or_needs_every_child_constrained():
-    assert fts_expression(Or((ATTENTION, SINKS))) == f'({TEXT} : "attention") OR ({TEXT} : "sinks")'
+    assert fts_expression(Or((ATTENTION, SINKS))) == f'({TEXT} : "attent") OR ({TEXT} : "sink")'
     assert fts_expression(Or((ATTENTION, CATEGORY))) is None
 
 
 def test_and_keeps_only_its_constrainable_children():
-    assert fts_expression(And((ATTENTION, Not(SINKS), CATEGORY))) == f'({TEXT} : "attention")'
+    assert fts_expression(And((ATTENTION, Not(SINKS), CATEGORY))) == f'({TEXT} : "attent")'
     assert fts_expression(And((CATEGORY, Not(SINKS)))) is None
 
 
 def test_nested_nodes():
     node = And((Or((ATTENTION, SINKS)), Term(Field.TITLE, ("graph",))))
-    assert fts_expression(node) == f'(({TEXT} : "attention") OR ({TEXT} : "sinks")) AND ({{title}} : "graph")'
+    assert fts_expression(node) == f'(({TEXT} : "attent") OR ({TEXT} : "sink")) AND ({{title}} : "graph")'
 
 
 def test_parsed_text_reaches_fts5_only_as_quoted_tokens():

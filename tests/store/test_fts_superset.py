@@ -61,3 +61,25 @@ async def test_a_merged_paper_is_found_by_its_new_words(stored):
     await stored.ingest([make_paper(3, abstract="Now about hypernetworks.")], lambda new, recheck: (), T0)
     found = await stored.search_papers(parse_query("hypernetworks").root, 10)
     assert found is not None and [p.id for p, _ in found] == ["2411.00003"]
+
+
+async def test_a_paper_with_an_overlong_word_is_stored_and_found(store):
+    # PostgreSQL refuses a lexeme over 2,046 bytes: one such word must not fail the listing, nor hide the paper.
+    word = "ж" * 1500  # 3,000 bytes in UTF-8
+    await store.ingest([make_paper(9, abstract=f"{word} tokens")], lambda new, recheck: (), T0)
+    for text in ("tokens", f"{word[:250]}*", f"abs:{word[:250]}* -survey"):
+        query = parse_query(text)
+        found = await store.search_papers(query.root, 10)
+        assert found is not None and [p.id for p, _ in found] == ["2411.00009"], text[-20:]
+
+
+async def test_a_paper_too_large_for_a_full_text_vector_is_stored_and_found(store):
+    # PostgreSQL refuses a vector over 1 MiB: such a paper must not fail the listing, nor be missing from search.
+    words = " ".join(f"w{n:06d}x" for n in range(150_000))  # 1.3 MB of distinct words
+    papers = [make_paper(9, abstract=f"{words} hyperbolic"), make_paper(10, title="Graph networks")]
+    await store.ingest(papers, lambda new, recheck: (), T0)
+    for text, want in (("hyperbolic", {"2411.00009"}), ("w000123x", {"2411.00009"}), ("graph", {"2411.00010"})):
+        query = parse_query(text)
+        found = await store.search_papers(query.root, 10)
+        assert found is not None
+        assert {p.id for p, _ in found if matches(query, document_for(p))} == want, text

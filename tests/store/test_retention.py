@@ -27,14 +27,22 @@ async def _fts_rows(store: Store, word: str) -> int:
     return len(found)
 
 
+async def _category_rows(store: Store) -> int:
+    """Rows of the category index (read as a table: a lookup joined with papers would hide orphans)."""
+    row = await store._db.fetchone("SELECT COUNT(*) AS n FROM paper_categories")
+    assert row is not None
+    return int(row["n"])
+
+
 async def test_prune_removes_old_settled_papers_and_keeps_what_still_waits(store: Store):
     instant = await store.add_subscription(scope=Scope.GUILD, guild_id=1, channel_id=10, user_id=5, query="x", now=T0)
-    await store.ingest([make_paper(n) for n in range(1, 5)], _plan_all([instant.id]), T0)
+    await store.ingest([make_paper(n, categories=("cs.CL", "cs.LG")) for n in range(1, 5)], _plan_all([instant.id]), T0)
     await store.mark_sent([(instant.id, "2411.00001"), (instant.id, "2411.00002")], 77, T0)
     await store.mark_failed([(instant.id, "2411.00003")], "gave up")
     # 2411.00004 stays pending (say its channel is paused): it must survive retention until it is delivered.
     await store.ingest([make_paper(9)], _plan_all([]), T0 + timedelta(days=20))
     assert await _fts_rows(store, "attention") == 5
+    assert await _category_rows(store) == 8
 
     pruned = await store.prune_papers(T0 + timedelta(days=10), limit=2)
     assert pruned == 2  # a batch at a time
@@ -43,6 +51,7 @@ async def test_prune_removes_old_settled_papers_and_keeps_what_still_waits(store
     remaining = {p.id for p in await store.latest_papers(10)}
     assert remaining == {"2411.00004", "2411.00009"}
     assert await _fts_rows(store, "attention") == 2  # the full-text rows went with the papers
+    assert await _category_rows(store) == 2  # and so did their category-index rows
     assert await store.delivery_record(instant.id, "2411.00001") is None
     record = await store.delivery_record(instant.id, "2411.00004")
     assert record is not None and record.status is DeliveryStatus.PENDING

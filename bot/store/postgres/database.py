@@ -8,6 +8,7 @@ so the query code is shared.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Generator, Iterable, Mapping, Sequence
@@ -18,9 +19,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from bot.store import search_budget
+from bot.store.fts import FOLD_VERSION
 from bot.store.postgres.dialect import POSTGRES, PostgresDialect
 from bot.store.postgres.migrations import PG_MIGRATIONS
 from bot.store.postgres.session import Session
+from bot.store.search_budget import SearchTooCostly
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,7 @@ _RETURNS_ROWS = re.compile(r"^\s*(SELECT|WITH)\b|\bRETURNING\b", re.IGNORECASE)
 # Any constant, the same in every process: the key of the transaction-level lock migrations run under.
 _MIGRATION_LOCK = 0x70617065  # "pape"
 POOL_SIZE = 8
+_REINDEX_BATCH = 1000  # papers re-indexed per statement batch when the normalization changed
 
 
 @lru_cache(maxsize=1024)
@@ -137,6 +142,7 @@ class PgDatabase:
         self.url = url
         self.path = redact(url)
         self.coordination = session
+        self._search_lock = asyncio.Lock()  # one user search at a time holds a pooled connection
 
     @classmethod
     async def open(cls, url: str) -> PgDatabase:
@@ -146,6 +152,7 @@ class PgDatabase:
         try:
             async with pool.acquire() as conn:
                 await _migrate(conn)
+                await _refresh_search_index(conn)
             await session.open()
         except BaseException:
             await pool.close()
@@ -178,6 +185,36 @@ class PgDatabase:
         """The first row of a query that returns at most one."""
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
+
+    async def search_fetchall(
+        self, sql: str, params: Mapping[str, Any] | None = None, budget: float | None = None
+    ) -> list[asyncpg.Record]:
+        """All rows of a user's search, one search at a time, cancelled by the server after ``budget`` seconds
+        (default :data:`~bot.store.search_budget.SEARCH_TIME_BUDGET`): then :class:`SearchTooCostly`."""
+        budget = search_budget.SEARCH_TIME_BUDGET if budget is None else budget
+        query, names = translate(sql)
+        # statement_timeout 0 would mean "no limit": an exhausted budget is the smallest one instead.
+        timeout_ms = max(1, int(budget * 1000))
+        async with self._search_lock, self.pool.acquire() as conn, conn.transaction(readonly=True):
+            await conn.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
+            try:
+                return list(await conn.fetch(query, *_arguments(names, params)))
+            except asyncpg.QueryCanceledError as exc:
+                raise SearchTooCostly(f"the search ran past {budget:g} s") from exc
+
+
+async def _refresh_search_index(conn: asyncpg.Connection) -> None:
+    """Recompute every paper's vector and category rows when the text normalization they hold is not this
+    code's (the first start after migration 10, or a new stemmer or Unicode version)."""
+    async with conn.transaction():
+        held = await conn.fetchval("SELECT fold_version FROM search_state FOR UPDATE")  # one process rebuilds
+        if held == FOLD_VERSION:
+            return
+        log.info("building the search index (%s); this reads every stored paper once", FOLD_VERSION)
+        ids = [row["id"] for row in await conn.fetch("SELECT id FROM papers")]
+        for start in range(0, len(ids), _REINDEX_BATCH):
+            await POSTGRES.index_papers(PgConnection(conn), ids[start : start + _REINDEX_BATCH])
+        await conn.execute("UPDATE search_state SET fold_version = $1", FOLD_VERSION)
 
 
 async def _version(conn: asyncpg.Connection) -> int:

@@ -13,33 +13,47 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from bot.matching.document import normalize_category
 from bot.matching.nodes import Field, Node, Term
 from bot.matching.text import stem, stem_all, tokenize
 from bot.models import DeliveryKey, Paper
 from bot.store.dialect import Dialect
 from bot.store.fts import fts_expression
 from bot.store.paper_rows import PAPER_COLUMNS, paper_columns, paper_from_row
+from bot.store.schema import ts
 
 _WEIGHTS = {Field.TEXT: "ABD", Field.TITLE: "A", Field.ABSTRACT: "B", Field.AUTHOR: "C"}
 # ts_rank's weights for D, C, B, A: the proportions of SQLite's bm25 column weights (title 8, abstract 2,
 # authors 1, keywords 3).
 _RANK_WEIGHTS = "'{0.3, 0.1, 0.2, 0.8}'"
+# PostgreSQL refuses a lexeme over 2,046 bytes ("word is too long"), which would fail a whole listing: longer
+# tokens are kept to their first 500 characters (at most 2,000 bytes). No query term is that long (a query has
+# at most 300 characters), so the paper is still a candidate for every query that matches it.
+_LEXEME_CHARS = 500
+# It also refuses a whole vector over 1 MiB. A paper whose vector's literal would pass this many bytes (a hostile
+# listing: a real abstract's is a few KB) gets none (NULL); such papers are candidates for every query, and the
+# matcher decides. Internally a vector takes at most about 1.5 times its literal's bytes.
+_VECTOR_BYTES = 500_000
+# What a full-text condition on papers is on PostgreSQL: the tsquery's hits, and every paper too large to index.
+_HIT = "(fts @@ CAST(:expression AS tsquery) OR fts IS NULL)"
 
 
-def document_vector(paper: Paper) -> str:
-    """The paper's ``tsvector`` in its literal form: every token and stem, with the weights of its columns."""
+def document_vector(paper: Paper) -> str | None:
+    """The paper's ``tsvector`` in its literal form: every token and stem, with the weights of its columns; None
+    when it would be too large to store."""
     weights: dict[str, set[str]] = {}
     columns = (("A", (paper.title,)), ("B", (paper.abstract,)), ("C", paper.authors), ("D", paper.ai_keywords))
     for weight, texts in columns:
         for text in texts:
             tokens = tokenize(text)
             for lexeme in (*tokens, *stem_all(tokens)):
-                weights.setdefault(lexeme, set()).add(weight)
+                weights.setdefault(lexeme[:_LEXEME_CHARS], set()).add(weight)
     # Tokens are runs of letters and digits: nothing in them needs escaping inside the quotes.
-    return " ".join(
+    vector = " ".join(
         f"'{lexeme}':" + ",".join(f"{position}{weight}" for position, weight in enumerate(sorted(ws), 1))
         for lexeme, ws in weights.items()
     )
+    return vector if len(vector.encode()) <= _VECTOR_BYTES else None
 
 
 # Rows nobody sends, this process's, or those of a session that is gone (its process died: kill -9 included).
@@ -73,6 +87,7 @@ class PostgresDialect(Dialect):
     """PostgreSQL: a ``tsvector`` column kept by the store, JSON lists through ``jsonb_array_elements_text``."""
 
     name = "postgresql"
+    paper_key = "id"
 
     def ids(self, param: str) -> str:
         """A subquery yielding the ids in the JSON-array parameter ``param``."""
@@ -82,20 +97,28 @@ class PostgresDialect(Dialect):
         """The ``tsquery`` selecting a superset of ``root``'s matches; None when it cannot narrow it."""
         return tsquery(root)
 
-    def seen_since_sql(self) -> str:
-        """Papers first seen since ``:since`` matching the tsquery ``:expression``."""
-        return (
-            f"SELECT {PAPER_COLUMNS} FROM papers WHERE fts @@ CAST(:expression AS tsquery) AND first_seen_at >= :since "
-        )
+    def exact_fts_query(self, root: Node) -> str | None:
+        """None: the vector keeps no word order nor item boundaries, so hits are always re-checked."""
+        return None
+
+    def hits_sql(self, limited: bool) -> str:
+        """The ids of the papers first seen since ``:since`` matching the tsquery ``:expression`` (the newest
+        ``:limit`` when ``limited``)."""
+        hits = f"SELECT id FROM papers WHERE {_HIT} AND first_seen_at >= :since"
+        return hits + (" ORDER BY first_seen_at DESC, id DESC LIMIT :limit" if limited else "")
+
+    def category_prefix(self, number: int) -> str:
+        """``category`` starts with ``:c<number>`` (a range would follow the collation, not code points)."""
+        return f"starts_with(category, :c{number})"
 
     def search_sql(self, where: str) -> str:
         """The newest ``:window`` hits of ``:expression``, scored (lower is better), filtered by ``where``."""
         return f"""WITH recent AS (
-                SELECT id FROM papers WHERE fts @@ CAST(:expression AS tsquery)
+                SELECT id FROM papers WHERE {_HIT}
                 ORDER BY first_seen_at DESC, id DESC LIMIT :window
             )
             SELECT {paper_columns("p")},
-                -ts_rank({_RANK_WEIGHTS}, p.fts, CAST(:expression AS tsquery))::float8 AS score
+                COALESCE(-ts_rank({_RANK_WEIGHTS}, p.fts, CAST(:expression AS tsquery))::float8, 0) AS score
             FROM papers p WHERE p.id IN (SELECT id FROM recent){where}
             ORDER BY score, p.first_seen_at DESC, p.id LIMIT :limit"""
 
@@ -123,16 +146,26 @@ class PostgresDialect(Dialect):
             return {(row["subscription_id"], row["paper_id"]) for row in await cursor.fetchall()}
 
     async def index_papers(self, db: Any, ids: Sequence[str]) -> None:
-        """Recompute the vectors of papers just inserted or merged, from their stored (merged) fields."""
+        """Recompute the vectors and category rows of papers just inserted or merged, from their stored (merged)
+        fields."""
         if not ids:
             return
-        async with db.execute(
-            f"SELECT {PAPER_COLUMNS} FROM papers WHERE id IN ({self.ids('ids')})", {"ids": json.dumps(list(ids))}
-        ) as cursor:
+        listed = {"ids": json.dumps(list(ids))}
+        async with db.execute(f"SELECT {PAPER_COLUMNS} FROM papers WHERE id IN ({self.ids('ids')})", listed) as cursor:
             papers = [paper_from_row(row) for row in await cursor.fetchall()]
         await db.executemany(
             "UPDATE papers SET fts = CAST(:fts AS tsvector) WHERE id = :id",
             [{"fts": document_vector(paper), "id": paper.id} for paper in papers],
+        )
+        await db.execute(f"DELETE FROM paper_categories WHERE paper_id IN ({self.ids('ids')})", listed)
+        await db.executemany(
+            "INSERT INTO paper_categories (category, first_seen_at, paper_id) VALUES (:category, :seen, :id) "
+            "ON CONFLICT DO NOTHING",
+            [
+                {"category": category, "seen": ts(paper.first_seen_at), "id": paper.id}
+                for paper in papers
+                for category in {normalize_category(c) for c in paper.categories}
+            ],
         )
 
 

@@ -75,4 +75,23 @@ PG_MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER papers_seen AFTER INSERT ON papers FOR EACH ROW EXECUTE FUNCTION paperbot_paper_seen();
     CREATE INDEX deliveries_paper ON deliveries (paper_id, status);
     """,
+    # 10: search that agrees with matching. The vector is already the matcher's own tokens and stems; the category
+    # index and the normalization's version (the store rebuilds vectors and categories at start when it changes)
+    # are SQLite's tables; SQLite's FTS5 table and triggers have no PostgreSQL twin. Papers too large for a vector
+    # (NULL) are candidates for every full-text query: an index finds them.
+    """
+    CREATE TABLE paper_categories (
+        category TEXT NOT NULL,
+        first_seen_at TEXT NOT NULL,
+        paper_id TEXT NOT NULL,
+        PRIMARY KEY (category, first_seen_at, paper_id)
+    );
+    CREATE INDEX paper_categories_paper ON paper_categories (paper_id);
+    CREATE TABLE search_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        fold_version TEXT NOT NULL
+    );
+    INSERT INTO search_state (id, fold_version) VALUES (1, '');
+    CREATE INDEX papers_unindexed ON papers (first_seen_at) WHERE fts IS NULL;
+    """,
 )
