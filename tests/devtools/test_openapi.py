@@ -149,11 +149,11 @@ def test_sends_nothing():
 """
 
 
-def _run_suite(tmp_path: Path, spec_name: str) -> str:
+def _run_suite(tmp_path: Path, spec_name: str, *options: str) -> str:
     (tmp_path / "conftest.py").write_text(CONFTEST.format(name=spec_name))
     (tmp_path / "test_sample.py").write_text(textwrap.dedent(TEST_FILE))
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", str(tmp_path)],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *options, str(tmp_path)],
         cwd=tmp_path,
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
         capture_output=True,
@@ -163,15 +163,17 @@ def _run_suite(tmp_path: Path, spec_name: str) -> str:
     return done.stdout + done.stderr
 
 
-def test_a_violation_fails_the_test_that_caused_it(tmp_path: Path, spec: DiscordSpec) -> None:
-    out = _run_suite(tmp_path, SPEC_PATH.name)
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one process", "two xdist workers"])
+def test_a_violation_fails_the_test_that_caused_it(tmp_path: Path, spec: DiscordSpec, workers: list[str]) -> None:
+    out = _run_suite(tmp_path, SPEC_PATH.name, *workers)
     assert "2 passed, 1 error" in out, out  # the error: the first test's teardown
     assert "ERROR at teardown of test_sends_an_embed_title_too_long" in out
     assert "['embeds'][0]['title']" in out and "request body:" in out
     assert "requests checked against openapi.json" in out
 
 
-def test_without_the_specification_the_summary_says_so(tmp_path: Path) -> None:
-    out = _run_suite(tmp_path, "absent.json")
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one process", "two xdist workers"])
+def test_without_the_specification_the_summary_says_so(tmp_path: Path, workers: list[str]) -> None:
+    out = _run_suite(tmp_path, "absent.json", *workers)
     assert "2 passed" in out, out
     assert "Discord API specification NOT checked" in out and "absent.json not usable" in out
