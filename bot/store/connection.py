@@ -34,6 +34,9 @@ from bot.store.search_budget import SearchTooCostly
 log = logging.getLogger(__name__)
 
 _PROGRESS_STEPS = 2000  # SQLite virtual-machine steps between two looks at the clock
+# A statement stopped for time has done at least this much work: on a loaded machine a cheap search can take
+# longer than the budget (its thread waits for a core), and it is not "too broad" for that. ~20-50 ms of work here.
+_MIN_STEPS = 1_000_000
 
 
 class _Searcher:
@@ -43,14 +46,20 @@ class _Searcher:
         self.connection = connection
         self.lock = asyncio.Lock()
         self.deadline = math.inf  # read on the connection's thread by the progress handler
+        self.steps = 0  # of the running statement, counted on the connection's thread
 
     def expired(self) -> bool:
-        """Whether the running statement is past its deadline (a true answer interrupts it)."""
-        return time.monotonic() > self.deadline
+        """Whether the running statement is past its deadline, having done real work, or was cancelled (a true
+        answer interrupts it)."""
+        self.steps += _PROGRESS_STEPS
+        if self.deadline == 0.0:
+            return True
+        return self.steps >= _MIN_STEPS and time.monotonic() > self.deadline
 
     async def fetchall(self, sql: str, params: Mapping[str, Any], budget: float) -> list[aiosqlite.Row]:
         """All rows of one statement, interrupted (SearchTooCostly) after ``budget`` seconds."""
         async with self.lock:  # the deadline belongs to the one statement running
+            self.steps = 0
             self.deadline = time.monotonic() + budget
             try:
                 rows = list(await self.connection.execute_fetchall(sql, params))

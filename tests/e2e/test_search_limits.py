@@ -112,6 +112,7 @@ async def _slow_database(world: World, monkeypatch) -> AsyncIterator[None]:
 async def test_a_search_past_its_time_budget_is_stopped_with_a_clear_message(world: World, items, monkeypatch):
     world.hf.publish(today(), items[:30])
     monkeypatch.setattr(connection, "_PROGRESS_STEPS", 1)  # SQLite: look at the clock on every step
+    monkeypatch.setattr(connection, "_MIN_STEPS", 0)  # and stop even a cheap statement past its budget
     await world.start_bot()
     await world.polls_completed(1)
     async with _slow_database(world, monkeypatch):
