@@ -8,6 +8,7 @@ SQLite one; :mod:`bot.store.postgres.dialect` is the PostgreSQL one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,14 @@ class Dialect:
     def ids(self, param: str) -> str:
         """A subquery yielding the ids in the JSON-array parameter ``param`` (one parameter for any count)."""
         return f"SELECT value FROM json_each(:{param})"
+
+    def int_ids(self, param: str) -> str:
+        """A subquery yielding the integers in the parameter ``param`` (made by :meth:`int_list`)."""
+        return self.ids(param)
+
+    def int_list(self, values: Sequence[int]) -> object:
+        """Integers as the one parameter :meth:`int_ids` reads: a JSON array here."""
+        return json.dumps(list(values))
 
     def fts_query(self, root: Node) -> str | None:
         """The full-text query selecting a superset of ``root``'s matches; None when it cannot narrow it."""

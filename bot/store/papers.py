@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -11,15 +11,20 @@ from bot.matching.nodes import Node
 from bot.models import CURATED_SOURCES, DeliveryKey, IngestResult, Paper
 from bot.store.connection import AnyDatabase, Connection
 from bot.store.dialect import dialect_of
-from bot.store.outbox import queue_deliveries
+from bot.store.outbox import queue_deliveries, queue_matches
 from bot.store.paper_rows import PAPER_COLUMNS, PAPER_FIELDS, paper_from_row, paper_params
 from bot.store.schema import ts
 
 SEARCH_WINDOW = 500  # full-text hits ranked per search (the newest ones)
 
-Planner = Callable[[Sequence[Paper], Sequence[Paper]], Iterable[DeliveryKey]]
+PaperMatches = tuple[str, Sequence[int]]
+"""A paper's id and (some of) the subscriptions it goes to: one chunk of a streamed plan."""
+
+Planner = Callable[[Sequence[Paper], Sequence[Paper]], Iterable[DeliveryKey] | AsyncIterable[PaperMatches]]
 """Given (newly seen papers, recently seen papers whose metadata was just updated), the (subscription,
-paper) pairs that should be delivered. Pairs already in the outbox are ignored, so re-planning is safe."""
+paper) pairs that should be delivered: all at once, or streamed as chunks of one paper's subscriptions (a big
+listing at many subscriptions plans millions of pairs). Pairs already in the outbox are ignored, so re-planning
+is safe."""
 
 _INSERT_PAPER = (
     f"INSERT INTO papers ({PAPER_COLUMNS}, updated_at) "
@@ -68,8 +73,9 @@ class PaperQueries:
         and get their metadata merged (upvotes only grow; missing fields are filled in). Those first seen
         at or after ``recheck_since`` are passed to ``plan`` as "updated", with their merged metadata, so
         upvote thresholds can be re-checked. ``plan`` runs inside the transaction: a crash can never store
-        a paper without its deliveries. With ``max_new``, only the first ``max_new`` unseen papers (in the
-        given order) are stored; the rest are left unseen and counted as ``deferred``.
+        a paper without its deliveries; a streamed plan is queued chunk by chunk as it comes. With ``max_new``,
+        only the first ``max_new`` unseen papers (in the given order) are stored; the rest are left unseen and
+        counted as ``deferred``.
         """
         unique = list({p.id: p for p in papers}.values())
         async with self._db.transaction() as db:
@@ -86,8 +92,13 @@ class PaperQueries:
             if recheck_since is not None and merged:
                 recheck = await _papers_by_id(db, [p.id for p in merged], first_seen_since=recheck_since)
             new = tuple(p for p in inserted if not p.is_new_version)
-            keys = list(plan(new, recheck)) if new or recheck else []
-            queued = await queue_deliveries(db, keys, now)
+            planned = plan(new, recheck) if new or recheck else ()
+            if isinstance(planned, AsyncIterable):
+                queued = 0
+                async for paper_id, sub_ids in planned:
+                    queued += await queue_matches(db, paper_id, sub_ids, now)
+            else:
+                queued = await queue_deliveries(db, list(planned), now)
             await dialect_of(db).index_papers(db, [p.id for p in unique])
         return IngestResult(new_papers=new, updated=len(merged), queued=queued, deferred=len(deferred))
 

@@ -78,6 +78,14 @@ class PostgresDialect(Dialect):
         """A subquery yielding the ids in the JSON-array parameter ``param``."""
         return f"SELECT jsonb_array_elements_text(CAST(:{param} AS jsonb))"
 
+    def int_ids(self, param: str) -> str:
+        """A subquery yielding the integers of the array parameter ``param``."""
+        return f"SELECT unnest(CAST(:{param} AS bigint[]))"
+
+    def int_list(self, values: Sequence[int]) -> object:
+        """Integers as a PostgreSQL array parameter (asyncpg sends a list as one, in binary)."""
+        return list(values)
+
     def fts_query(self, root: Node) -> str | None:
         """The ``tsquery`` selecting a superset of ``root``'s matches; None when it cannot narrow it."""
         return tsquery(root)

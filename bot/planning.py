@@ -1,0 +1,255 @@
+"""Which subscriptions get which papers: the subscription index, kept up to date, and delivery planning.
+
+Matching a 2,500-paper day against 100,000 subscriptions, expanding the matches into (subscription, paper) pairs
+and parsing every stored query at start are CPU work of seconds. It runs in a worker thread, a slice of papers
+(or a page of subscriptions) per call, so the event loop keeps answering commands and the gateway. While a thread
+uses the index nothing else may change it: :meth:`DeliveryPlanner.reading` covers the thread's work, changes that
+can fail (adding a query: the index may have no room) wait in :meth:`DeliveryPlanner.changing`, and removals —
+which cannot fail, and come from code that cannot wait — are held until the thread is done.
+
+A poll's deliveries are streamed: :meth:`DeliveryPlanner.listing` matches the papers the store finds new a slice
+at a time and hands the store each paper's subscription ids in chunks of at most :data:`QUEUE_CHUNK`, so no list
+of every pair (16 million at 100,000 subscriptions) is ever built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from bot.matching import Query
+from bot.matching.index import SubscriptionIndex
+from bot.models import DeliveryKey, Mode, Paper, Subscription
+from bot.relevance.planning import RecommendPlan, RecommendSub
+from bot.store import PaperMatches, Planner
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# New papers matched per worker-thread call: one call over a whole day would hold the interpreter lock (NumPy's
+# long calls do not let go of it) and so the event loop for as long as a single call runs.
+PLAN_SLICE = 100
+QUEUE_CHUNK = 20_000  # subscription ids of one paper handed to the store per statement
+
+
+@dataclass(slots=True)
+class _Slice:
+    """Some papers' matches: each paper's span of ``plain`` (subscriptions that take every match), and the
+    threshold and gated recommend-mode subscriptions each matched, which planning decides one by one."""
+
+    spans: dict[str, tuple[int, int]]
+    plain: npt.NDArray[np.int64]
+    thresholds: dict[str, list[int]] = field(default_factory=dict)
+    recommend: dict[str, list[int]] = field(default_factory=dict)
+
+
+class DeliveryPlanner:
+    """The subscription index with what planning needs beyond it, and the planning itself."""
+
+    def __init__(self) -> None:
+        self.index = SubscriptionIndex()
+        # What planning needs beyond the index, kept only for the few subscriptions with a min_upvotes
+        # threshold: (min_upvotes, created_at). Holding every Subscription would cost ~1 KB each.
+        self.thresholds: dict[int, tuple[int, datetime]] = {}
+        self.recommend: dict[int, RecommendSub] = {}  # recommend-mode subscriptions (see bot.relevance.planning)
+        self._readers = 0  # holders of reading(): work in a worker thread uses the index
+        self._writers = 0  # holders of changing()
+        self._turn = asyncio.Condition()
+        self._held: list[int] = []  # removals waiting for the readers to finish
+        self._removed: list[set[int]] = []  # per plan being streamed: subscriptions removed since it started
+
+    # -- who may use the index --------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[None]:
+        """Hold the index for work in worker threads (and for a plan being streamed): changes wait."""
+        async with self._turn:
+            await self._turn.wait_for(lambda: not self._writers)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            self._readers -= 1
+            if not self._readers:
+                held, self._held = self._held, []
+                for sub_id in held:
+                    self._discard(sub_id)
+            async with self._turn:
+                self._turn.notify_all()
+
+    @asynccontextmanager
+    async def changing(self) -> AsyncIterator[None]:
+        """Hold the index for changes made on the event loop (they wait for any worker thread to finish)."""
+        async with self._turn:
+            await self._turn.wait_for(lambda: not self._readers)
+            self._writers += 1
+        try:
+            yield
+        finally:
+            self._writers -= 1
+            async with self._turn:
+                self._turn.notify_all()
+
+    async def off_loop(self, work: Callable[..., T], *args: Any) -> T:
+        """Run ``work`` in a worker thread (inside :meth:`reading`). Cancelled, it still waits for the thread, which
+        cannot be stopped, so the index is never changed under it."""
+        future = asyncio.get_running_loop().run_in_executor(None, partial(work, *args))
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            with suppress(Exception):
+                await future
+            raise
+
+    # -- changes ----------------------------------------------------------------------------------------
+
+    def add(self, sub: Subscription, query: Query | None) -> None:
+        """Index a subscription (inside :meth:`changing`, or from a thread inside :meth:`reading` at start);
+        OverflowError, the index unchanged, when its words do not fit."""
+        if query is not None:
+            self.index.add(sub.id, query)
+        if sub.mode is Mode.RECOMMEND:
+            self.recommend[sub.id] = RecommendSub.of(sub)
+        if sub.min_upvotes > 0 and sub.mode is Mode.MATCH:  # recommend mode applies its own (RecommendSub)
+            self.thresholds[sub.id] = (sub.min_upvotes, sub.created_at)
+        else:
+            self.thresholds.pop(sub.id, None)
+
+    def remove(self, subscription_id: int) -> None:
+        """Take a subscription out of the index: at once, or when the worker threads using it are done. Plans
+        being streamed leave it out from now on."""
+        for removed in self._removed:
+            removed.add(subscription_id)
+        if self._readers:
+            self._held.append(subscription_id)
+        else:
+            self._discard(subscription_id)
+
+    def _discard(self, subscription_id: int) -> None:
+        if subscription_id in self.index:
+            self.index.remove(subscription_id)
+        self.thresholds.pop(subscription_id, None)
+        self.recommend.pop(subscription_id, None)
+
+    # -- planning ---------------------------------------------------------------------------------------
+
+    def plan(
+        self, new: Sequence[Paper], recheck: Sequence[Paper] = (), recommend: RecommendPlan | None = None
+    ) -> list[DeliveryKey]:
+        """(subscription, paper) pairs to deliver, all at once on the calling thread (small batches and tests;
+        polls stream theirs through :meth:`listing`).
+
+        ``new`` papers go to every matching subscription whose ``min_upvotes`` they reach. ``recheck``
+        papers (seen recently, metadata just updated) go only to threshold subscriptions they now reach
+        and that existed when the paper was first seen. Recommend-mode subscriptions get what ``recommend`` picks
+        among the new papers their query (if any) lets through. The outbox ignores pairs it already holds.
+        """
+        part = self._match_slice(new)
+        keys = [
+            (sub_id, paper.id)
+            for paper in new
+            for sub_id in part.plain[slice(*part.spans[paper.id])].tolist() + self._reached(part, paper)
+        ]
+        rechecked = [self._match_slice(recheck)] if recheck and self.thresholds else []
+        return keys + self._special(new, [part, *rechecked], recheck, recommend, set())
+
+    def listing(self, recommend: RecommendPlan | None) -> Planner:
+        """A planner for :meth:`bot.store.Store.ingest` (call it inside :meth:`reading`): it streams the new
+        papers' matches, paper by paper in chunks, matched a slice at a time in a worker thread."""
+        return lambda new, recheck: self._stream(new, recheck, recommend)
+
+    async def _stream(
+        self, new: Sequence[Paper], recheck: Sequence[Paper], recommend: RecommendPlan | None
+    ) -> AsyncIterator[PaperMatches]:
+        removed: set[int] = set()
+        self._removed.append(removed)
+        try:
+            parts = []
+            for start in range(0, len(new), PLAN_SLICE):
+                papers = new[start : start + PLAN_SLICE]
+                part = await self.off_loop(self._match_slice, papers)
+                for paper in papers:
+                    for chunk in await self.off_loop(self._chunks, part, paper, removed):
+                        yield paper.id, chunk
+                part.plain = part.plain[:0]  # done with: only the few special matches are kept
+                parts.append(part)
+            for start in range(0, len(recheck) if self.thresholds else 0, PLAN_SLICE):
+                part = await self.off_loop(self._match_slice, recheck[start : start + PLAN_SLICE])
+                part.plain = part.plain[:0]  # only threshold subscriptions take a re-checked paper
+                parts.append(part)
+            special = self._special(new, parts, recheck, recommend, removed)
+            for paper_id in dict.fromkeys(paper_id for _, paper_id in special):
+                yield paper_id, [sub_id for sub_id, p in special if p == paper_id]
+        finally:
+            self._removed.remove(removed)
+
+    def _chunks(self, part: _Slice, paper: Paper, removed: set[int]) -> list[list[int]]:
+        """A new paper's subscriptions in chunks (in the worker thread: converting a million ids takes a while)."""
+        ids = part.plain[slice(*part.spans[paper.id])]
+        if removed:
+            ids = ids[~np.isin(ids, np.fromiter(removed, np.int64, len(removed)))]
+        chunks = [ids[start : start + QUEUE_CHUNK].tolist() for start in range(0, len(ids), QUEUE_CHUNK)]
+        reached = [sub_id for sub_id in self._reached(part, paper) if sub_id not in removed]
+        return [*chunks, reached] if reached else chunks
+
+    def _reached(self, part: _Slice, paper: Paper) -> list[int]:
+        """The threshold subscriptions a new paper matched and whose ``min_upvotes`` it reaches."""
+        thresholds = self.thresholds
+        return [s for s in part.thresholds.get(paper.id, ()) if s in thresholds and paper.upvotes >= thresholds[s][0]]
+
+    def _special(
+        self,
+        new: Sequence[Paper],
+        parts: Sequence[_Slice],
+        recheck: Sequence[Paper],
+        recommend: RecommendPlan | None,
+        removed: set[int],
+    ) -> list[DeliveryKey]:
+        """Threshold re-checks of ``recheck`` papers and recommend mode's picks among the ``new`` ones."""
+        thresholds, recommending = self.thresholds, self.recommend
+        matched_thresholds = {k: v for part in parts for k, v in part.thresholds.items()}
+        keys: list[DeliveryKey] = []
+        for paper in recheck:
+            for sub_id in matched_thresholds.get(paper.id, ()):
+                threshold = thresholds.get(sub_id)
+                if (
+                    threshold is not None
+                    and sub_id not in removed
+                    and threshold[0] <= paper.upvotes
+                    and paper.first_seen_at is not None
+                    and paper.first_seen_at >= threshold[1]
+                ):
+                    keys.append((sub_id, paper.id))
+        if recommend is not None:
+            candidates = [(p, sub_id) for sub_id, s in recommending.items() if not s.gated for p in new]
+            gated = {k: v for part in parts for k, v in part.recommend.items()}
+            candidates += [(p, sub_id) for p in new for sub_id in gated.get(p.id, ()) if sub_id in recommending]
+            live = {sub_id: s for sub_id, s in recommending.items() if sub_id not in removed}
+            keys.extend(recommend.pick([c for c in candidates if c[1] in live], live))
+        return keys
+
+    def _match_slice(self, papers: Sequence[Paper]) -> _Slice:
+        """Match some papers; each one's plain subscriptions in id order (NumPy), the special ones in lists."""
+        positions, sub_ids = self.index.match_papers(papers).pairs()
+        order = np.lexsort((sub_ids, positions))
+        positions, sub_ids = positions[order], sub_ids[order]
+        special_ids = sorted(self.thresholds.keys() | self.recommend.keys())
+        part = _Slice({}, sub_ids)
+        if special_ids:
+            special = np.isin(sub_ids, np.array(special_ids, dtype=np.int64))
+            for position, sub_id in zip(positions[special].tolist(), sub_ids[special].tolist(), strict=True):
+                into = part.recommend if sub_id in self.recommend else part.thresholds
+                into.setdefault(papers[position].id, []).append(sub_id)
+            positions, part.plain = positions[~special], sub_ids[~special]
+        bounds = np.searchsorted(positions, np.arange(len(papers) + 1)).tolist()
+        part.spans = {paper.id: (bounds[i], bounds[i + 1]) for i, paper in enumerate(papers)}
+        return part
