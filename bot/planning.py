@@ -30,7 +30,7 @@ from bot.matching import Query
 from bot.matching.index import SubscriptionIndex
 from bot.models import DeliveryKey, Mode, Paper, Subscription
 from bot.relevance.planning import RecommendPlan, RecommendSub
-from bot.store import PaperMatches, Planner
+from bot.store import PaperMatches
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -162,7 +162,9 @@ class DeliveryPlanner:
         rechecked = [self._match_slice(recheck)] if recheck and self.thresholds else []
         return keys + self._special(new, [part, *rechecked], recheck, recommend, set())
 
-    def listing(self, recommend: RecommendPlan | None) -> Planner:
+    def listing(
+        self, recommend: RecommendPlan | None
+    ) -> Callable[[Sequence[Paper], Sequence[Paper]], AsyncIterator[PaperMatches]]:
         """A planner for :meth:`bot.store.Store.ingest` (call it inside :meth:`reading`): it streams the new
         papers' matches, paper by paper in chunks, matched a slice at a time in a worker thread."""
         return lambda new, recheck: self._stream(new, recheck, recommend)
