@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -61,41 +61,36 @@ class DeliveryPlanner:
         # threshold: (min_upvotes, created_at). Holding every Subscription would cost ~1 KB each.
         self.thresholds: dict[int, tuple[int, datetime]] = {}
         self.recommend: dict[int, RecommendSub] = {}  # recommend-mode subscriptions (see bot.relevance.planning)
-        self._readers = 0  # holders of reading(): work in a worker thread uses the index
-        self._writers = 0  # holders of changing()
+        self._holders = [0, 0]  # of reading() (work in worker threads uses the index), of changing()
         self._turn = asyncio.Condition()
         self._held: list[int] = []  # removals waiting for the readers to finish
         self._removed: list[set[int]] = []  # per plan being streamed: subscriptions removed since it started
 
     # -- who may use the index --------------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[None]:
+    def reading(self) -> AbstractAsyncContextManager[None]:
         """Hold the index for work in worker threads (and for a plan being streamed): changes wait."""
+        return self._holding(writer=False)
+
+    def changing(self) -> AbstractAsyncContextManager[None]:
+        """Hold the index for changes made on the event loop (they wait for any worker thread to finish)."""
+        return self._holding(writer=True)
+
+    @asynccontextmanager
+    async def _holding(self, writer: bool) -> AsyncIterator[None]:
+        """Readers share the index with each other, writers with each other (their changes are made on the loop,
+        one at a time), never readers with writers."""
         async with self._turn:
-            await self._turn.wait_for(lambda: not self._writers)
-            self._readers += 1
+            await self._turn.wait_for(lambda: not self._holders[not writer])
+            self._holders[writer] += 1
         try:
             yield
         finally:
-            self._readers -= 1
-            if not self._readers:
+            self._holders[writer] -= 1
+            if not self._holders[False]:
                 held, self._held = self._held, []
                 for sub_id in held:
                     self._discard(sub_id)
-            async with self._turn:
-                self._turn.notify_all()
-
-    @asynccontextmanager
-    async def changing(self) -> AsyncIterator[None]:
-        """Hold the index for changes made on the event loop (they wait for any worker thread to finish)."""
-        async with self._turn:
-            await self._turn.wait_for(lambda: not self._readers)
-            self._writers += 1
-        try:
-            yield
-        finally:
-            self._writers -= 1
             async with self._turn:
                 self._turn.notify_all()
 
@@ -129,7 +124,7 @@ class DeliveryPlanner:
         being streamed leave it out from now on."""
         for removed in self._removed:
             removed.add(subscription_id)
-        if self._readers:
+        if self._holders[False]:
             self._held.append(subscription_id)
         else:
             self._discard(subscription_id)
