@@ -8,8 +8,8 @@ can fail (adding a query: the index may have no room) wait in :meth:`DeliveryPla
 which cannot fail, and come from code that cannot wait — are held until the thread is done.
 
 A poll's deliveries are streamed: :meth:`DeliveryPlanner.listing` matches the papers the store finds new a slice
-at a time and hands the store each paper's subscription ids in chunks of at most :data:`QUEUE_CHUNK`, so no list
-of every pair (16 million at 100,000 subscriptions) is ever built.
+at a time and hands the store their (subscription, paper) pairs in chunks of at most :data:`QUEUE_CHUNK`, each
+slice's in subscription order, so no list of every pair (16 million at 100,000 subscriptions) is ever built.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from bot.matching import Query
 from bot.matching.index import SubscriptionIndex
 from bot.models import DeliveryKey, Mode, Paper, Subscription
 from bot.relevance.planning import RecommendPlan, RecommendSub
-from bot.store import PaperMatches
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,11 +42,13 @@ QUEUE_CHUNK = 20_000  # subscription ids of one paper handed to the store per st
 
 @dataclass(slots=True)
 class _Slice:
-    """Some papers' matches: each paper's span of ``plain`` (subscriptions that take every match), and the
-    threshold and gated recommend-mode subscriptions each matched, which planning decides one by one."""
+    """Some papers' matches: the (subscription, paper position) pairs of subscriptions that take every match, in
+    subscription order, and the threshold and gated recommend-mode subscriptions each paper matched, which
+    planning decides one by one."""
 
-    spans: dict[str, tuple[int, int]]
-    plain: npt.NDArray[np.int64]
+    paper_ids: list[str]
+    subs: npt.NDArray[np.int64]
+    positions: npt.NDArray[np.int32]
     thresholds: dict[str, list[int]] = field(default_factory=dict)
     recommend: dict[str, list[int]] = field(default_factory=dict)
 
@@ -149,24 +150,23 @@ class DeliveryPlanner:
         among the new papers their query (if any) lets through. The outbox ignores pairs it already holds.
         """
         part = self._match_slice(new)
-        keys = [
-            (sub_id, paper.id)
-            for paper in new
-            for sub_id in part.plain[slice(*part.spans[paper.id])].tolist() + self._reached(part, paper)
-        ]
+        keys = self._chunk(part, 0, len(part.subs), set())
+        keys += [(sub_id, paper.id) for paper in new for sub_id in self._reached(part, paper)]
+        order = {paper.id: position for position, paper in enumerate(new)}
+        keys.sort(key=lambda key: (order[key[1]], key[0]))
         rechecked = [self._match_slice(recheck)] if recheck and self.thresholds else []
         return keys + self._special(new, [part, *rechecked], recheck, recommend, set())
 
     def listing(
         self, recommend: RecommendPlan | None
-    ) -> Callable[[Sequence[Paper], Sequence[Paper]], AsyncIterator[PaperMatches]]:
+    ) -> Callable[[Sequence[Paper], Sequence[Paper]], AsyncIterator[list[DeliveryKey]]]:
         """A planner for :meth:`bot.store.Store.ingest` (call it inside :meth:`reading`): it streams the new
-        papers' matches, paper by paper in chunks, matched a slice at a time in a worker thread."""
+        papers' pairs in chunks, matched a slice at a time in a worker thread."""
         return lambda new, recheck: self._stream(new, recheck, recommend)
 
     async def _stream(
         self, new: Sequence[Paper], recheck: Sequence[Paper], recommend: RecommendPlan | None
-    ) -> AsyncIterator[PaperMatches]:
+    ) -> AsyncIterator[list[DeliveryKey]]:
         removed: set[int] = set()
         self._removed.append(removed)
         try:
@@ -174,29 +174,31 @@ class DeliveryPlanner:
             for start in range(0, len(new), PLAN_SLICE):
                 papers = new[start : start + PLAN_SLICE]
                 part = await self.off_loop(self._match_slice, papers)
-                for paper in papers:
-                    for chunk in await self.off_loop(self._chunks, part, paper, removed):
-                        yield paper.id, chunk
-                part.plain = part.plain[:0]  # done with: only the few special matches are kept
+                for first in range(0, len(part.subs), QUEUE_CHUNK):
+                    yield await self.off_loop(self._chunk, part, first, first + QUEUE_CHUNK, removed)
+                reached = [(s, p.id) for p in papers for s in self._reached(part, p) if s not in removed]
+                if reached:
+                    yield reached
+                part.subs, part.positions = part.subs[:0], part.positions[:0]  # only the few special ones are kept
                 parts.append(part)
             for start in range(0, len(recheck) if self.thresholds else 0, PLAN_SLICE):
                 part = await self.off_loop(self._match_slice, recheck[start : start + PLAN_SLICE])
-                part.plain = part.plain[:0]  # only threshold subscriptions take a re-checked paper
+                part.subs, part.positions = part.subs[:0], part.positions[:0]  # only thresholds take a recheck
                 parts.append(part)
             special = self._special(new, parts, recheck, recommend, removed)
-            for paper_id in dict.fromkeys(paper_id for _, paper_id in special):
-                yield paper_id, [sub_id for sub_id, p in special if p == paper_id]
+            if special:
+                yield special
         finally:
             self._removed.remove(removed)
 
-    def _chunks(self, part: _Slice, paper: Paper, removed: set[int]) -> list[list[int]]:
-        """A new paper's subscriptions in chunks (in the worker thread: converting a million ids takes a while)."""
-        ids = part.plain[slice(*part.spans[paper.id])]
+    def _chunk(self, part: _Slice, start: int, end: int, removed: set[int]) -> list[DeliveryKey]:
+        """Some of a slice's plain pairs, in subscription order (in the worker thread: a million take a while)."""
+        subs, positions = part.subs[start:end], part.positions[start:end]
         if removed:
-            ids = ids[~np.isin(ids, np.fromiter(removed, np.int64, len(removed)))]
-        chunks = [ids[start : start + QUEUE_CHUNK].tolist() for start in range(0, len(ids), QUEUE_CHUNK)]
-        reached = [sub_id for sub_id in self._reached(part, paper) if sub_id not in removed]
-        return [*chunks, reached] if reached else chunks
+            kept = ~np.isin(subs, np.fromiter(removed, np.int64, len(removed)))
+            subs, positions = subs[kept], positions[kept]
+        paper_ids = part.paper_ids
+        return [(sub_id, paper_ids[p]) for sub_id, p in zip(subs.tolist(), positions.tolist(), strict=True)]
 
     def _reached(self, part: _Slice, paper: Paper) -> list[int]:
         """The threshold subscriptions a new paper matched and whose ``min_upvotes`` it reaches."""
@@ -235,18 +237,17 @@ class DeliveryPlanner:
         return keys
 
     def _match_slice(self, papers: Sequence[Paper]) -> _Slice:
-        """Match some papers; each one's plain subscriptions in id order (NumPy), the special ones in lists."""
+        """Match some papers. The plain pairs are kept in subscription order: the outbox's indexes lead with the
+        subscription or its target, and rows written in that order land together (twice as fast as by paper)."""
         positions, sub_ids = self.index.match_papers(papers).pairs()
-        order = np.lexsort((sub_ids, positions))
-        positions, sub_ids = positions[order], sub_ids[order]
         special_ids = sorted(self.thresholds.keys() | self.recommend.keys())
-        part = _Slice({}, sub_ids)
+        part = _Slice([paper.id for paper in papers], sub_ids, positions)
         if special_ids:
             special = np.isin(sub_ids, np.array(special_ids, dtype=np.int64))
             for position, sub_id in zip(positions[special].tolist(), sub_ids[special].tolist(), strict=True):
                 into = part.recommend if sub_id in self.recommend else part.thresholds
                 into.setdefault(papers[position].id, []).append(sub_id)
-            positions, part.plain = positions[~special], sub_ids[~special]
-        bounds = np.searchsorted(positions, np.arange(len(papers) + 1)).tolist()
-        part.spans = {paper.id: (bounds[i], bounds[i + 1]) for i, paper in enumerate(papers)}
+            sub_ids, positions = sub_ids[~special], positions[~special]
+        order = np.lexsort((positions, sub_ids))
+        part.subs, part.positions = sub_ids[order], positions[order]
         return part

@@ -1,6 +1,6 @@
 """Planning off the event loop (issue 11 §3, issue 14 §4): matching runs in worker threads, a slice of papers per
-call, and its result is streamed paper by paper in bounded chunks; changes to the index asked for meanwhile wait
-for the threads, and a subscription removed while a plan streams gets nothing more from it."""
+call, and its pairs are streamed in bounded chunks, each slice's in subscription order; changes to the index asked
+for meanwhile wait for the threads, and a subscription removed while a plan streams gets nothing more from it."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ async def test_a_listing_is_matched_in_worker_threads_a_slice_at_a_time_and_stre
     store, monkeypatch
 ):
     monkeypatch.setattr(planning, "PLAN_SLICE", 4)
-    monkeypatch.setattr(planning, "QUEUE_CHUNK", 2)
+    monkeypatch.setattr(planning, "QUEUE_CHUNK", 3)
     engine, ids = await _engine_with(store, 5)
     index = engine.index
     calls: list[tuple[int, bool]] = []  # (papers matched, on the event loop's thread?)
@@ -47,10 +47,13 @@ async def test_a_listing_is_matched_in_worker_threads_a_slice_at_a_time_and_stre
     async with engine.planner.reading():
         chunks = [chunk async for chunk in engine.planner.listing(None)(papers, ())]
     assert calls == [(4, False), (4, False), (2, False)]
-    assert chunks == [(p.id, part) for p in papers for part in (ids[0:2], ids[2:4], ids[4:5])]
+    slices = [papers[0:4], papers[4:8], papers[8:10]]
+    pairs = [[(sub_id, p.id) for sub_id in ids for p in part] for part in slices]  # by subscription, then paper
+    assert chunks == [pairs[n][start : start + 3] for n in range(3) for start in range(0, len(pairs[n]), 3)]
 
 
-async def test_changes_wait_for_the_threads_and_a_subscription_removed_while_streaming_gets_no_more(store):
+async def test_changes_wait_for_the_threads_and_a_subscription_removed_while_streaming_gets_no_more(store, monkeypatch):
+    monkeypatch.setattr(planning, "PLAN_SLICE", 1)  # a chunk per paper
     engine, (kept, removed) = await _engine_with(store, 2)
     papers = [make_paper(n, title=f"Attention study {n}") for n in range(1, 4)]
     async with engine.planner.reading():
@@ -66,8 +69,8 @@ async def test_changes_wait_for_the_threads_and_a_subscription_removed_while_str
         rest = [chunk async for chunk in stream]
     added, _ = await adding
     assert removed not in engine.index and added.id in engine.index
-    assert first == (papers[0].id, [kept, removed])
-    assert rest == [(papers[1].id, [kept]), (papers[2].id, [kept])]
+    assert first == [(kept, papers[0].id), (removed, papers[0].id)]
+    assert rest == [[(kept, papers[1].id)], [(kept, papers[2].id)]]
 
 
 async def test_a_poll_queues_what_the_streamed_plan_gives_exactly_once(store):

@@ -27,13 +27,16 @@ class Dialect:
         """A subquery yielding the ids in the JSON-array parameter ``param`` (one parameter for any count)."""
         return f"SELECT value FROM json_each(:{param})"
 
-    def int_ids(self, param: str) -> str:
-        """A subquery yielding the integers in the parameter ``param`` (made by :meth:`int_list`)."""
-        return self.ids(param)
+    def keys(self, param: str) -> str:
+        """A subquery yielding the rows ``(subscription_id, paper_id)`` of the keys given by :meth:`key_params`."""
+        return (
+            f"SELECT json_extract(value, '$[0]') AS subscription_id, json_extract(value, '$[1]') AS paper_id "
+            f"FROM json_each(:{param})"
+        )
 
-    def int_list(self, values: Sequence[int]) -> object:
-        """Integers as the one parameter :meth:`int_ids` reads: a JSON array here."""
-        return json.dumps(list(values))
+    def key_params(self, param: str, keys: Sequence[DeliveryKey]) -> dict[str, object]:
+        """(subscription, paper) keys as the parameters :meth:`keys` reads: one JSON array of pairs here."""
+        return {param: json.dumps(keys)}
 
     def fts_query(self, root: Node) -> str | None:
         """The full-text query selecting a superset of ``root``'s matches; None when it cannot narrow it."""

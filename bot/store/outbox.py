@@ -43,45 +43,30 @@ _TARGET_KIND_OF_KIND = (
 )
 
 
-# Deliveries rows are written a chunk of one paper's subscriptions per statement: one INSERT … SELECT reading the
-# ids from a single list parameter is ~3 times faster than a statement per row, and a bounded chunk keeps each
-# statement (and the loop's share of building it) short.
+# Deliveries are written a chunk of keys per statement: one INSERT … SELECT reading the keys from a single list
+# parameter is several times faster than a statement per row, and a bounded chunk keeps each statement (and the
+# loop's share of building it) short.
 QUEUE_CHUNK = 20_000
 
 
 async def queue_deliveries(db: Connection, keys: Sequence[DeliveryKey], now: datetime, hold: bool = True) -> int:
-    """Insert deliveries; an existing (subscription, paper) row is left untouched (at most once, ever).
+    """Insert deliveries; an existing (subscription, paper) row is left untouched (at most once, ever), and keys
+    of subscriptions that no longer exist are skipped.
 
     A digest subscription's rows are ``held`` for its digest unless ``hold`` is False (backfill goes out now).
     """
-    by_paper: dict[str, list[int]] = {}
-    for sub_id, paper_id in keys:
-        by_paper.setdefault(paper_id, []).append(sub_id)
-    return sum([await queue_matches(db, paper_id, sub_ids, now, hold) for paper_id, sub_ids in by_paper.items()])
-
-
-async def queue_matches(
-    db: Connection, paper_id: str, subscription_ids: Sequence[int], now: datetime, hold: bool = True
-) -> int:
-    """Insert one paper's deliveries to ``subscription_ids`` (see :func:`queue_deliveries`), in bounded chunks;
-    ids of subscriptions that no longer exist are skipped."""
     dialect = dialect_of(db)
     before = db.total_changes
-    for start in range(0, len(subscription_ids), QUEUE_CHUNK):
+    for start in range(0, len(keys), QUEUE_CHUNK):
         await db.execute(
             f"""INSERT INTO deliveries
                    (subscription_id, paper_id, target_kind, target_id, status, created_at, next_attempt_at)
-               SELECT id, :paper_id, {_TARGET_KIND_OF_KIND},
+               SELECT s.id, k.paper_id, {_TARGET_KIND_OF_KIND},
                       CASE kind WHEN '{SUBSCRIPTION_KIND[Scope.GUILD]}' THEN channel_id ELSE user_id END,
                       CASE WHEN :hold AND schedule != 'instant' THEN 'held' ELSE 'pending' END, :now, :now
-               FROM subscriptions WHERE id IN ({dialect.int_ids("ids")})
-               ON CONFLICT DO NOTHING""",
-            {
-                "paper_id": paper_id,
-                "hold": hold,
-                "now": ts(now),
-                "ids": dialect.int_list(subscription_ids[start : start + QUEUE_CHUNK]),
-            },
+               FROM ({dialect.keys("keys")}) k JOIN subscriptions s ON s.id = k.subscription_id
+               WHERE true ON CONFLICT DO NOTHING""",
+            {"hold": hold, "now": ts(now)} | dialect.key_params("keys", keys[start : start + QUEUE_CHUNK]),
         )
     return db.total_changes - before
 

@@ -78,13 +78,16 @@ class PostgresDialect(Dialect):
         """A subquery yielding the ids in the JSON-array parameter ``param``."""
         return f"SELECT jsonb_array_elements_text(CAST(:{param} AS jsonb))"
 
-    def int_ids(self, param: str) -> str:
-        """A subquery yielding the integers of the array parameter ``param``."""
-        return f"SELECT unnest(CAST(:{param} AS bigint[]))"
+    def keys(self, param: str) -> str:
+        """A subquery yielding the rows ``(subscription_id, paper_id)`` of two parallel array parameters."""
+        return (
+            f"SELECT * FROM unnest(CAST(:{param}_subs AS bigint[]), CAST(:{param}_papers AS text[])) "
+            "AS k(subscription_id, paper_id)"
+        )
 
-    def int_list(self, values: Sequence[int]) -> object:
-        """Integers as a PostgreSQL array parameter (asyncpg sends a list as one, in binary)."""
-        return list(values)
+    def key_params(self, param: str, keys: Sequence[DeliveryKey]) -> dict[str, object]:
+        """(subscription, paper) keys as two arrays (asyncpg sends a list as one, in binary)."""
+        return {f"{param}_subs": [key[0] for key in keys], f"{param}_papers": [key[1] for key in keys]}
 
     def fts_query(self, root: Node) -> str | None:
         """The ``tsquery`` selecting a superset of ``root``'s matches; None when it cannot narrow it."""
