@@ -216,10 +216,12 @@ def main() -> None:
     parser.add_argument("--subscriptions", type=int, nargs="*", default=list(SCALES))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    rows = delivery_scale_rows(Path(mkdtemp(prefix="paperbot-day-")), args.subscriptions)
-    print(format_table(rows))
-    print()
-    print(format_notes(rows))
+    workdir = Path(mkdtemp(prefix="paperbot-day-"))
+    for subscriptions in args.subscriptions:  # each scale's rows as soon as they are measured
+        rows = delivery_scale_rows(workdir, [subscriptions])
+        print(format_table(rows))
+        print()
+        print(format_notes(rows), flush=True)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from bot.matching import Query
 from bot.matching.index import SubscriptionIndex
 from bot.models import DeliveryKey, Mode, Paper, Subscription
 from bot.relevance.planning import RecommendPlan, RecommendSub
+from bot.store.outbox import QUEUE_CHUNK
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,7 +38,6 @@ T = TypeVar("T")
 # New papers matched per worker-thread call: one call over a whole day would hold the interpreter lock (NumPy's
 # long calls do not let go of it) and so the event loop for as long as a single call runs.
 PLAN_SLICE = 100
-QUEUE_CHUNK = 20_000  # subscription ids of one paper handed to the store per statement
 
 
 @dataclass(slots=True)

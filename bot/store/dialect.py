@@ -29,14 +29,15 @@ class Dialect:
 
     def keys(self, param: str) -> str:
         """A subquery yielding the rows ``(subscription_id, paper_id)`` of the keys given by :meth:`key_params`."""
-        return (
-            f"SELECT json_extract(value, '$[0]') AS subscription_id, json_extract(value, '$[1]') AS paper_id "
-            f"FROM json_each(:{param})"
-        )
+        return f"SELECT s.value AS subscription_id, p.key AS paper_id FROM json_each(:{param}) p, json_each(p.value) s"
 
     def key_params(self, param: str, keys: Sequence[DeliveryKey]) -> dict[str, object]:
-        """(subscription, paper) keys as the parameters :meth:`keys` reads: one JSON array of pairs here."""
-        return {param: json.dumps(keys)}
+        """(subscription, paper) keys as the parameters :meth:`keys` reads: here one JSON object of each paper's
+        subscription ids (encoding it takes a third of the time a list of pairs does: it holds the event loop)."""
+        by_paper: dict[str, list[int]] = {}
+        for sub_id, paper_id in keys:
+            by_paper.setdefault(paper_id, []).append(sub_id)
+        return {param: json.dumps(by_paper)}
 
     def fts_query(self, root: Node) -> str | None:
         """The full-text query selecting a superset of ``root``'s matches; None when it cannot narrow it."""
