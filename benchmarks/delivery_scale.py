@@ -33,8 +33,9 @@ from benchmarks.scale import count
 from benchmarks.workload import PaperGenerator, QueryGenerator
 from benchmarks.world import build_database
 from bot.engine import Engine
-from bot.models import DeliveryKey, Paper
+from bot.models import Paper
 from bot.store import Store
+from bot.store.outbox import Matched
 
 DAY_PAPERS = 2_500
 DAY_SEED = 950
@@ -75,10 +76,10 @@ def query_texts(total: int) -> list[str]:
     return texts
 
 
-def _targets(keys: Sequence[DeliveryKey]) -> int:
-    """Distinct (target, paper) among some keys. build_database puts subscription id n in channel (n - 1) // 10;
-    chunks come in subscription order, so a (target, paper) is counted twice only across a chunk's edge."""
-    return len({((sub_id - 1) // 10, paper_id) for sub_id, paper_id in keys})
+def _targets(matched: Matched) -> int:
+    """Distinct (target, paper) in a chunk. build_database puts subscription id n in channel (n - 1) // 10; chunks
+    are cut in subscription order, so a (target, paper) is counted twice only across a chunk's edge."""
+    return sum(len({(sub_id - 1) // 10 for sub_id in ids}) for ids in matched.values())
 
 
 async def _timed(probe: LagProbe, work: Any) -> tuple[float, Lag, Any]:
@@ -102,22 +103,22 @@ async def _day(subscriptions: int, workdir: Path) -> DayRun:
 
         async def plan_only() -> None:
             async with engine.planner.reading():
-                async for keys in engine.planner.listing(None)(day, ()):
-                    run.pairs += len(keys)
-                    run.target_pairs += await asyncio.to_thread(_targets, keys)  # not on the loop being probed
+                async for matched in engine.planner.listing(None)(day, ()):
+                    run.pairs += sum(len(ids) for ids in matched.values())
+                    run.target_pairs += await asyncio.to_thread(_targets, matched)  # not on the loop being probed
 
         run.plan_seconds, run.plan_lag, _ = await _timed(probe, plan_only())
         gc.collect()
 
         deadline = time.monotonic() + QUEUE_LIMIT
 
-        def capped(new: Sequence[Paper], recheck: Sequence[Paper]) -> AsyncIterator[list[DeliveryKey]]:
-            async def stream() -> AsyncIterator[list[DeliveryKey]]:
+        def capped(new: Sequence[Paper], recheck: Sequence[Paper]) -> AsyncIterator[Matched]:
+            async def stream() -> AsyncIterator[Matched]:
                 async for chunk in engine.planner.listing(None)(new, recheck):
                     if time.monotonic() > deadline:
                         raise _Stopped
                     yield chunk
-                    run.queued += len(chunk)
+                    run.queued += sum(len(ids) for ids in chunk.values())
 
             return stream()
 

@@ -8,8 +8,9 @@ can fail (adding a query: the index may have no room) wait in :meth:`DeliveryPla
 which cannot fail, and come from code that cannot wait — are held until the thread is done.
 
 A poll's deliveries are streamed: :meth:`DeliveryPlanner.listing` matches the papers the store finds new a slice
-at a time and hands the store their (subscription, paper) pairs in chunks of at most :data:`QUEUE_CHUNK`, each
-slice's in subscription order, so no list of every pair (16 million at 100,000 subscriptions) is ever built.
+at a time and hands the store their matches in chunks of at most :data:`QUEUE_CHUNK` pairs (each paper's
+subscription ids; a slice's pairs are cut into chunks in subscription order), so no list of every pair (16 million
+at 100,000 subscriptions) is ever built.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from bot.matching import Query
 from bot.matching.index import SubscriptionIndex
 from bot.models import DeliveryKey, Mode, Paper, Subscription
 from bot.relevance.planning import RecommendPlan, RecommendSub
-from bot.store.outbox import QUEUE_CHUNK
+from bot.store.outbox import QUEUE_CHUNK, Matched
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -150,23 +151,25 @@ class DeliveryPlanner:
         among the new papers their query (if any) lets through. The outbox ignores pairs it already holds.
         """
         part = self._match_slice(new)
-        keys = self._chunk(part, 0, len(part.subs), set())
-        keys += [(sub_id, paper.id) for paper in new for sub_id in self._reached(part, paper)]
-        order = {paper.id: position for position, paper in enumerate(new)}
-        keys.sort(key=lambda key: (order[key[1]], key[0]))
+        matched = self._chunk(part, 0, len(part.subs), set())
+        keys = [
+            (sub_id, paper.id)
+            for paper in new
+            for sub_id in sorted([*matched.get(paper.id, ()), *self._reached(part, paper)])
+        ]
         rechecked = [self._match_slice(recheck)] if recheck and self.thresholds else []
         return keys + self._special(new, [part, *rechecked], recheck, recommend, set())
 
     def listing(
         self, recommend: RecommendPlan | None
-    ) -> Callable[[Sequence[Paper], Sequence[Paper]], AsyncIterator[list[DeliveryKey]]]:
+    ) -> Callable[[Sequence[Paper], Sequence[Paper]], AsyncIterator[Matched]]:
         """A planner for :meth:`bot.store.Store.ingest` (call it inside :meth:`reading`): it streams the new
-        papers' pairs in chunks, matched a slice at a time in a worker thread."""
+        papers' matches in chunks, matched a slice at a time in a worker thread."""
         return lambda new, recheck: self._stream(new, recheck, recommend)
 
     async def _stream(
         self, new: Sequence[Paper], recheck: Sequence[Paper], recommend: RecommendPlan | None
-    ) -> AsyncIterator[list[DeliveryKey]]:
+    ) -> AsyncIterator[Matched]:
         removed: set[int] = set()
         self._removed.append(removed)
         try:
@@ -176,8 +179,8 @@ class DeliveryPlanner:
                 part = await self.off_loop(self._match_slice, papers)
                 for first in range(0, len(part.subs), QUEUE_CHUNK):
                     yield await self.off_loop(self._chunk, part, first, first + QUEUE_CHUNK, removed)
-                reached = [(s, p.id) for p in papers for s in self._reached(part, p) if s not in removed]
-                if reached:
+                reached = {p.id: [s for s in self._reached(part, p) if s not in removed] for p in papers}
+                if any(reached.values()):
                     yield reached
                 part.subs, part.positions = part.subs[:0], part.positions[:0]  # only the few special ones are kept
                 parts.append(part)
@@ -185,20 +188,30 @@ class DeliveryPlanner:
                 part = await self.off_loop(self._match_slice, recheck[start : start + PLAN_SLICE])
                 part.subs, part.positions = part.subs[:0], part.positions[:0]  # only thresholds take a recheck
                 parts.append(part)
-            special = self._special(new, parts, recheck, recommend, removed)
-            if special:
-                yield special
+            matched: dict[str, list[int]] = {}
+            for sub_id, paper_id in self._special(new, parts, recheck, recommend, removed):
+                matched.setdefault(paper_id, []).append(sub_id)
+            if matched:
+                yield matched
         finally:
             self._removed.remove(removed)
 
-    def _chunk(self, part: _Slice, start: int, end: int, removed: set[int]) -> list[DeliveryKey]:
-        """Some of a slice's plain pairs, in subscription order (in the worker thread: a million take a while)."""
+    def _chunk(self, part: _Slice, start: int, end: int, removed: set[int]) -> dict[str, list[int]]:
+        """Some of a slice's plain pairs (taken in subscription order) as each paper's subscription ids, made with
+        NumPy in the worker thread: no Python object per pair but the ids themselves."""
         subs, positions = part.subs[start:end], part.positions[start:end]
         if removed:
             kept = ~np.isin(subs, np.fromiter(removed, np.int64, len(removed)))
             subs, positions = subs[kept], positions[kept]
+        order = np.argsort(positions, kind="stable")
+        subs, positions = subs[order], positions[order]
+        bounds = np.flatnonzero(np.diff(positions)) + 1
         paper_ids = part.paper_ids
-        return [(sub_id, paper_ids[p]) for sub_id, p in zip(subs.tolist(), positions.tolist(), strict=True)]
+        return {
+            paper_ids[int(group[0])]: ids.tolist()
+            for group, ids in zip(np.split(positions, bounds), np.split(subs, bounds), strict=True)
+            if len(group)
+        }
 
     def _reached(self, part: _Slice, paper: Paper) -> list[int]:
         """The threshold subscriptions a new paper matched and whose ``min_upvotes`` it reaches."""

@@ -49,7 +49,11 @@ async def test_a_listing_is_matched_in_worker_threads_a_slice_at_a_time_and_stre
     assert calls == [(4, False), (4, False), (2, False)]
     slices = [papers[0:4], papers[4:8], papers[8:10]]
     pairs = [[(sub_id, p.id) for sub_id in ids for p in part] for part in slices]  # by subscription, then paper
-    assert chunks == [pairs[n][start : start + 3] for n in range(3) for start in range(0, len(pairs[n]), 3)]
+    expected = [pairs[n][start : start + 3] for n in range(3) for start in range(0, len(pairs[n]), 3)]
+    assert [[(s, p) for p, subs in chunk.items() for s in subs] for chunk in chunks] == [
+        sorted(chunk, key=lambda key: key[1])
+        for chunk in expected  # each chunk grouped by paper
+    ]
 
 
 async def test_changes_wait_for_the_threads_and_a_subscription_removed_while_streaming_gets_no_more(store, monkeypatch):
@@ -69,8 +73,8 @@ async def test_changes_wait_for_the_threads_and_a_subscription_removed_while_str
         rest = [chunk async for chunk in stream]
     added, _ = await adding
     assert removed not in engine.index and added.id in engine.index
-    assert first == [(kept, papers[0].id), (removed, papers[0].id)]
-    assert rest == [[(kept, papers[1].id)], [(kept, papers[2].id)]]
+    assert first == {papers[0].id: [kept, removed]}
+    assert rest == [{papers[1].id: [kept]}, {papers[2].id: [kept]}]
 
 
 async def test_a_poll_queues_what_the_streamed_plan_gives_exactly_once(store):

@@ -48,6 +48,9 @@ _TARGET_KIND_OF_KIND = (
 # which holds the interpreter lock: ~1 ms here) never holds the event loop for long.
 QUEUE_CHUNK = 4_000
 
+Matched = Mapping[str, Sequence[int]]
+"""Papers (by id) and the subscriptions each goes to: a chunk of deliveries to queue."""
+
 
 async def queue_deliveries(db: Connection, keys: Sequence[DeliveryKey], now: datetime, hold: bool = True) -> int:
     """Insert deliveries; an existing (subscription, paper) row is left untouched (at most once, ever), and keys
@@ -55,19 +58,30 @@ async def queue_deliveries(db: Connection, keys: Sequence[DeliveryKey], now: dat
 
     A digest subscription's rows are ``held`` for its digest unless ``hold`` is False (backfill goes out now).
     """
+    queued = 0
+    for start in range(0, len(keys), QUEUE_CHUNK):
+        matched: dict[str, list[int]] = {}
+        for sub_id, paper_id in keys[start : start + QUEUE_CHUNK]:
+            matched.setdefault(paper_id, []).append(sub_id)
+        queued += await queue_matched(db, matched, now, hold)
+    return queued
+
+
+async def queue_matched(db: Connection, matched: Matched, now: datetime, hold: bool = True) -> int:
+    """Insert the deliveries of each paper in ``matched`` to its subscriptions (see :func:`queue_deliveries`), in
+    one statement: the caller keeps it to about :data:`QUEUE_CHUNK` of them."""
     dialect = dialect_of(db)
     before = db.total_changes
-    for start in range(0, len(keys), QUEUE_CHUNK):
-        await db.execute(
-            f"""INSERT INTO deliveries
-                   (subscription_id, paper_id, target_kind, target_id, status, created_at, next_attempt_at)
-               SELECT s.id, k.paper_id, {_TARGET_KIND_OF_KIND},
-                      CASE kind WHEN '{SUBSCRIPTION_KIND[Scope.GUILD]}' THEN channel_id ELSE user_id END,
-                      CASE WHEN :hold AND schedule != 'instant' THEN 'held' ELSE 'pending' END, :now, :now
-               FROM ({dialect.keys("keys")}) k JOIN subscriptions s ON s.id = k.subscription_id
-               WHERE true ON CONFLICT DO NOTHING""",
-            {"hold": hold, "now": ts(now)} | dialect.key_params("keys", keys[start : start + QUEUE_CHUNK]),
-        )
+    await db.execute(
+        f"""INSERT INTO deliveries
+               (subscription_id, paper_id, target_kind, target_id, status, created_at, next_attempt_at)
+           SELECT s.id, k.paper_id, {_TARGET_KIND_OF_KIND},
+                  CASE kind WHEN '{SUBSCRIPTION_KIND[Scope.GUILD]}' THEN channel_id ELSE user_id END,
+                  CASE WHEN :hold AND schedule != 'instant' THEN 'held' ELSE 'pending' END, :now, :now
+           FROM ({dialect.keys("keys")}) k JOIN subscriptions s ON s.id = k.subscription_id
+           WHERE true ON CONFLICT DO NOTHING""",
+        {"hold": hold, "now": ts(now)} | dialect.key_params("keys", matched),
+    )
     return db.total_changes - before
 
 

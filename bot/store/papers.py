@@ -11,16 +11,16 @@ from bot.matching.nodes import Node
 from bot.models import CURATED_SOURCES, DeliveryKey, IngestResult, Paper
 from bot.store.connection import AnyDatabase, Connection
 from bot.store.dialect import dialect_of
-from bot.store.outbox import queue_deliveries
+from bot.store.outbox import Matched, queue_deliveries, queue_matched
 from bot.store.paper_rows import PAPER_COLUMNS, PAPER_FIELDS, paper_from_row, paper_params
 from bot.store.schema import ts
 
 SEARCH_WINDOW = 500  # full-text hits ranked per search (the newest ones)
 
-Planner = Callable[[Sequence[Paper], Sequence[Paper]], Iterable[DeliveryKey] | AsyncIterable[Sequence[DeliveryKey]]]
+Planner = Callable[[Sequence[Paper], Sequence[Paper]], Iterable[DeliveryKey] | AsyncIterable[Matched]]
 """Given (newly seen papers, recently seen papers whose metadata was just updated), the (subscription,
-paper) pairs that should be delivered: all at once, or streamed in chunks (a big listing at many subscriptions
-plans millions of pairs). Pairs already in the outbox are ignored, so re-planning
+paper) pairs that should be delivered: all at once, or streamed in chunks of each paper's subscription ids (a big
+listing at many subscriptions plans millions of pairs). Pairs already in the outbox are ignored, so re-planning
 is safe."""
 
 _INSERT_PAPER = (
@@ -92,8 +92,8 @@ class PaperQueries:
             planned = plan(new, recheck) if new or recheck else ()
             if isinstance(planned, AsyncIterable):
                 queued = 0
-                async for keys in planned:
-                    queued += await queue_deliveries(db, keys, now)
+                async for matched in planned:
+                    queued += await queue_matched(db, matched, now)
             else:
                 queued = await queue_deliveries(db, list(planned), now)
             await dialect_of(db).index_papers(db, [p.id for p in unique])

@@ -10,7 +10,7 @@ D AI keywords), so a query term restricted to a column is a weight restriction.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.matching.nodes import Field, Node, Term
@@ -85,9 +85,12 @@ class PostgresDialect(Dialect):
             "AS k(subscription_id, paper_id)"
         )
 
-    def key_params(self, param: str, keys: Sequence[DeliveryKey]) -> dict[str, object]:
-        """(subscription, paper) keys as two arrays (asyncpg sends a list as one, in binary)."""
-        return {f"{param}_subs": [key[0] for key in keys], f"{param}_papers": [key[1] for key in keys]}
+    def key_params(self, param: str, matched: Mapping[str, Sequence[int]]) -> dict[str, object]:
+        """Each paper's subscription ids as two parallel arrays (asyncpg sends a list as one, in binary)."""
+        return {
+            f"{param}_subs": [sub_id for ids in matched.values() for sub_id in ids],
+            f"{param}_papers": [paper_id for paper_id, ids in matched.items() for _ in ids],
+        }
 
     def fts_query(self, root: Node) -> str | None:
         """The ``tsquery`` selecting a superset of ``root``'s matches; None when it cannot narrow it."""
