@@ -28,6 +28,7 @@ class LagProbe:
     path: Path | None = None  # also append the ticks there, every ``flush_every`` ticks
 
     async def run(self, flush_every: int = 50) -> None:
+        """Tick until cancelled (a task of its own on the loop being measured)."""
         loop = asyncio.get_running_loop()
         due = loop.time() + TICK
         written = 0

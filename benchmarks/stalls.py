@@ -123,6 +123,7 @@ def lag_rows(ticks: Sequence[tuple[float, float]], windows: Windows, tag: str, n
 
 
 def latency_rows(latencies: dict[str, list[float]], tag: str) -> list[Row]:
+    """One row per command of :func:`extra_commands`: its p95 from invoke to reply."""
     rows = []
     for number, (name, values) in enumerate(latencies.items()):
         p95 = percentile(values, 95)
@@ -162,6 +163,7 @@ def bare_fts_seconds(db_path: Path, queries: Sequence[Query], limit: int = 100) 
 
 
 def ratio_row(search: Sequence[float], command: Sequence[float], bare: Sequence[float], tag: str) -> Row:
+    """``Engine.search``'s p95 as a ratio to a bare FTS5 bm25 query's p95 on the same queries and database."""
     ratio = percentile(search, 95) / percentile(bare, 95)
     return Row(
         figure=f"5f. /papers search p95 / bare FTS5 bm25 query p95{tag}",
