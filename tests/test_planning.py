@@ -86,3 +86,19 @@ async def test_a_poll_queues_what_the_streamed_plan_gives_exactly_once(store):
         again = await store.ingest(papers, planner, T0)
     assert (result.queued, again.queued) == (15, 0)
     assert engine.plan(papers) == [(sub_id, p.id) for p in papers for sub_id in ids]
+
+
+async def test_stored_queries_are_parsed_and_indexed_in_worker_threads_at_start(store, monkeypatch):
+    _, ids = await _engine_with(store, 3)
+    restarted = Engine(store, clock=lambda: T0)
+    threads: list[bool] = []  # per subscription indexed: on the event loop's thread?
+    add = restarted.planner.add
+
+    def spying(sub, query):
+        threads.append(threading.current_thread() is threading.main_thread())
+        add(sub, query)
+
+    monkeypatch.setattr(restarted.planner, "add", spying)
+    await restarted.load()
+    assert threads == [False, False, False]
+    assert all(sub_id in restarted.index for sub_id in ids)
