@@ -148,7 +148,7 @@ def _lag_ok(lag: Lag) -> bool:
 
 def day_rows(run: DayRun) -> list[Row]:
     """Plan-and-queue seconds (measured, or extrapolated from a stopped run) and the loop's lag meanwhile."""
-    size = f"{count(run.subscriptions)} subs"
+    size = ("1M" if run.subscriptions == 1_000_000 else count(run.subscriptions)) + " subs"
     rate = run.queued / run.queue_seconds if run.queue_seconds else 0.0
     whole = run.queue_seconds if run.finished else (run.pairs / rate if rate else float("inf"))
     measured = secs(whole) if run.finished else f"~{secs(whole)} (projected)"
