@@ -17,9 +17,21 @@ import time
 import tracemalloc
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from benchmarks.lag import read_ticks
 from benchmarks.report import Row, median, ms, percentile, secs
 from benchmarks.scale import Scale, count
+from benchmarks.stalls import (
+    Windows,
+    bare_fts_seconds,
+    big_poll,
+    extra_commands,
+    lag_rows,
+    latency_rows,
+    off_loop_comparison,
+    ratio_row,
+)
 from benchmarks.workload import QueryGenerator
 from benchmarks.world import DatabaseInfo, toml
 from bot.devtools.emulator import DiscordEmulator
@@ -53,6 +65,10 @@ class ProcessRun:
     search: list[float] = field(default_factory=list)
     search_hits: int = 0
     add_failures: list[str] = field(default_factory=list)
+    windows: Windows = field(default_factory=dict)  # when each kind of work ran (monotonic), for the lag rows
+    latencies: dict[str, list[float]] = field(default_factory=dict)  # the commands of benchmarks/stalls.py
+    ticks: list[tuple[float, float]] = field(default_factory=list)  # the bot loop's lag probe
+    poll_outcome: str = ""
 
 
 def _status_mb(pid: int) -> dict[str, float]:
@@ -70,18 +86,41 @@ async def _run_process(world: LoopbackWorld, scale: Scale, db: DatabaseInfo, wor
     server = world.add_server("Commands bench", ["papers"], moderators=moderators, members=())
     guild_id, channel_id, users = server.guild_id, server.channel_ids[0], server.moderator_ids
     # The bench server gets more than the default 50 subscriptions: lift its cap (the query is the same).
-    raw = world.settings(db.path, guild_id, {"limits": {"subscriptions_per_guild": 10_000}})
+    # Hugging Face is polled every 2 s, so the 2,500-paper listing at the end is picked up at once.
+    raw = world.settings(
+        db.path,
+        guild_id,
+        {"limits": {"subscriptions_per_guild": 10_000}, "sources": {"huggingface": {"poll_interval": 2}}},
+    )
     config = workdir / "bench-config.toml"
     config.write_text(toml(raw) + "\n", encoding="utf-8")
     log = (workdir / "bot-process.log").open("wb")
-    env = {**os.environ, "DISCORD_TOKEN": DiscordEmulator.BOT_TOKEN, "PYTHONUNBUFFERED": "1"}
+    lag_file = workdir / "bot-lag.bin"
+    lag_file.unlink(missing_ok=True)
+    env = {
+        **os.environ,
+        "DISCORD_TOKEN": DiscordEmulator.BOT_TOKEN,
+        "PYTHONUNBUFFERED": "1",
+        "PAPERBOT_LAG_FILE": str(lag_file),
+    }
     run = ProcessRun()
+
+    async def invoke(user: int, group: str, sub: str, options: dict[str, Any]) -> Any:
+        return await emulator.invoke(
+            user_id=user,
+            name=group,
+            subcommand=sub,
+            options=options,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            timeout=60,
+        )
 
     start = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot",
+        "benchmarks.probed_bot",  # `python -m bot run` with a lag probe on its event loop
         "run",
         "--config",
         str(config),
@@ -97,6 +136,7 @@ async def _run_process(world: LoopbackWorld, scale: Scale, db: DatabaseInfo, wor
             user_id=users[0], name="papers", subcommand="latest", guild_id=guild_id, channel_id=channel_id, timeout=60
         )
         run.ready_seconds = time.monotonic() - start
+        run.windows["start-up (connect, index loading)"] = [(start, time.monotonic())]
         await asyncio.sleep(1.0)  # let the start-up poll and first delivery run settle
         status = _status_mb(process.pid)
         run.rss_ready_mb = status["VmRSS"]
@@ -119,6 +159,7 @@ async def _run_process(world: LoopbackWorld, scale: Scale, db: DatabaseInfo, wor
                 run.add_failures.append(result.content[:200])
             if i >= WARMUP:
                 run.add.append(elapsed)
+                run.windows.setdefault("/subscriptions add", []).append((time.monotonic() - elapsed, time.monotonic()))
         for i, (user, query) in enumerate(zip(users, searches, strict=True)):
             began = time.perf_counter()
             result = await emulator.invoke(
@@ -134,6 +175,9 @@ async def _run_process(world: LoopbackWorld, scale: Scale, db: DatabaseInfo, wor
             run.search_hits += bool(result.embeds)
             if i >= WARMUP:
                 run.search.append(elapsed)
+                run.windows.setdefault("/papers search", []).append((time.monotonic() - elapsed, time.monotonic()))
+        await extra_commands(invoke, users, WARMUP, run.windows, run.latencies)
+        run.poll_outcome = await big_poll(world, db.path, run.windows)
         status = _status_mb(process.pid)
         run.rss_after_mb, run.hwm_mb = status["VmRSS"], status["VmHWM"]
     finally:
@@ -145,6 +189,7 @@ async def _run_process(world: LoopbackWorld, scale: Scale, db: DatabaseInfo, wor
                 process.kill()
                 await process.wait()
         log.close()
+    run.ticks = read_ticks(lag_file)
     return run
 
 
@@ -161,6 +206,9 @@ class Breakdown:
     candidates: list[int] = field(default_factory=list)
     slowest: list[tuple[float, str, int]] = field(default_factory=list)
     needed: list[int] = field(default_factory=list)  # candidates checked, in bm25 order, to reach LIMIT hits
+    engine_search: list[float] = field(default_factory=list)  # Engine.search over the same query mix
+    bare_fts: list[float] = field(default_factory=list)  # a bare MATCH … ORDER BY bm25 over the same queries
+    off_loop: Row | None = None
     unindexed_search: float = 0.0  # Engine.search for a query FTS5 cannot constrain (category only)
     preview: float = 0.0  # Engine.preview, which /subscriptions add runs when backfill > 0
     bytes_subscription: float = 0.0
@@ -219,6 +267,13 @@ async def _breakdown(scale: Scale, db: DatabaseInfo) -> Breakdown:
             out.slowest.append((done - start, query.text, len(papers)))
         out.slowest.sort(reverse=True)
         engine = Engine(store)
+        mix = QueryGenerator(SEARCH_SEED).queries(scale.invocations + WARMUP)[WARMUP:]
+        for query in mix:
+            start = time.perf_counter()
+            await engine.search(query)
+            out.engine_search.append(time.perf_counter() - start)
+        out.bare_fts = bare_fts_seconds(db.path, mix)
+        out.off_loop = await off_loop_comparison(store, " [quick]" if scale.quick else "")
         start = time.perf_counter()
         await engine.search(parse_query(UNINDEXED_QUERY))
         out.unindexed_search = time.perf_counter() - start
@@ -297,7 +352,7 @@ def startup_rows(scale: Scale, db: DatabaseInfo, workdir: Path) -> list[Row]:
                 f"only until {SEARCH_LIMIT} matches needs a median of "
                 f"{median([float(n) for n in parts.needed]):.0f} of them",
                 f"not in the query mix above (in-process, one call each): a query with no full-text term "
-                f"({UNINDEXED_QUERY!r}, scans the newest 5,000 papers) {ms(parts.unindexed_search)}; "
+                f"({UNINDEXED_QUERY!r}, read from the category index) {ms(parts.unindexed_search)}; "
                 f"Engine.preview({PREVIEW_QUERY!r}), which /subscriptions preview and add with backfill run, "
                 f"{ms(parts.preview)}",
             ],
@@ -342,6 +397,16 @@ def startup_rows(scale: Scale, db: DatabaseInfo, workdir: Path) -> list[Row]:
             },
         ),
     ]
+    rows += latency_rows(run.latencies, tag)
+    rows.append(ratio_row(parts.engine_search, run.search, parts.bare_fts, tag))
+    rows += lag_rows(
+        run.ticks,
+        run.windows,
+        tag,
+        {"2,500-paper poll (match, plan, store)": f"the poll was {run.poll_outcome}"},
+    )
+    if parts.off_loop is not None:
+        rows.append(parts.off_loop)
     return rows
 
 

@@ -9,12 +9,11 @@ import asyncio
 import gc
 import logging
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
-import numpy as np
 
 from bot.config import LimitsSettings
 from bot.matching import Query
@@ -32,15 +31,16 @@ from bot.models import (
     SubscriptionStatus,
 )
 from bot.pacing import backoff_delay
+from bot.planning import DeliveryPlanner
 from bot.reading import PaperReading
-from bot.relevance.planning import RecommendPlan, RecommendSub, day_start, query_of
+from bot.relevance.planning import RecommendPlan, day_start, query_of
 from bot.relevance.recommender import Recommender
 from bot.sources.base import Source, SourceError, redact_text
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-LOAD_PAGE = 2000  # subscriptions read and indexed between yields to the event loop
+LOAD_PAGE = 2000  # subscriptions read, then parsed and indexed in one worker-thread call
 UPVOTE_RECHECK = timedelta(days=3)  # HF upvotes keep growing for a few days after listing
 # New papers matched per poll per source; the rest stay unseen and come in the next poll. A busy arXiv day
 # (cs.LG + cs.CL) is ~1,500 listings, so it takes at most two polls; a feed of 10,000 entries cannot hold the loop.
@@ -99,11 +99,7 @@ class Engine(PaperReading):
         self.clock = clock
         self.limits = limits or LimitsSettings()
         self.degraded_after = degraded_after
-        self.index = SubscriptionIndex()
-        # What plan() needs beyond the index, kept only for the few subscriptions with a min_upvotes
-        # threshold: (min_upvotes, created_at). Holding every Subscription would cost ~1 KB each.
-        self._thresholds: dict[int, tuple[int, datetime]] = {}
-        self._recommend: dict[int, RecommendSub] = {}  # recommend-mode subscriptions (see bot.relevance.planning)
+        self.planner = DeliveryPlanner()  # the subscription index and delivery planning (bot/planning.py)
         self._recommend_lock = asyncio.Lock()  # one poll at a time reads and spends recommend mode's daily quota
         self.recommender = Recommender(store)
         self._loaded = asyncio.Event()
@@ -112,18 +108,18 @@ class Engine(PaperReading):
     async def load(self) -> None:
         """Index every active subscription (at start; may run in the background while the bot connects).
 
-        Subscriptions are read a page at a time. Parsing 100,000 queries allocates many short-lived objects, which
-        would set off many full garbage collections, so collection is paused for the load and what stays is then
-        frozen out of the collector's way.
+        Subscriptions are read a page at a time and parsed and indexed in a worker thread, so the event loop keeps
+        the gateway's heartbeat and answers commands. Parsing 100,000 queries allocates many short-lived objects,
+        which would set off many full garbage collections, so collection is paused for the load and what stays is
+        then frozen out of the collector's way.
         """
         gc.disable()
         try:
             after = 0
             while page := await self.store.active_subscriptions(after=after, limit=LOAD_PAGE):
-                for sub in page:
-                    self._index_stored(sub)
+                async with self.planner.reading():
+                    await self.planner.off_loop(self._index_page, page)
                 after = page[-1].id
-                await asyncio.sleep(0)  # keep the gateway heartbeat and commands responsive
         finally:
             gc.enable()
         gc.freeze()
@@ -135,19 +131,26 @@ class Engine(PaperReading):
         """Wait until :meth:`load` has indexed the stored subscriptions."""
         await self._loaded.wait()
 
+    @property
+    def index(self) -> SubscriptionIndex:
+        """The index of active subscriptions' queries (the planner's)."""
+        return self.planner.index
+
+    @index.setter
+    def index(self, index: SubscriptionIndex) -> None:
+        self.planner.index = index
+
     def _index(self, sub: Subscription, query: Query | None) -> None:
-        """Index one subscription; LimitReached (the index unchanged) when its words do not fit."""
-        if query is not None:
-            try:
-                self.index.add(sub.id, query)
-            except OverflowError:
-                raise LimitReached(NO_ROOM) from None
-        if sub.mode is Mode.RECOMMEND:
-            self._recommend[sub.id] = RecommendSub.of(sub)
-        if sub.min_upvotes > 0 and sub.mode is Mode.MATCH:  # recommend mode applies its own (RecommendSub)
-            self._thresholds[sub.id] = (sub.min_upvotes, sub.created_at)
-        else:
-            self._thresholds.pop(sub.id, None)
+        """Index one subscription (inside ``planner.changing()``, or in the load's thread); LimitReached (the
+        index unchanged) when its words do not fit."""
+        try:
+            self.planner.add(sub, query)
+        except OverflowError:
+            raise LimitReached(NO_ROOM) from None
+
+    def _index_page(self, page: Sequence[Subscription]) -> None:
+        for sub in page:
+            self._index_stored(sub)
 
     def _index_stored(self, sub: Subscription) -> None:
         """Index a stored subscription; one that cannot be (no longer parses, no room) is logged and skipped."""
@@ -159,53 +162,15 @@ class Engine(PaperReading):
             log.error("the index has no room for the words of subscription #%d; it will not match", sub.id)
 
     def _unindex(self, subscription_id: int) -> None:
-        if subscription_id in self.index:
-            self.index.remove(subscription_id)
-        self._thresholds.pop(subscription_id, None)
-        self._recommend.pop(subscription_id, None)
+        self.planner.remove(subscription_id)
 
     # -- polling --------------------------------------------------------------------------------------
 
     def plan(
         self, new: Sequence[Paper], recheck: Sequence[Paper] = (), recommend: RecommendPlan | None = None
     ) -> list[DeliveryKey]:
-        """(subscription, paper) pairs to deliver, in paper order and then subscription order.
-
-        ``new`` papers go to every matching subscription whose ``min_upvotes`` they reach. ``recheck``
-        papers (seen recently, metadata just updated) go only to threshold subscriptions they now reach
-        and that existed when the paper was first seen. Recommend-mode subscriptions get what ``recommend`` picks
-        among the new papers their query (if any) lets through. The outbox ignores pairs it already holds.
-        """
-        keys: list[DeliveryKey] = []
-        thresholds, recommending = self._thresholds, self._recommend
-        candidates = [(p, sub_id) for sub_id, s in recommending.items() if not s.gated for p in new]
-        for paper, sub_id in self._matches(new):
-            if sub_id in recommending:
-                candidates.append((paper, sub_id))
-                continue
-            threshold = thresholds.get(sub_id)
-            if threshold is None or paper.upvotes >= threshold[0]:
-                keys.append((sub_id, paper.id))
-        if recheck and thresholds:
-            for paper, sub_id in self._matches(recheck):
-                threshold = thresholds.get(sub_id)
-                if (
-                    threshold is not None
-                    and threshold[0] <= paper.upvotes
-                    and paper.first_seen_at is not None
-                    and paper.first_seen_at >= threshold[1]
-                ):
-                    keys.append((sub_id, paper.id))
-        if recommend is not None:
-            keys.extend(recommend.pick(candidates, recommending))
-        return keys
-
-    def _matches(self, papers: Sequence[Paper]) -> Iterator[tuple[Paper, int]]:
-        """(paper, subscription id) for every match, in paper order and then subscription order."""
-        positions, sub_ids = self.index.match_papers(papers).pairs()
-        order = np.lexsort((sub_ids, positions))
-        for position, sub_id in zip(positions[order].tolist(), sub_ids[order].tolist(), strict=True):
-            yield papers[position], sub_id
+        """(subscription, paper) pairs to deliver, all at once (see :meth:`DeliveryPlanner.plan`)."""
+        return self.planner.plan(new, recheck, recommend)
 
     async def poll(self, source: Source, session: aiohttp.ClientSession) -> PollResult:
         """Fetch one source and store what it lists; new papers are matched and queued atomically.
@@ -221,17 +186,20 @@ class Engine(PaperReading):
         first = state is None or state.last_success_at is None
         try:
             papers = await source.fetch(session, now)
-            if self._recommend:
+            recommending = self.planner.recommend
+            if recommending:
                 await self.recommender.ready()  # a poll during the rebuild at start would find no models yet
             async with self._recommend_lock:
-                recommend = await self._recommend_plan(papers, now) if self._recommend and not first else None
-                result = await self.store.ingest(
-                    papers,
-                    (lambda new, recheck: ()) if first else (lambda new, recheck: self.plan(new, recheck, recommend)),
-                    now,
-                    recheck_since=now - UPVOTE_RECHECK,
-                    max_new=None if first else self.max_new_per_poll,
-                )
+                recommend = await self._recommend_plan(papers, now) if recommending and not first else None
+                # Matching runs in worker threads, streamed into the outbox: the index must not change meanwhile.
+                async with self.planner.reading():
+                    result = await self.store.ingest(
+                        papers,
+                        (lambda new, recheck: ()) if first else self.planner.listing(recommend),
+                        now,
+                        recheck_since=now - UPVOTE_RECHECK,
+                        max_new=None if first else self.max_new_per_poll,
+                    )
         except SourceError as exc:
             return await self._poll_failed(source, state, now, redact_text(str(exc)), exc.retry_after)
         except Exception as exc:  # a bug or an input no parser expected: still a failed poll, never a dead job
@@ -283,9 +251,10 @@ class Engine(PaperReading):
 
     async def _recommend_plan(self, papers: Sequence[Paper], now: datetime) -> RecommendPlan:
         """Scores of the fetched papers for every profile (off the event loop) and today's remaining quotas."""
-        instant = [sub_id for sub_id, sub in self._recommend.items() if sub.instant]
+        recommending = self.planner.recommend
+        instant = [sub_id for sub_id, sub in recommending.items() if sub.instant]
         queued = await self.store.queued_since(instant, day_start(now))
-        remaining = {sub_id: self._recommend[sub_id].per_day - queued.get(sub_id, 0) for sub_id in instant}
+        remaining = {sub_id: recommending[sub_id].per_day - queued.get(sub_id, 0) for sub_id in instant}
         return RecommendPlan(await self.recommender.score(papers), remaining)
 
     # -- subscriptions and alerts ---------------------------------------------------------------------
@@ -328,24 +297,26 @@ class Engine(PaperReading):
             indexed.append(sub.id)
 
         try:
-            sub = await self.store.add_subscription(
-                scope=owner.scope,
-                user_id=user_id,
-                query=query.text if query is not None else "",
-                now=self.clock(),
-                guild_id=owner.id if is_channel else None,
-                channel_id=channel_id,
-                schedule=schedule,
-                min_upvotes=min_upvotes,
-                backfill=backfill_ids,
-                forum=forum,
-                forum_tags=forum_tags,
-                mention_role_id=mention_role_id,
-                max_per_day=max_per_day,
-                mode=mode,
-                cap=cap,
-                on_created=index_new,
-            )
+            # The index may not change while a worker thread matches against it: the add waits for that.
+            async with self.planner.changing():
+                sub = await self.store.add_subscription(
+                    scope=owner.scope,
+                    user_id=user_id,
+                    query=query.text if query is not None else "",
+                    now=self.clock(),
+                    guild_id=owner.id if is_channel else None,
+                    channel_id=channel_id,
+                    schedule=schedule,
+                    min_upvotes=min_upvotes,
+                    backfill=backfill_ids,
+                    forum=forum,
+                    forum_tags=forum_tags,
+                    mention_role_id=mention_role_id,
+                    max_per_day=max_per_day,
+                    mode=mode,
+                    cap=cap,
+                    on_created=index_new,
+                )
         except BaseException:
             for sub_id in indexed:  # the commit failed after indexing
                 self._unindex(sub_id)
@@ -362,14 +333,15 @@ class Engine(PaperReading):
         sub = await self.store.get_subscription(owner, subscription_id)
         if sub is None:
             return None
-        if status is SubscriptionStatus.ACTIVE:  # indexed first: a resume the index has no room for changes nothing
-            self._index(sub, query_of(sub))
         changed = False
-        try:
-            changed = await self.store.set_subscription_status(owner, subscription_id, status, reason)
-        finally:
-            if not changed or status is not SubscriptionStatus.ACTIVE:
-                self._unindex(sub.id)
+        async with self.planner.changing():
+            if status is SubscriptionStatus.ACTIVE:  # indexed first: a resume with no room in the index changes nothing
+                self._index(sub, query_of(sub))
+            try:
+                changed = await self.store.set_subscription_status(owner, subscription_id, status, reason)
+            finally:
+                if not changed or status is not SubscriptionStatus.ACTIVE:
+                    self._unindex(sub.id)
         return sub if changed else None
 
     async def follow(self, subscription_id: int) -> None:
@@ -377,9 +349,10 @@ class Engine(PaperReading):
         await self.ready()
         async with self._following:
             page = await self.store.active_subscriptions(after=subscription_id - 1, limit=1)
-            self._unindex(subscription_id)
-            if page and page[0].id == subscription_id:
-                self._index_stored(page[0])
+            async with self.planner.changing():
+                self._unindex(subscription_id)
+                if page and page[0].id == subscription_id:
+                    self._index_stored(page[0])
 
     def forget_subscriptions(self, subscription_ids: Sequence[int]) -> None:
         """Drop subscriptions the sender paused (the store already records it) from the index."""

@@ -8,7 +8,8 @@ SQLite one; :mod:`bot.store.postgres.dialect` is the PostgreSQL one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.matching.nodes import Node
@@ -26,6 +27,15 @@ class Dialect:
     def ids(self, param: str) -> str:
         """A subquery yielding the ids in the JSON-array parameter ``param`` (one parameter for any count)."""
         return f"SELECT value FROM json_each(:{param})"
+
+    def keys(self, param: str) -> str:
+        """A subquery yielding the rows ``(subscription_id, paper_id)`` of the keys given by :meth:`key_params`."""
+        return f"SELECT s.value AS subscription_id, p.key AS paper_id FROM json_each(:{param}) p, json_each(p.value) s"
+
+    def key_params(self, param: str, matched: Mapping[str, Sequence[int]]) -> dict[str, object]:
+        """Each paper's subscription ids as the parameters :meth:`keys` reads: one JSON object here (a third of the
+        time a list of pairs takes to encode, in one C call that holds the interpreter lock and so the loop)."""
+        return {param: json.dumps({paper_id: list(ids) for paper_id, ids in matched.items()})}
 
     def fts_query(self, root: Node) -> str | None:
         """The full-text query selecting ``root``'s matches (exactly, when it can) or a superset of them; None

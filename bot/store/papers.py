@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -13,15 +13,17 @@ from bot.models import CURATED_SOURCES, DeliveryKey, IngestResult, Paper
 from bot.store.connection import AnyDatabase, Connection, Row
 from bot.store.dialect import dialect_of
 from bot.store.fts import category_condition, category_terms, only_categories
-from bot.store.outbox import queue_deliveries
+from bot.store.outbox import Matched, queue_deliveries, queue_matched
 from bot.store.paper_rows import PAPER_COLUMNS, PAPER_FIELDS, paper_from_row, paper_params
 from bot.store.schema import ts
 
 SEARCH_WINDOW = 500  # full-text hits ranked per search (the newest ones)
 
-Planner = Callable[[Sequence[Paper], Sequence[Paper]], Iterable[DeliveryKey]]
+Planner = Callable[[Sequence[Paper], Sequence[Paper]], Iterable[DeliveryKey] | AsyncIterable[Matched]]
 """Given (newly seen papers, recently seen papers whose metadata was just updated), the (subscription,
-paper) pairs that should be delivered. Pairs already in the outbox are ignored, so re-planning is safe."""
+paper) pairs that should be delivered: all at once, or streamed in chunks of each paper's subscription ids (a big
+listing at many subscriptions plans millions of pairs). Pairs already in the outbox are ignored, so re-planning
+is safe."""
 
 _INSERT_PAPER = (
     f"INSERT INTO papers ({PAPER_COLUMNS}, updated_at) "
@@ -70,8 +72,9 @@ class PaperQueries:
         and get their metadata merged (upvotes only grow; missing fields are filled in). Those first seen
         at or after ``recheck_since`` are passed to ``plan`` as "updated", with their merged metadata, so
         upvote thresholds can be re-checked. ``plan`` runs inside the transaction: a crash can never store
-        a paper without its deliveries. With ``max_new``, only the first ``max_new`` unseen papers (in the
-        given order) are stored; the rest are left unseen and counted as ``deferred``.
+        a paper without its deliveries; a streamed plan is queued chunk by chunk as it comes. With ``max_new``,
+        only the first ``max_new`` unseen papers (in the given order) are stored; the rest are left unseen and
+        counted as ``deferred``.
         """
         unique = list({p.id: p for p in papers}.values())
         async with self._db.transaction() as db:
@@ -88,8 +91,13 @@ class PaperQueries:
             if recheck_since is not None and merged:
                 recheck = await _papers_by_id(db, [p.id for p in merged], first_seen_since=recheck_since)
             new = tuple(p for p in inserted if not p.is_new_version)
-            keys = list(plan(new, recheck)) if new or recheck else []
-            queued = await queue_deliveries(db, keys, now)
+            planned = plan(new, recheck) if new or recheck else ()
+            if isinstance(planned, AsyncIterable):
+                queued = 0
+                async for matched in planned:
+                    queued += await queue_matched(db, matched, now)
+            else:
+                queued = await queue_deliveries(db, list(planned), now)
             await dialect_of(db).index_papers(db, [p.id for p in unique])
         return IngestResult(new_papers=new, updated=len(merged), queued=queued, deferred=len(deferred))
 

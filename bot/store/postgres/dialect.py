@@ -10,7 +10,7 @@ D AI keywords), so a query term restricted to a column is a weight restriction.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.matching.document import normalize_category
@@ -92,6 +92,20 @@ class PostgresDialect(Dialect):
     def ids(self, param: str) -> str:
         """A subquery yielding the ids in the JSON-array parameter ``param``."""
         return f"SELECT jsonb_array_elements_text(CAST(:{param} AS jsonb))"
+
+    def keys(self, param: str) -> str:
+        """A subquery yielding the rows ``(subscription_id, paper_id)`` of two parallel array parameters."""
+        return (
+            f"SELECT * FROM unnest(CAST(:{param}_subs AS bigint[]), CAST(:{param}_papers AS text[])) "
+            "AS k(subscription_id, paper_id)"
+        )
+
+    def key_params(self, param: str, matched: Mapping[str, Sequence[int]]) -> dict[str, object]:
+        """Each paper's subscription ids as two parallel arrays (asyncpg sends a list as one, in binary)."""
+        return {
+            f"{param}_subs": [sub_id for ids in matched.values() for sub_id in ids],
+            f"{param}_papers": [paper_id for paper_id, ids in matched.items() for _ in ids],
+        }
 
     def fts_query(self, root: Node) -> str | None:
         """The ``tsquery`` selecting a superset of ``root``'s matches; None when it cannot narrow it."""
