@@ -104,15 +104,17 @@ async def _newest(store: Store, query: Query, want: int, source: str | None) -> 
     """Up to ``want`` of the newest matches of a query the full-text index cannot narrow."""
     exact = only_categories(query.root)
     found: list[Paper] = []
-    offset = 0
-    while len(found) < want and offset < SEARCH_SCAN:
-        page = await bounded(store.papers_in_categories(query.root, CATEGORY_PAGE, source, offset))
+    last: Paper | None = None
+    for _ in range(SEARCH_SCAN // CATEGORY_PAGE):
+        if len(found) >= want:
+            break
+        page = await bounded(store.papers_in_categories(query.root, CATEGORY_PAGE, source, before=last))
         if page is None:  # no category to look up either: the newest papers, all checked
             return await exact_matches(query, await store.latest_papers(SEARCH_SCAN, source))
         found += page if exact else await exact_matches(query, page)
         if len(page) < CATEGORY_PAGE:
             break
-        offset += CATEGORY_PAGE
+        last = page[-1]
     return found[:want]
 
 

@@ -10,7 +10,7 @@ import pytest
 from bot.engine import Engine
 from bot.matching import document_for, matches, parse_query
 from bot.search import SEARCH_SCAN, QueryTooBroad
-from bot.store import Store
+from bot.store import Store, categories
 from tests.conftest import T0, make_paper
 
 
@@ -130,3 +130,71 @@ async def test_indexes_made_by_another_normalization_are_rebuilt_at_start(storag
         assert in_category is not None and [p.id for p in in_category] == ["2411.00001"]
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("storage_location", ["sqlite"], indirect=True)  # it counts SQLite's VM steps
+async def test_a_category_prefix_page_costs_its_categories_pages_however_large_they_are(store):
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    await store._db._searcher.connection.set_progress_handler(count, 100)
+    categories = ("cs.CL", "cs.LG", "cs.CV")
+    cost = {}
+    first = 0
+    for size in (260, 2600):  # papers per category, added to those already stored
+        papers = [make_paper(first + n, categories=(categories[n % 3], "stat.ML")) for n in range(3 * size)]
+        first += len(papers)
+        await store.ingest(papers, lambda new, recheck: (), T0 + timedelta(minutes=first))
+        steps = 0
+        page = await store.papers_in_categories(parse_query("cat:cs.*").root, 250)
+        assert page is not None and len(page) == 250
+        assert [p.id for p in page] == sorted((p.id for p in papers), reverse=True)[:250]
+        steps_first = steps
+        steps = 0
+        following = await store.papers_in_categories(parse_query("cat:cs.*").root, 250, before=page[-1])
+        assert following is not None and following[0].id == f"2411.{first - 251:05d}"
+        cost[size] = (steps_first, steps)
+    # Not a sort of all 8,580 papers of cs.*, and the page after the first costs no more than the first.
+    assert cost[2600][0] < 1.5 * cost[260][0], cost
+    assert cost[2600][1] < 1.5 * cost[260][0], cost
+
+
+async def test_category_prefixes_read_the_same_papers_merged_by_category_or_as_a_range(store, monkeypatch):
+    # Papers in one, two or three categories, several sharing each first-seen time; categories outside the
+    # prefixes whose code points sort among theirs ("cs-x" before "cs.ai", "csa" after "cs.zz").
+    names = ("cs.ai", "cs.cl", "cs.cv", "cs-x", "csa", "cs.zz", "stat.ml")
+    papers = [make_paper(n, categories=tuple(names[n * k % 7] for k in range(1, 2 + n % 3))) for n in range(1, 140)]
+    for n in range(0, len(papers), 20):  # newest first is highest id first
+        await store.ingest(papers[n : n + 20], lambda new, recheck: (), T0 - timedelta(hours=len(papers) - n))
+    engine = Engine(store, clock=lambda: T0)
+    in_categories = {
+        "cat:cs.*": lambda c: c.startswith("cs."),
+        "cat:cs.c*": lambda c: c.startswith("cs.c"),
+        "cat:cs.* OR cat:stat.ML": lambda c: c.startswith("cs.") or c == "stat.ml",
+        "cat:cs.c* -cat:cs.cl": lambda c: c.startswith("cs.c"),
+        "cat:nothing.*": lambda c: False,
+    }
+
+    async def read(text: str) -> tuple[list[str], int, list[str]]:
+        query = parse_query(text)
+        pages: list[str] = []
+        last = None
+        while (page := await store.papers_in_categories(query.root, 7, before=last)) is not None and page:
+            pages += [p.id for p in page]
+            last = page[-1]
+        count, shown = await engine.preview(query, shown=5)
+        return pages, count, [p.id for p in shown]
+
+    merged = {text: await read(text) for text in in_categories}
+    monkeypatch.setattr(categories, "MOST_CATEGORIES", 1)  # every prefix names more: read as index ranges
+    as_ranges = {text: await read(text) for text in in_categories}
+    newest_first = sorted(papers, key=lambda p: p.id, reverse=True)
+    for text, holds in in_categories.items():
+        query = parse_query(text)
+        want = [p.id for p in newest_first if matches(query, document_for(p))]
+        pages = [p.id for p in newest_first if any(holds(c) for c in p.categories)]
+        assert merged[text] == as_ranges[text] == (pages, len(want), want[:5]), text

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from importlib.metadata import version
 
 from bot.matching.document import normalize_category
@@ -188,19 +188,3 @@ def only_categories(node: Node) -> bool:
             return all(only_categories(child) for child in children)
         case _:
             return False
-
-
-def category_condition(terms: Sequence[Term], prefix: Callable[[int], str]) -> tuple[str, dict[str, str]]:
-    """An SQL condition on ``paper_categories.category`` for category terms and its parameters: exact terms by
-    equality, prefixes by ``prefix(n)``, the dialect's condition on the parameters ``:cN`` (the prefix) and
-    ``:eN`` (an upper bound: the prefix followed by the last code point)."""
-    parts: list[str] = []
-    params: dict[str, str] = {}
-    for number, term in enumerate(terms):
-        params[f"c{number}"] = term.tokens[0]
-        if term.prefix:
-            params[f"e{number}"] = term.tokens[0] + "\U0010ffff"
-            parts.append(prefix(number))
-        else:
-            parts.append(f"category = :c{number}")
-    return " OR ".join(parts), params
