@@ -3,6 +3,7 @@ either driver."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from bot.engine import Engine
 from bot.matching import document_for, matches, parse_query
 from bot.search import SEARCH_SCAN, QueryTooBroad
 from bot.store import Store, categories
+from bot.store.fts import category_terms
 from tests.conftest import T0, make_paper
 
 
@@ -198,3 +200,25 @@ async def test_category_prefixes_read_the_same_papers_merged_by_category_or_as_a
         want = [p.id for p in newest_first if matches(query, document_for(p))]
         pages = [p.id for p in newest_first if any(holds(c) for c in p.categories)]
         assert merged[text] == as_ranges[text] == (pages, len(want), want[:5]), text
+
+
+@pytest.mark.parametrize("storage_location", ["postgresql"], indirect=True)  # it reads PostgreSQL's plan
+async def test_on_postgresql_a_category_prefix_page_reads_a_page_of_each_category(store):
+    names = ("cs.CL", "cs.LG", "cs.CV")
+    papers = [make_paper(n, categories=(names[n % 3], "stat.ML")) for n in range(3000)]
+    await store.ingest(papers, lambda new, recheck: (), T0)
+    # With the statistics autovacuum keeps (a new table has none, and the planner then guesses a small one).
+    await store._db.fetchall("ANALYZE paper_categories")
+    params: dict[str, object] = {"limit": 250}
+    page = await categories.category_hits(
+        store._db, category_terms(parse_query("cat:cs.*").root), "", params, limited=True
+    )
+    (row,) = await store._db.fetchall(f"EXPLAIN (ANALYZE, FORMAT JSON) {page}", params)
+    plan = json.loads(row[0]) if isinstance(row[0], str) else row[0]
+
+    def index_rows(node: dict) -> int:
+        own = node["Actual Rows"] * node["Actual Loops"] if node.get("Relation Name") == "paper_categories" else 0
+        return own + sum(index_rows(child) for child in node.get("Plans", ()))
+
+    # A page of each of the three categories, not the 3,000 index rows of cs.* sorted.
+    assert index_rows(plan[0]["Plan"]) <= 3 * 250, plan
