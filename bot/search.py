@@ -17,9 +17,10 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from bot.matching import Query, document_for, matches
+from bot.matching.nodes import Node, Or
 from bot.models import Paper
 from bot.store import Store, search_budget
-from bot.store.fts import only_categories, prefix_terms
+from bot.store.fts import category_terms, only_categories, prefix_terms
 from bot.store.search_budget import SearchTooCostly
 
 SEARCH_CANDIDATES = 100  # full-text candidates fetched before exact matching and ranking
@@ -74,15 +75,7 @@ async def search(store: Store, query: Query, now: datetime, source: str | None, 
     The full-text index selects candidates (with their relevance); a query without full-text terms takes the
     newest papers of its categories (or, with none, the newest papers) instead."""
     check_cost(query)
-    found = await bounded(store.search_papers(query.root, SEARCH_CANDIDATES, source))
-    if found is None:
-        hits = [(p, 0.0) for p in await _newest(store, query, limit, source)]
-    else:
-        relevance = {p.id: -score for p, score in found}
-        papers = [p for p, _ in found]
-        if not store.index_is_exact(query.root):
-            papers = await exact_matches(query, papers)
-        hits = [(p, relevance[p.id]) for p in papers]
+    hits = await _candidates(store, query, limit, source)
     if not hits:
         return []
     top_relevance = max(r for _, r in hits) or 1.0
@@ -98,6 +91,43 @@ async def search(store: Store, query: Query, now: datetime, source: str | None, 
         )
 
     return [p for p, _ in sorted(hits, key=score, reverse=True)[:limit]]
+
+
+async def _candidates(store: Store, query: Query, limit: int, source: str | None) -> list[tuple[Paper, float]]:
+    """``query``'s matches to rank, with their full-text relevance (0 for those found without full text)."""
+    found = await bounded(store.search_papers(query.root, SEARCH_CANDIDATES, source))
+    exact = store.index_is_exact(query.root)
+    newest: list[Paper] = []
+    if found is None and (split := _categories_or_text(query.root)) is not None:
+        # cat:cs.CL OR attention: the newest papers of the categories and the full-text hits, each from its index.
+        in_categories, text = split
+        found = await bounded(store.search_papers(text, SEARCH_CANDIDATES, source))
+        if found is not None:
+            newest = await _newest(store, Query(query.text, in_categories), limit, source)
+            exact = store.index_is_exact(text)
+    if found is None:
+        return [(p, 0.0) for p in await _newest(store, query, limit, source)]
+    relevance = {p.id: -score for p, score in found}
+    papers = list({p.id: p for p in (*newest, *(p for p, _ in found))}.values())
+    if not exact:
+        papers = await exact_matches(query, papers)
+    return [(p, relevance.get(p.id, 0.0)) for p in papers]
+
+
+def _categories_or_text(root: Node) -> tuple[Node, Node] | None:
+    """An OR of category-pinned parts and other parts, as (the category-pinned OR-ed, the rest OR-ed): each
+    part's matches are matches of the whole, so each can come from its own index; None for any other query."""
+    if not isinstance(root, Or):
+        return None
+    pinned = [child for child in root.children if category_terms(child) is not None]
+    rest = [child for child in root.children if category_terms(child) is None]
+    if not pinned or not rest:
+        return None
+    return _any_of(pinned), _any_of(rest)
+
+
+def _any_of(parts: Sequence[Node]) -> Node:
+    return parts[0] if len(parts) == 1 else Or(tuple(parts))
 
 
 async def _newest(store: Store, query: Query, want: int, source: str | None) -> list[Paper]:

@@ -39,6 +39,11 @@ async def test_a_category_search_reads_the_category_index_not_the_newest_papers(
     assert await engine.search(parse_query("cat:cs.CL -parsing")) == []
     assert [p.id for p in await engine.search(parse_query("cat:cs.CL OR cat:q-bio.NC"))] == [old.id]
     assert [p.id for p in await engine.search(parse_query("cat:cs.CL"), source="arxiv")] == []
+    # An OR of categories and text: each part from its own index (a scan of the newest papers found neither).
+    assert [p.id for p in await engine.search(parse_query("cat:q-bio.NC OR parsing"))] == [old.id]
+    assert [p.id for p in await engine.search(parse_query("cat:cs.CL OR ti:nowhere"))] == [old.id]
+    found = await engine.search(parse_query('cat:cs.CL OR ti:"vision paper 5000" OR abs:nowhere -cat:cs.CL'))
+    assert sorted(p.id for p in found) == sorted([old.id, newer[4998].id])
 
 
 async def test_preview_counts_from_the_index_and_shows_the_newest(store):
