@@ -92,26 +92,36 @@ async def test_a_query_with_too_many_prefixes_is_refused_before_it_reaches_the_d
     assert await engine.search(parse_query(" OR ".join(f"t{b}*" for b in "honeraiu"))) == []  # eight are fine
 
 
+class _Steps:
+    """Counts a SQLite connection's VM steps (in hundreds) as its progress handler."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> int:
+        self.count += 1
+        return 0  # go on
+
+
+async def _counting_steps(store: Store) -> _Steps:
+    steps = _Steps()
+    # The searcher's own handler is the time budget; counting instead, every 100 steps.
+    await store._db._searcher.connection.set_progress_handler(steps, 100)
+    return steps
+
+
 @pytest.mark.parametrize("storage_location", ["sqlite"], indirect=True)  # it counts SQLite's VM steps
 async def test_a_category_page_costs_a_page_however_large_the_category(store):
-    steps = 0
-
-    def count() -> int:
-        nonlocal steps
-        steps += 1
-        return 0
-
-    # The searcher's own handler is the time budget; counting instead, every 100 steps.
-    await store._db._searcher.connection.set_progress_handler(count, 100)
+    steps = await _counting_steps(store)
     cost = {}
     for size, category in ((300, "cs.CL"), (6000, "cs.LG")):
         start = 10_000 if category == "cs.LG" else 0
         papers = [make_paper(start + n, categories=(category,)) for n in range(size)]
         await store.ingest(papers, lambda new, recheck: (), T0)
-        steps = 0
+        steps.count = 0
         page = await store.papers_in_categories(parse_query(f"cat:{category}").root, 250)
         assert page is not None and len(page) == 250
-        cost[size] = steps
+        cost[size] = steps.count
     assert cost[6000] < 2 * cost[300], cost  # not a sort of all 6,000 papers of the large category
 
 
@@ -141,14 +151,7 @@ async def test_indexes_made_by_another_normalization_are_rebuilt_at_start(storag
 
 @pytest.mark.parametrize("storage_location", ["sqlite"], indirect=True)  # it counts SQLite's VM steps
 async def test_a_category_prefix_page_costs_its_categories_pages_however_large_they_are(store):
-    steps = 0
-
-    def count() -> int:
-        nonlocal steps
-        steps += 1
-        return 0
-
-    await store._db._searcher.connection.set_progress_handler(count, 100)
+    steps = await _counting_steps(store)
     categories = ("cs.CL", "cs.LG", "cs.CV")
     cost = {}
     first = 0
@@ -156,15 +159,14 @@ async def test_a_category_prefix_page_costs_its_categories_pages_however_large_t
         papers = [make_paper(first + n, categories=(categories[n % 3], "stat.ML")) for n in range(3 * size)]
         first += len(papers)
         await store.ingest(papers, lambda new, recheck: (), T0 + timedelta(minutes=first))
-        steps = 0
+        steps.count = 0
         page = await store.papers_in_categories(parse_query("cat:cs.*").root, 250)
         assert page is not None and len(page) == 250
         assert [p.id for p in page] == sorted((p.id for p in papers), reverse=True)[:250]
-        steps_first = steps
-        steps = 0
+        first_page, steps.count = steps.count, 0
         following = await store.papers_in_categories(parse_query("cat:cs.*").root, 250, before=page[-1])
         assert following is not None and following[0].id == f"2411.{first - 251:05d}"
-        cost[size] = (steps_first, steps)
+        cost[size] = (first_page, steps.count)
     # Not a sort of all 8,580 papers of cs.*, and the page after the first costs no more than the first.
     assert cost[2600][0] < 1.5 * cost[260][0], cost
     assert cost[2600][1] < 1.5 * cost[260][0], cost
