@@ -154,10 +154,10 @@ async def preview(store: Store, query: Query, now: datetime, days: int, shown: i
     check_cost(query)
     since = now - timedelta(days=days)
     if store.index_is_exact(query.root):
-        counted = await bounded(store.count_seen_since(since, query.root))
+        counted = await bounded(store.count_seen_since(since, query.root, PREVIEW_LIMIT))
         if counted is not None:
             newest = await bounded(store.papers_seen_since(since, shown, root=query.root))
-            return min(counted, PREVIEW_LIMIT), newest
+            return counted, newest
     found = await matches_since(store, query, since, PREVIEW_LIMIT)
     return len(found), found[:shown]
 

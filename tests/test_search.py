@@ -229,3 +229,17 @@ async def test_on_postgresql_a_category_prefix_page_reads_a_page_of_each_categor
 
     # A page of each of the three categories, not the 3,000 index rows of cs.* sorted.
     assert index_rows(plan[0]["Plan"]) <= 3 * 250, plan
+
+
+@pytest.mark.parametrize("storage_location", ["sqlite"], indirect=True)  # it counts SQLite's VM steps
+async def test_a_preview_count_costs_what_it_counts_up_to_not_every_hit(store):
+    steps = await _counting_steps(store)
+    cost = {}
+    for size, first in ((300, 0), (6000, 1000)):  # papers added, all in cs.CL, all saying "attention"
+        await store.ingest([make_paper(first + n, categories=("cs.CL",)) for n in range(size)], lambda n, r: (), T0)
+        for text in ("cat:cs.*", "cat:cs.CL", "attention"):
+            steps.count = 0
+            assert await store.count_seen_since(T0 - timedelta(days=1), parse_query(text).root, 250) == 250
+            cost[size, text] = steps.count
+    for text in ("cat:cs.*", "cat:cs.CL", "attention"):
+        assert cost[6000, text] < 2 * cost[300, text], cost  # not a count of all 6,300 hits

@@ -126,14 +126,15 @@ class PaperQueries:
             )
         return await _papers_off_the_loop(rows)
 
-    async def count_seen_since(self, since: datetime, root: Node) -> int | None:
-        """How many of ``root``'s index candidates were first seen at or after ``since`` (None: no index narrows
-        the query), counted on the searcher without reading the papers."""
-        params: dict[str, object] = {"since": ts(since)}
+    async def count_seen_since(self, since: datetime, root: Node, most: int) -> int | None:
+        """How many of ``root``'s index candidates were first seen at or after ``since``, up to ``most`` (None: no
+        index narrows the query), counted on the searcher without reading the papers."""
+        params: dict[str, object] = {"since": ts(since), "most": most}
         hits = await self._candidates(root, params, limited=False)
         if hits is None:
             return None
-        rows = await self._db.search_fetchall(f"SELECT COUNT(*) AS n FROM ({hits[1]}) hits", params)
+        # Counting stops at ``most``: a common word or category costs what a preview shows, not all its hits.
+        rows = await self._db.search_fetchall(f"SELECT COUNT(*) AS n FROM ({hits[1]} LIMIT :most) hits", params)
         return int(rows[0]["n"])
 
     async def papers_in_categories(
