@@ -2,11 +2,11 @@
 
 ``paper_categories`` is ordered by (category, first seen, paper): one category's newest papers are the end of
 its run of the index, so a page of them costs a page. A prefix (``cat:cs.*``) spans the runs of many categories;
-sorting every entry of the span cost a sort of most of the table once ``cs.*`` held most papers (0.2–0.5 s at
-100k papers). So a prefix is first resolved to the stored categories it names — a skip through the index, one
-seek per distinct category — and a page is the merge of each category's own newest page. A prefix naming more
-than :data:`MOST_CATEGORIES` categories (only generic feeds' free-form tags could) is read as a range and
-sorted, within the searcher's time budget.
+sorting every entry of the span cost a sort of most of the table once ``cs.*`` held most papers (0.2–0.7 s at
+100k papers, near the searcher's 0.75 s budget). So a prefix is first resolved to the stored categories it
+names — a skip through the index, one seek per distinct category — and a page is the merge of each category's
+own newest page. A prefix naming more than :data:`MOST_CATEGORIES` categories (only generic feeds' free-form
+tags could) is read as a range and sorted, within the searcher's time budget.
 
 Both drivers compare categories by code point (PostgreSQL's column has the "C" collation since migration 11),
 so a prefix is a range of the index.
@@ -21,7 +21,7 @@ from bot.store.connection import AnyDatabase
 
 MOST_CATEGORIES = 64  # stored categories one search resolves its prefixes to before reading a range instead
 
-LAST_CODE_POINT = "\U0010ffff"
+_LAST_CODE_POINT = "\U0010ffff"
 
 # The distinct stored categories in [:c, :e), smallest first: each step one seek for the next larger one.
 _NAMED_BY_PREFIX = """
@@ -36,14 +36,14 @@ _NAMED_BY_PREFIX = """
 _NEWEST_FIRST = "ORDER BY first_seen_at DESC, paper_id DESC"
 
 
-async def named_categories(db: AnyDatabase, terms: Sequence[Term]) -> list[str] | None:
+async def _named_categories(db: AnyDatabase, terms: Sequence[Term]) -> list[str] | None:
     """The stored categories ``terms`` name (exact terms as they are, prefixes as the stored categories starting
     with them), read on the searcher; None when they name more than :data:`MOST_CATEGORIES`."""
     named = {term.tokens[0]: None for term in terms if not term.prefix}
     for term in terms:
         if term.prefix:
             prefix = term.tokens[0]
-            params = {"c": prefix, "e": prefix + LAST_CODE_POINT, "most": MOST_CATEGORIES + 1}
+            params = {"c": prefix, "e": prefix + _LAST_CODE_POINT, "most": MOST_CATEGORIES + 1}
             named.update((row["category"], None) for row in await db.search_fetchall(_NAMED_BY_PREFIX, params))
         if len(named) > MOST_CATEGORIES:
             return None
@@ -56,7 +56,7 @@ async def category_hits(
     """A subquery of the (first_seen_at, paper_id) of the papers in the categories ``terms`` name whose index rows
     meet ``condition`` (an `` AND ...`` on ``paper_categories``) — the newest ``:limit`` of them, newest first,
     when ``limited`` — adding its parameters to ``params``."""
-    categories = await named_categories(db, terms)
+    categories = await _named_categories(db, terms)
     if categories is None:
         where, named = _category_range(terms)
         params.update(named)
@@ -90,7 +90,7 @@ def _category_range(terms: Sequence[Term]) -> tuple[str, dict[str, object]]:
     for number, term in enumerate(terms):
         params[f"c{number}"] = term.tokens[0]
         if term.prefix:
-            params[f"e{number}"] = term.tokens[0] + LAST_CODE_POINT
+            params[f"e{number}"] = term.tokens[0] + _LAST_CODE_POINT
             parts.append(f"(category >= :c{number} AND category < :e{number})")
         else:
             parts.append(f"category = :c{number}")
