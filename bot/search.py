@@ -17,10 +17,9 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from bot.matching import Query, document_for, matches
-from bot.matching.nodes import Node, Or
 from bot.models import Paper
 from bot.store import Store, search_budget
-from bot.store.fts import category_terms, only_categories, prefix_terms
+from bot.store.fts import categories_or_text, only_categories, prefix_terms
 from bot.store.search_budget import SearchTooCostly
 
 SEARCH_CANDIDATES = 100  # full-text candidates fetched before exact matching and ranking
@@ -98,7 +97,7 @@ async def _candidates(store: Store, query: Query, limit: int, source: str | None
     found = await bounded(store.search_papers(query.root, SEARCH_CANDIDATES, source))
     exact = store.index_is_exact(query.root)
     newest: list[Paper] = []
-    if found is None and (split := _categories_or_text(query.root)) is not None:
+    if found is None and (split := categories_or_text(query.root)) is not None:
         # cat:cs.CL OR attention: the newest papers of the categories and the full-text hits, each from its index.
         in_categories, text = split
         found = await bounded(store.search_papers(text, SEARCH_CANDIDATES, source))
@@ -112,22 +111,6 @@ async def _candidates(store: Store, query: Query, limit: int, source: str | None
     if not exact:
         papers = await exact_matches(query, papers)
     return [(p, relevance.get(p.id, 0.0)) for p in papers]
-
-
-def _categories_or_text(root: Node) -> tuple[Node, Node] | None:
-    """An OR of category-pinned parts and other parts, as (the category-pinned OR-ed, the rest OR-ed): each
-    part's matches are matches of the whole, so each can come from its own index; None for any other query."""
-    if not isinstance(root, Or):
-        return None
-    pinned = [child for child in root.children if category_terms(child) is not None]
-    rest = [child for child in root.children if category_terms(child) is None]
-    if not pinned or not rest:
-        return None
-    return _any_of(pinned), _any_of(rest)
-
-
-def _any_of(parts: Sequence[Node]) -> Node:
-    return parts[0] if len(parts) == 1 else Or(tuple(parts))
 
 
 async def _newest(store: Store, query: Query, want: int, source: str | None) -> list[Paper]:

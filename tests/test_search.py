@@ -71,6 +71,9 @@ async def test_preview_counts_from_the_index_and_shows_the_newest(store):
         "attention -cat:cs.CL",
         "cat:cs.CL -ti:attention",
         '"attention sinks" OR atten*',
+        "cat:cs.CV OR ti:sinks",
+        "cat:cs.CV OR attention -survey",
+        "cat:cs.c* OR cat:cs.LG OR abs:nowhere",
     ]
     for text in texts:
         query = parse_query(text)
@@ -81,6 +84,10 @@ async def test_preview_counts_from_the_index_and_shows_the_newest(store):
         assert [p.id for p in backfill] == want[:2], text
     assert store.index_is_exact(parse_query("cat:cs.CL").root)
     assert not store.index_is_exact(parse_query("attention -cat:cs.CL").root)
+    # Categories OR-ed with text are counted from both indexes, without reading the period's papers.
+    either = parse_query("cat:cs.CV OR ti:sinks").root
+    assert await store.count_seen_since(T0 - timedelta(days=1), either, 100) == 2
+    assert store.index_is_exact(either) is (store._db.dialect.name == "sqlite")
 
 
 async def test_a_query_with_too_many_prefixes_is_refused_before_it_reaches_the_database(store):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib.metadata import version
 
 from bot.matching.document import normalize_category
@@ -188,3 +188,19 @@ def only_categories(node: Node) -> bool:
             return all(only_categories(child) for child in children)
         case _:
             return False
+
+
+def categories_or_text(root: Node) -> tuple[Node, Node] | None:
+    """An OR of category-pinned parts and other parts, as (the category-pinned OR-ed, the rest OR-ed): each
+    part's matches are matches of the whole, so each can come from its own index; None for any other query."""
+    if not isinstance(root, Or):
+        return None
+    pinned = [child for child in root.children if category_terms(child) is not None]
+    rest = [child for child in root.children if category_terms(child) is None]
+    if not pinned or not rest:
+        return None
+    return _any_of(pinned), _any_of(rest)
+
+
+def _any_of(parts: Sequence[Node]) -> Node:
+    return parts[0] if len(parts) == 1 else Or(tuple(parts))

@@ -13,7 +13,7 @@ from bot.models import CURATED_SOURCES, DeliveryKey, IngestResult, Paper
 from bot.store.categories import category_hits
 from bot.store.connection import AnyDatabase, Connection, Row
 from bot.store.dialect import dialect_of
-from bot.store.fts import category_terms, only_categories
+from bot.store.fts import categories_or_text, category_terms, only_categories
 from bot.store.outbox import queue_deliveries
 from bot.store.paper_rows import PAPER_COLUMNS, PAPER_FIELDS, paper_from_row, paper_params
 from bot.store.schema import ts
@@ -162,22 +162,35 @@ class PaperQueries:
 
     def index_is_exact(self, root: Node) -> bool:
         """Whether the indexes' candidates for ``root`` are exactly its matches (no re-check needed)."""
-        return self._db.dialect.exact_fts_query(root) is not None or only_categories(root)
+        if self._db.dialect.exact_fts_query(root) is not None or only_categories(root):
+            return True
+        split = categories_or_text(root)
+        # cat:cs.CL OR attention: the union of both indexes' hits is exact when each part's is.
+        return split is not None and only_categories(split[0]) and self.index_is_exact(split[1])
 
     async def _candidates(self, root: Node, params: dict[str, object], limited: bool) -> tuple[str, str] | None:
         """The papers' key column and a subquery of ``root``'s candidates first seen since ``:since`` — the
-        newest ``:limit`` full-text hits (all of them unless ``limited``), or the category index's — adding its
-        parameters to ``params``; None when no index narrows the query."""
+        newest ``:limit`` full-text hits (all of them unless ``limited``), the category index's, or for categories
+        OR-ed with text both — adding its parameters to ``params``; None when no index narrows the query."""
         dialect = self._db.dialect
         expression = dialect.fts_query(root)
         if expression is not None:
             params["expression"] = expression
             return dialect.paper_key, dialect.hits_sql(limited)
+        since = " AND first_seen_at >= :since"
         categories = category_terms(root)
-        if categories is None:
+        if categories is not None:
+            hits = await category_hits(self._db, categories, since, params, limited)
+            return "id", f"SELECT paper_id FROM ({hits}) hits"
+        split = categories_or_text(root)
+        if split is None or (expression := dialect.fts_query(split[1])) is None:
             return None
-        hits = await category_hits(self._db, categories, " AND first_seen_at >= :since", params, limited)
-        return "id", f"SELECT paper_id FROM ({hits}) hits"
+        # cat:cs.CL OR attention: the category index's candidates and the full-text index's (each the newest
+        # :limit when limited, so the newest :limit of the union are among them).
+        params["expression"] = expression
+        pinned = await category_hits(self._db, category_terms(split[0]) or [], since, params, limited)
+        by_text = f"SELECT id FROM papers WHERE {dialect.paper_key} IN ({dialect.hits_sql(limited)})"
+        return "id", f"SELECT paper_id FROM ({pinned}) hits UNION SELECT id FROM ({by_text}) text_hits"
 
     async def count_papers(self, source: str | None = None) -> int:
         """How many papers are stored (optionally from one source)."""
