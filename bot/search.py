@@ -19,7 +19,7 @@ from typing import TypeVar
 from bot.matching import Query, document_for, matches
 from bot.models import Paper
 from bot.store import Store, search_budget
-from bot.store.fts import only_categories, prefix_terms
+from bot.store.fts import categories_or_text, only_categories, prefix_terms
 from bot.store.search_budget import SearchTooCostly
 
 SEARCH_CANDIDATES = 100  # full-text candidates fetched before exact matching and ranking
@@ -74,15 +74,7 @@ async def search(store: Store, query: Query, now: datetime, source: str | None, 
     The full-text index selects candidates (with their relevance); a query without full-text terms takes the
     newest papers of its categories (or, with none, the newest papers) instead."""
     check_cost(query)
-    found = await bounded(store.search_papers(query.root, SEARCH_CANDIDATES, source))
-    if found is None:
-        hits = [(p, 0.0) for p in await _newest(store, query, limit, source)]
-    else:
-        relevance = {p.id: -score for p, score in found}
-        papers = [p for p, _ in found]
-        if not store.index_is_exact(query.root):
-            papers = await exact_matches(query, papers)
-        hits = [(p, relevance[p.id]) for p in papers]
+    hits = await _candidates(store, query, limit, source)
     if not hits:
         return []
     top_relevance = max(r for _, r in hits) or 1.0
@@ -100,19 +92,42 @@ async def search(store: Store, query: Query, now: datetime, source: str | None, 
     return [p for p, _ in sorted(hits, key=score, reverse=True)[:limit]]
 
 
+async def _candidates(store: Store, query: Query, limit: int, source: str | None) -> list[tuple[Paper, float]]:
+    """``query``'s matches to rank, with their full-text relevance (0 for those found without full text)."""
+    found = await bounded(store.search_papers(query.root, SEARCH_CANDIDATES, source))
+    exact = store.index_is_exact(query.root)
+    newest: list[Paper] = []
+    if found is None and (split := categories_or_text(query.root)) is not None:
+        # cat:cs.CL OR attention: the newest papers of the categories and the full-text hits, each from its index.
+        in_categories, text = split
+        found = await bounded(store.search_papers(text, SEARCH_CANDIDATES, source))
+        if found is not None:
+            newest = await _newest(store, Query(query.text, in_categories), limit, source)
+            exact = store.index_is_exact(text)
+    if found is None:
+        return [(p, 0.0) for p in await _newest(store, query, limit, source)]
+    relevance = {p.id: -score for p, score in found}
+    papers = list({p.id: p for p in (*newest, *(p for p, _ in found))}.values())
+    if not exact:
+        papers = await exact_matches(query, papers)
+    return [(p, relevance.get(p.id, 0.0)) for p in papers]
+
+
 async def _newest(store: Store, query: Query, want: int, source: str | None) -> list[Paper]:
     """Up to ``want`` of the newest matches of a query the full-text index cannot narrow."""
     exact = only_categories(query.root)
     found: list[Paper] = []
-    offset = 0
-    while len(found) < want and offset < SEARCH_SCAN:
-        page = await bounded(store.papers_in_categories(query.root, CATEGORY_PAGE, source, offset))
+    last: Paper | None = None
+    for _ in range(SEARCH_SCAN // CATEGORY_PAGE):
+        if len(found) >= want:
+            break
+        page = await bounded(store.papers_in_categories(query.root, CATEGORY_PAGE, source, before=last))
         if page is None:  # no category to look up either: the newest papers, all checked
             return await exact_matches(query, await store.latest_papers(SEARCH_SCAN, source))
         found += page if exact else await exact_matches(query, page)
         if len(page) < CATEGORY_PAGE:
             break
-        offset += CATEGORY_PAGE
+        last = page[-1]
     return found[:want]
 
 
@@ -122,10 +137,10 @@ async def preview(store: Store, query: Query, now: datetime, days: int, shown: i
     check_cost(query)
     since = now - timedelta(days=days)
     if store.index_is_exact(query.root):
-        counted = await bounded(store.count_seen_since(since, query.root))
+        counted = await bounded(store.count_seen_since(since, query.root, PREVIEW_LIMIT))
         if counted is not None:
             newest = await bounded(store.papers_seen_since(since, shown, root=query.root))
-            return min(counted, PREVIEW_LIMIT), newest
+            return counted, newest
     found = await matches_since(store, query, since, PREVIEW_LIMIT)
     return len(found), found[:shown]
 

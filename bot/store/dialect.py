@@ -60,11 +60,6 @@ class Dialect:
             " ORDER BY rowid DESC LIMIT :limit" if limited else ""
         )
 
-    def category_prefix(self, number: int) -> str:
-        """A condition on ``category`` that holds when it starts with ``:c<number>`` (``:e<number>`` is that
-        prefix followed by the last code point), as a range of the index."""
-        return f"(category >= :c{number} AND category < :e{number})"
-
     def search_sql(self, where: str) -> str:
         """The newest ``:window`` hits of ``:expression`` with a score (lower is better; the title weighs
         most), filtered by ``where``, best ``:limit`` first."""

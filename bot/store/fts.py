@@ -190,17 +190,17 @@ def only_categories(node: Node) -> bool:
             return False
 
 
-def category_condition(terms: Sequence[Term], prefix: Callable[[int], str]) -> tuple[str, dict[str, str]]:
-    """An SQL condition on ``paper_categories.category`` for category terms and its parameters: exact terms by
-    equality, prefixes by ``prefix(n)``, the dialect's condition on the parameters ``:cN`` (the prefix) and
-    ``:eN`` (an upper bound: the prefix followed by the last code point)."""
-    parts: list[str] = []
-    params: dict[str, str] = {}
-    for number, term in enumerate(terms):
-        params[f"c{number}"] = term.tokens[0]
-        if term.prefix:
-            params[f"e{number}"] = term.tokens[0] + "\U0010ffff"
-            parts.append(prefix(number))
-        else:
-            parts.append(f"category = :c{number}")
-    return " OR ".join(parts), params
+def categories_or_text(root: Node) -> tuple[Node, Node] | None:
+    """An OR of category-pinned parts and other parts, as (the category-pinned OR-ed, the rest OR-ed): each
+    part's matches are matches of the whole, so each can come from its own index; None for any other query."""
+    if not isinstance(root, Or):
+        return None
+    pinned = [child for child in root.children if category_terms(child) is not None]
+    rest = [child for child in root.children if category_terms(child) is None]
+    if not pinned or not rest:
+        return None
+    return _any_of(pinned), _any_of(rest)
+
+
+def _any_of(parts: Sequence[Node]) -> Node:
+    return parts[0] if len(parts) == 1 else Or(tuple(parts))

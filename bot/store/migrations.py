@@ -243,4 +243,7 @@ MIGRATIONS: tuple[str, ...] = (
         INSERT INTO papers_fts (papers_fts, {SEARCH_COLUMNS}) VALUES ('delete', {search_values("old")});
     END;
     """,
+    # 11: a category prefix (cat:cs.*) is a range of the category index on both drivers (bot/store/categories.py).
+    # SQLite compares text by code point already; PostgreSQL's category column takes the "C" collation.
+    "-- nothing to change on SQLite",
 )

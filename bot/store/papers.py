@@ -10,9 +10,10 @@ from datetime import datetime
 
 from bot.matching.nodes import Node
 from bot.models import CURATED_SOURCES, DeliveryKey, IngestResult, Paper
+from bot.store.categories import category_hits
 from bot.store.connection import AnyDatabase, Connection, Row
 from bot.store.dialect import dialect_of
-from bot.store.fts import category_condition, category_terms, only_categories
+from bot.store.fts import categories_or_text, category_terms, only_categories
 from bot.store.outbox import Matched, queue_deliveries, queue_matched
 from bot.store.paper_rows import PAPER_COLUMNS, PAPER_FIELDS, paper_from_row, paper_params
 from bot.store.schema import ts
@@ -121,7 +122,7 @@ class PaperQueries:
         query's ``root``, only its candidates from the full-text or category index (exactly its matches when
         :meth:`index_is_exact`, else a superset: the caller applies the exact matcher), read on the searcher."""
         params: dict[str, object] = {"since": ts(since), "limit": limit, "min_upvotes": min_upvotes}
-        hits = None if root is None else self._candidates(root, params, limited=True)
+        hits = None if root is None else await self._candidates(root, params, limited=True)
         where = "first_seen_at >= :since AND upvotes >= :min_upvotes"
         order = "ORDER BY first_seen_at DESC, id DESC LIMIT :limit"
         if hits is None:
@@ -133,66 +134,71 @@ class PaperQueries:
             )
         return await _papers_off_the_loop(rows)
 
-    async def count_seen_since(self, since: datetime, root: Node) -> int | None:
-        """How many of ``root``'s index candidates were first seen at or after ``since`` (None: no index narrows
-        the query), counted on the searcher without reading the papers."""
-        params: dict[str, object] = {"since": ts(since)}
-        hits = self._candidates(root, params, limited=False)
+    async def count_seen_since(self, since: datetime, root: Node, most: int) -> int | None:
+        """How many of ``root``'s index candidates were first seen at or after ``since``, up to ``most`` (None: no
+        index narrows the query), counted on the searcher without reading the papers."""
+        params: dict[str, object] = {"since": ts(since), "most": most}
+        hits = await self._candidates(root, params, limited=False)
         if hits is None:
             return None
-        rows = await self._db.search_fetchall(f"SELECT COUNT(*) AS n FROM ({hits[1]}) hits", params)
+        # Counting stops at ``most``: a common word or category costs what a preview shows, not all its hits.
+        rows = await self._db.search_fetchall(f"SELECT COUNT(*) AS n FROM ({hits[1]} LIMIT :most) hits", params)
         return int(rows[0]["n"])
 
     async def papers_in_categories(
-        self, root: Node, limit: int, source: str | None = None, offset: int = 0
+        self, root: Node, limit: int, source: str | None = None, before: Paper | None = None
     ) -> list[Paper] | None:
         """The newest papers having one of the categories every match of ``root`` has (a superset of its
-        matches, from the category index, on the searcher), skipping the ``offset`` newest; None when the query
-        does not pin its matches to categories."""
+        matches, from the category index, on the searcher), older than ``before`` in this order (the last paper
+        of the previous page) when given; None when the query does not pin its matches to categories."""
         categories = category_terms(root)
         if categories is None:
             return None
-        where, params = category_condition(categories, self._db.dialect.category_prefix)
-        source_filter = " AND paper_id IN (SELECT id FROM papers WHERE source = :source)" if source else ""
-        # The page is read off the category index in its own order (category, first seen), so a large category
-        # costs a page, not a sort of all its papers.
-        page = (
-            f"SELECT DISTINCT first_seen_at, paper_id FROM paper_categories WHERE ({where}){source_filter} "
-            "ORDER BY first_seen_at DESC, paper_id DESC LIMIT :limit OFFSET :offset"
-        )
+        params: dict[str, object] = {"source": source, "limit": limit}
+        condition = " AND paper_id IN (SELECT id FROM papers WHERE source = :source)" if source else ""
+        if before is not None:
+            # The next page starts after the last paper of this one: no page re-reads the ones before it.
+            condition += " AND (first_seen_at, paper_id) < (:before_seen, :before_id)"
+            params.update(before_seen=ts(before.first_seen_at), before_id=before.id)
+        page = await category_hits(self._db, categories, condition, params, limited=True)
         rows = await self._db.search_fetchall(
             f"SELECT {PAPER_COLUMNS} FROM papers WHERE id IN (SELECT paper_id FROM ({page}) page) "
             "ORDER BY first_seen_at DESC, id DESC",
-            {**params, "source": source, "limit": limit, "offset": offset},
+            params,
         )
         return [paper_from_row(r) for r in rows]
 
     def index_is_exact(self, root: Node) -> bool:
         """Whether the indexes' candidates for ``root`` are exactly its matches (no re-check needed)."""
-        return self._db.dialect.exact_fts_query(root) is not None or only_categories(root)
+        if self._db.dialect.exact_fts_query(root) is not None or only_categories(root):
+            return True
+        split = categories_or_text(root)
+        # cat:cs.CL OR attention: the union of both indexes' hits is exact when each part's is.
+        return split is not None and only_categories(split[0]) and self.index_is_exact(split[1])
 
-    def _candidates(self, root: Node, params: dict[str, object], limited: bool) -> tuple[str, str] | None:
+    async def _candidates(self, root: Node, params: dict[str, object], limited: bool) -> tuple[str, str] | None:
         """The papers' key column and a subquery of ``root``'s candidates first seen since ``:since`` — the
-        newest ``:limit`` full-text hits (all of them unless ``limited``), or the category index's — adding its
-        parameters to ``params``; None when no index narrows the query."""
+        newest ``:limit`` full-text hits (all of them unless ``limited``), the category index's, or for categories
+        OR-ed with text both — adding its parameters to ``params``; None when no index narrows the query."""
         dialect = self._db.dialect
         expression = dialect.fts_query(root)
         if expression is not None:
             params["expression"] = expression
             return dialect.paper_key, dialect.hits_sql(limited)
+        since = " AND first_seen_at >= :since"
         categories = category_terms(root)
-        if categories is None:
+        if categories is not None:
+            hits = await category_hits(self._db, categories, since, params, limited)
+            return "id", f"SELECT paper_id FROM ({hits}) hits"
+        split = categories_or_text(root)
+        if split is None or (expression := dialect.fts_query(split[1])) is None:
             return None
-        where, named = category_condition(categories, dialect.category_prefix)
-        params.update(named)
-        # Distinct: a paper in two of the categories (cs.* finding cs.CL and cs.LG) is one candidate. Limited,
-        # the newest are read off the index in its own order (category, first seen), without a sort of them all.
-        hits = (
-            f"SELECT DISTINCT first_seen_at, paper_id FROM paper_categories WHERE ({where}) AND first_seen_at >= :since"
-        )
-        if not limited:
-            return "id", f"SELECT DISTINCT paper_id FROM ({hits}) hits"
-        return "id", f"SELECT paper_id FROM ({hits} ORDER BY first_seen_at DESC, paper_id DESC LIMIT :limit) hits"
+        # cat:cs.CL OR attention: the category index's candidates and the full-text index's (each the newest
+        # :limit when limited, so the newest :limit of the union are among them).
+        params["expression"] = expression
+        pinned = await category_hits(self._db, category_terms(split[0]) or [], since, params, limited)
+        by_text = f"SELECT id FROM papers WHERE {dialect.paper_key} IN ({dialect.hits_sql(limited)})"
+        return "id", f"SELECT paper_id FROM ({pinned}) hits UNION SELECT id FROM ({by_text}) text_hits"
 
     async def count_papers(self, source: str | None = None) -> int:
         """How many papers are stored (optionally from one source)."""

@@ -7,11 +7,13 @@ from __future__ import annotations
 import copy
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
 from bot.devtools.emulator import MANAGE_CHANNELS
-from bot.store import connection, search_budget
+from bot.store import Store, connection, search_budget
+from tests.conftest import make_paper
 from tests.e2e.conftest import World, arxiv_ids, today
 
 # Each title is written with characters NFKC and casefolding turn into plain words: a ligature, fullwidth
@@ -122,3 +124,29 @@ async def test_a_search_past_its_time_budget_is_stopped_with_a_clear_message(wor
     assert len(latest.embeds) == 5
     found = await _papers(world, "search", query="model OR learning")  # within the budget again, it is answered
     assert found.embeds, found.content
+
+
+async def test_a_search_of_categories_or_words_finds_older_papers_from_both_indexes(world: World, items):
+    # Two old papers, each found by one side of the OR, and more newer papers than a search used to read (5,000):
+    # it matched only those and answered with none of the two.
+    now = datetime.now(UTC)
+    old = [
+        make_paper(1, title="Legged robot locomotion", abstract="Walking.", categories=("cs.RO",)),
+        make_paper(2, title="Gyroscope drift estimation", abstract="Sensors.", categories=("eess.SP",)),
+    ]
+    newer = [
+        make_paper(n, title=f"Vision paper {n}", abstract="Images.", categories=("cs.CV",)) for n in range(3, 5200)
+    ]
+    store = await Store.open(world.storage)
+    try:
+        await store.ingest(old, lambda new, recheck: (), now - timedelta(days=3))
+        await store.ingest(newer, lambda new, recheck: (), now - timedelta(days=1))
+    finally:
+        await store.close()
+    world.hf.publish(today(), items[:3])
+    await world.start_bot()
+    await world.polls_completed(1)
+    result = await _papers(world, "search", query="cat:cs.RO OR gyroscope")
+    assert set(arxiv_ids([{"embeds": result.embeds}])) == {p.id for p in old}, result.content
+    both = await _papers(world, "search", world.member_id, query='cat:cs.ro OR "vision paper 5199"')
+    assert set(arxiv_ids([{"embeds": both.embeds}])) == {old[0].id, newer[-1].id}, both.content

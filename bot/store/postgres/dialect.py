@@ -121,10 +121,6 @@ class PostgresDialect(Dialect):
         hits = f"SELECT id FROM papers WHERE {_HIT} AND first_seen_at >= :since"
         return hits + (" ORDER BY first_seen_at DESC, id DESC LIMIT :limit" if limited else "")
 
-    def category_prefix(self, number: int) -> str:
-        """``category`` starts with ``:c<number>`` (a range would follow the collation, not code points)."""
-        return f"starts_with(category, :c{number})"
-
     def search_sql(self, where: str) -> str:
         """The newest ``:window`` hits of ``:expression``, scored (lower is better), filtered by ``where``."""
         return f"""WITH recent AS (

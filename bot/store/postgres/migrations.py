@@ -94,4 +94,7 @@ PG_MIGRATIONS: tuple[str, ...] = (
     INSERT INTO search_state (id, fold_version) VALUES (1, '');
     CREATE INDEX papers_unindexed ON papers (first_seen_at) WHERE fts IS NULL;
     """,
+    # 11: categories compared by code point, as SQLite does, so a prefix (cat:cs.*) is a range of the index (with the
+    # database's collation it was not: "cs.ai" and "csa" interleave) and prefixes are found by seeks, not scans.
+    'ALTER TABLE paper_categories ALTER COLUMN category TYPE TEXT COLLATE "C";',
 )
