@@ -1,5 +1,5 @@
 """paperbot's performance benchmarks: ``python benchmarks/run.py [--quick] [--json PATH]`` (``--relevance``: only
-the relevance benchmark, benchmarks/relevance.py).
+the relevance benchmark, benchmarks/relevance.py; ``--scale 1m``: only the million-subscription run).
 
 Prints one table (figure, measured, target, ratio to baseline, PASS/MISS) and the details behind each
 row. Always exits 0: this reports, it does not gate. See benchmarks/RESULTS.md for how to read it.
@@ -28,6 +28,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `python benchmarks/run.py` puts only benchmarks/ on the path
 
 from benchmarks.delivery import delivery_rows  # noqa: E402
+from benchmarks.index_scale import index_scale_rows  # noqa: E402
 from benchmarks.matching import run_matching  # noqa: E402
 from benchmarks.report import Row, format_notes, format_table  # noqa: E402
 from benchmarks.scale import FULL, QUICK, Scale  # noqa: E402
@@ -122,6 +123,7 @@ def main() -> int:
         "--relevance", action="store_true", help="only the relevance benchmark (benchmarks/relevance.py)"
     )
     parser.add_argument("--soak", action="store_true", help="run only the soak: a simulated year (benchmarks/soak.py)")
+    parser.add_argument("--scale", choices=["1m"], help="only the million-subscription run (benchmarks/index_scale.py)")
     add_soak_arguments(parser)
     args = parser.parse_args()
     if args.relevance:
@@ -141,6 +143,8 @@ def main() -> int:
     try:
         if args.soak:
             rows, profiled = soak_rows(soak_scale_from(args), workdir), []
+        elif args.scale:
+            rows, profiled = index_scale_rows(workdir), []
         else:
             rows, profiled = run(scale, workdir, args.profile)
     finally:

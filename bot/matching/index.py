@@ -22,7 +22,6 @@ pausing a subscription updates the tables and groups in place.
 
 from __future__ import annotations
 
-import functools
 import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,8 +32,9 @@ import numpy.typing as npt
 
 from bot.matching.document import PaperDocument, document_for
 from bot.matching.leaves import MAX_WORDS, Ids, LeafTable
-from bot.matching.nodes import And, Field, Node, Not, Or, Term
+from bot.matching.nodes import And, Not, Or, Term
 from bot.matching.query import Query
+from bot.matching.shapes import Shape
 from bot.models import Paper
 
 # Queries are evaluated this many at a time, so temporary arrays stay a few MB even for big batches.
@@ -47,12 +47,6 @@ _GROWTH = 2
 
 Bits: TypeAlias = npt.NDArray[np.uint64]
 Positions: TypeAlias = npt.NDArray[np.int32]  # places in a batch of papers
-
-
-# A query's shape is its syntax tree with every term replaced by LEAF: ``a -b`` and ``rag -survey`` share one.
-# Shapes are nodes, so they are hashable (they key the groups) and walked with the same match statements.
-Shape: TypeAlias = Node
-LEAF = Term(Field.TEXT, ())
 
 
 class _Group:
@@ -170,36 +164,6 @@ def _necessary(shape: Shape, positions: Iterator[int]) -> tuple[int, ...] | None
             return min(anchored, key=len) if anchored else None
 
 
-def _shape(node: Node) -> tuple[Shape, list[Term]]:
-    """A query's shape and its terms in shape order. AND/OR children are put in a canonical order,
-    so ``a -b`` and ``-b a`` share a group."""
-    match node:
-        case Term():
-            return LEAF, [node]
-        case Not(child=child):
-            shape, terms = _shape(child)
-            return Not(shape), terms
-        case And(children=children):
-            shapes, terms = _canonical(children)
-            return And(shapes), terms
-        case Or(children=children):
-            shapes, terms = _canonical(children)
-            return Or(shapes), terms
-
-
-def _canonical(children: tuple[Node, ...]) -> tuple[tuple[Shape, ...], list[Term]]:
-    """The children's shapes in a canonical order (any fixed order does), and their terms in that order."""
-    parts = sorted(map(_shape, children), key=lambda part: _order_key(part[0]))
-    return tuple(shape for shape, _ in parts), [term for _, terms in parts for term in terms]
-
-
-@functools.lru_cache(maxsize=1024)
-def _order_key(shape: Shape) -> str:
-    """A shape's sort key. Cached: a dataclass repr is slow, and a whole index holds only a few
-    dozen distinct shapes, so loading 100k queries would otherwise spend most of its time here."""
-    return repr(shape)
-
-
 class SubscriptionIndex:
     """Stored queries keyed by subscription id, matched against papers in bulk. Not thread-safe."""
 
@@ -225,7 +189,7 @@ class SubscriptionIndex:
         """Index ``query`` under ``sub_id``, replacing any query already stored under that id.
 
         Raises OverflowError, leaving the index as it was, when the query's words do not fit the vocabulary."""
-        shape, terms = _shape(query.root)
+        shape, terms = query.shape
         leaves: list[int] = []
         try:
             for term in terms:
@@ -321,6 +285,10 @@ class Matches:
     def __init__(self, papers: int, parts: list[tuple[Ids, Bits]]) -> None:
         self.papers = papers
         self._parts = parts
+
+    def __len__(self) -> int:
+        """How many (subscription, paper) matches, counted without expanding them."""
+        return sum(int(np.bitwise_count(bits).sum()) for _, bits in self._parts)
 
     def pairs(self) -> tuple[Positions, Ids]:
         """(positions in the batch, subscription ids) of every match, grouped by subscription."""

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from bot.matching import Field, Node, Not, Or, Query, QueryError, Term, document_for, matches, parse_query
+from bot.matching import Field, Node, Not, Or, Query, QueryError, Term, document_for, matches, parse_query, shapes
 from bot.matching import index as index_module
 from bot.matching.index import SubscriptionIndex
 from bot.models import Paper
@@ -169,7 +169,7 @@ def test_batches_past_one_machine_word_in_small_chunks(
 
 def test_necessary_leaves_follow_lucene_monitor() -> None:
     def anchors(query: str | Node) -> set[str] | None:
-        shape, terms = index_module._shape(parse_query(query).root if isinstance(query, str) else query)
+        shape, terms = shapes._shape(parse_query(query).root if isinstance(query, str) else query)
         positions = index_module._necessary(shape, iter(range(len(terms))))
         return None if positions is None else {" ".join(terms[p].tokens) for p in positions}
 
