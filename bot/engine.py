@@ -37,6 +37,7 @@ from bot.relevance.planning import RecommendPlan, RecommendSub, day_start, query
 from bot.relevance.recommender import Recommender
 from bot.sources.base import Source, SourceError, redact_text
 from bot.store import Store
+from bot.store.subscriptions import StoredQuery
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,16 @@ def _cap_reached(owner: Owner, cap: int) -> LimitReached:
             "Remove one with `/subscriptions remove` first."
         )
     return LimitReached(f"You already have {cap} alerts, the most allowed. Remove one with `/alerts remove` first.")
+
+
+def _log_unindexable(subscription_id: int, error: Exception) -> None:
+    """Say why a stored subscription is skipped: its query no longer parses, or the index has no room for it."""
+    if isinstance(error, ValueError):
+        log.error(
+            "stored subscription #%d has a query that no longer parses; skipping it", subscription_id, exc_info=error
+        )
+    else:
+        log.error("the index has no room for the words of subscription #%d; it will not match", subscription_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +130,8 @@ class Engine(PaperReading):
         gc.disable()
         try:
             after = 0
-            while page := await self.store.active_subscriptions(after=after, limit=LOAD_PAGE):
-                for sub in page:
-                    self._index_stored(sub)
+            while page := await self.store.indexing_page(after, LOAD_PAGE):
+                await self.store.save_compiled(self._index_loaded(page))
                 after = page[-1].id
                 await asyncio.sleep(0)  # keep the gateway heartbeat and commands responsive
         finally:
@@ -153,10 +163,25 @@ class Engine(PaperReading):
         """Index a stored subscription; one that cannot be (no longer parses, no room) is logged and skipped."""
         try:
             self._index(sub, query_of(sub))
-        except ValueError:
-            log.exception("stored subscription #%d has a query that no longer parses; skipping it", sub.id)
-        except LimitReached:
-            log.error("the index has no room for the words of subscription #%d; it will not match", sub.id)
+        except (ValueError, LimitReached) as error:
+            _log_unindexable(sub.id, error)
+
+    def _index_loaded(self, page: Sequence[StoredQuery]) -> list[tuple[int, str]]:
+        """Index a page of subscriptions read at start, from their queries' compiled forms where current; returns
+        (id, form) for the queries that had to be parsed, for the store to keep."""
+        forms = []
+        for stored in page:
+            if stored.subscription is not None:  # more than its query decides: the whole path
+                self._index_stored(stored.subscription)
+                continue
+            try:
+                form = self.index.add_stored(stored.id, stored.query, stored.compiled)
+            except (ValueError, OverflowError) as error:
+                _log_unindexable(stored.id, error)
+                continue
+            if form is not None:
+                forms.append((stored.id, form))
+        return forms
 
     def _unindex(self, subscription_id: int) -> None:
         if subscription_id in self.index:

@@ -30,10 +30,11 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from bot.matching.compiled import decode, encode
 from bot.matching.document import PaperDocument, document_for
 from bot.matching.leaves import MAX_WORDS, Ids, LeafTable
 from bot.matching.nodes import And, Not, Or, Term
-from bot.matching.query import Query
+from bot.matching.query import Query, parse_query
 from bot.matching.shapes import Shape
 from bot.models import Paper
 
@@ -189,7 +190,23 @@ class SubscriptionIndex:
         """Index ``query`` under ``sub_id``, replacing any query already stored under that id.
 
         Raises OverflowError, leaving the index as it was, when the query's words do not fit the vocabulary."""
-        shape, terms = query.shape
+        self._add(sub_id, *query.shape)
+
+    def add_stored(self, sub_id: int, text: str, form: str | None) -> str | None:
+        """Index a stored subscription from its compiled form (:mod:`bot.matching.compiled`), or, when it has
+        none or a stale one, by parsing ``text``: then the form to store is returned.
+
+        Raises QueryError when the text no longer parses, OverflowError as :meth:`add`; the index is then unchanged.
+        """
+        decoded = None if form is None else decode(form)
+        if decoded is not None:
+            self._add(sub_id, *decoded)
+            return None
+        query = parse_query(text)
+        self._add(sub_id, *query.shape)
+        return encode(query)
+
+    def _add(self, sub_id: int, shape: Shape, terms: tuple[Term, ...]) -> None:
         leaves: list[int] = []
         try:
             for term in terms:

@@ -179,4 +179,9 @@ MIGRATIONS: tuple[str, ...] = (
     END;
     CREATE INDEX deliveries_paper ON deliveries (paper_id, status);
     """,
+    # 10: the compiled form of each subscription's query (bot.matching.compiled), so that a restarted bot indexes
+    # stored queries without parsing them again; NULL until the first load after a subscription is added writes it.
+    """
+    ALTER TABLE subscriptions ADD COLUMN compiled TEXT;
+    """,
 )

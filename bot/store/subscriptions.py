@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from bot.models import DigestSettings, Mode, Owner, Schedule, Scope, Subscription, SubscriptionStatus, Target
 from bot.store.connection import AnyDatabase, Row
@@ -60,6 +60,18 @@ def _live_count(owner: Owner) -> tuple[str, dict[str, Any]]:
     """The query counting an owner's live (not removed) subscriptions, and its parameters."""
     where, params = _owner_filter(owner)
     return f"SELECT COUNT(*) AS n FROM subscriptions s WHERE {where} AND s.status != 'removed'", params
+
+
+_PLAIN_MODE = str(Mode.MATCH)
+
+
+class StoredQuery(NamedTuple):
+    """One active subscription as the index loads it (:meth:`SubscriptionQueries.indexing_page`)."""
+
+    id: int
+    query: str
+    compiled: str | None
+    subscription: Subscription | None  # only when more than the query decides what it gets
 
 
 _NO_LIMIT = 2**62  # LIMIT -1 means "all" to SQLite only
@@ -181,6 +193,38 @@ class SubscriptionQueries:
             {"after": after, "limit": limit if limit >= 0 else _NO_LIMIT},
         )
         return [_subscription_from_row(r) for r in rows]
+
+    async def indexing_page(self, after: int, limit: int) -> list[StoredQuery]:
+        """What indexing needs of the active subscriptions with ids above ``after`` (at most ``limit``, by id): the
+        query text and its compiled form (:mod:`bot.matching.compiled`; None until first written), and the whole
+        Subscription only for those whose query alone does not decide (a ``min_upvotes`` threshold, recommend mode).
+
+        Building a Subscription per row would cost a restarted bot seconds per million subscriptions.
+        """
+        rows = await self._db.fetchall(
+            f"SELECT {_UNCOUNTED_COLUMNS}, s.compiled FROM subscriptions s WHERE s.status = 'active' AND s.id > :after "
+            "ORDER BY s.id LIMIT :limit",
+            {"after": after, "limit": limit},
+        )
+        return [
+            StoredQuery(
+                row["id"],
+                row["query"],
+                row["compiled"],
+                None if row["mode"] == _PLAIN_MODE and not row["min_upvotes"] else _subscription_from_row(row),
+            )
+            for row in rows
+        ]
+
+    async def save_compiled(self, forms: Sequence[tuple[int, str]]) -> None:
+        """Store the compiled forms of subscriptions' queries: (subscription id, form)."""
+        if not forms:
+            return
+        async with self._db.transaction() as db:
+            await db.executemany(
+                "UPDATE subscriptions SET compiled = :compiled WHERE id = :id",
+                [{"id": sub_id, "compiled": form} for sub_id, form in forms],
+            )
 
     async def digest_subscriptions(self) -> list[Subscription]:
         """Active subscriptions and alerts on a daily or weekly schedule, and instant ones with a daily cap (their

@@ -75,4 +75,8 @@ PG_MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER papers_seen AFTER INSERT ON papers FOR EACH ROW EXECUTE FUNCTION paperbot_paper_seen();
     CREATE INDEX deliveries_paper ON deliveries (paper_id, status);
     """,
+    # 10: compiled query forms (SQLite's migration of the same name).
+    """
+    ALTER TABLE subscriptions ADD COLUMN compiled TEXT;
+    """,
 )
