@@ -38,11 +38,14 @@ from bot.matching.query import Query, parse_query
 from bot.matching.shapes import Shape
 from bot.models import Paper
 
-# Queries are evaluated this many at a time, so temporary arrays stay a few MB even for big batches.
+# Queries are evaluated CHUNK_ROWS at a time, or as many as make CHUNK_WORDS words of paper bits when that is more,
+# so temporary arrays stay a few MB for big batches while a small poll takes few, large steps.
 CHUNK_ROWS = 8192
+CHUNK_WORDS = 1 << 18
 # Candidates are gathered out only when they are fewer than this share of a chunk; otherwise evaluating
 # the whole chunk is cheaper than copying them.
 CANDIDATE_SHARE = 0.5
+EXPAND_BYTES = 32 << 20  # matches are expanded into pairs through boolean blocks of at most about this size
 BOOL_BLOCK_BYTES = 32 << 20  # the leaf × paper matrix is built from booleans at most this big at a time
 _GROWTH = 2
 
@@ -95,8 +98,9 @@ class _Group:
         Only candidates are evaluated: queries with an anchor leaf that some paper of the batch contains
         (``present``), or every query of an unanchorable shape.
         """
-        for start in range(0, self.size, CHUNK_ROWS):
-            stop = min(self.size, start + CHUNK_ROWS)
+        chunk = max(CHUNK_ROWS, CHUNK_WORDS // len(valid))
+        for start in range(0, self.size, chunk):
+            stop = min(self.size, start + chunk)
             leaves, sub_ids = self.leaves[:, start:stop], self.sub_ids[start:stop]
             if self.anchors is not None:
                 candidates = np.flatnonzero(np.logical_or.reduce([present[leaves[a]] for a in self.anchors]))
@@ -308,14 +312,32 @@ class Matches:
         return sum(int(np.bitwise_count(bits).sum()) for _, bits in self._parts)
 
     def pairs(self) -> tuple[Positions, Ids]:
-        """(positions in the batch, subscription ids) of every match, grouped by subscription."""
+        """(positions in the batch, subscription ids) of every match, grouped by subscription.
+
+        Parts are expanded together, as many at a time as unpack into EXPAND_BYTES: a small poll's few bits per
+        subscription then cost one pass over all of them instead of one per part.
+        """
         positions: list[Positions] = []
         sub_ids: list[Ids] = []
-        for subs, bits in self._parts:
-            unpacked = np.unpackbits(bits.view(np.uint8), axis=1, count=self.papers, bitorder="little")
-            # One flat scan (np.nonzero on 2-D arrays is several times slower), rows by their counts.
-            positions.append((np.flatnonzero(unpacked) % self.papers).astype(np.int32))
-            sub_ids.append(np.repeat(subs, np.count_nonzero(unpacked, axis=1)))
+        pending: list[tuple[Ids, Bits]] = []
+        rows = 0
+        for part in self._parts:
+            pending.append(part)
+            rows += len(part[0])
+            if rows * self.papers >= EXPAND_BYTES:
+                self._expand(pending, positions, sub_ids)
+                pending, rows = [], 0
+        self._expand(pending, positions, sub_ids)
         if not positions:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
         return np.concatenate(positions), np.concatenate(sub_ids)
+
+    def _expand(self, parts: list[tuple[Ids, Bits]], positions: list[Positions], sub_ids: list[Ids]) -> None:
+        if not parts:
+            return
+        subs = np.concatenate([subs for subs, _ in parts])
+        bits = np.concatenate([bits for _, bits in parts])
+        unpacked = np.unpackbits(bits.view(np.uint8), axis=1, count=self.papers, bitorder="little")
+        # One flat scan (np.nonzero on 2-D arrays is several times slower), rows by their counts.
+        positions.append((np.flatnonzero(unpacked) % self.papers).astype(np.int32))
+        sub_ids.append(np.repeat(subs, np.count_nonzero(unpacked, axis=1)))

@@ -157,10 +157,13 @@ def test_batches_past_one_machine_word_in_small_chunks(
         index.add(sub_id, query)
     picks = [rng.randrange(len(distinct)) for _ in range(size)]
     expected = [brute_force(queries, paper) for paper in distinct]
-    # Tiny chunks and boolean blocks: queries 3 at a time, the leaf matrix built 64 papers at a time, and
+    # Tiny chunks and boolean blocks: queries 3 at a time, the leaf matrix built 64 papers at a time, matches
+    # expanded one part at a time, and
     # candidates always gathered out of their chunk.
     with (
         patch.object(index_module, "CHUNK_ROWS", 3),
+        patch.object(index_module, "CHUNK_WORDS", 1),
+        patch.object(index_module, "EXPAND_BYTES", 1),
         patch.object(index_module, "BOOL_BLOCK_BYTES", 1),
         patch.object(index_module, "CANDIDATE_SHARE", 2),
     ):
