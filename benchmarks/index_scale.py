@@ -179,7 +179,7 @@ def _rows(found: Measured) -> list[Row]:
             values={"bytes": found.index_bytes},
         ),
         Row(
-            figure=f"S3. 10-paper poll planned, {n} subs",
+            figure=f"S3. 10-paper poll matched, {n} subs",
             measured=ms(poll),
             target=f"<= {POLL_TARGET * 1000:.0f} ms",
             baseline=f"{poll / POLL_TARGET:.2f}x target",

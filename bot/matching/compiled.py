@@ -13,6 +13,7 @@ is parsed again (and the form rewritten), so a form can be stale but never wrong
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
 from bot.matching.nodes import And, Field, Not, Or, Term
@@ -46,12 +47,7 @@ def encode(query: Query) -> str:
 
 def decode(form: str) -> IndexForm | None:
     """The shape and terms of a compiled form; None for another version or anything that does not decode."""
-    found = _FORMS.get(form)
-    if found is None:
-        found = _decode(form)
-        if found is not None:
-            _remember(_FORMS, form, found)
-    return found
+    return _cached(_FORMS, form, _decode)
 
 
 def _decode(form: str) -> IndexForm | None:
@@ -59,22 +55,14 @@ def _decode(form: str) -> IndexForm | None:
     if version != VERSION:
         return None
     shape_code, *term_codes = rest.split(_SEPARATOR)
-    shape = _SHAPES.get(shape_code)
-    if shape is None:
-        shape = _decode_shape(shape_code)
-        if shape is None:
-            return None
-        _remember(_SHAPES, shape_code, shape)
+    shape = _cached(_SHAPES, shape_code, _decode_shape)
     terms = []
     for code in term_codes:
-        term = _TERMS.get(code)
+        term = _cached(_TERMS, code, _decode_term)
         if term is None:
-            term = _decode_term(code)
-            if term is None:
-                return None
-            _remember(_TERMS, code, term)
+            return None
         terms.append(term)
-    if len(terms) != _width(shape):
+    if shape is None or len(terms) != _width(shape):
         return None
     return shape, tuple(terms)
 
@@ -85,10 +73,15 @@ _SHAPES: dict[str, Shape] = {}
 _TERMS: dict[str, Term] = {}
 
 
-def _remember(cache: dict[str, _Decoded], code: str, value: _Decoded) -> None:
-    if len(cache) >= _CACHE_LIMIT:
-        cache.clear()
-    cache[code] = value
+def _cached(cache: dict[str, _Decoded], code: str, decoder: Callable[[str], _Decoded | None]) -> _Decoded | None:
+    found = cache.get(code)
+    if found is None:
+        found = decoder(code)
+        if found is not None:
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[code] = found
+    return found
 
 
 def _encode_shape(shape: Shape) -> str:
