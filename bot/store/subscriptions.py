@@ -202,18 +202,27 @@ class SubscriptionQueries:
         Building a Subscription per row would cost a restarted bot seconds per million subscriptions.
         """
         rows = await self._db.fetchall(
-            f"SELECT {_UNCOUNTED_COLUMNS}, s.compiled FROM subscriptions s WHERE s.status = 'active' AND s.id > :after "
-            "ORDER BY s.id LIMIT :limit",
+            "SELECT s.id, s.query, s.compiled, s.mode, s.min_upvotes FROM subscriptions s WHERE s.status = 'active' "
+            "AND s.id > :after ORDER BY s.id LIMIT :limit",
             {"after": after, "limit": limit},
         )
+        plain = [row["mode"] == _PLAIN_MODE and not row["min_upvotes"] for row in rows]
+        whole = {}
+        if not all(plain):
+            whole = {
+                row["id"]: _subscription_from_row(row)
+                for row in await self._db.fetchall(
+                    f"SELECT {_UNCOUNTED_COLUMNS} FROM subscriptions s WHERE s.id > :after AND s.id <= :last "
+                    "AND (s.mode != :plain OR s.min_upvotes > 0)",
+                    {"after": after, "last": rows[-1]["id"], "plain": _PLAIN_MODE},
+                )
+            }
+        # Whatever the second read sees (a subscription paused in between, say) is what the first one saw, as far
+        # as indexing goes: a query, its mode and threshold never change, and rows are never deleted; the pause's
+        # own notification re-reads the subscription once the load is done.
         return [
-            StoredQuery(
-                row["id"],
-                row["query"],
-                row["compiled"],
-                None if row["mode"] == _PLAIN_MODE and not row["min_upvotes"] else _subscription_from_row(row),
-            )
-            for row in rows
+            StoredQuery(row["id"], row["query"], row["compiled"], None if query_alone else whole[row["id"]])
+            for row, query_alone in zip(rows, plain, strict=True)
         ]
 
     async def save_compiled(self, forms: Sequence[tuple[int, str]]) -> None:
