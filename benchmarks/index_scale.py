@@ -41,12 +41,15 @@ class Measured:
     build_seconds: float
     first_seconds: float  # the first start: no compiled forms stored yet
     ready_seconds: float
+    ready_cpu: float  # CPU seconds of the process (all its threads) meanwhile: what a busy machine does not inflate
     indexed: int
     index_bytes: float  # tracemalloc
     rss_bytes: float
     polls: list[float]
+    poll_cpu: float  # median CPU seconds
     poll_pairs: int
     days: list[float]
+    day_cpu: float
     day_matches: int
 
 
@@ -70,25 +73,27 @@ async def _measure(subscriptions: int, workdir: Path) -> Measured:
     build_seconds = time.perf_counter() - start
     first_start = await _timed_load(db.path)  # no compiled forms yet: every query parsed, its form written back
     before = _rss_bytes()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     store = await Store.open(str(db.path))
     try:
         engine = Engine(store)
         await engine.load()
-        ready = time.perf_counter() - start
+        ready, ready_cpu = time.perf_counter() - start, time.process_time() - cpu
         rss_bytes = (_rss_bytes() - before) / max(1, len(engine.index))
-        polls, pairs = [], 0
+        polls, poll_cpu, pairs = [], [], 0
         for number in range(POLLS):
             papers = PaperGenerator(POLL_SEED + number, id_block=60 + number).papers(10)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             pairs = len(engine.index.match_papers(papers).pairs()[0])
             polls.append(time.perf_counter() - started)
-        days, matches = [], 0
+            poll_cpu.append(time.process_time() - cpu)
+        days, day_cpu, matches = [], [], 0
         for number in range(DAYS):
             day = PaperGenerator(DAY_SEED + number, id_block=10 + number).papers(2_500)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             found = engine.index.match_papers(day)
             days.append(time.perf_counter() - started)
+            day_cpu.append(time.process_time() - cpu)
             matches = len(found)
         indexed = len(engine.index)
     finally:
@@ -97,7 +102,20 @@ async def _measure(subscriptions: int, workdir: Path) -> Measured:
     del engine
     traced = await _traced_load(db.path) / max(1, indexed)
     return Measured(
-        subscriptions, build_seconds, first_start, ready, indexed, traced, rss_bytes, polls, pairs, days, matches
+        subscriptions=subscriptions,
+        build_seconds=build_seconds,
+        first_seconds=first_start,
+        ready_seconds=ready,
+        ready_cpu=ready_cpu,
+        indexed=indexed,
+        index_bytes=traced,
+        rss_bytes=rss_bytes,
+        polls=polls,
+        poll_cpu=median(poll_cpu),
+        poll_pairs=pairs,
+        days=days,
+        day_cpu=median(day_cpu),
+        day_matches=matches,
     )
 
 
@@ -156,12 +174,13 @@ def _rows(found: Measured) -> list[Row]:
             passed=found.ready_seconds <= READY_TARGET if gated else None,
             notes=[
                 f"Store.open + Engine.load on a SQLite file of {found.subscriptions:,} subscriptions "
-                f"({found.indexed:,} indexed), from the queries' stored compiled forms (bot.matching.compiled)",
+                f"({found.indexed:,} indexed), from the queries' stored compiled forms (bot.matching.compiled); "
+                f"CPU time meanwhile {secs(found.ready_cpu)} (on a busy machine the wall time is mostly waiting)",
                 f"the first start after upgrading (no compiled forms yet: every query parsed, and its form written "
                 f"back) took {secs(found.first_seconds)}",
                 f"building the file (queries generated, bulk-inserted) took {secs(found.build_seconds)}, not counted",
             ],
-            values={"seconds": found.ready_seconds, "first_start": found.first_seconds},
+            values={"seconds": found.ready_seconds, "cpu": found.ready_cpu, "first_start": found.first_seconds},
         ),
         Row(
             figure=f"S2. index memory per subscription, {n} subs",
@@ -187,7 +206,8 @@ def _rows(found: Measured) -> list[Row]:
             notes=[
                 f"SubscriptionIndex.match_papers and the expansion into (paper, subscription) arrays (as figure 2) "
                 f"of 10 fresh papers, median of {POLLS} polls; "
-                f"p95 {ms(percentile(found.polls, 95))}; {found.poll_pairs:,} (subscription, paper) pairs in the last"
+                f"p95 {ms(percentile(found.polls, 95))}; median CPU time {ms(found.poll_cpu)}; "
+                f"{found.poll_pairs:,} (subscription, paper) pairs in the last"
             ],
             values={"median": poll, "p95": percentile(found.polls, 95)},
         ),
@@ -200,7 +220,7 @@ def _rows(found: Measured) -> list[Row]:
             notes=[
                 f"SubscriptionIndex.match_papers (as figure 1), median of {DAYS} days: "
                 + ", ".join(secs(d) for d in found.days)
-                + f"; {found.day_matches:,} matches in the last"
+                + f"; median CPU time {secs(found.day_cpu)}; {found.day_matches:,} matches in the last"
             ],
             values={"median": day},
         ),
