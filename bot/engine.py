@@ -73,12 +73,9 @@ def _cap_reached(owner: Owner, cap: int) -> LimitReached:
 
 def _log_unindexable(subscription_id: int, error: Exception) -> None:
     """Say why a stored subscription is skipped: its query no longer parses, or the index has no room for it."""
-    if isinstance(error, ValueError):
-        log.error(
-            "stored subscription #%d has a query that no longer parses; skipping it", subscription_id, exc_info=error
-        )
-    else:
-        log.error("the index has no room for the words of subscription #%d; it will not match", subscription_id)
+    parse = isinstance(error, ValueError)
+    why = "has a query that no longer parses; skipping it" if parse else "does not fit the index; it will not match"
+    log.error("stored subscription #%d %s", subscription_id, why, exc_info=error if parse else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +164,7 @@ class Engine(PaperReading):
             _log_unindexable(sub.id, error)
 
     def _index_loaded(self, page: Sequence[StoredQuery]) -> list[tuple[int, str]]:
-        """Index a page of subscriptions read at start, from their queries' compiled forms where current; returns
-        (id, form) for the queries that had to be parsed, for the store to keep."""
+        """Index subscriptions read at start (:meth:`SubscriptionIndex.add_stored`); returns the forms to store."""
         forms = []
         for stored in page:
             if stored.subscription is not None:  # more than its query decides: the whole path
