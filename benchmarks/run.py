@@ -153,7 +153,8 @@ def main() -> int:
     elapsed = time.perf_counter() - started
 
     print()
-    print(f"paperbot benchmarks, {scale.name} run ({elapsed:.0f} s) on {machine()}")
+    name = f"--scale {args.scale}" if args.scale else scale.name
+    print(f"paperbot benchmarks, {name} run ({elapsed:.0f} s) on {machine()}")
     if scale.quick:
         print(
             "QUICK RUN: scaled down (see [quick] rows); the targets are for the full sizes, so a quick PASS/MISS "
