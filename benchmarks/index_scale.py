@@ -94,7 +94,7 @@ async def _measure(subscriptions: int, workdir: Path) -> Measured:
             found = engine.index.match_papers(day)
             days.append(time.perf_counter() - started)
             day_cpu.append(time.process_time() - cpu)
-            matches = len(found)
+            matches = found.count()
         indexed = len(engine.index)
     finally:
         await store.close()

@@ -17,7 +17,8 @@ In three steps, after Lucene Monitor and the Elasticsearch percolator:
 
 Together they compute exactly what ``matches(query, doc)`` computes for every (query, paper), which the
 property tests in ``tests/matching/test_index.py`` check against brute force. Adding, removing or
-pausing a subscription updates the tables and groups in place.
+pausing a subscription updates the tables and groups in place. A restarted bot indexes its stored subscriptions from
+their queries' compiled forms (:meth:`SubscriptionIndex.add_stored`, :mod:`bot.matching.compiled`), not their text.
 """
 
 from __future__ import annotations
@@ -307,7 +308,7 @@ class Matches:
         self.papers = papers
         self._parts = parts
 
-    def __len__(self) -> int:
+    def count(self) -> int:
         """How many (subscription, paper) matches, counted without expanding them."""
         return sum(int(np.bitwise_count(bits).sum()) for _, bits in self._parts)
 

@@ -54,7 +54,9 @@ def test_an_index_loaded_from_a_form_uses_the_form_and_from_a_stale_one_parses_t
     rewritten = index.add_stored(2, "attention", "0|L|x1diffusion")  # another version: parsed again
     assert rewritten == encode(parse_query("attention"))
     assert index.add_stored(3, "attention", None) == rewritten
-    positions, sub_ids = index.match_papers([attention, diffusion]).pairs()
+    found = index.match_papers([attention, diffusion])
+    positions, sub_ids = found.pairs()
+    assert found.count() == 3
     assert sorted(zip(positions.tolist(), sub_ids.tolist(), strict=True)) == [(0, 2), (0, 3), (1, 1)]
 
 
