@@ -2,7 +2,7 @@
 
 A restarted bot indexes every stored subscription before it can match. Parsing a query costs tens of µs, so a
 million would keep a new leader from polling for a minute or more; decoding this form costs a few µs. It is kept
-beside the query text (``subscriptions.compiled``) and written back when a load had to parse the text.
+beside the query text (table ``query_forms``) and written back when a load had to parse the text.
 
 The form is ``<version>|<shape>|<term>|<term>…``: the query's shape (:mod:`bot.matching.shapes`) as nested
 ``A(…)`` / ``O(…)`` / ``N…`` / ``L``, and each term as a field letter, a flags digit (1: stemmed, 2: prefix) and its

@@ -180,8 +180,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX deliveries_paper ON deliveries (paper_id, status);
     """,
     # 10: the compiled form of each subscription's query (bot.matching.compiled), so that a restarted bot indexes
-    # stored queries without parsing them again; NULL until the first load after a subscription is added writes it.
+    # stored queries without parsing them again; written by the first load after a subscription is added. A table
+    # of its own: writing a form is not a change to the subscription (on PostgreSQL, no change notification).
     """
-    ALTER TABLE subscriptions ADD COLUMN compiled TEXT;
+    CREATE TABLE query_forms (
+        subscription_id INTEGER PRIMARY KEY REFERENCES subscriptions (id),
+        form TEXT NOT NULL
+    );
     """,
 )

@@ -202,8 +202,9 @@ class SubscriptionQueries:
         Building a Subscription per row would cost a restarted bot seconds per million subscriptions.
         """
         rows = await self._db.fetchall(
-            "SELECT s.id, s.query, s.compiled, s.mode, s.min_upvotes FROM subscriptions s WHERE s.status = 'active' "
-            "AND s.id > :after ORDER BY s.id LIMIT :limit",
+            "SELECT s.id, s.query, f.form, s.mode, s.min_upvotes FROM subscriptions s "
+            "LEFT JOIN query_forms f ON f.subscription_id = s.id WHERE s.status = 'active' AND s.id > :after "
+            "ORDER BY s.id LIMIT :limit",
             {"after": after, "limit": limit},
         )
         plain = [row["mode"] == _PLAIN_MODE and not row["min_upvotes"] for row in rows]
@@ -221,18 +222,20 @@ class SubscriptionQueries:
         # as indexing goes: a query, its mode and threshold never change, and rows are never deleted; the pause's
         # own notification re-reads the subscription once the load is done.
         return [
-            StoredQuery(row["id"], row["query"], row["compiled"], None if query_alone else whole[row["id"]])
+            StoredQuery(row["id"], row["query"], row["form"], None if query_alone else whole[row["id"]])
             for row, query_alone in zip(rows, plain, strict=True)
         ]
 
     async def save_compiled(self, forms: Sequence[tuple[int, str]]) -> None:
-        """Store the compiled forms of subscriptions' queries: (subscription id, form)."""
+        """Store the compiled forms of subscriptions' queries: (subscription id, form). In ``query_forms``, not in
+        ``subscriptions``: on PostgreSQL every change to a subscription row notifies every process to re-read it."""
         if not forms:
             return
         async with self._db.transaction() as db:
             await db.executemany(
-                "UPDATE subscriptions SET compiled = :compiled WHERE id = :id",
-                [{"id": sub_id, "compiled": form} for sub_id, form in forms],
+                "INSERT INTO query_forms (subscription_id, form) VALUES (:id, :form) "
+                "ON CONFLICT (subscription_id) DO UPDATE SET form = excluded.form",
+                [{"id": sub_id, "form": form} for sub_id, form in forms],
             )
 
     async def digest_subscriptions(self) -> list[Subscription]:

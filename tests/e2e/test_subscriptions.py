@@ -144,7 +144,7 @@ async def test_a_restart_indexes_from_the_stored_compiled_form_and_rebuilds_a_st
     await world.stop_bot()
 
     # A form an older release wrote (another version) is not trusted: the query is parsed and the form rewritten.
-    await world.execute_sql("UPDATE subscriptions SET compiled = :form", {"form": "0|L|x1anything"})
+    await world.execute_sql("UPDATE query_forms SET form = :form", {"form": "0|L|x1anything"})
     await world.start_bot()
     extra = dict(items[44], paper={**items[44]["paper"], "id": "2403.99999"})
     world.hf.publish(today(), [extra])

@@ -75,8 +75,11 @@ PG_MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER papers_seen AFTER INSERT ON papers FOR EACH ROW EXECUTE FUNCTION paperbot_paper_seen();
     CREATE INDEX deliveries_paper ON deliveries (paper_id, status);
     """,
-    # 10: compiled query forms (SQLite's migration of the same name).
+    # 10: compiled query forms, in a table of their own so that writing one notifies no process (SQLite's 10).
     """
-    ALTER TABLE subscriptions ADD COLUMN compiled TEXT;
+    CREATE TABLE query_forms (
+        subscription_id BIGINT PRIMARY KEY REFERENCES subscriptions (id),
+        form TEXT NOT NULL
+    );
     """,
 )
