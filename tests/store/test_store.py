@@ -327,3 +327,20 @@ async def test_indexing_pages_carry_compiled_forms_once_saved_and_whole_subscrip
     await store.save_compiled([(plain.id, "1|L|x1llm"), (gated.id, "1|L|x1rag")])
     assert [s.compiled for s in await store.indexing_page(0, 2)] == ["1|L|x1llm", "1|L|x1rag"]
     assert [s.id for s in await store.indexing_page(gated.id, 10)] == [recommend.id]
+
+
+async def test_saving_compiled_forms_is_not_a_subscription_change(store):
+    # On PostgreSQL a change to a subscription row notifies every process to re-read it; a form is not one.
+    heard: list[int] = []
+    store.coordination.on_subscription_change(heard.append)
+    sub = await store.add_subscription(scope=Scope.GUILD, guild_id=1, channel_id=10, user_id=5, query="llm", now=T0)
+    await store.set_subscription_status(Owner.guild(1), sub.id, SubscriptionStatus.PAUSED, "test")
+    await store.save_compiled([(sub.id, "1|L|x1llm")])
+    await store.set_subscription_status(Owner.guild(1), sub.id, SubscriptionStatus.ACTIVE)
+    expected = 3 if store.coordination.clustered else 0  # the add, the pause and the resume
+    for _ in range(100):  # notifications arrive asynchronously, in commit order
+        if len(heard) >= expected:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # had the form notified too, the resume's would be a fourth, right behind
+    assert heard == [sub.id] * expected
