@@ -37,6 +37,7 @@ from bot.relevance.planning import RecommendPlan, day_start, query_of
 from bot.relevance.recommender import Recommender
 from bot.sources.base import Source, SourceError, redact_text
 from bot.store import Store
+from bot.store.subscriptions import StoredQuery
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,13 @@ def _cap_reached(owner: Owner, cap: int) -> LimitReached:
             "Remove one with `/subscriptions remove` first."
         )
     return LimitReached(f"You already have {cap} alerts, the most allowed. Remove one with `/alerts remove` first.")
+
+
+def _log_unindexable(subscription_id: int, error: Exception) -> None:
+    """Say why a stored subscription is skipped: its query no longer parses, or the index has no room for it."""
+    parse = isinstance(error, ValueError)
+    why = "has a query that no longer parses; skipping it" if parse else "does not fit the index; it will not match"
+    log.error("stored subscription #%d %s", subscription_id, why, exc_info=error if parse else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +116,8 @@ class Engine(PaperReading):
     async def load(self) -> None:
         """Index every active subscription (at start; may run in the background while the bot connects).
 
-        Subscriptions are read a page at a time and parsed and indexed in a worker thread, so the event loop keeps
+        Subscriptions are read a page at a time and indexed in a worker thread from their stored compiled forms
+        (parsed, and the form written back, when there is none or it is stale), so the event loop keeps
         the gateway's heartbeat and answers commands. Parsing 100,000 queries allocates many short-lived objects,
         which would set off many full garbage collections, so collection is paused for the load and what stays is
         then frozen out of the collector's way.
@@ -116,9 +125,10 @@ class Engine(PaperReading):
         gc.disable()
         try:
             after = 0
-            while page := await self.store.active_subscriptions(after=after, limit=LOAD_PAGE):
+            while page := await self.store.indexing_page(after, LOAD_PAGE):
                 async with self.planner.reading():
-                    await self.planner.off_loop(self._index_page, page)
+                    forms = await self.planner.off_loop(self._index_loaded, page)
+                await self.store.save_compiled(forms)
                 after = page[-1].id
         finally:
             gc.enable()
@@ -148,18 +158,28 @@ class Engine(PaperReading):
         except OverflowError:
             raise LimitReached(NO_ROOM) from None
 
-    def _index_page(self, page: Sequence[Subscription]) -> None:
-        for sub in page:
-            self._index_stored(sub)
-
     def _index_stored(self, sub: Subscription) -> None:
         """Index a stored subscription; one that cannot be (no longer parses, no room) is logged and skipped."""
         try:
             self._index(sub, query_of(sub))
-        except ValueError:
-            log.exception("stored subscription #%d has a query that no longer parses; skipping it", sub.id)
-        except LimitReached:
-            log.error("the index has no room for the words of subscription #%d; it will not match", sub.id)
+        except (ValueError, LimitReached) as error:
+            _log_unindexable(sub.id, error)
+
+    def _index_loaded(self, page: Sequence[StoredQuery]) -> list[tuple[int, str]]:
+        """Index subscriptions read at start (:meth:`SubscriptionIndex.add_stored`); returns the forms to store."""
+        forms = []
+        for stored in page:
+            if stored.subscription is not None:  # more than its query decides: the whole path
+                self._index_stored(stored.subscription)
+                continue
+            try:
+                form = self.index.add_stored(stored.id, stored.query, stored.compiled)
+            except (ValueError, OverflowError) as error:
+                _log_unindexable(stored.id, error)
+                continue
+            if form is not None:
+                forms.append((stored.id, form))
+        return forms
 
     def _unindex(self, subscription_id: int) -> None:
         self.planner.remove(subscription_id)

@@ -11,6 +11,7 @@ import pytest
 from bot.config import LimitsSettings
 from bot.engine import Engine, LimitReached
 from bot.matching import parse_query
+from bot.matching.compiled import encode
 from bot.matching.index import SubscriptionIndex
 from bot.models import Owner, Paper, Scope, Subscription, SubscriptionStatus
 from tests.conftest import T0, make_paper
@@ -152,3 +153,33 @@ async def test_concurrent_adds_cannot_pass_the_cap_together(store):
     assert sum(isinstance(r, Subscription) for r in results) == 2
     assert all(isinstance(r, LimitReached) for r in results if not isinstance(r, Subscription))
     assert await store.count_subscriptions(me) == 2 and len(engine.index) == 2
+
+
+async def test_a_restart_indexes_stored_queries_from_the_compiled_forms_the_previous_load_wrote(store):
+    running = Engine(store, clock=lambda: T0)
+    await running.load()
+    plain = await _add(running, "attention")
+    gated = await _add(running, "diffusion", min_upvotes=10)
+    day = [_paper(1, "Attention sinks", 3), _paper(2, "Diffusion models", 3), _paper(3, "Diffusion at scale", 50)]
+    expected = [(plain.id, "2411.00001"), (gated.id, "2411.00003")]
+
+    async def restarted() -> list[tuple[int, str]]:
+        engine = Engine(store, clock=lambda: T0)
+        await engine.load()
+        return engine.plan(day)
+
+    async def forms() -> dict[int, str | None]:
+        return {stored.id: stored.compiled for stored in await store.indexing_page(0, 10)}
+
+    assert await forms() == {plain.id: None, gated.id: None}  # added while running: parsed, not stored
+    assert await restarted() == expected
+    # The first load wrote the plain query's form (the threshold subscription takes the whole path, parsed).
+    assert await forms() == {plain.id: encode(parse_query("attention")), gated.id: None}
+    assert await restarted() == expected
+    # The stored form is what a restart indexes (a form that says otherwise wins: nothing was parsed) ...
+    await store.save_compiled([(plain.id, encode(parse_query("diffusion")))])
+    assert await restarted() == [(plain.id, "2411.00002"), (plain.id, "2411.00003"), (gated.id, "2411.00003")]
+    # ... unless it is of another version: then the text is parsed and the form rewritten.
+    await store.save_compiled([(plain.id, "0|L|x1diffusion")])
+    assert await restarted() == expected
+    assert (await forms())[plain.id] == encode(parse_query("attention"))

@@ -17,12 +17,12 @@ In three steps, after Lucene Monitor and the Elasticsearch percolator:
 
 Together they compute exactly what ``matches(query, doc)`` computes for every (query, paper), which the
 property tests in ``tests/matching/test_index.py`` check against brute force. Adding, removing or
-pausing a subscription updates the tables and groups in place.
+pausing a subscription updates the tables and groups in place. A restarted bot indexes its stored subscriptions from
+their queries' compiled forms (:meth:`SubscriptionIndex.add_stored`, :mod:`bot.matching.compiled`), not their text.
 """
 
 from __future__ import annotations
 
-import functools
 import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -31,28 +31,27 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from bot.matching.compiled import decode, encode
 from bot.matching.document import PaperDocument, document_for
 from bot.matching.leaves import MAX_WORDS, Ids, LeafTable
-from bot.matching.nodes import And, Field, Node, Not, Or, Term
-from bot.matching.query import Query
+from bot.matching.nodes import And, Not, Or, Term
+from bot.matching.query import Query, parse_query
+from bot.matching.shapes import Shape
 from bot.models import Paper
 
-# Queries are evaluated this many at a time, so temporary arrays stay a few MB even for big batches.
+# Queries are evaluated CHUNK_ROWS at a time, or as many as make CHUNK_WORDS words of paper bits when that is more,
+# so temporary arrays stay a few MB for big batches while a small poll takes few, large steps.
 CHUNK_ROWS = 8192
+CHUNK_WORDS = 1 << 18
 # Candidates are gathered out only when they are fewer than this share of a chunk; otherwise evaluating
 # the whole chunk is cheaper than copying them.
 CANDIDATE_SHARE = 0.5
+EXPAND_BYTES = 32 << 20  # matches are expanded into pairs through boolean blocks of at most about this size
 BOOL_BLOCK_BYTES = 32 << 20  # the leaf × paper matrix is built from booleans at most this big at a time
 _GROWTH = 2
 
 Bits: TypeAlias = npt.NDArray[np.uint64]
 Positions: TypeAlias = npt.NDArray[np.int32]  # places in a batch of papers
-
-
-# A query's shape is its syntax tree with every term replaced by LEAF: ``a -b`` and ``rag -survey`` share one.
-# Shapes are nodes, so they are hashable (they key the groups) and walked with the same match statements.
-Shape: TypeAlias = Node
-LEAF = Term(Field.TEXT, ())
 
 
 class _Group:
@@ -100,8 +99,9 @@ class _Group:
         Only candidates are evaluated: queries with an anchor leaf that some paper of the batch contains
         (``present``), or every query of an unanchorable shape.
         """
-        for start in range(0, self.size, CHUNK_ROWS):
-            stop = min(self.size, start + CHUNK_ROWS)
+        chunk = max(CHUNK_ROWS, CHUNK_WORDS // len(valid))
+        for start in range(0, self.size, chunk):
+            stop = min(self.size, start + chunk)
             leaves, sub_ids = self.leaves[:, start:stop], self.sub_ids[start:stop]
             if self.anchors is not None:
                 candidates = np.flatnonzero(np.logical_or.reduce([present[leaves[a]] for a in self.anchors]))
@@ -170,36 +170,6 @@ def _necessary(shape: Shape, positions: Iterator[int]) -> tuple[int, ...] | None
             return min(anchored, key=len) if anchored else None
 
 
-def _shape(node: Node) -> tuple[Shape, list[Term]]:
-    """A query's shape and its terms in shape order. AND/OR children are put in a canonical order,
-    so ``a -b`` and ``-b a`` share a group."""
-    match node:
-        case Term():
-            return LEAF, [node]
-        case Not(child=child):
-            shape, terms = _shape(child)
-            return Not(shape), terms
-        case And(children=children):
-            shapes, terms = _canonical(children)
-            return And(shapes), terms
-        case Or(children=children):
-            shapes, terms = _canonical(children)
-            return Or(shapes), terms
-
-
-def _canonical(children: tuple[Node, ...]) -> tuple[tuple[Shape, ...], list[Term]]:
-    """The children's shapes in a canonical order (any fixed order does), and their terms in that order."""
-    parts = sorted(map(_shape, children), key=lambda part: _order_key(part[0]))
-    return tuple(shape for shape, _ in parts), [term for _, terms in parts for term in terms]
-
-
-@functools.lru_cache(maxsize=1024)
-def _order_key(shape: Shape) -> str:
-    """A shape's sort key. Cached: a dataclass repr is slow, and a whole index holds only a few
-    dozen distinct shapes, so loading 100k queries would otherwise spend most of its time here."""
-    return repr(shape)
-
-
 class SubscriptionIndex:
     """Stored queries keyed by subscription id, matched against papers in bulk. Not thread-safe."""
 
@@ -225,7 +195,23 @@ class SubscriptionIndex:
         """Index ``query`` under ``sub_id``, replacing any query already stored under that id.
 
         Raises OverflowError, leaving the index as it was, when the query's words do not fit the vocabulary."""
-        shape, terms = _shape(query.root)
+        self._add(sub_id, *query.shape)
+
+    def add_stored(self, sub_id: int, text: str, form: str | None) -> str | None:
+        """Index a stored subscription from its compiled form (:mod:`bot.matching.compiled`), or, when it has
+        none or a stale one, by parsing ``text``: then the form to store is returned.
+
+        Raises QueryError when the text no longer parses, OverflowError as :meth:`add`; the index is then unchanged.
+        """
+        decoded = None if form is None else decode(form)
+        if decoded is not None:
+            self._add(sub_id, *decoded)
+            return None
+        query = parse_query(text)
+        self._add(sub_id, *query.shape)
+        return encode(query)
+
+    def _add(self, sub_id: int, shape: Shape, terms: tuple[Term, ...]) -> None:
         leaves: list[int] = []
         try:
             for term in terms:
@@ -322,15 +308,37 @@ class Matches:
         self.papers = papers
         self._parts = parts
 
+    def count(self) -> int:
+        """How many (subscription, paper) matches, counted without expanding them."""
+        return sum(int(np.bitwise_count(bits).sum()) for _, bits in self._parts)
+
     def pairs(self) -> tuple[Positions, Ids]:
-        """(positions in the batch, subscription ids) of every match, grouped by subscription."""
+        """(positions in the batch, subscription ids) of every match, grouped by subscription.
+
+        Parts are expanded together, as many at a time as unpack into EXPAND_BYTES: a small poll's few bits per
+        subscription then cost one pass over all of them instead of one per part.
+        """
         positions: list[Positions] = []
         sub_ids: list[Ids] = []
-        for subs, bits in self._parts:
-            unpacked = np.unpackbits(bits.view(np.uint8), axis=1, count=self.papers, bitorder="little")
-            # One flat scan (np.nonzero on 2-D arrays is several times slower), rows by their counts.
-            positions.append((np.flatnonzero(unpacked) % self.papers).astype(np.int32))
-            sub_ids.append(np.repeat(subs, np.count_nonzero(unpacked, axis=1)))
+        pending: list[tuple[Ids, Bits]] = []
+        rows = 0
+        for part in self._parts:
+            pending.append(part)
+            rows += len(part[0])
+            if rows * self.papers >= EXPAND_BYTES:
+                self._expand(pending, positions, sub_ids)
+                pending, rows = [], 0
+        self._expand(pending, positions, sub_ids)
         if not positions:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
         return np.concatenate(positions), np.concatenate(sub_ids)
+
+    def _expand(self, parts: list[tuple[Ids, Bits]], positions: list[Positions], sub_ids: list[Ids]) -> None:
+        if not parts:
+            return
+        subs = np.concatenate([subs for subs, _ in parts])
+        bits = np.concatenate([bits for _, bits in parts])
+        unpacked = np.unpackbits(bits.view(np.uint8), axis=1, count=self.papers, bitorder="little")
+        # One flat scan (np.nonzero on 2-D arrays is several times slower), rows by their counts.
+        positions.append((np.flatnonzero(unpacked) % self.papers).astype(np.int32))
+        sub_ids.append(np.repeat(subs, np.count_nonzero(unpacked, axis=1)))

@@ -12,6 +12,7 @@ looked up with NumPy over the whole batch at once: per paper, Python only concat
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
@@ -48,6 +49,7 @@ class Leaf:
     uses: int = 0
 
 
+@functools.lru_cache(maxsize=1 << 16)  # terms repeat across queries, and loading a million indexes each
 def describe_leaf(term: Term) -> tuple[LeafKey, tuple[Field, bool, int] | None, tuple[str, ...], bool]:
     """A term's leaf identity, its slot, the words filed, and whether those words decide it."""
     words = term_words(term)

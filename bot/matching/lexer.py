@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import Enum, auto
+from typing import NamedTuple
 
 from bot.matching.errors import QueryError
 
-# A field is letters followed by a colon at the start of a word (``ti:``, ``Author:``). Words like
-# ``1:2`` or ``x86:`` are not fields. Unknown names are rejected by the parser, not taken literally,
-# so a typo such as ``tilte:llm`` is reported instead of silently searching for "tilte llm".
-_FIELD_RE = re.compile(r"([^\W\d_]+):")
-
-# Characters that end a bare word.
-_WORD_BREAKS = frozenset('()"')
+# One lexeme after optional whitespace (``\s`` is exactly ``str.isspace``), as numbered groups: a parenthesis, a
+# quoted phrase, a '-' with something attached, a field name (letters followed by a colon at the start of a word:
+# ``ti:``, ``Author:``, not ``1:2`` or ``x86:``), or a bare word, which runs to whitespace, a parenthesis or a quote.
+# Unknown field names are rejected by the parser, not taken literally, so a typo such as ``tilte:llm`` is reported
+# instead of silently searching for "tilte llm". Lexing resumes right after a field's colon, so its operand (a word,
+# a quote, a group, a '-' or even another field) is lexed as usual. One regular expression per lexeme instead of a
+# loop per character: parsing every stored query is what a restarted bot does first.
+_LEXEME_RE = re.compile(r'\s*(?:([()])|"([^"]*)"|(-)(?=[^\s)])|([^\W\d_]+):|([^\s()"-][^\s()"]*))')
+_SPACE_RE = re.compile(r"\s*")
+_PAREN, _PHRASE, _MINUS, _FIELD, _WORD = range(1, 6)
 
 
 class Kind(Enum):
@@ -27,9 +30,9 @@ class Kind(Enum):
     END = auto()
 
 
-@dataclass(frozen=True, slots=True)
-class Lexeme:
-    """One lexical token: ``text`` is the word, the phrase without quotes, or the field name."""
+class Lexeme(NamedTuple):
+    """One lexical token: ``text`` is the word, the phrase without quotes, or the field name. (A named tuple:
+    it is built several times per query, and a tuple is the cheapest immutable record to build.)"""
 
     kind: Kind
     text: str
@@ -41,44 +44,33 @@ def lex(query: str) -> list[Lexeme]:
     """Split ``query`` into lexemes, ending with an ``END`` lexeme. Raises QueryError for an open quote
     or a ``-`` with nothing attached to it."""
     lexemes: list[Lexeme] = []
+    append = lexemes.append
+    match = _LEXEME_RE.match
     i = 0
-    size = len(query)
-    while i < size:
-        char = query[i]
-        if char.isspace():
-            i += 1
-        elif char in "()":
-            lexemes.append(Lexeme(Kind.LPAREN if char == "(" else Kind.RPAREN, char, i, i + 1))
-            i += 1
-        elif char == '"':
-            close = query.find('"', i + 1)
-            if close < 0:
-                raise QueryError('This quote is never closed: add a matching "', i, query)
-            lexemes.append(Lexeme(Kind.PHRASE, query[i + 1 : close], i, close + 1))
-            i = close + 1
-        elif char == "-":
-            following = query[i + 1] if i + 1 < size else ""
-            if not following or following.isspace() or following == ")":
-                raise QueryError(
-                    "A '-' excludes what comes right after it (e.g. -survey, -\"case study\", -(a OR b)), "
-                    "but nothing follows this one",
-                    i,
-                    query,
-                )
-            lexemes.append(Lexeme(Kind.MINUS, char, i, i + 1))
-            i += 1
+    while found := match(query, i):
+        group = found.lastindex
+        i = found.end()
+        if group == _WORD:
+            append(Lexeme(Kind.WORD, found.group(_WORD), found.start(_WORD), i))
+        elif group == _FIELD:
+            append(Lexeme(Kind.FIELD, found.group(_FIELD), found.start(_FIELD), i))
+        elif group == _PHRASE:
+            append(Lexeme(Kind.PHRASE, found.group(_PHRASE), found.start(_PHRASE) - 1, i))
+        elif group == _MINUS:
+            append(Lexeme(Kind.MINUS, "-", i - 1, i))
         else:
-            end = i
-            while end < size and not query[end].isspace() and query[end] not in _WORD_BREAKS:
-                end += 1
-            field = _FIELD_RE.match(query, i, end)
-            if field:
-                # Lexing resumes right after the colon, so the field's operand (a word, a quote,
-                # a group, a '-' or even another field) is lexed as usual.
-                lexemes.append(Lexeme(Kind.FIELD, field.group(1), i, field.end()))
-                i = field.end()
-            else:
-                lexemes.append(Lexeme(Kind.WORD, query[i:end], i, end))
-                i = end
-    lexemes.append(Lexeme(Kind.END, "", size, size))
+            paren = found.group(_PAREN)
+            append(Lexeme(Kind.LPAREN if paren == "(" else Kind.RPAREN, paren, i - 1, i))
+    i = _SPACE_RE.match(query, i).end()  # type: ignore[union-attr]  # "\s*" always matches
+    if i < len(query):
+        # Only two things stop the lexemes early: a quote with no closing one, and a '-' with nothing after it.
+        if query[i] == '"':
+            raise QueryError('This quote is never closed: add a matching "', i, query)
+        raise QueryError(
+            "A '-' excludes what comes right after it (e.g. -survey, -\"case study\", -(a OR b)), "
+            "but nothing follows this one",
+            i,
+            query,
+        )
+    append(Lexeme(Kind.END, "", i, i))
     return lexemes

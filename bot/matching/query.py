@@ -17,20 +17,24 @@ prefix (``transform*``, at least two letters or digits before the star).
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bot.matching.document import PaperDocument
 from bot.matching.errors import QueryError
 from bot.matching.lexer import Kind, Lexeme, lex
 from bot.matching.matcher import Predicate, compile_node
 from bot.matching.nodes import STEMMED_FIELDS, And, Field, Node, Not, Or, Term, describe, matches_empty_paper
+from bot.matching.shapes import Shape, shape_of
 from bot.matching.text import has_token, normalize, split_tokens
 
 MAX_QUERY_LENGTH = 300
 # Deep nesting is never useful in a subscription and would only risk Python's recursion limit.
 MAX_NESTING = 32
 MIN_PREFIX_LENGTH = 2
+# Parsed queries remembered by text (a few MB: a Query holds its tree, and its matcher once used).
+PARSED_REMEMBERED = 4096
 
 FIELD_NAMES: dict[str, Field] = {
     "title": Field.TITLE,
@@ -50,15 +54,22 @@ _CATEGORY_RE = re.compile(r"[^\W_][\w.\-]*")
 
 @dataclass(frozen=True)
 class Query:
-    """A parsed query: the text as typed, its syntax tree, and the compiled matcher."""
+    """A parsed query: the text as typed, its syntax tree, and (built on first use) the compiled matcher and
+    the shape the subscription index files it under."""
 
     text: str
     root: Node
-    predicate: Predicate = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        # Compiled once here so that matching a paper never walks the tree.
-        object.__setattr__(self, "predicate", compile_node(self.root))
+    @functools.cached_property
+    def predicate(self) -> Predicate:
+        """The compiled matcher, built once, so that matching a paper never walks the tree. Built on first use:
+        the subscription index, which a restarted bot fills with every stored query, never needs it."""
+        return compile_node(self.root)
+
+    @functools.cached_property
+    def shape(self) -> tuple[Shape, tuple[Term, ...]]:
+        """The query's shape and its terms in shape order (:func:`bot.matching.shapes.shape_of`)."""
+        return shape_of(self.root)
 
     def describe(self) -> str:
         """Return the query as understood: normalized, fully explicit, and parseable again."""
@@ -66,7 +77,16 @@ class Query:
 
 
 def parse_query(text: str) -> Query:
-    """Parse a user's query. Raises QueryError (with a friendly message and position) if it is unusable."""
+    """Parse a user's query. Raises QueryError (with a friendly message and position) if it is unusable.
+
+    The most recently parsed texts are remembered (a query is immutable, so one can serve every subscription with
+    that text): subscriptions often share a text, and a restarted bot parses every stored one.
+    """
+    return _parse_remembered(text)
+
+
+@functools.lru_cache(maxsize=PARSED_REMEMBERED)
+def _parse_remembered(text: str) -> Query:
     if not text.strip():
         raise QueryError("The query is empty: type what to look for, e.g. diffusion transformer", None, text)
     if len(text) > MAX_QUERY_LENGTH:

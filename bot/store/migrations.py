@@ -246,4 +246,13 @@ MIGRATIONS: tuple[str, ...] = (
     # 11: a category prefix (cat:cs.*) is a range of the category index on both drivers (bot/store/categories.py).
     # SQLite compares text by code point already; PostgreSQL's category column takes the "C" collation.
     "-- nothing to change on SQLite",
+    # 12: the compiled form of each subscription's query (bot.matching.compiled), so that a restarted bot indexes
+    # stored queries without parsing them again; written by the first load after a subscription is added. A table
+    # of its own: writing a form is not a change to the subscription (on PostgreSQL, no change notification).
+    """
+    CREATE TABLE query_forms (
+        subscription_id INTEGER PRIMARY KEY REFERENCES subscriptions (id),
+        form TEXT NOT NULL
+    );
+    """,
 )

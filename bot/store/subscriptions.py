@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from bot.models import DigestSettings, Mode, Owner, Schedule, Scope, Subscription, SubscriptionStatus, Target
 from bot.store.connection import AnyDatabase, Row
@@ -61,6 +61,18 @@ def _live_count(owner: Owner) -> tuple[str, dict[str, Any]]:
     """The query counting an owner's live (not removed) subscriptions, and its parameters."""
     where, params = _owner_filter(owner)
     return f"SELECT COUNT(*) AS n FROM subscriptions s WHERE {where} AND s.status != 'removed'", params
+
+
+_PLAIN_MODE = str(Mode.MATCH)
+
+
+class StoredQuery(NamedTuple):
+    """One active subscription as the index loads it (:meth:`SubscriptionQueries.indexing_page`)."""
+
+    id: int
+    query: str
+    compiled: str | None
+    subscription: Subscription | None  # only when more than the query decides what it gets
 
 
 _NO_LIMIT = 2**62  # LIMIT -1 means "all" to SQLite only
@@ -183,6 +195,50 @@ class SubscriptionQueries:
         )
         # Converted in a worker thread: a page of 2,000 (loading the index at start) takes ~50 ms of Python.
         return await asyncio.to_thread(lambda: [_subscription_from_row(r) for r in rows])
+
+    async def indexing_page(self, after: int, limit: int) -> list[StoredQuery]:
+        """What indexing needs of the active subscriptions with ids above ``after`` (at most ``limit``, by id): the
+        query text and its compiled form (:mod:`bot.matching.compiled`; None until first written), and the whole
+        Subscription only for those whose query alone does not decide (a ``min_upvotes`` threshold, recommend mode).
+
+        Building a Subscription per row would cost a restarted bot seconds per million subscriptions.
+        """
+        rows = await self._db.fetchall(
+            "SELECT s.id, s.query, f.form, s.mode, s.min_upvotes FROM subscriptions s "
+            "LEFT JOIN query_forms f ON f.subscription_id = s.id WHERE s.status = 'active' AND s.id > :after "
+            "ORDER BY s.id LIMIT :limit",
+            {"after": after, "limit": limit},
+        )
+        plain = [row["mode"] == _PLAIN_MODE and not row["min_upvotes"] for row in rows]
+        whole = {}
+        if not all(plain):
+            whole = {
+                row["id"]: _subscription_from_row(row)
+                for row in await self._db.fetchall(
+                    f"SELECT {_UNCOUNTED_COLUMNS} FROM subscriptions s WHERE s.id > :after AND s.id <= :last "
+                    "AND (s.mode != :plain OR s.min_upvotes > 0)",
+                    {"after": after, "last": rows[-1]["id"], "plain": _PLAIN_MODE},
+                )
+            }
+        # Whatever the second read sees (a subscription paused in between, say) is what the first one saw, as far
+        # as indexing goes: a query, its mode and threshold never change, and rows are never deleted; the pause's
+        # own notification re-reads the subscription once the load is done.
+        return [
+            StoredQuery(row["id"], row["query"], row["form"], None if query_alone else whole[row["id"]])
+            for row, query_alone in zip(rows, plain, strict=True)
+        ]
+
+    async def save_compiled(self, forms: Sequence[tuple[int, str]]) -> None:
+        """Store the compiled forms of subscriptions' queries: (subscription id, form). In ``query_forms``, not in
+        ``subscriptions``: on PostgreSQL every change to a subscription row notifies every process to re-read it."""
+        if not forms:
+            return
+        async with self._db.transaction() as db:
+            await db.executemany(
+                "INSERT INTO query_forms (subscription_id, form) VALUES (:id, :form) "
+                "ON CONFLICT (subscription_id) DO UPDATE SET form = excluded.form",
+                [{"id": sub_id, "form": form} for sub_id, form in forms],
+            )
 
     async def digest_subscriptions(self) -> list[Subscription]:
         """Active subscriptions and alerts on a daily or weekly schedule, and instant ones with a daily cap (their

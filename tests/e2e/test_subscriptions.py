@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import re
 
+from bot.matching import parse_query
+from bot.matching.compiled import encode
+from bot.store import Store
 from tests.e2e.conftest import World, arxiv_ids, today
 
 QUERY = '"long context" OR "attention sink"'
@@ -110,3 +113,43 @@ async def test_forbidden_channel_pauses_only_its_subscription(world: World, item
     await world.emulator.wait_for_messages(world.other_channel_id, 1)
     await asyncio.sleep(0.5)
     assert len(arxiv_ids(world.emulator.messages(world.other_channel_id))) == 3
+
+
+async def _stored_form(world: World, sub_id: int) -> str | None:
+    store = await Store.open(world.storage)
+    try:
+        return {stored.id: stored.compiled for stored in await store.indexing_page(0, 100)}[sub_id]
+    finally:
+        await store.close()
+
+
+async def test_a_restart_indexes_from_the_stored_compiled_form_and_rebuilds_a_stale_one(world: World, items):
+    world.hf.publish(today(), items[:30])
+    await world.start_bot()
+    await world.polls_completed(1)
+    sub_id, _ = await _subscribe(world, query=QUERY)
+    await world.stop_bot()
+    assert await _stored_form(world, sub_id) is None  # added while running: indexed from the parsed query
+
+    # The first start writes the form; the next indexes from it, and the subscription still matches.
+    await world.start_bot()
+    await world.polls_completed(1)
+    await world.stop_bot()
+    assert await _stored_form(world, sub_id) == encode(parse_query(QUERY))
+    await world.start_bot()
+    world.hf.publish(today(), items[30:])
+    await world.emulator.wait_for_messages(world.channel_id, 1)
+    await world.outbox_drained()
+    assert sorted(arxiv_ids(world.emulator.messages(world.channel_id))) == sorted(expected_ids(items[30:]))
+    await world.stop_bot()
+
+    # A form an older release wrote (another version) is not trusted: the query is parsed and the form rewritten.
+    await world.execute_sql("UPDATE query_forms SET form = :form", {"form": "0|L|x1anything"})
+    await world.start_bot()
+    extra = dict(items[44], paper={**items[44]["paper"], "id": "2403.99999"})
+    world.hf.publish(today(), [extra])
+    await world.emulator.wait_for_messages(world.channel_id, 2)
+    await world.outbox_drained()
+    assert arxiv_ids(world.emulator.messages(world.channel_id)[1:]) == ["2403.99999"]
+    await world.stop_bot()
+    assert await _stored_form(world, sub_id) == encode(parse_query(QUERY))

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from bot.matching import Field, Node, Not, Or, Query, QueryError, Term, document_for, matches, parse_query
+from bot.matching import Field, Node, Not, Or, Query, QueryError, Term, document_for, matches, parse_query, shapes
 from bot.matching import index as index_module
 from bot.matching.index import SubscriptionIndex
 from bot.models import Paper
@@ -157,10 +157,13 @@ def test_batches_past_one_machine_word_in_small_chunks(
         index.add(sub_id, query)
     picks = [rng.randrange(len(distinct)) for _ in range(size)]
     expected = [brute_force(queries, paper) for paper in distinct]
-    # Tiny chunks and boolean blocks: queries 3 at a time, the leaf matrix built 64 papers at a time, and
+    # Tiny chunks and boolean blocks: queries 3 at a time, the leaf matrix built 64 papers at a time, matches
+    # expanded one part at a time, and
     # candidates always gathered out of their chunk.
     with (
         patch.object(index_module, "CHUNK_ROWS", 3),
+        patch.object(index_module, "CHUNK_WORDS", 1),
+        patch.object(index_module, "EXPAND_BYTES", 1),
         patch.object(index_module, "BOOL_BLOCK_BYTES", 1),
         patch.object(index_module, "CANDIDATE_SHARE", 2),
     ):
@@ -169,7 +172,7 @@ def test_batches_past_one_machine_word_in_small_chunks(
 
 def test_necessary_leaves_follow_lucene_monitor() -> None:
     def anchors(query: str | Node) -> set[str] | None:
-        shape, terms = index_module._shape(parse_query(query).root if isinstance(query, str) else query)
+        shape, terms = shapes._shape(parse_query(query).root if isinstance(query, str) else query)
         positions = index_module._necessary(shape, iter(range(len(terms))))
         return None if positions is None else {" ".join(terms[p].tokens) for p in positions}
 

@@ -6,7 +6,7 @@ import aiosqlite
 import pytest
 
 from bot.matching.nodes import Field, Not, Term
-from bot.models import DeliveryStatus, Owner, Paper, Schedule, Scope, SubscriptionStatus, Target
+from bot.models import DeliveryStatus, Mode, Owner, Paper, Schedule, Scope, SubscriptionStatus, Target
 from bot.store import Store
 from bot.store.migrations import MIGRATIONS
 from bot.store.paper_rows import PAPER_FIELDS
@@ -303,3 +303,44 @@ async def test_the_newest_arxiv_version_is_kept_and_a_new_version_is_never_new(s
     assert again.queued == 0 and again.new_papers == ()
     await store.ingest([make_paper(1, version=None, source="huggingface")], plan, T0)  # HF names no version
     assert (await store.get_paper("2411.00001")).version == 2
+
+
+async def test_indexing_pages_carry_compiled_forms_once_saved_and_whole_subscriptions_only_where_needed(store):
+    def add(query: str, **options: object):
+        return store.add_subscription(
+            scope=Scope.GUILD, guild_id=1, channel_id=10, user_id=5, query=query, now=T0, **options
+        )
+
+    plain = await add("llm")
+    gated = await add("rag", min_upvotes=5)
+    recommend = await add("", mode=Mode.RECOMMEND)
+    paused = await add("paused")
+    await store.set_subscription_status(Owner.guild(1), paused.id, SubscriptionStatus.PAUSED, "test")
+    page = await store.indexing_page(0, 10)
+    assert [(s.id, s.query, s.compiled) for s in page] == [
+        (plain.id, "llm", None),
+        (gated.id, "rag", None),
+        (recommend.id, "", None),
+    ]
+    assert page[0].subscription is None  # the query alone decides
+    assert page[1].subscription == gated and page[2].subscription == recommend
+    await store.save_compiled([(plain.id, "1|L|x1llm"), (gated.id, "1|L|x1rag")])
+    assert [s.compiled for s in await store.indexing_page(0, 2)] == ["1|L|x1llm", "1|L|x1rag"]
+    assert [s.id for s in await store.indexing_page(gated.id, 10)] == [recommend.id]
+
+
+async def test_saving_compiled_forms_is_not_a_subscription_change(store):
+    # On PostgreSQL a change to a subscription row notifies every process to re-read it; a form is not one.
+    heard: list[int] = []
+    store.coordination.on_subscription_change(heard.append)
+    sub = await store.add_subscription(scope=Scope.GUILD, guild_id=1, channel_id=10, user_id=5, query="llm", now=T0)
+    await store.set_subscription_status(Owner.guild(1), sub.id, SubscriptionStatus.PAUSED, "test")
+    await store.save_compiled([(sub.id, "1|L|x1llm")])
+    await store.set_subscription_status(Owner.guild(1), sub.id, SubscriptionStatus.ACTIVE)
+    expected = 3 if store.coordination.clustered else 0  # the add, the pause and the resume
+    for _ in range(100):  # notifications arrive asynchronously, in commit order
+        if len(heard) >= expected:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # had the form notified too, the resume's would be a fourth, right behind
+    assert heard == [sub.id] * expected

@@ -97,4 +97,11 @@ PG_MIGRATIONS: tuple[str, ...] = (
     # 11: categories compared by code point, as SQLite does, so a prefix (cat:cs.*) is a range of the index (with the
     # database's collation it was not: "cs.ai" and "csa" interleave) and prefixes are found by seeks, not scans.
     'ALTER TABLE paper_categories ALTER COLUMN category TYPE TEXT COLLATE "C";',
+    # 12: compiled query forms, in a table of their own so that writing one notifies no process (SQLite's 12).
+    """
+    CREATE TABLE query_forms (
+        subscription_id BIGINT PRIMARY KEY REFERENCES subscriptions (id),
+        form TEXT NOT NULL
+    );
+    """,
 )
