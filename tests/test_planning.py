@@ -88,17 +88,17 @@ async def test_a_poll_queues_what_the_streamed_plan_gives_exactly_once(store):
     assert engine.plan(papers) == [(sub_id, p.id) for p in papers for sub_id in ids]
 
 
-async def test_stored_queries_are_parsed_and_indexed_in_worker_threads_at_start(store, monkeypatch):
+async def test_stored_queries_are_indexed_in_worker_threads_at_start(store, monkeypatch):
     _, ids = await _engine_with(store, 3)
     restarted = Engine(store, clock=lambda: T0)
     threads: list[bool] = []  # per subscription indexed: on the event loop's thread?
-    add = restarted.planner.add
+    add_stored = restarted.index.add_stored
 
-    def spying(sub, query):
+    def spying(subscription_id, text, compiled):
         threads.append(threading.current_thread() is threading.main_thread())
-        add(sub, query)
+        return add_stored(subscription_id, text, compiled)
 
-    monkeypatch.setattr(restarted.planner, "add", spying)
+    monkeypatch.setattr(restarted.index, "add_stored", spying)
     await restarted.load()
     assert threads == [False, False, False]
     assert all(sub_id in restarted.index for sub_id in ids)
