@@ -26,6 +26,15 @@ class Dialect:
         """A subquery yielding the ids in the JSON-array parameter ``param`` (one parameter for any count)."""
         return f"SELECT value FROM json_each(:{param})"
 
+    def numbers(self, param: str) -> str:
+        """Like :meth:`ids`, for integer ids (subscription ids): JSON numbers are integers in SQLite already."""
+        return self.ids(param)
+
+    async def serialize(self, db: Any, key: str) -> None:
+        """Make the rest of this write transaction wait for any other one that called this with ``key``
+        (counting then inserting, e.g. a cap). Nothing to do here: SQLite's ``BEGIN IMMEDIATE`` already runs one
+        writer at a time."""
+
     def fts_query(self, root: Node) -> str | None:
         """The full-text query selecting a superset of ``root``'s matches; None when it cannot narrow it."""
         return fts_expression(root)

@@ -78,6 +78,15 @@ class PostgresDialect(Dialect):
         """A subquery yielding the ids in the JSON-array parameter ``param``."""
         return f"SELECT jsonb_array_elements_text(CAST(:{param} AS jsonb))"
 
+    def numbers(self, param: str) -> str:
+        """A subquery yielding the integers in the JSON-array parameter ``param``, as ``bigint``."""
+        return f"SELECT CAST(jsonb_array_elements_text(CAST(:{param} AS jsonb)) AS bigint)"
+
+    async def serialize(self, db: Any, key: str) -> None:
+        """A transaction-level advisory lock on ``key``: under READ COMMITTED, two transactions counting and then
+        inserting would otherwise both see the count before either insert (and pass a cap together)."""
+        await db.execute("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))", {"key": key})
+
     def fts_query(self, root: Node) -> str | None:
         """The ``tsquery`` selecting a superset of ``root``'s matches; None when it cannot narrow it."""
         return tsquery(root)
