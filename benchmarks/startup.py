@@ -70,7 +70,7 @@ async def _run_process(world: LoopbackWorld, scale: Scale, db: DatabaseInfo, wor
     server = world.add_server("Commands bench", ["papers"], moderators=moderators, members=())
     guild_id, channel_id, users = server.guild_id, server.channel_ids[0], server.moderator_ids
     # The bench server gets more than the default 50 subscriptions: lift its cap (the query is the same).
-    raw = world.settings(db.path, guild_id, {"limits": {"subscriptions_per_guild": 10_000}})
+    raw = world.settings(db.path, guild_id, {"limits": {"subscriptions_per_guild": 10_000}, "storage": db.storage})
     config = workdir / "bench-config.toml"
     config.write_text(toml(raw) + "\n", encoding="utf-8")
     log = (workdir / "bot-process.log").open("wb")
@@ -170,7 +170,7 @@ class Breakdown:
 
 async def _breakdown(scale: Scale, db: DatabaseInfo) -> Breakdown:
     out = Breakdown()
-    store = await Store.open(str(db.path))
+    store = await Store.open(db.location)
     try:
         start = time.perf_counter()
         subs = await store.active_subscriptions()
@@ -288,7 +288,8 @@ def startup_rows(scale: Scale, db: DatabaseInfo, workdir: Path) -> list[Row]:
             notes=[
                 f"{len(run.search)} invocations, median {ms(median(run.search))}, max {ms(max(run.search))}; "
                 f"{run.search_hits} of {len(run.search) + WARMUP} found papers",
-                f"breakdown (same queries, in-process): FTS5 bm25 candidate query p95 {ms(fts95)} "
+                f"breakdown (same queries, in-process): {'tsvector ts_rank' if db.url else 'FTS5 bm25'} candidate "
+                f"query p95 {ms(fts95)} "
                 f"(median {ms(median(parts.fts))}); exact re-check of up to {SEARCH_CANDIDATES} candidates "
                 f"(document_for + matches) p95 {ms(exact95)} (median {ms(median(parts.exact))}, "
                 f"median {median([float(c) for c in parts.candidates]):.0f} candidates)",
@@ -346,7 +347,7 @@ def startup_rows(scale: Scale, db: DatabaseInfo, workdir: Path) -> list[Row]:
 
 
 def database_row(scale: Scale, db: DatabaseInfo) -> Row:
-    size = db.path.stat().st_size / 1e6
+    size = "a PostgreSQL database" if db.url else f"file {db.path.stat().st_size / 1e6:,.0f} MB"
     return Row(
         figure=f"(context) build DB: {count(db.subscriptions)} subs, {count(db.papers)} papers"
         + (" [quick]" if scale.quick else ""),
@@ -355,9 +356,10 @@ def database_row(scale: Scale, db: DatabaseInfo) -> Row:
         baseline="-",
         passed=None,
         notes=[
-            f"Store.ingest {db.papers:,} papers (FTS5 triggers) {secs(db.papers_seconds)} "
+            f"Store.ingest {db.papers:,} papers ({'tsvector from Python' if db.url else 'FTS5 triggers'}) "
+            f"{secs(db.papers_seconds)} "
             f"({db.papers / db.papers_seconds:,.0f} papers/s); executemany {db.subscriptions:,} subscriptions "
-            f"{secs(db.subscriptions_seconds)}; file {size:,.0f} MB"
+            f"{secs(db.subscriptions_seconds)}; {size}"
         ],
         values={"papers_seconds": db.papers_seconds, "subscriptions_seconds": db.subscriptions_seconds},
     )
