@@ -10,7 +10,7 @@ import asyncio
 import itertools
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ import pytest
 from bot.devtools.emulator import DiscordEmulator
 from bot.devtools.world import Server
 from bot.matching import document_for, matches, parse_query
-from bot.models import Scope
+from bot.models import Schedule, Scope
 from bot.sharding import shard_of
 from bot.sources.huggingface import parse_daily_papers
 from bot.store import Store
@@ -136,6 +136,19 @@ async def test_three_processes_deliver_everything_once_under_one_rate_limit(worl
                     query=BROAD,
                     now=datetime.now(UTC),
                 )
+            # A daily digest in a follower's server: its papers are held, then sent at the digest time by the
+            # process running that server's shard, whether or not it leads.
+            digest_server = servers[order[1]]
+            digest_channel = world.emulator.add_channel(digest_server.guild_id, "digest")
+            digest = await store.add_subscription(
+                scope=Scope.GUILD,
+                guild_id=digest_server.guild_id,
+                channel_id=digest_channel,
+                user_id=world.moderator_id,
+                query=BROAD,
+                schedule=Schedule.DAILY,
+                now=datetime.now(UTC) - timedelta(days=1),
+            )
         finally:
             await store.close()
         await asyncio.sleep(1)  # the leader hears of them (LISTEN/NOTIFY) in milliseconds; papers come later
@@ -149,6 +162,9 @@ async def test_three_processes_deliver_everything_once_under_one_rate_limit(worl
             return sum(1 for r in world.emulator.find_requests("POST", MESSAGE_POSTS) if r.status == 200)
 
         await world.wait_until(lambda: posted() >= 40, timeout=60)
+        # The digest time comes (as if its papers had been held since before this morning's 09:00 UTC).
+        await world.execute_sql("UPDATE subscriptions SET last_digest_at = NULL WHERE id = :id", {"id": digest.id})
+        await world.wait_until(lambda: bool(world.emulator.messages(digest_channel)), timeout=90)  # leader alive
         assert "this process is now the leader" in leader.log.read_text(errors="replace")
         killed_at = time.monotonic()
         await leader.kill()
@@ -159,14 +175,15 @@ async def test_three_processes_deliver_everything_once_under_one_rate_limit(worl
         # While it is down nobody answers its server (no other process has its shard); the others still answer.
         with pytest.raises(TimeoutError, match="no bot is connected on guild"):
             await _subscribe(world, servers[leader_shard], channels[servers[leader_shard].guild_id][1], timeout=2)
-        assert _listed(await _list(world, servers[order[1]])) == f"{per_server} subscriptions"
+        assert _listed(await _list(world, digest_server)) == f"{per_server + 1} subscriptions"  # and its digest
         await leader.start()  # back, now a follower: it sends its server's papers (its old claims died with it)
 
         def delivered() -> bool:
             # Cheap on purpose: the emulator shares this event loop, and a slow check would stall it, bunching
             # the requests it admits afterwards (what it counts against the global limit). Checked exactly below.
             posts = world.emulator.find_requests("POST", MESSAGE_POSTS)
-            return sum(len(r.json["embeds"]) for r in posts if r.status == 200) >= len(want) * len(targets)
+            embeds = sum(len(r.json["embeds"]) for r in posts if r.status == 200 and str(digest_channel) not in r.path)
+            return embeds >= len(want) * len(targets)
 
         await world.wait_until(delivered, timeout=120)
         await asyncio.sleep(2 * INTERVAL)  # anything doubled, or polled twice, would show up now
@@ -183,6 +200,7 @@ async def test_three_processes_deliver_everything_once_under_one_rate_limit(worl
         counts = Counter(arxiv_ids(world.emulator.messages(channel)))
         assert sorted(counts) == sorted(want), target
         assert set(counts.values()) == {1}, {k: v for k, v in counts.items() if v > 1}
+    assert len(world.emulator.messages(digest_channel)) == 1  # one digest, across the kill and the restart
     starts = _poll_starts(world)
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     # One poll per interval cluster-wide: as many polls as intervals passed, never two together. (Gaps are timed
