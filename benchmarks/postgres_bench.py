@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from pathlib import Path
 from benchmarks.delivery import MATCH_EVERYTHING, MESSAGE_POSTS, delivery_row, measure_drain
 from benchmarks.report import Row, secs
 from benchmarks.scale import Scale
-from benchmarks.startup import database_row, startup_rows
+from benchmarks.startup import database_row, startup_rows, stop_process
 from benchmarks.workload import PaperGenerator, hf_item
 from benchmarks.world import build_database, successful_polls, today, toml, wait_for
 from bot.app import CLUSTER_REQUESTS_PER_SECOND
@@ -99,16 +98,6 @@ async def _start_process(world: LoopbackWorld, workdir: Path, url: str, shard: i
         )
 
 
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            await asyncio.wait_for(process.wait(), 20)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-
-
 async def _cluster_drain(scale: Scale, workdir: Path, url: str) -> dict[str, float]:
     async with LoopbackWorld() as world:
         emulator, hf = world.emulator, world.hf
@@ -145,7 +134,7 @@ async def _cluster_drain(scale: Scale, workdir: Path, url: str) -> dict[str, flo
             finally:
                 for process in processes:
                     with contextlib.suppress(ProcessLookupError):
-                        await _stop(process)
+                        await stop_process(process)
         finally:
             await store.close()
         posts = [r for r in emulator.find_requests("POST", MESSAGE_POSTS) if r.status == 200]

@@ -137,15 +137,20 @@ async def _run_process(world: LoopbackWorld, scale: Scale, db: DatabaseInfo, wor
         status = _status_mb(process.pid)
         run.rss_after_mb, run.hwm_mb = status["VmRSS"], status["VmHWM"]
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(process.wait(), 20)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop_process(process)
         log.close()
     return run
+
+
+async def stop_process(process: asyncio.subprocess.Process) -> None:
+    """Stop a bot process as an operator would (SIGINT), killing it if it has not exited within 20 s."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(process.wait(), 20)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
 
 @dataclass
