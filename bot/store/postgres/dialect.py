@@ -20,7 +20,12 @@ from bot.store.dialect import Dialect
 from bot.store.fts import fts_expression
 from bot.store.paper_rows import PAPER_COLUMNS, paper_columns, paper_from_row
 
-_WEIGHTS = {Field.TEXT: "ABD", Field.TITLE: "A", Field.ABSTRACT: "B", Field.AUTHOR: "C"}
+# A plain word is looked up in every column (no weight restriction), although authors are not text to the matcher:
+# a weight restriction makes PostgreSQL recheck each GIN hit against its row's vector, read from TOAST, which made
+# a common word's search over 200,000 papers take seconds (benchmarks/RESULTS.md, PostgreSQL). The candidates stay
+# a superset (a word in an author's name only adds one), the exact matcher still decides, and ts_rank's weights still
+# rank title hits first.
+_WEIGHTS = {Field.TEXT: "", Field.TITLE: "A", Field.ABSTRACT: "B", Field.AUTHOR: "C"}
 # ts_rank's weights for D, C, B, A: the proportions of SQLite's bm25 column weights (title 8, abstract 2,
 # authors 1, keywords 3).
 _RANK_WEIGHTS = "'{0.3, 0.1, 0.2, 0.8}'"
@@ -65,7 +70,7 @@ def _term(term: Term) -> str | None:
         if term.prefix and position == len(term.tokens):
             lexemes.append(f"'{token}':*{weights}")
         else:
-            lexemes.append(f"'{stem(token) if term.stemmed else token}':{weights}")
+            lexemes.append(f"'{stem(token) if term.stemmed else token}'" + (f":{weights}" if weights else ""))
     return " & ".join(lexemes)
 
 
