@@ -303,3 +303,21 @@ async def test_the_newest_arxiv_version_is_kept_and_a_new_version_is_never_new(s
     assert again.queued == 0 and again.new_papers == ()
     await store.ingest([make_paper(1, version=None, source="huggingface")], plan, T0)  # HF names no version
     assert (await store.get_paper("2411.00001")).version == 2
+
+
+async def test_queued_since_counts_each_subscriptions_deliveries(store):
+    # Recommend mode's daily quota: a JSON list of integer ids (PostgreSQL compared bigint with text and failed).
+    subs = [await _sub(store, channel=10 + n) for n in range(3)]
+    await store.ingest(
+        [make_paper(1), make_paper(2)], lambda ps, _: [(s.id, p.id) for s in subs[:2] for p in ps][:3], T0
+    )
+    counts = await store.queued_since([s.id for s in subs], T0 - timedelta(minutes=1))
+    assert counts == {subs[0].id: 2, subs[1].id: 1}
+    assert await store.queued_since([subs[0].id], T0 + timedelta(minutes=1)) == {}
+
+
+async def test_adds_sent_together_stop_at_the_cap(store):
+    # Counted and inserted in one transaction; on PostgreSQL (READ COMMITTED) an advisory lock per owner orders them.
+    added = await asyncio.gather(*(_sub(store, channel=10 + n, query=f"topic{n}", cap=2) for n in range(6)))
+    assert sum(sub is not None for sub in added) == 2
+    assert await store.count_subscriptions(G1) == 2
