@@ -9,8 +9,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import aiosqlite
-
 from benchmarks.report import Row, secs
 from benchmarks.scale import Scale
 from benchmarks.workload import PaperGenerator, hf_item
@@ -34,12 +32,13 @@ async def _run_drain(
     scale: Scale,
     db_path: Path,
     delivery_interval: float | None,
+    url: str = "",
 ) -> dict[str, float]:
     emulator, hf = world.emulator, world.hf
     names = [f"papers-{i}" for i in range(scale.channels)]
     server = world.add_server("Delivery bench", names, moderators=(), members=())
     guild_id, channels = server.guild_id, server.channel_ids
-    store = await Store.open(str(db_path))
+    store = await Store.open(url or str(db_path))
     query = parse_query(MATCH_EVERYTHING).text
     created = datetime.now(UTC) - timedelta(hours=1)
     for channel_id in channels:
@@ -54,7 +53,8 @@ async def _run_drain(
     await store.close()
 
     delivery = {} if delivery_interval is None else {"interval": delivery_interval}
-    raw = world.settings(db_path, guild_id, {"sources": {"huggingface": {"poll_interval": 1}}, "delivery": delivery})
+    overlay = {"sources": {"huggingface": {"poll_interval": 1}}, "delivery": delivery}
+    raw = world.settings(db_path, guild_id, overlay, {"storage": {"url": url}} if url else {})
     settings = settings_from_dict(raw)
     point_client_at(settings)
     emulator.enforce_rate_limits(global_per_second=50, channel_messages=(5, 5.0))
@@ -71,7 +71,7 @@ async def _run_drain(
         expected = len(papers) * len(channels)
         # Production polls every 15 minutes: once this poll has queued the papers, no other poll runs
         # during the drain.
-        await wait_for(lambda: _queued(db_path, expected), 60, "the poll that queues the papers")
+        await wait_for(lambda: _queued(bot, expected), 60, "the poll that queues the papers")
         bot.scheduler.pause_job("poll:huggingface")
         drain_timeout = 120 + expected / 5
         await wait_for(lambda: _drained(bot), drain_timeout, "the outbox to drain", interval=0.2)
@@ -106,32 +106,37 @@ async def _run_drain(
     }
 
 
-async def _queued(db_path: Path, expected: int) -> bool:
-    """Whether the outbox holds every expected delivery (read on a connection of our own)."""
-    async with aiosqlite.connect(str(db_path)) as db, db.execute("SELECT COUNT(*) FROM deliveries") as cursor:
-        row = await cursor.fetchone()
-    return row is not None and int(row[0]) >= expected
+async def _queued(bot: PaperBot, expected: int) -> bool:
+    """Whether the outbox holds every expected delivery (either driver)."""
+    row = await bot.store._db.fetchone("SELECT COUNT(*) AS n FROM deliveries")
+    return row is not None and int(row["n"]) >= expected
 
 
 async def _drained(bot: PaperBot) -> bool:
     return await bot.store.outbox_depth() == 0
 
 
-async def measure_drain(scale: Scale, workdir: Path, delivery_interval: float | None) -> dict[str, float]:
+async def measure_drain(
+    scale: Scale, workdir: Path, delivery_interval: float | None, url: str = ""
+) -> dict[str, float]:
+    """Figure 4's drain on a SQLite file in ``workdir``, or on the PostgreSQL database ``url``."""
     async with LoopbackWorld() as world:
-        return await _run_drain(world, scale, workdir / f"delivery-{delivery_interval}.db", delivery_interval)
+        return await _run_drain(world, scale, workdir / f"delivery-{delivery_interval}.db", delivery_interval, url)
 
 
 def delivery_rows(scale: Scale, workdir: Path) -> list[Row]:
-    rows = [_row(scale, asyncio.run(measure_drain(scale, workdir, None)), "default delivery.interval 5 s")]
+    rows = [delivery_row(scale, asyncio.run(measure_drain(scale, workdir, None)), "default delivery.interval 5 s")]
     if not scale.quick:
         rows.append(
-            _row(scale, asyncio.run(measure_drain(scale, workdir, 0.2)), "delivery.interval 0.2 s", context=True)
+            delivery_row(
+                scale, asyncio.run(measure_drain(scale, workdir, 0.2)), "delivery.interval 0.2 s", context=True
+            )
         )
     return rows
 
 
-def _row(scale: Scale, m: dict[str, float], config: str, context: bool = False) -> Row:
+def delivery_row(scale: Scale, m: dict[str, float], config: str, context: bool = False) -> Row:
+    """Figure 4's row for one drain's measurements."""
     n = int(m["papers"])
     allowed = math.ceil(n / 10)
     complete = m["embeds"] == m["expected"]

@@ -1,6 +1,8 @@
-"""paperbot's performance benchmarks: ``python benchmarks/run.py [--quick] [--json PATH]`` (``--relevance``: only
-the relevance benchmark, benchmarks/relevance.py; ``--scale 1m``: only the million-subscription rows: the index,
-benchmarks/index_scale.py, and delivery, benchmarks/delivery_scale.py).
+"""paperbot's performance benchmarks: ``python benchmarks/run.py [--quick] [--json PATH] [--postgres]``
+(``--relevance``: only the relevance benchmark, benchmarks/relevance.py; ``--scale 1m``: only the
+million-subscription rows: the index, benchmarks/index_scale.py, and delivery, benchmarks/delivery_scale.py;
+``--postgres``: also the store-touching figures on PostgreSQL and a two-process cluster's delivery rate,
+benchmarks/postgres_bench.py).
 
 Prints one table (figure, measured, target, ratio to baseline, PASS/MISS) and the details behind each
 row. Always exits 0: this reports, it does not gate. See benchmarks/RESULTS.md for how to read it.
@@ -32,6 +34,7 @@ from benchmarks.delivery import delivery_rows  # noqa: E402
 from benchmarks.delivery_scale import delivery_scale_rows  # noqa: E402
 from benchmarks.index_scale import index_scale_rows  # noqa: E402
 from benchmarks.matching import run_matching  # noqa: E402
+from benchmarks.postgres_bench import postgres_rows  # noqa: E402
 from benchmarks.report import Row, format_notes, format_table  # noqa: E402
 from benchmarks.scale import FULL, QUICK, Scale  # noqa: E402
 from benchmarks.soak import add_arguments as add_soak_arguments  # noqa: E402
@@ -64,7 +67,7 @@ def machine() -> str:
     )
 
 
-def run(scale: Scale, workdir: Path, profile: bool) -> tuple[list[Row], list[str]]:
+def run(scale: Scale, workdir: Path, profile: bool, postgres: bool = False) -> tuple[list[Row], list[str]]:
     started = time.perf_counter()
     rows: list[Row] = []
     profiled: list[str] = []
@@ -111,6 +114,11 @@ def run(scale: Scale, workdir: Path, profile: bool) -> tuple[list[Row], list[str
             "and the bot as its own process",
             bot_process,
         )
+    if postgres:
+        stage(
+            "figures 4-6 on PostgreSQL, and a two-process cluster's delivery",
+            lambda: postgres_rows(scale, workdir, texts),
+        )
     print(f"[{time.perf_counter() - started:6.1f} s] done", flush=True)
     return rows, profiled
 
@@ -125,6 +133,9 @@ def main() -> int:
         "--relevance", action="store_true", help="only the relevance benchmark (benchmarks/relevance.py)"
     )
     parser.add_argument("--scale", choices=["1m"], help="1m: only the million-subscription rows (issue 14 §4)")
+    parser.add_argument(
+        "--postgres", action="store_true", help="also figures 4-6 on PostgreSQL and a 2-process cluster (needs initdb)"
+    )
     parser.add_argument("--soak", action="store_true", help="run only the soak: a simulated year (benchmarks/soak.py)")
     add_soak_arguments(parser)
     args = parser.parse_args()
@@ -148,7 +159,7 @@ def main() -> int:
         elif args.scale == "1m":
             rows, profiled = index_scale_rows(workdir) + delivery_scale_rows(workdir), []
         else:
-            rows, profiled = run(scale, workdir, args.profile)
+            rows, profiled = run(scale, workdir, args.profile, args.postgres)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

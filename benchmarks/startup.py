@@ -91,7 +91,11 @@ async def _run_process(world: LoopbackWorld, scale: Scale, db: DatabaseInfo, wor
     raw = world.settings(
         db.path,
         guild_id,
-        {"limits": {"subscriptions_per_guild": 10_000}, "sources": {"huggingface": {"poll_interval": 2}}},
+        {
+            "limits": {"subscriptions_per_guild": 10_000},
+            "sources": {"huggingface": {"poll_interval": 2}},
+            "storage": db.storage,
+        },
     )
     config = workdir / "bench-config.toml"
     config.write_text(toml(raw) + "\n", encoding="utf-8")
@@ -181,20 +185,26 @@ async def _run_process(world: LoopbackWorld, scale: Scale, db: DatabaseInfo, wor
         status = _status_mb(process.pid)
         run.rss_after_mb, run.hwm_mb = status["VmRSS"], status["VmHWM"]
         # After the memory figure: a 2,500-paper day of this dense workload plans 16M deliveries; what it costs is
-        # reported beside the figure.
-        run.poll_outcome = await big_poll(world, db.path, run.windows)
-        run.rss_poll_mb = _status_mb(process.pid)["VmHWM"]
+        # reported beside the figure. (The SQLite run's: big_poll watches the SQLite file.)
+        if not db.url:
+            run.poll_outcome = await big_poll(world, db.path, run.windows)
+            run.rss_poll_mb = _status_mb(process.pid)["VmHWM"]
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(process.wait(), 20)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop_process(process)
         log.close()
     run.ticks = read_ticks(lag_file)
     return run
+
+
+async def stop_process(process: asyncio.subprocess.Process) -> None:
+    """Stop a bot process as an operator would (SIGINT), killing it if it has not exited within 20 s."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(process.wait(), 20)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
 
 @dataclass
@@ -222,7 +232,7 @@ class Breakdown:
 
 async def _breakdown(scale: Scale, db: DatabaseInfo) -> Breakdown:
     out = Breakdown()
-    store = await Store.open(str(db.path))
+    store = await Store.open(db.location)
     try:
         start = time.perf_counter()
         subs = await store.active_subscriptions()
@@ -347,7 +357,8 @@ def startup_rows(scale: Scale, db: DatabaseInfo, workdir: Path) -> list[Row]:
             notes=[
                 f"{len(run.search)} invocations, median {ms(median(run.search))}, max {ms(max(run.search))}; "
                 f"{run.search_hits} of {len(run.search) + WARMUP} found papers",
-                f"breakdown (same queries, in-process): FTS5 bm25 candidate query p95 {ms(fts95)} "
+                f"breakdown (same queries, in-process): {'tsvector ts_rank' if db.url else 'FTS5 bm25'} candidate "
+                f"query p95 {ms(fts95)} "
                 f"(median {ms(median(parts.fts))}); exact re-check of up to {SEARCH_CANDIDATES} candidates "
                 f"(document_for + matches) p95 {ms(exact95)} (median {ms(median(parts.exact))}, "
                 f"median {median([float(c) for c in parts.candidates]):.0f} candidates)",
@@ -417,7 +428,7 @@ def startup_rows(scale: Scale, db: DatabaseInfo, workdir: Path) -> list[Row]:
 
 
 def database_row(scale: Scale, db: DatabaseInfo) -> Row:
-    size = db.path.stat().st_size / 1e6
+    size = "a PostgreSQL database" if db.url else f"file {db.path.stat().st_size / 1e6:,.0f} MB"
     return Row(
         figure=f"(context) build DB: {count(db.subscriptions)} subs, {count(db.papers)} papers"
         + (" [quick]" if scale.quick else ""),
@@ -426,9 +437,10 @@ def database_row(scale: Scale, db: DatabaseInfo) -> Row:
         baseline="-",
         passed=None,
         notes=[
-            f"Store.ingest {db.papers:,} papers (FTS5 triggers) {secs(db.papers_seconds)} "
+            f"Store.ingest {db.papers:,} papers ({'tsvector from Python' if db.url else 'FTS5 triggers'}) "
+            f"{secs(db.papers_seconds)} "
             f"({db.papers / db.papers_seconds:,.0f} papers/s); executemany {db.subscriptions:,} subscriptions "
-            f"{secs(db.subscriptions_seconds)}; file {size:,.0f} MB"
+            f"{secs(db.subscriptions_seconds)}; {size}"
         ],
         values={"papers_seconds": db.papers_seconds, "subscriptions_seconds": db.subscriptions_seconds},
     )

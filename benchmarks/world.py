@@ -66,17 +66,28 @@ class DatabaseInfo:
     subscriptions: int
     papers_seconds: float
     subscriptions_seconds: float
+    url: str = ""  # a PostgreSQL database instead of the SQLite file at ``path``
+
+    @property
+    def location(self) -> str:
+        """Where the database is, as ``Store.open`` takes it."""
+        return self.url or str(self.path)
+
+    @property
+    def storage(self) -> dict[str, str]:
+        """The ``[storage]`` keys that point the bot at it."""
+        return {"url": self.url} if self.url else {"path": str(self.path)}
 
 
-async def build_database(path: Path, queries: Sequence[str], papers: int) -> DatabaseInfo:
-    """A database with ``papers`` stored papers and one subscription per query.
+async def build_database(path: Path, queries: Sequence[str], papers: int, url: str = "") -> DatabaseInfo:
+    """A database with ``papers`` stored papers and one subscription per query (on PostgreSQL with ``url``).
 
     Papers go through ``Store.ingest`` (the bot's own insert path, with its FTS triggers), one arXiv day
     of first-seen dates per 2,500 papers, ending now. Subscriptions are bulk-inserted with executemany,
     50 per server over 5 channels each (the default per-server cap), as if made over the past months.
     """
     loop = asyncio.get_running_loop()
-    store = await Store.open(str(path))
+    store = await Store.open(url or str(path))
     start = loop.time()
     generator = PaperGenerator(STORED_PAPER_SEED, id_block=50)
     now = datetime.now(UTC)
@@ -94,6 +105,9 @@ async def build_database(path: Path, queries: Sequence[str], papers: int) -> Dat
         guild = 10**15 + number // GUILD_SUBSCRIPTIONS
         channel = 2 * 10**15 + number // (GUILD_SUBSCRIPTIONS // 5)
         rows.append(("channel", guild, channel, 3 * 10**15 + number % 997, query, "instant", 0, created))
+    if url:
+        await _insert_subscriptions(url, rows)
+        return DatabaseInfo(path, papers, len(rows), papers_seconds, loop.time() - start, url)
     async with aiosqlite.connect(str(path)) as db:
         await db.execute("BEGIN IMMEDIATE")
         await db.executemany(
@@ -104,3 +118,17 @@ async def build_database(path: Path, queries: Sequence[str], papers: int) -> Dat
         await db.execute("COMMIT")
         await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return DatabaseInfo(path, papers, len(rows), papers_seconds, loop.time() - start)
+
+
+async def _insert_subscriptions(url: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """The bulk insert of :func:`build_database` on PostgreSQL: one transaction through the store's driver."""
+    columns = ("kind", "guild_id", "channel_id", "user_id", "query", "schedule", "min_upvotes", "created_at")
+    store = await Store.open(url)
+    try:
+        async with store._db.transaction() as db:
+            await db.executemany(
+                f"INSERT INTO subscriptions ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})",
+                [dict(zip(columns, row, strict=True)) for row in rows],
+            )
+    finally:
+        await store.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
@@ -344,8 +345,43 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host, int(port)
 
 
+#: Environment variables that override one key of the file each, so that replicas of one image (compose.yaml) can
+#: share a config file and differ only in their shards (and keep the database's password out of the file).
+ENV_OVERRIDES = {
+    "PAPERBOT_STORAGE_URL": ("storage", "url"),
+    "PAPERBOT_SHARD_COUNT": ("discord", "shard_count"),
+    "PAPERBOT_SHARD_IDS": ("discord", "shard_ids"),
+}
+
+
+def _env_value(name: str, text: str) -> object:
+    """An override's value: the URL as given; shard ids as whole numbers separated by commas ("0,2")."""
+    if name == "PAPERBOT_STORAGE_URL":
+        return text
+    parts = [part.strip() for part in text.strip().strip("[]").split(",") if part.strip()]
+    single = name == "PAPERBOT_SHARD_COUNT"
+    if not all(part.isdigit() for part in parts) or (single and len(parts) != 1):
+        expected = "a whole number" if single else 'whole numbers separated by commas ("0,2")'
+        raise ConfigError(f"{name}: expected {expected}, got {text!r}")
+    return int(parts[0]) if single else [int(part) for part in parts]
+
+
+def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """``raw`` with the keys of :data:`ENV_OVERRIDES` whose variables are set (and not blank) replaced."""
+    merged = {section: dict(values) if isinstance(values, dict) else values for section, values in raw.items()}
+    for name, (section, key) in ENV_OVERRIDES.items():
+        text = environ.get(name, "")
+        if text.strip():
+            table = merged.setdefault(section, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"{section}: expected a table")
+            table[key] = _env_value(name, text)
+    return merged
+
+
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
-    """Load settings from ``path`` (default: $PAPERBOT_CONFIG or ./config.toml); no file → defaults.
+    """Load settings from ``path`` (default: $PAPERBOT_CONFIG or ./config.toml; no file → defaults), with the
+    environment's overrides (:data:`ENV_OVERRIDES`) on top.
 
     An explicitly given path that does not exist is an error; the default path may be absent.
     """
@@ -354,7 +390,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     if not chosen.exists():
         if explicit:
             raise ConfigError(f"config file {str(chosen)!r} does not exist")
-        return settings_from_dict({})
+        return settings_from_dict(apply_env_overrides({}, os.environ))
     try:
         raw = tomllib.loads(chosen.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -363,4 +399,4 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         raise ConfigError(f"{chosen}: not UTF-8 text (byte {exc.start} is not valid UTF-8); save it as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{chosen}: cannot be read ({exc.strerror or exc})") from None
-    return settings_from_dict(raw)
+    return settings_from_dict(apply_env_overrides(raw, os.environ))

@@ -5,7 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_settings, parse_duration, settings_from_dict, settings_warnings
+from bot.config import (
+    ConfigError,
+    apply_env_overrides,
+    load_settings,
+    parse_duration,
+    settings_from_dict,
+    settings_warnings,
+)
 from bot.store.migrations import MIGRATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +70,7 @@ def test_invalid_config_names_the_key(raw, key):
 
 
 def _cli(*args, env_extra=None, cwd):
-    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "PAPERBOT_CONFIG")}
+    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN" and not k.startswith("PAPERBOT_")}
     env.update(env_extra or {})
     return subprocess.run(
         [sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=60
@@ -235,3 +242,42 @@ def test_keep_papers_days():
         settings_from_dict({"storage": {"keep_papers_days": 3}})
     with pytest.raises(ConfigError, match=r"storage.keep_papers_days"):
         settings_from_dict({"storage": {"keep_papers_days": -1}})
+
+
+def test_the_environment_overrides_the_storage_url_and_shards():
+    raw = {"discord": {"shard_count": 2, "shard_ids": [0]}, "storage": {"path": "p.db"}}
+    env = {
+        "PAPERBOT_STORAGE_URL": "postgresql://u@db/paperbot",
+        "PAPERBOT_SHARD_COUNT": "3",
+        "PAPERBOT_SHARD_IDS": "1, 2",
+    }
+    settings = settings_from_dict(apply_env_overrides(raw, env))
+    assert settings.storage.url == "postgresql://u@db/paperbot" and settings.storage.path == "p.db"
+    assert settings.discord.shard_count == 3 and settings.discord.shard_ids == (1, 2)
+    assert raw["discord"] == {"shard_count": 2, "shard_ids": [0]}  # the file's own values are left alone
+    unset = settings_from_dict(apply_env_overrides(raw, {"PAPERBOT_SHARD_IDS": " "}))  # blank: not set
+    assert unset.discord.shard_ids == (0,) and unset.storage.url == ""
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"PAPERBOT_SHARD_COUNT": "three"}, "PAPERBOT_SHARD_COUNT: expected a whole number, got 'three'"),
+        ({"PAPERBOT_SHARD_COUNT": "1,2"}, "PAPERBOT_SHARD_COUNT: expected a whole number"),
+        ({"PAPERBOT_SHARD_IDS": "0;1"}, "PAPERBOT_SHARD_IDS: expected whole numbers separated by commas"),
+        ({"PAPERBOT_SHARD_COUNT": "2", "PAPERBOT_SHARD_IDS": "2"}, "discord.shard_ids: [2] not below"),
+    ],
+)
+def test_a_bad_environment_override_is_one_line(tmp_path, env, expected):
+    (tmp_path / "c.toml").write_text('[storage]\npath = "p.db"\n')
+    result = _cli("check", "--config", "c.toml", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT), **env})
+    assert expected in _one_line_failure(result)
+
+
+def test_check_reports_the_shards_and_database_the_environment_gives(tmp_path, pg_cluster):
+    (tmp_path / "c.toml").write_text('[storage]\npath = "p.db"\n')
+    env = {"PAPERBOT_STORAGE_URL": pg_cluster.create_database(), "PAPERBOT_SHARD_COUNT": "3", "PAPERBOT_SHARD_IDS": "1"}
+    result = _cli("check", "--config", "c.toml", cwd=tmp_path, env_extra={"PYTHONPATH": str(ROOT), **env})
+    assert result.returncode == 0, result.stderr
+    assert "shards: 1 of 3 in this process; DMs in the process running shard 0" in result.stdout
+    assert f"127.0.0.1:{pg_cluster.port}" in result.stdout and not (tmp_path / "p.db").exists()

@@ -117,7 +117,9 @@ class Sender(DigestSending):
             await asyncio.gather(*(drain_target(t, by_target[t]) for t in fair_order(by_target)))
             if len(page) < limit or not by_target or self._stopping:
                 break
-        if not self._stopping and await self.store.coordination.is_leader():  # in a cluster, the leader sends digests
+        # Each digest from one process: its owner's shard's when processes split the shards (as for instant
+        # deliveries), else the leader's. (Both at once kept a non-leader shard's digests from ever being sent.)
+        if not self._stopping and (self.shards is not None or await self.store.coordination.is_leader()):
             await self._send_due_digests(result)
         return result
 

@@ -32,6 +32,15 @@ class Dialect:
         """A subquery yielding the rows ``(subscription_id, paper_id)`` of the keys given by :meth:`key_params`."""
         return f"SELECT s.value AS subscription_id, p.key AS paper_id FROM json_each(:{param}) p, json_each(p.value) s"
 
+    def numbers(self, param: str) -> str:
+        """Like :meth:`ids`, for integer ids (subscription ids): JSON numbers are integers in SQLite already."""
+        return self.ids(param)
+
+    async def serialize(self, db: Any, key: str) -> None:
+        """Make the rest of this write transaction wait for any other one that called this with ``key``
+        (counting then inserting, e.g. a cap). Nothing to do here: SQLite's ``BEGIN IMMEDIATE`` already runs one
+        writer at a time."""
+
     def key_params(self, param: str, matched: Mapping[str, Sequence[int]]) -> dict[str, object]:
         """Each paper's subscription ids as the parameters :meth:`keys` reads: one JSON object here (a third of the
         time a list of pairs takes to encode, in one C call that holds the interpreter lock and so the loop)."""

@@ -116,7 +116,7 @@ class ProfileQueries:
         """How many deliveries each of these subscriptions queued since ``since`` (recommend mode's daily quota)."""
         rows = await self._db.fetchall(
             "SELECT subscription_id, COUNT(*) AS n FROM deliveries WHERE created_at >= :since "
-            f"AND subscription_id IN ({self._db.dialect.ids('ids')}) GROUP BY subscription_id",
+            f"AND subscription_id IN ({self._db.dialect.numbers('ids')}) GROUP BY subscription_id",
             {"since": ts(since), "ids": json.dumps(list(subscription_ids))},
         )
         return {int(r["subscription_id"]): int(r["n"]) for r in rows}

@@ -113,6 +113,7 @@ class SubscriptionQueries:
         owner = Owner.guild(guild_id) if scope is Scope.GUILD and guild_id is not None else Owner.user(user_id)
         async with self._db.transaction() as db:
             if cap is not None:
+                await self._db.dialect.serialize(db, f"owner:{owner.scope.name}:{owner.id}")
                 async with db.execute(*_live_count(owner)) as counted:
                     row = await counted.fetchone()
                 if row is not None and row["n"] >= cap:

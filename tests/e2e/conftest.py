@@ -210,6 +210,8 @@ class World:
 
 #: The e2e modules that also run with the bot on PostgreSQL (delivery, crash recovery, subscriptions, alerts and
 #: digests, search limits): all of them twice would double the suite's time for little more coverage of the store.
+#: Elsewhere a test marked ``both_drivers`` runs on both: one that reaches SQL the dialects spell differently
+#: (README, "Running the PostgreSQL tests locally", says which and why).
 POSTGRES_MODULES = frozenset(
     {"test_subscriptions", "test_crash_recovery", "test_alerts_and_digests", "test_search_limits"}
 )
@@ -219,7 +221,8 @@ CLUSTER_MODULES = frozenset({"test_cluster"})
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "e2e_driver" in metafunc.fixturenames:
         module = metafunc.module.__name__.rsplit(".", 1)[-1]
-        drivers = ["sqlite", "postgresql"] if module in POSTGRES_MODULES else ["sqlite"]
+        both = module in POSTGRES_MODULES or metafunc.definition.get_closest_marker("both_drivers") is not None
+        drivers = ["sqlite", "postgresql"] if both else ["sqlite"]
         if module in CLUSTER_MODULES:
             drivers = ["postgresql"]  # several processes on one database: what PostgreSQL is for
         metafunc.parametrize("e2e_driver", drivers)

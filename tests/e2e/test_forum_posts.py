@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-import aiosqlite
+import pytest
 
 from bot.devtools.emulator import SEND_MESSAGES
 from bot.models import Owner, Scope, Target
@@ -131,6 +131,7 @@ async def test_a_forum_the_bot_cannot_post_in_is_refused(world: World):
     assert "missing Send Messages" in refused.content
 
 
+@pytest.mark.both_drivers
 async def test_interrupted_forum_posts_are_found_not_posted_again(world: World, items):
     forum = await _subscribed_forum(world, items)
     world.hf.publish(today(), items[30:])
@@ -140,9 +141,7 @@ async def test_interrupted_forum_posts_are_found_not_posted_again(world: World, 
     await world.stop_bot()
     created = len(world.emulator.find_requests("POST", rf"/channels/{forum}/threads"))
     # As if the bot had died after Discord created the posts but before it recorded them.
-    async with aiosqlite.connect(world.db_path) as db:
-        await db.execute("UPDATE deliveries SET status = 'sending', message_id = NULL")
-        await db.commit()
+    await world.execute_sql("UPDATE deliveries SET status = 'sending', message_id = NULL")
     # One post is gone from the active list (archived): that paper is posted again, the others are found.
     archived = world.emulator.posts(forum)[0]
     world.emulator.archive_post(int(archived["id"]))

@@ -7,6 +7,8 @@ import asyncio
 import copy
 from datetime import UTC, datetime
 
+import pytest
+
 from bot.models import Owner
 from tests.e2e.conftest import World, arxiv_ids
 from tests.e2e.test_alerts_and_digests import _boot
@@ -25,6 +27,7 @@ async def _digest_time_handled(world: World, now: datetime) -> None:
     raise AssertionError("the digest time was not handled")
 
 
+@pytest.mark.both_drivers
 async def test_capped_posts_then_one_overflow_message_at_digest_time(world: World, items):
     clock = await _boot(world, items)
     added = await world.subscriptions("add", query=QUERY, max_per_day=1)
@@ -92,6 +95,7 @@ async def test_overflow_skips_papers_another_subscription_brought_to_the_channel
         assert record is not None and record.status == "sent", (paper_id, record)
 
 
+@pytest.mark.both_drivers
 async def test_an_alerts_cap_counts_the_users_own_day(world: World, items):
     clock = await _boot(world, items)
     reader = world.member_id

@@ -35,6 +35,7 @@ async def _deliver_three(world: World, items: list[dict[str, Any]]) -> tuple[dic
     return message, ids
 
 
+@pytest.mark.both_drivers
 async def test_controls_work_before_and_after_a_restart(world: World, items):
     message, ids = await _deliver_three(world, items)
     emulator, reader = world.emulator, world.member_id

@@ -6,6 +6,8 @@ import copy
 import re
 from datetime import UTC, datetime
 
+import pytest
+
 from tests.e2e.conftest import FakeClock, World, arxiv_ids
 from tests.e2e.test_subscriptions import QUERY, expected_ids
 
@@ -29,6 +31,7 @@ async def papers(world: World, sub: str, *, user_id: int | None = None, in_dm: b
     )
 
 
+@pytest.mark.both_drivers
 async def test_search_is_ranked_and_exact(world: World, items):
     await _boot(world, items, count=71)
     result = await papers(world, "search", query="ti:attention -survey")
@@ -51,6 +54,7 @@ async def test_search_is_ranked_and_exact(world: World, items):
     assert "can't be used" in bad.content
 
 
+@pytest.mark.both_drivers
 async def test_latest_trending_and_show(world: World, items):
     await _boot(world, items, count=71)
     latest = await papers(world, "latest", count=3)
@@ -114,6 +118,7 @@ async def test_explain_in_dms_covers_my_alerts_only(world: World, items):
     assert "**#1**" in text and "**#2**" not in text and "discord.com/channels/@me/" in text
 
 
+@pytest.mark.both_drivers
 async def test_status(world: World, items):
     await _boot(world, items)
     result = await papers(world, "status", user_id=world.member_id)
@@ -121,6 +126,7 @@ async def test_status(world: World, items):
     assert "**huggingface**" in text and "ok" in text and "30 papers" in text and "Outbox: 0 waiting" in text
 
 
+@pytest.mark.both_drivers
 async def test_search_pages_with_buttons(world: World, items):
     await _boot(world, items, count=71)
     first = await papers(world, "search", query="language OR model")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from datetime import UTC, datetime
+
+import pytest
 
 from bot.models import Scope, Target
 from tests.e2e.conftest import World, arxiv_ids
@@ -15,14 +16,10 @@ RECSYS = ["2403.10519", "2403.10815", "2403.10852", "2403.10963"]
 RECSYS_LATER = {"2403.11370", "2403.11444"}
 
 
-def _examples(world: World, user_id: int) -> list[tuple[str, int, str]]:
-    with sqlite3.connect(world.db_path) as db:
-        return sorted(
-            db.execute(
-                "SELECT paper_id, label, origin FROM profile_examples WHERE target_kind = 'user' AND target_id = ?",
-                (user_id,),
-            ).fetchall()
-        )
+async def _examples(world: World, user_id: int) -> list[tuple[str, int, str]]:
+    """A user's alerts profile as the bot's store reads it (either driver)."""
+    assert world.bot is not None
+    return sorted(await world.bot.store.profile_examples(Target(Scope.USER, user_id)))
 
 
 async def _papers(world: World, subcommand: str, user_id: int, **options: str):
@@ -61,13 +58,14 @@ BIB = rb"""
 """
 
 
+@pytest.mark.both_drivers
 async def test_import_a_bib_attachment_likes_what_it_recognises_and_forget_deletes_it(world: World, items):
     await _boot(world, items, count=30)
     reader = world.member_id
     result = await world.alerts("import", user_id=reader, file={"filename": "library.bib", "content": BIB})
     assert result.ephemeral
     assert "Recognised **4** of 5" in result.content and "A Paper This Bot Never Saw" in result.content
-    assert _examples(world, reader) == [(p, 1, "import") for p in sorted(RECSYS)]
+    assert await _examples(world, reader) == [(p, 1, "import") for p in sorted(RECSYS)]
 
     explained = await world.alerts("list", user_id=reader)  # still no alerts: the profile stands alone
     assert "no alerts" in explained.content
@@ -78,7 +76,7 @@ async def test_import_a_bib_attachment_likes_what_it_recognises_and_forget_delet
     assert "neither a .bib" in wrong.content
     huge = await world.alerts("import", user_id=reader, file={"filename": "big.bib", "content": b"%" * 1_000_001})
     assert "1,000,000 bytes" in huge.content
-    assert len(_examples(world, reader)) == 4  # nothing half-imported by the bad files
+    assert len(await _examples(world, reader)) == 4  # nothing half-imported by the bad files
 
     zotero = (
         '"Key","Item Type","Title","Url","DOI","Extra"\n'
@@ -91,13 +89,14 @@ async def test_import_a_bib_attachment_likes_what_it_recognises_and_forget_delet
         "import", user_id=other, file={"filename": "Exported Items.csv", "content": zotero.encode()}
     )
     assert "Recognised **2** of 3" in csv_import.content and "Not recognised (1): Unknown" in csv_import.content
-    assert _examples(world, other) == [("2403.10519", 1, "import"), ("2403.10704", 1, "import")]
+    assert await _examples(world, other) == [("2403.10519", 1, "import"), ("2403.10704", 1, "import")]
 
     forgot = await world.alerts("forget", user_id=reader)
     assert forgot.ephemeral and "4 liked, imported or clicked paper(s) deleted" in forgot.content
-    assert _examples(world, reader) == []
+    assert await _examples(world, reader) == []
 
 
+@pytest.mark.both_drivers
 async def test_recommend_mode_delivers_the_liked_topic_and_not_the_rest(world: World, items):
     clock = await _boot(world, items, count=30)
     reader = world.member_id

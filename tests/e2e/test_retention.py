@@ -6,11 +6,14 @@ from __future__ import annotations
 import copy
 from collections import Counter
 
+import pytest
+
 from tests.e2e.conftest import World, arxiv_ids
 from tests.e2e.test_papers_commands import _boot, papers
 from tests.e2e.test_subscriptions import QUERY, expected_ids
 
 
+@pytest.mark.both_drivers
 async def test_pruned_papers_listed_again_are_not_delivered_again(world: World, items):
     world.config["storage"] = {"keep_papers_days": 30}
     clock = await _boot(world, items)
@@ -29,7 +32,10 @@ async def test_pruned_papers_listed_again_are_not_delivered_again(world: World, 
     assert not result.vacuumed  # a database created by this release is incremental from the start
     after = await world.bot.store.storage_stats()
     assert after.papers == 0 and after.seen_ids == 71 and after.free_bytes == 0
-    assert after.file_bytes < before.file_bytes  # the space went back to the file system
+    if world.storage_url:  # PostgreSQL keeps what it freed for its next rows (autovacuum): no growth
+        assert after.file_bytes <= before.file_bytes
+    else:  # SQLite gives the space back to the file system
+        assert after.file_bytes < before.file_bytes
     status = (await papers(world, "status", user_id=world.member_id)).embeds[0]["description"]
     assert "Database:" in status and "0 papers stored" in status and "oldest kept none" in status, status
     found = await papers(world, "search", query=QUERY)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import pytest
+
 from bot.cogs.budget import UserBudget
 from bot.devtools.emulator import (
     EMBED_LINKS,
@@ -31,6 +33,7 @@ async def test_per_user_cooldown(world: World, items):
     assert other.content.startswith("No subscriptions")
 
 
+@pytest.mark.both_drivers
 async def test_settings_are_per_server(world: World, items):
     world.config = {"discord": {"dev_guild_id": 0}}
     emulator = world.emulator
@@ -172,6 +175,7 @@ async def test_manage_channels_in_one_channel_opens_only_that_channel(world: Wor
     assert "Asia/Tokyo" in (await world.subscriptions("settings", user_id=owner, timezone="Asia/Tokyo")).content
 
 
+@pytest.mark.both_drivers
 async def test_alerts_sent_together_cannot_pass_the_cap(world: World, items):
     world.config = {"limits": {"alerts_per_user": 2}}
     world.hf.publish(today(), items[:5])

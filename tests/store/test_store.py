@@ -344,3 +344,21 @@ async def test_saving_compiled_forms_is_not_a_subscription_change(store):
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.3)  # had the form notified too, the resume's would be a fourth, right behind
     assert heard == [sub.id] * expected
+
+
+async def test_queued_since_counts_each_subscriptions_deliveries(store):
+    # Recommend mode's daily quota: a JSON list of integer ids (PostgreSQL compared bigint with text and failed).
+    subs = [await _sub(store, channel=10 + n) for n in range(3)]
+    await store.ingest(
+        [make_paper(1), make_paper(2)], lambda ps, _: [(s.id, p.id) for s in subs[:2] for p in ps][:3], T0
+    )
+    counts = await store.queued_since([s.id for s in subs], T0 - timedelta(minutes=1))
+    assert counts == {subs[0].id: 2, subs[1].id: 1}
+    assert await store.queued_since([subs[0].id], T0 + timedelta(minutes=1)) == {}
+
+
+async def test_adds_sent_together_stop_at_the_cap(store):
+    # Counted and inserted in one transaction; on PostgreSQL (READ COMMITTED) an advisory lock per owner orders them.
+    added = await asyncio.gather(*(_sub(store, channel=10 + n, query=f"topic{n}", cap=2) for n in range(6)))
+    assert sum(sub is not None for sub in added) == 2
+    assert await store.count_subscriptions(G1) == 2

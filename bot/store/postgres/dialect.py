@@ -22,7 +22,12 @@ from bot.store.fts import fts_expression
 from bot.store.paper_rows import PAPER_COLUMNS, paper_columns, paper_from_row
 from bot.store.schema import ts
 
-_WEIGHTS = {Field.TEXT: "ABD", Field.TITLE: "A", Field.ABSTRACT: "B", Field.AUTHOR: "C"}
+# A plain word is looked up in every column (no weight restriction), although authors are not text to the matcher:
+# a weight restriction makes PostgreSQL recheck each GIN hit against its row's vector, read from TOAST, which made
+# a common word's search over 200,000 papers take seconds (benchmarks/RESULTS.md, PostgreSQL). The candidates stay
+# a superset (a word in an author's name only adds one), the exact matcher still decides, and ts_rank's weights still
+# rank title hits first.
+_WEIGHTS = {Field.TEXT: "", Field.TITLE: "A", Field.ABSTRACT: "B", Field.AUTHOR: "C"}
 # ts_rank's weights for D, C, B, A: the proportions of SQLite's bm25 column weights (title 8, abstract 2,
 # authors 1, keywords 3).
 _RANK_WEIGHTS = "'{0.3, 0.1, 0.2, 0.8}'"
@@ -79,7 +84,7 @@ def _term(term: Term) -> str | None:
         if term.prefix and position == len(term.tokens):
             lexemes.append(f"'{token}':*{weights}")
         else:
-            lexemes.append(f"'{stem(token) if term.stemmed else token}':{weights}")
+            lexemes.append(f"'{stem(token) if term.stemmed else token}'" + (f":{weights}" if weights else ""))
     return " & ".join(lexemes)
 
 
@@ -106,6 +111,15 @@ class PostgresDialect(Dialect):
             f"{param}_subs": [sub_id for ids in matched.values() for sub_id in ids],
             f"{param}_papers": [paper_id for paper_id, ids in matched.items() for _ in ids],
         }
+
+    def numbers(self, param: str) -> str:
+        """A subquery yielding the integers in the JSON-array parameter ``param``, as ``bigint``."""
+        return f"SELECT CAST(jsonb_array_elements_text(CAST(:{param} AS jsonb)) AS bigint)"
+
+    async def serialize(self, db: Any, key: str) -> None:
+        """A transaction-level advisory lock on ``key``: under READ COMMITTED, two transactions counting and then
+        inserting would otherwise both see the count before either insert (and pass a cap together)."""
+        await db.execute("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))", {"key": key})
 
     def fts_query(self, root: Node) -> str | None:
         """The ``tsquery`` selecting a superset of ``root``'s matches; None when it cannot narrow it."""

@@ -60,7 +60,7 @@ class Session(Coordination):
                 else:
                     self._leader = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK))
                     if self._leader:
-                        log.info("this process is now the leader: it polls, matches and sends digests")
+                        log.info("this process is now the leader: it polls the sources and matches new papers")
             except _LOST as exc:
                 log.warning("lost the database session (%s); not the leader until it is back", exc)
                 await self._drop()
