@@ -191,9 +191,18 @@ class World:
     async def subscriptions(
         self, subcommand: str, *, user_id: int | None = None, channel_id: int | None = None, **options: Any
     ) -> Any:
+        return await self._command("subscriptions", subcommand, user_id, channel_id, options)
+
+    async def papers(self, subcommand: str, *, user_id: int | None = None, **options: Any) -> Any:
+        """``/papers <subcommand>`` in the test channel, by the moderator unless ``user_id`` is given."""
+        return await self._command("papers", subcommand, user_id, None, options)
+
+    async def _command(
+        self, name: str, subcommand: str, user_id: int | None, channel_id: int | None, options: dict[str, Any]
+    ) -> Any:
         return await self.emulator.invoke(
             user_id=user_id or self.moderator_id,
-            name="subscriptions",
+            name=name,
             subcommand=subcommand,
             options=options,
             guild_id=self.guild_id,

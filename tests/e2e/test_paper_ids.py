@@ -12,17 +12,6 @@ from tests.e2e.conftest import FakeClock, World
 START = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
 
 
-async def _papers(world: World, sub: str, **options):
-    return await world.emulator.invoke(
-        user_id=world.moderator_id,
-        name="papers",
-        subcommand=sub,
-        options=options,
-        guild_id=world.guild_id,
-        channel_id=world.channel_id,
-    )
-
-
 async def _boot(world: World, feed: FakeFeed) -> FakeClock:
     clock = world.clock = FakeClock(START)
     world.config["sources"] = {"feeds": [{"name": "journal", "url": feed.url, "poll_interval": 1}]}
@@ -50,17 +39,17 @@ async def test_show_and_explain_find_doi_and_feed_papers_by_their_footer_id(worl
     )
     await _boot(world, feed)
     await _stored(world, "journal", 2)
-    latest = await _papers(world, "latest", source="journal")
+    latest = await world.papers("latest", source="journal")
     footers = {e["title"]: e["footer"]["text"].split(" · ")[-1] for e in latest.embeds}
     doi_id = footers["Graph retrieval for CIKM"]
     rss_id = footers["A lab's blog post on sparse attention"]
     assert doi_id == "doi:10.1145/3583780.3614920" and rss_id.startswith("rss:")
     for typed, title in ((doi_id, "Graph retrieval for CIKM"), (rss_id, "A lab's blog post on sparse attention")):
-        shown = await _papers(world, "show", id=typed)
+        shown = await world.papers("show", id=typed)
         assert [e["title"] for e in shown.embeds] == [title], shown.content
-        explained = await _papers(world, "explain", paper=typed)
+        explained = await world.papers("explain", paper=typed)
         assert "don't have" not in (explained.content or ""), explained.content
-    bare = await _papers(world, "show", id="https://doi.org/10.1145/3583780.3614920")
+    bare = await world.papers("show", id="https://doi.org/10.1145/3583780.3614920")
     assert [e["title"] for e in bare.embeds] == ["Graph retrieval for CIKM"]
 
 
@@ -83,9 +72,9 @@ async def test_a_feed_linking_an_hf_paper_does_not_rewrite_it(world: World, feed
     )
     start = len(feed.requests)
     await world.wait_until(lambda: len(feed.requests) >= start + 2, timeout=15)
-    shown = await _papers(world, "show", id=paper["id"])
+    shown = await world.papers("show", id=paper["id"])
     (embed,) = shown.embeds
     assert embed["title"] == paper["title"]
     assert "Blog Team" not in embed.get("author", {}).get("name", "")
-    searched = await _papers(world, "search", query="ti:reading ti:list")
+    searched = await world.papers("search", query="ti:reading ti:list")
     assert paper["id"] not in str(searched.embeds)

@@ -22,20 +22,9 @@ async def _examples(world: World, user_id: int) -> list[tuple[str, int, str]]:
     return sorted(await world.bot.store.profile_examples(Target(Scope.USER, user_id)))
 
 
-async def _papers(world: World, subcommand: str, user_id: int, **options: str):
-    return await world.emulator.invoke(
-        user_id=user_id,
-        name="papers",
-        subcommand=subcommand,
-        options=options,
-        guild_id=world.guild_id,
-        channel_id=world.channel_id,
-    )
-
-
 async def test_similar_lists_other_papers_on_the_topic_with_shared_words(world: World, items):
     await _boot(world, items, count=71)
-    result = await _papers(world, "similar", world.member_id, paper="https://arxiv.org/abs/2403.10519v2")
+    result = await world.papers("similar", user_id=world.member_id, paper="https://arxiv.org/abs/2403.10519v2")
     assert result.ephemeral
     text = " ".join(e.get("description", "") for e in result.embeds)
     listed = [line.split("`")[1] for line in text.split("\n") if line.startswith("**[")]
@@ -44,7 +33,7 @@ async def test_similar_lists_other_papers_on_the_topic_with_shared_words(world: 
     assert len(similarity) == len(listed) and similarity == sorted(similarity, reverse=True)  # best first
     assert set(listed[:3]) & (set(RECSYS[1:]) | RECSYS_LATER), listed  # recommendation papers come first
     assert "shared:" in text and "recommend" in text.lower()
-    missing = await _papers(world, "similar", world.member_id, paper="2401.00000")
+    missing = await world.papers("similar", user_id=world.member_id, paper="2401.00000")
     assert missing.ephemeral and "don't have" in missing.content
 
 
@@ -155,7 +144,7 @@ async def test_a_channel_profile_orders_its_digest_and_explain_shows_the_score(w
     assert order != sorted(order, key=lambda i: -upvotes[i])  # not the upvotes order it would be without a profile
 
     async def explained(paper_id: str) -> str:
-        result = await _papers(world, "explain", world.moderator_id, paper=paper_id)
+        result = await world.papers("explain", user_id=world.moderator_id, paper=paper_id)
         return " ".join(e.get("description", "") for e in result.embeds)
 
     best, worst = await explained(order[0]), await explained(order[-1])

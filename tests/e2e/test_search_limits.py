@@ -36,17 +36,6 @@ def _odd_items(items):
     return made
 
 
-async def _papers(world: World, sub: str, user_id: int | None = None, **options):
-    return await world.emulator.invoke(
-        user_id=user_id or world.moderator_id,
-        name="papers",
-        subcommand=sub,
-        options=options,
-        guild_id=world.guild_id,
-        channel_id=world.channel_id,
-    )
-
-
 async def test_search_preview_and_backfill_find_what_subscriptions_match(world: World, items):
     world.hf.publish(today(), [*items[10:20], *_odd_items(items)])
     role = world.emulator.add_role(world.guild_id, "more-mods", MANAGE_CHANNELS)
@@ -65,7 +54,7 @@ async def test_search_preview_and_backfill_find_what_subscriptions_match(world: 
     ):
         user = mods[number % 2]  # commands have a per-user cooldown
         # The odd papers sort first among equals (newest ids), so they are on the first page if found at all.
-        found = set(arxiv_ids([{"embeds": (await _papers(world, "search", user, query=query)).embeds}]))
+        found = set(arxiv_ids([{"embeds": (await world.papers("search", user_id=user, query=query)).embeds}]))
         assert found & set(ODD_TITLES) == want, (query, found)
         preview = await world.subscriptions("preview", user_id=user, query=query)
         assert set(arxiv_ids([{"embeds": preview.embeds}])) & set(ODD_TITLES) == want, (query, preview.content)
@@ -82,7 +71,7 @@ async def test_a_search_with_too_many_prefixes_is_refused_with_what_to_do(world:
     await world.polls_completed(1)
     prefixes = " OR ".join(f"{a}{b}*" for a in "tiaso" for b in "honeraiu")[:300].rsplit(" OR ", 1)[0]
     for reply in (
-        await _papers(world, "search", query=prefixes),
+        await world.papers("search", query=prefixes),
         await world.subscriptions("preview", query=prefixes),
         await world.subscriptions("add", query=prefixes, backfill=3),
     ):
@@ -118,11 +107,11 @@ async def test_a_search_past_its_time_budget_is_stopped_with_a_clear_message(wor
     await world.start_bot()
     await world.polls_completed(1)
     async with _slow_database(world, monkeypatch):
-        found = await _papers(world, "search", query="model OR learning")
+        found = await world.papers("search", query="model OR learning")
     assert found.ephemeral and "matches too much to search in time" in found.content, found.content
-    latest = await _papers(world, "latest")  # the bot's own reads are not on the searcher
+    latest = await world.papers("latest")  # the bot's own reads are not on the searcher
     assert len(latest.embeds) == 5
-    found = await _papers(world, "search", query="model OR learning")  # within the budget again, it is answered
+    found = await world.papers("search", query="model OR learning")  # within the budget again, it is answered
     assert found.embeds, found.content
 
 
@@ -146,7 +135,7 @@ async def test_a_search_of_categories_or_words_finds_older_papers_from_both_inde
     world.hf.publish(today(), items[:3])
     await world.start_bot()
     await world.polls_completed(1)
-    result = await _papers(world, "search", query="cat:cs.RO OR gyroscope")
+    result = await world.papers("search", query="cat:cs.RO OR gyroscope")
     assert set(arxiv_ids([{"embeds": result.embeds}])) == {p.id for p in old}, result.content
-    both = await _papers(world, "search", world.member_id, query='cat:cs.ro OR "vision paper 5199"')
+    both = await world.papers("search", user_id=world.member_id, query='cat:cs.ro OR "vision paper 5199"')
     assert set(arxiv_ids([{"embeds": both.embeds}])) == {old[0].id, newer[-1].id}, both.content
