@@ -64,7 +64,7 @@ def unpack_ids(blob: bytes) -> Ids:
     gaps = np.frombuffer(blob, dtype=_WIDTHS[blob[0]], offset=_HEADER)
     ids = np.empty(len(gaps) + 1, dtype=np.int64)
     ids[0] = int.from_bytes(blob[1:_HEADER], "little", signed=True)
-    np.cumsum(gaps, out=ids[1:])
+    np.cumsum(gaps, dtype=np.int64, out=ids[1:])  # in integers: mixing uint64 and int64 would go through floats
     ids[1:] += ids[0]
     return ids
 
