@@ -32,12 +32,12 @@ class Expansion:
         self,
         store: Store,
         on_expanded: Callable[[], None] | None = None,
-        pending_bound: int = PENDING_BOUND,
+        pending_bound: int | None = None,
         idle_seconds: float = IDLE_SECONDS,
     ) -> None:
         self.store = store
         self.on_expanded = on_expanded  # told after a round that queued rows (the bot starts a delivery run)
-        self.pending_bound = pending_bound
+        self.pending_bound = PENDING_BOUND if pending_bound is None else pending_bound
         self.idle_seconds = idle_seconds
         self._wake = asyncio.Event()
         self._stopping = False
