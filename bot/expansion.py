@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 PENDING_BOUND = 20_000  # outbox rows waiting to be sent below which expansion adds more
 IDLE_SECONDS = 5.0
+# When the outbox stays full this long (a cluster process whose servers hold the waiting rows is down, say), a chunk
+# is expanded anyway, so the other processes' papers keep coming, slowly, instead of not at all.
+STALLED_SECONDS = 60.0
 
 
 class Expansion:
@@ -42,6 +45,7 @@ class Expansion:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._full_since: float | None = None  # since when the outbox has had no room (loop time)
 
     def start(self) -> None:
         """Start expanding in the background."""
@@ -81,10 +85,24 @@ class Expansion:
         taken = 0
         while not self._stopping and await self.store.coordination.is_leader():
             room = self.pending_bound - await self.store.waiting_rows(self.pending_bound)
-            if room <= 0:
+            if room > 0:
+                self._full_since = None
+            elif self._stalled():
+                room = QUEUE_CHUNK
+            else:
                 break
             chunk = await self.store.expand_matches(min(QUEUE_CHUNK, room))
             if not chunk:
                 break
             taken += chunk
         return taken
+
+    def _stalled(self) -> bool:
+        """Whether the outbox has been full for :data:`STALLED_SECONDS` (then the wait starts again)."""
+        now = asyncio.get_running_loop().time()
+        if self._full_since is None:
+            self._full_since = now
+        if now - self._full_since < STALLED_SECONDS:
+            return False
+        self._full_since = now
+        return True
