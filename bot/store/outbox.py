@@ -43,6 +43,13 @@ _TARGET_KIND_OF_KIND = (
 )
 
 
+# Outbox rows of active subscriptions waiting to be sent, to count.
+_WAITING = (
+    "SELECT 1 FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id "
+    "WHERE d.status IN ('pending', 'sending') AND s.status = 'active'"
+)
+
+
 # Deliveries are written a chunk of keys per statement: one INSERT … SELECT reading the keys from a single list
 # parameter is several times faster than a statement per row. A chunk is small enough that encoding it (one C call,
 # which holds the interpreter lock: ~1 ms here) never holds the event loop for long.
@@ -271,10 +278,3 @@ class OutboxQueries:
         bounded)."""
         row = await self._db.fetchone(f"SELECT COUNT(*) AS n FROM ({_WAITING} LIMIT :most) waiting", {"most": most})
         return int(row["n"]) if row else 0
-
-
-# Outbox rows of active subscriptions waiting to be sent, to count.
-_WAITING = (
-    "SELECT 1 FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id "
-    "WHERE d.status IN ('pending', 'sending') AND s.status = 'active'"
-)

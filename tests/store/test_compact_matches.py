@@ -194,3 +194,17 @@ async def test_compact_matches_keep_their_paper_from_retention_and_skip_removed_
     keys = [(s, p) for s, p, _, _ in await _rows(store)]
     await store.mark_sent(keys, 77, T0)
     assert await store.prune_papers(T0 + timedelta(days=400), limit=100) == PAPERS
+
+
+async def test_special_pairs_are_queued_at_once_beside_the_compact_ones(store, monkeypatch):
+    monkeypatch.setattr(matches, "IMMEDIATE_PAIRS", 10)
+    engine, _ = await _engine(store)
+    threshold, _ = await engine.add_subscription(
+        owner=GUILD, user_id=5, query=parse_query("attention"), channel_id=99, min_upvotes=3
+    )
+    papers = [make_paper(n, title=f"Attention study {n}", upvotes=5) for n in range(1, PAPERS + 1)]
+    result = await _ingest(engine, papers)
+    assert (result.queued, result.compacted) == (PAPERS, SUBS * PAPERS)  # the threshold reached: rows at once
+    assert {s for s, *_ in await _rows(store)} == {threshold.id}
+    await _expand_all(store)
+    assert [(s, p) for s, p, _, _ in await _rows(store)] == sorted(engine.plan(papers))
