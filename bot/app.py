@@ -119,6 +119,7 @@ class PaperBot(commands.AutoShardedBot):
         self._running_jobs: set[asyncio.Task[object]] = set()
         self._following: set[asyncio.Task[None]] = set()
         self._delivering: set[asyncio.Task[None]] = set()  # delivery runs started by the expansion
+        self._deliver_again = False  # the expansion queued rows during a delivery run: one more after it
         # In a cluster, while this process leads: the sources it has not polled since it took over.
         self._taking_over: set[str] | None = None
         self._stopping = False
@@ -280,6 +281,7 @@ class PaperBot(commands.AutoShardedBot):
         if self._deliver_lock.locked() or self._stopping:
             return
         async with self._deliver_lock:
+            self._deliver_again = False  # this run reads the outbox as it is now
             try:
                 with self._tracked():
                     result = await self.sender.drain()
@@ -298,10 +300,16 @@ class PaperBot(commands.AutoShardedBot):
                 log.exception("delivery run failed; will retry on the next run")
         if hasattr(self, "expansion"):
             self.expansion.wake()  # the run made room in the outbox
+        if self._deliver_again:
+            self._deliver_soon()
 
     def _deliver_soon(self) -> None:
-        """Start a delivery run for rows the expansion just queued (unless one is running: it takes them)."""
-        if self._deliver_lock.locked() or self._stopping:
+        """Start a delivery run for rows the expansion just queued; if one is running (it may have read the outbox
+        before they were there), another right after it."""
+        if self._stopping:
+            return
+        if self._deliver_lock.locked():
+            self._deliver_again = True
             return
         task = asyncio.create_task(self.deliver())
         self._delivering.add(task)

@@ -61,3 +61,24 @@ async def test_a_big_poll_is_delivered_exactly_once_in_order_across_a_restart_mi
         assert got == want, channel  # every paper once, oldest first (one poll: in paper id order)
         assert set(Counter(got).values()) == {1}
     assert await _compact_pairs(world) == 0 and await world.bot.store.outbox_depth() == 0
+
+
+async def test_expansion_and_sending_drive_each_other_without_waiting_for_the_delivery_interval(
+    world: World, items: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(compact, "IMMEDIATE_PAIRS", 20)
+    monkeypatch.setattr(expansion, "QUEUE_CHUNK", 15)
+    monkeypatch.setattr(expansion, "PENDING_BOUND", 30)  # many rounds of expanding, then sending to make room
+    world.config = {"delivery": {"interval": 3600}}  # the scheduled delivery runs play no part
+    channels = [world.channel_id, world.other_channel_id]
+    world.hf.publish(today(), items[:5])
+    await world.start_bot()
+    await world.polls_completed()
+    want = await subscribe_and_publish(world, channels, items[5:])
+    assert len(want) * len(channels) > 60
+
+    def delivered() -> bool:
+        return all(len(arxiv_ids(world.emulator.messages(c))) >= len(want) for c in channels)
+
+    await world.wait_until(delivered, timeout=60)
+    assert all(arxiv_ids(world.emulator.messages(c)) == want for c in channels)
