@@ -262,7 +262,7 @@ class DeliveryPlanner:
                 into = part.recommend if sub_id in self.recommend else part.thresholds
                 into.setdefault(papers[position].id, []).append(sub_id)
             sub_ids, positions = sub_ids[~special], positions[~special]
-        # Two stable sorts instead of np.lexsort, twice as fast at a million subscriptions: the ids come in runs
+        # Two stable sorts instead of np.lexsort, twice as fast at 300,000 subscriptions: the ids come in runs
         # (grouped by subscription), which the first sort's merges take whole, and positions fit 16 bits, which
         # NumPy sorts by radix.
         by_sub = np.argsort(sub_ids, kind="stable")

@@ -177,11 +177,6 @@ class MatchQueries:
         position = int(np.searchsorted(ids, subscription_id))
         return position >= row["expanded"] and position < len(ids) and int(ids[position]) == subscription_id
 
-    async def compact_pairs(self) -> int:
-        """How many compact pairs wait to be expanded."""
-        row = await self._db.fetchone("SELECT COALESCE(SUM(total - expanded), 0) AS n FROM paper_matches")
-        return int(row["n"]) if row else 0
-
 
 def _pack_all(matched: Mapping[str, Ids]) -> list[tuple[str, bytes, int]]:
     return [(paper_id, pack_ids(ids), len(ids)) for paper_id, ids in matched.items() if len(ids)]
