@@ -54,14 +54,18 @@ def parse_all(texts: list[str]) -> dict[int, Query]:
     return queries
 
 
+def indexed(queries: dict[int, Query]) -> SubscriptionIndex:
+    index = SubscriptionIndex()
+    for sub_id, query in queries.items():
+        index.add(sub_id, query)
+    return index
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.lists(valid_queries(), min_size=1, max_size=30), st.lists(papers(), min_size=9, max_size=70))
 def test_batches_past_a_byte_and_a_word_of_papers_match_brute_force(texts: list[str], sample: list[Paper]) -> None:
     queries = parse_all(texts)
-    index = SubscriptionIndex()
-    for sub_id, query in queries.items():
-        index.add(sub_id, query)
-    assert matched(index, sample) == [brute_force(queries, item) for item in sample]
+    assert matched(indexed(queries), sample) == [brute_force(queries, item) for item in sample]
 
 
 @settings(max_examples=200, deadline=None)
