@@ -20,6 +20,7 @@ from bot.config import Settings
 from bot.delivery.discord_transport import DiscordTransport, paced_requests
 from bot.delivery.sender import Sender
 from bot.engine import Engine, PollResult, utc_now
+from bot.expansion import Expansion
 from bot.logs import log_context
 from bot.models import SourceHealth, Target
 from bot.ops.maintenance import MaintenanceResult, run_maintenance
@@ -87,6 +88,7 @@ class PaperBot(commands.AutoShardedBot):
     store: Store
     engine: Engine
     sender: Sender
+    expansion: Expansion
     http_session: aiohttp.ClientSession
 
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> None:
@@ -116,6 +118,8 @@ class PaperBot(commands.AutoShardedBot):
         self._deliver_lock = asyncio.Lock()
         self._running_jobs: set[asyncio.Task[object]] = set()
         self._following: set[asyncio.Task[None]] = set()
+        self._delivering: set[asyncio.Task[None]] = set()  # delivery runs started by the expansion
+        self._deliver_again = False  # the expansion queued rows during a delivery run: one more after it
         # In a cluster, while this process leads: the sources it has not polled since it took over.
         self._taking_over: set[str] | None = None
         self._stopping = False
@@ -137,6 +141,9 @@ class PaperBot(commands.AutoShardedBot):
         # changes wait for it (Engine.ready); commands that only read the store answer at once.
         self._load_task = asyncio.create_task(self.engine.load(), name="paperbot-load")
         self.store.coordination.on_subscription_change(self._subscription_changed)
+        # Big polls keep their matches compact; this turns them into outbox rows as the sender makes room.
+        self.expansion = Expansion(self.store, on_expanded=self._deliver_soon)
+        self.expansion.start()
         self.sender = Sender(
             self.store,
             DiscordTransport(self),
@@ -221,6 +228,8 @@ class PaperBot(commands.AutoShardedBot):
                 self.ops.metrics.polled(result)
             if result.health is not None:
                 await self._tell_owner(source.name, result)
+        if result.compacted:
+            self.expansion.wake()
         if result.queued:
             await self.deliver()
         return result
@@ -272,6 +281,7 @@ class PaperBot(commands.AutoShardedBot):
         if self._deliver_lock.locked() or self._stopping:
             return
         async with self._deliver_lock:
+            self._deliver_again = False  # this run reads the outbox as it is now
             try:
                 with self._tracked():
                     result = await self.sender.drain()
@@ -288,6 +298,22 @@ class PaperBot(commands.AutoShardedBot):
                     )
             except Exception:
                 log.exception("delivery run failed; will retry on the next run")
+        if hasattr(self, "expansion"):
+            self.expansion.wake()  # the run made room in the outbox
+        if self._deliver_again:
+            self._deliver_soon()
+
+    def _deliver_soon(self) -> None:
+        """Start a delivery run for rows the expansion just queued; if one is running (it may have read the outbox
+        before they were there), another right after it."""
+        if self._stopping:
+            return
+        if self._deliver_lock.locked():
+            self._deliver_again = True
+            return
+        task = asyncio.create_task(self.deliver())
+        self._delivering.add(task)
+        task.add_done_callback(self._delivering.discard)
 
     async def maintain(self) -> MaintenanceResult:
         """Prune papers past retention and give the space back (a daily scheduler job)."""
@@ -345,6 +371,8 @@ class PaperBot(commands.AutoShardedBot):
             for task in hung:
                 task.cancel()
             await asyncio.gather(*hung, return_exceptions=True)
+        if hasattr(self, "expansion"):
+            await self.expansion.stop(SHUTDOWN_GRACE_SECONDS)  # the chunk being expanded commits; the rest waits
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if hasattr(self, "_load_task") and not self._load_task.done():

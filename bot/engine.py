@@ -83,7 +83,8 @@ class PollResult:
     source: str
     fetched: int = 0
     new: int = 0
-    queued: int = 0
+    queued: int = 0  # deliveries planned: outbox rows, and matches kept compact (of them: ``compacted``)
+    compacted: int = 0
     error: str | None = None
     skipped: bool = False
     catalogued: bool = False
@@ -243,16 +244,24 @@ class Engine(PaperReading):
         if state is not None and state.degraded:
             await self.store.set_source_degraded(source.name, False)
             health = SourceHealth.RECOVERED
+        queued = result.queued + result.compacted
         log.info(
-            "%s: %d listed, %d new, %d deliveries queued%s",
+            "%s: %d listed, %d new, %d deliveries queued%s%s",
             source.name,
             len(papers),
             len(result.new_papers),
-            result.queued,
+            queued,
+            f" ({result.compacted} kept compact, queued in the background)" if result.compacted else "",
             " (first poll: catalogued only)" if first else "",
         )
         return PollResult(
-            source.name, len(papers), len(result.new_papers), result.queued, catalogued=first, health=health
+            source.name,
+            len(papers),
+            len(result.new_papers),
+            queued,
+            result.compacted,
+            catalogued=first,
+            health=health,
         )
 
     async def _poll_failed(

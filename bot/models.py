@@ -252,6 +252,7 @@ class IngestResult:
     updated: int
     queued: int
     deferred: int = 0  # unseen papers over the per-poll cap, left unstored for the next poll
+    compacted: int = 0  # matched pairs kept compact, queued later by the background expansion
 
 
 class SourceHealth(StrEnum):

@@ -8,9 +8,9 @@ can fail (adding a query: the index may have no room) wait in :meth:`DeliveryPla
 which cannot fail, and come from code that cannot wait — are held until the thread is done.
 
 A poll's deliveries are streamed: :meth:`DeliveryPlanner.listing` matches the papers the store finds new a slice
-at a time and hands the store their matches in chunks of at most :data:`QUEUE_CHUNK` pairs (each paper's
-subscription ids; a slice's pairs are cut into chunks in subscription order), so no list of every pair (16 million
-at 100,000 subscriptions) is ever built.
+at a time and hands the store each slice's plain matches as NumPy arrays of each paper's subscription ids
+(:class:`~bot.store.matches.CompactMatches`), which a big poll stores compactly for the background expansion, so no
+Python object per pair (16 million at 100,000 subscriptions) is ever made.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from bot.matching import Query
 from bot.matching.index import SubscriptionIndex
 from bot.models import DeliveryKey, Mode, Paper, Subscription
 from bot.relevance.planning import RecommendPlan, RecommendSub
-from bot.store.outbox import QUEUE_CHUNK, Matched
+from bot.store.matches import CompactMatches, Ids
+from bot.store.outbox import Matched
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,12 +40,13 @@ T = TypeVar("T")
 # New papers matched per worker-thread call: one call over a whole day would hold the interpreter lock (NumPy's
 # long calls do not let go of it) and so the event loop for as long as a single call runs.
 PLAN_SLICE = 100
+_NONE: Ids = np.zeros(0, dtype=np.int64)
 
 
 @dataclass(slots=True)
 class _Slice:
-    """Some papers' matches: the (subscription, paper position) pairs of subscriptions that take every match, in
-    subscription order, and the threshold and gated recommend-mode subscriptions each paper matched, which
+    """Some papers' matches: the (subscription, paper position) pairs of subscriptions that take every match, by
+    paper and then subscription, and the threshold and gated recommend-mode subscriptions each paper matched, which
     planning decides one by one."""
 
     paper_ids: list[str]
@@ -151,25 +153,26 @@ class DeliveryPlanner:
         among the new papers their query (if any) lets through. The outbox ignores pairs it already holds.
         """
         part = self._match_slice(new)
-        matched = self._chunk(part, 0, len(part.subs), set())
+        matched = self._by_paper(part, set())
         keys = [
             (sub_id, paper.id)
             for paper in new
-            for sub_id in sorted([*matched.get(paper.id, ()), *self._reached(part, paper)])
+            for sub_id in sorted([*matched.get(paper.id, _NONE).tolist(), *self._reached(part, paper)])
         ]
         rechecked = [self._match_slice(recheck)] if recheck and self.thresholds else []
         return keys + self._special(new, [part, *rechecked], recheck, recommend, set())
 
     def listing(
         self, recommend: RecommendPlan | None
-    ) -> Callable[[Sequence[Paper], Sequence[Paper]], AsyncIterator[Matched]]:
+    ) -> Callable[[Sequence[Paper], Sequence[Paper]], AsyncIterator[Matched | CompactMatches]]:
         """A planner for :meth:`bot.store.Store.ingest` (call it inside :meth:`reading`): it streams the new
-        papers' matches in chunks, matched a slice at a time in a worker thread."""
+        papers' matches, matched a slice at a time in a worker thread — each slice's plain matches as one
+        :class:`CompactMatches`, the few special pairs as chunks."""
         return lambda new, recheck: self._stream(new, recheck, recommend)
 
     async def _stream(
         self, new: Sequence[Paper], recheck: Sequence[Paper], recommend: RecommendPlan | None
-    ) -> AsyncIterator[Matched]:
+    ) -> AsyncIterator[Matched | CompactMatches]:
         removed: set[int] = set()
         self._removed.append(removed)
         try:
@@ -177,8 +180,8 @@ class DeliveryPlanner:
             for start in range(0, len(new), PLAN_SLICE):
                 papers = new[start : start + PLAN_SLICE]
                 part = await self.off_loop(self._match_slice, papers)
-                for first in range(0, len(part.subs), QUEUE_CHUNK):
-                    yield await self.off_loop(self._chunk, part, first, first + QUEUE_CHUNK, removed)
+                if len(part.subs):
+                    yield CompactMatches(await self.off_loop(self._by_paper, part, set(removed)))
                 reached = {p.id: [s for s in self._reached(part, p) if s not in removed] for p in papers}
                 if any(reached.values()):
                     yield reached
@@ -196,19 +199,17 @@ class DeliveryPlanner:
         finally:
             self._removed.remove(removed)
 
-    def _chunk(self, part: _Slice, start: int, end: int, removed: set[int]) -> dict[str, list[int]]:
-        """Some of a slice's plain pairs (taken in subscription order) as each paper's subscription ids, made with
-        NumPy in the worker thread: no Python object per pair but the ids themselves."""
-        subs, positions = part.subs[start:end], part.positions[start:end]
+    def _by_paper(self, part: _Slice, removed: set[int]) -> dict[str, Ids]:
+        """A slice's plain pairs as each paper's sorted subscription ids, made with NumPy in the worker thread: no
+        Python object per pair."""
+        subs, positions = part.subs, part.positions
         if removed:
             kept = ~np.isin(subs, np.fromiter(removed, np.int64, len(removed)))
             subs, positions = subs[kept], positions[kept]
-        order = np.argsort(positions, kind="stable")
-        subs, positions = subs[order], positions[order]
         bounds = np.flatnonzero(np.diff(positions)) + 1
         paper_ids = part.paper_ids
         return {
-            paper_ids[int(group[0])]: ids.tolist()
+            paper_ids[int(group[0])]: ids
             for group, ids in zip(np.split(positions, bounds), np.split(subs, bounds), strict=True)
             if len(group)
         }
@@ -250,9 +251,9 @@ class DeliveryPlanner:
         return keys
 
     def _match_slice(self, papers: Sequence[Paper]) -> _Slice:
-        """Match some papers. The plain pairs are kept in subscription order: the outbox's indexes lead with the
-        subscription or its target, and rows written in that order land together (twice as fast as by paper)."""
-        positions, sub_ids = self.index.match_papers(papers).pairs()
+        """Match some papers. The plain pairs are kept by paper, each paper's in subscription order (the order
+        compact matches are packed and expanded in), as :meth:`bot.matching.index.Matches.by_paper` gives them."""
+        positions, sub_ids = self.index.match_papers(papers).by_paper()
         special_ids = sorted(self.thresholds.keys() | self.recommend.keys())
         part = _Slice([paper.id for paper in papers], sub_ids, positions)
         if special_ids:
@@ -261,6 +262,5 @@ class DeliveryPlanner:
                 into = part.recommend if sub_id in self.recommend else part.thresholds
                 into.setdefault(papers[position].id, []).append(sub_id)
             sub_ids, positions = sub_ids[~special], positions[~special]
-        order = np.lexsort((positions, sub_ids))
-        part.subs, part.positions = sub_ids[order], positions[order]
+        part.subs, part.positions = sub_ids, positions
         return part

@@ -42,6 +42,10 @@ class PaperReading:
         query = query_of(sub)
         verdict = explain(query, document_for(paper)) if query is not None else Explanation(True, (), ())
         record = await self.store.delivery_record(sub.id, paper.id)
+        if record is None and await self.store.compact_pair(sub.id, paper.id):
+            # Matched and still compact (bot/store/matches.py): as good as queued, or held for the digest.
+            status = DeliveryStatus.PENDING if sub.schedule is Schedule.INSTANT else DeliveryStatus.HELD
+            record = DeliveryRecord(status, None, None, None)
         paused = f"the subscription is paused ({sub.pause_reason or 'no reason given'})"
         if record is not None:
             if record.status is DeliveryStatus.SENT:

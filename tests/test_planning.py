@@ -1,5 +1,5 @@
 """Planning off the event loop (issue 11 §3, issue 14 §4): matching runs in worker threads, a slice of papers per
-call, and its pairs are streamed in bounded chunks, each slice's in subscription order; changes to the index asked
+call, and each slice's pairs are streamed as each paper's sorted subscription ids; changes to the index asked
 for meanwhile wait for the threads, and a subscription removed while a plan streams gets nothing more from it."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from bot import planning
 from bot.engine import Engine
 from bot.matching import parse_query
 from bot.models import Owner
+from bot.store.matches import CompactMatches
 from tests.conftest import T0, make_paper
 
 GUILD = Owner.guild(1)
@@ -28,11 +29,10 @@ async def _engine_with(store, count: int) -> tuple[Engine, list[int]]:
     return engine, ids
 
 
-async def test_a_listing_is_matched_in_worker_threads_a_slice_at_a_time_and_streamed_in_bounded_chunks(
+async def test_a_listing_is_matched_in_worker_threads_a_slice_at_a_time_and_streamed_a_slice_at_a_time(
     store, monkeypatch
 ):
     monkeypatch.setattr(planning, "PLAN_SLICE", 4)
-    monkeypatch.setattr(planning, "QUEUE_CHUNK", 3)
     engine, ids = await _engine_with(store, 5)
     index = engine.index
     calls: list[tuple[int, bool]] = []  # (papers matched, on the event loop's thread?)
@@ -47,12 +47,10 @@ async def test_a_listing_is_matched_in_worker_threads_a_slice_at_a_time_and_stre
     async with engine.planner.reading():
         chunks = [chunk async for chunk in engine.planner.listing(None)(papers, ())]
     assert calls == [(4, False), (4, False), (2, False)]
-    slices = [papers[0:4], papers[4:8], papers[8:10]]
-    pairs = [[(sub_id, p.id) for sub_id in ids for p in part] for part in slices]  # by subscription, then paper
-    expected = [pairs[n][start : start + 3] for n in range(3) for start in range(0, len(pairs[n]), 3)]
-    assert [[(s, p) for p, subs in chunk.items() for s in subs] for chunk in chunks] == [
-        sorted(chunk, key=lambda key: key[1])
-        for chunk in expected  # each chunk grouped by paper
+    # Each slice's plain matches as one compact chunk: each paper's subscription ids, sorted, as NumPy arrays.
+    assert all(isinstance(chunk, CompactMatches) for chunk in chunks)
+    assert [{p: ids.tolist() for p, ids in chunk.by_paper.items()} for chunk in chunks] == [
+        {p.id: ids for p in part} for part in (papers[0:4], papers[4:8], papers[8:10])
     ]
 
 
@@ -73,8 +71,11 @@ async def test_changes_wait_for_the_threads_and_a_subscription_removed_while_str
         rest = [chunk async for chunk in stream]
     added, _ = await adding
     assert removed not in engine.index and added.id in engine.index
-    assert first == {papers[0].id: [kept, removed]}
-    assert rest == [{papers[1].id: [kept]}, {papers[2].id: [kept]}]
+    assert [{p: ids.tolist() for p, ids in chunk.by_paper.items()} for chunk in (first, *rest)] == [
+        {papers[0].id: [kept, removed]},
+        {papers[1].id: [kept]},
+        {papers[2].id: [kept]},
+    ]
 
 
 async def test_a_poll_queues_what_the_streamed_plan_gives_exactly_once(store):

@@ -43,25 +43,38 @@ class DigestSending:
         raise NotImplementedError
 
     async def _send_due_digests(self, result: DrainResult) -> None:
+        due: list[tuple[Subscription, datetime, datetime]] = []
         for sub in await self.store.digest_subscriptions():
             if self.shards is not None and not self.shards.owns(sub.scope, sub.owner.id):
                 continue  # another process's guild (or the DMs' process)
+            times = await self._digest_due(sub)
+            if times is not None:
+                due.append((sub, *times))
+        if due:
+            # A digest holds every paper matched before it was due: matches still compact are queued first.
+            await self.store.expand_matches_for([sub.id for sub, _, _ in due])
+        for sub, when, local_end in due:
             with log_context(subscription=sub.id, target=sub.target):
-                await self._send_digest_if_due(sub, result)
+                await self._send_digest(sub, when, local_end, result)
 
-    async def _send_digest_if_due(self, sub: Subscription, result: DrainResult) -> None:
+    async def _digest_due(self, sub: Subscription) -> tuple[datetime, datetime] | None:
+        """When the digest now due was due (and that time in the owner's timezone); None: none is due, or a
+        failed send is waiting to be retried."""
         now = self.clock()
-        period_start = sub.last_digest_at or sub.created_at
         settings = await self.store.digest_settings(sub.owner)
         # An instant subscription with max_per_day sends its overflow at the owner's daily digest time.
         schedule = Schedule.DAILY if sub.schedule is Schedule.INSTANT else sub.schedule
-        due = latest_due(period_start, now, schedule, settings)
+        due = latest_due(sub.last_digest_at or sub.created_at, now, schedule, settings)
         if due is None:
-            return
-        local_end = due.astimezone(ZoneInfo(settings.timezone))
+            return None
         blocked_until = await self.store.digest_blocked_until(sub.id)
         if blocked_until is not None and blocked_until > now:
-            return
+            return None
+        return due, due.astimezone(ZoneInfo(settings.timezone))
+
+    async def _send_digest(self, sub: Subscription, due: datetime, local_end: datetime, result: DrainResult) -> None:
+        now = self.clock()
+        period_start = sub.last_digest_at or sub.created_at
         held = await self.store.held_deliveries(sub.id)
         if sub.schedule is Schedule.INSTANT:
             held = await not_yet_posted(self.store, sub.target, held, now)

@@ -74,7 +74,9 @@ class Metrics:
             "paperbot_gateway_latency_seconds", "Gateway heartbeat round trip (NaN before the first)", registry=r
         )
         self.gateway_connected = Gauge("paperbot_gateway_connected", "1 while the gateway is connected", registry=r)
-        self.outbox_depth = Gauge("paperbot_outbox_depth", "Instant deliveries waiting to go out", registry=r)
+        self.outbox_depth = Gauge(
+            "paperbot_outbox_depth", "Instant deliveries waiting to go out, and matches still compact", registry=r
+        )
         self.database_bytes = Gauge("paperbot_database_bytes", "Size of the database file", registry=r)
         self.papers_stored = Gauge("paperbot_papers_stored", "Papers kept in the database", registry=r)
         self.last_success = Gauge(

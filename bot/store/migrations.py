@@ -255,4 +255,17 @@ MIGRATIONS: tuple[str, ...] = (
         form TEXT NOT NULL
     );
     """,
+    # 13 (issue 14 §4): compact matches. A new paper's plain matches as one row: its subscription ids, sorted and
+    # packed (bot/store/matches.py), expanded into outbox rows in the background up to the cursor ``expanded``; the
+    # row goes once fully expanded. ``created_at`` is the ingest time the expanded outbox rows keep.
+    """
+    CREATE TABLE paper_matches (
+        paper_id TEXT PRIMARY KEY REFERENCES papers (id),
+        subscription_ids BLOB NOT NULL,
+        total INTEGER NOT NULL,
+        expanded INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX paper_matches_created ON paper_matches (created_at, paper_id);
+    """,
 )

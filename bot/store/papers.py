@@ -14,17 +14,19 @@ from bot.store.categories import category_hits
 from bot.store.connection import AnyDatabase, Connection, Row
 from bot.store.dialect import dialect_of
 from bot.store.fts import categories_or_text, category_terms, only_categories
+from bot.store.matches import CompactMatches, CompactWriter
 from bot.store.outbox import Matched, queue_deliveries, queue_matched
 from bot.store.paper_rows import PAPER_COLUMNS, PAPER_FIELDS, paper_from_row, paper_params
 from bot.store.schema import ts
 
 SEARCH_WINDOW = 500  # full-text hits ranked per search (the newest ones)
 
-Planner = Callable[[Sequence[Paper], Sequence[Paper]], Iterable[DeliveryKey] | AsyncIterable[Matched]]
+Planner = Callable[[Sequence[Paper], Sequence[Paper]], Iterable[DeliveryKey] | AsyncIterable[Matched | CompactMatches]]
 """Given (newly seen papers, recently seen papers whose metadata was just updated), the (subscription,
 paper) pairs that should be delivered: all at once, or streamed in chunks of each paper's subscription ids (a big
-listing at many subscriptions plans millions of pairs). Pairs already in the outbox are ignored, so re-planning
-is safe."""
+listing at many subscriptions plans millions of pairs) — as :class:`CompactMatches` for new papers' plain matches,
+which a big poll keeps compact for the background expansion (bot/store/matches.py). Pairs already in the outbox are
+ignored, so re-planning is safe."""
 
 _INSERT_PAPER = (
     f"INSERT INTO papers ({PAPER_COLUMNS}, updated_at) "
@@ -73,7 +75,8 @@ class PaperQueries:
         and get their metadata merged (upvotes only grow; missing fields are filled in). Those first seen
         at or after ``recheck_since`` are passed to ``plan`` as "updated", with their merged metadata, so
         upvote thresholds can be re-checked. ``plan`` runs inside the transaction: a crash can never store
-        a paper without its deliveries; a streamed plan is queued chunk by chunk as it comes. With ``max_new``,
+        a paper without its deliveries; a streamed plan is queued chunk by chunk as it comes, its compact matches
+        as outbox rows when the poll has few of them, else as compact rows (``compacted`` pairs). With ``max_new``,
         only the first ``max_new`` unseen papers (in the given order) are stored; the rest are left unseen and
         counted as ``deferred``.
         """
@@ -93,14 +96,22 @@ class PaperQueries:
                 recheck = await _papers_by_id(db, [p.id for p in merged], first_seen_since=recheck_since)
             new = tuple(p for p in inserted if not p.is_new_version)
             planned = plan(new, recheck) if new or recheck else ()
+            compacted = 0
             if isinstance(planned, AsyncIterable):
-                queued = 0
+                queued, compact = 0, CompactWriter(db, now)
                 async for matched in planned:
-                    queued += await queue_matched(db, matched, now)
+                    if isinstance(matched, CompactMatches):
+                        await compact.add(matched)
+                    else:
+                        queued += await queue_matched(db, matched, now)
+                queued += await compact.finish()
+                compacted = compact.compacted
             else:
                 queued = await queue_deliveries(db, list(planned), now)
             await dialect_of(db).index_papers(db, [p.id for p in unique])
-        return IngestResult(new_papers=new, updated=len(merged), queued=queued, deferred=len(deferred))
+        return IngestResult(
+            new_papers=new, updated=len(merged), queued=queued, deferred=len(deferred), compacted=compacted
+        )
 
     async def get_paper(self, paper_id: str) -> Paper | None:
         """One stored paper by id."""

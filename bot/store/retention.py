@@ -16,12 +16,13 @@ from bot.store.schema import dt, ts
 INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
 
 # The oldest papers first seen before the cutoff that nothing still waits to deliver (a paused subscription's
-# queued papers stay until they are sent) and no relevance profile learns from (a click or a seeded or imported
-# example: a profile needs the paper's words).
+# queued papers stay until they are sent, and so do matches still compact) and no relevance profile learns from (a
+# click or a seeded or imported example: a profile needs the paper's words).
 _PRUNABLE = """
     SELECT id FROM papers p WHERE first_seen_at < :cutoff AND NOT EXISTS (
         SELECT 1 FROM deliveries d WHERE d.paper_id = p.id AND d.status IN ('pending', 'held', 'sending')
-    ) AND NOT EXISTS (SELECT 1 FROM feedback f WHERE f.paper_id = p.id)
+    ) AND NOT EXISTS (SELECT 1 FROM paper_matches m WHERE m.paper_id = p.id)
+      AND NOT EXISTS (SELECT 1 FROM feedback f WHERE f.paper_id = p.id)
       AND NOT EXISTS (SELECT 1 FROM profile_examples e WHERE e.paper_id = p.id)
     ORDER BY first_seen_at LIMIT :limit"""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bot.store.connection import AnyDatabase, Database
 from bot.store.feedback import FeedbackQueries
+from bot.store.matches import MatchQueries
 from bot.store.outbox import OutboxQueries
 from bot.store.papers import PaperQueries
 from bot.store.postgres.database import PgDatabase
@@ -26,7 +27,14 @@ def is_postgres_url(location: str) -> bool:
 
 
 class Store(
-    PaperQueries, SubscriptionQueries, OutboxQueries, SourceQueries, FeedbackQueries, ProfileQueries, RetentionQueries
+    PaperQueries,
+    SubscriptionQueries,
+    OutboxQueries,
+    MatchQueries,
+    SourceQueries,
+    FeedbackQueries,
+    ProfileQueries,
+    RetentionQueries,
 ):
     """Async access to paperbot's database (SQLite, or PostgreSQL). Create with :meth:`open`."""
 

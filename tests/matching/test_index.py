@@ -25,9 +25,15 @@ def brute_force(queries: dict[int, Query], item: Paper) -> set[int]:
 def matched(index: SubscriptionIndex, batch: list[Paper]) -> list[set[int]]:
     """The ids of the stored queries matching each paper of ``batch``, by ``match_papers`` (the engine's call)."""
     found: list[set[int]] = [set() for _ in batch]
-    positions, sub_ids = index.match_papers(batch).pairs()
+    result = index.match_papers(batch)
+    positions, sub_ids = result.pairs()
     for position, sub_id in zip(positions.tolist(), sub_ids.tolist(), strict=True):
         found[position].add(sub_id)
+    # Planning's call: the same pairs, by paper and then subscription id.
+    by_positions, by_subs = result.by_paper()
+    assert list(zip(by_positions.tolist(), by_subs.tolist(), strict=True)) == sorted(
+        zip(positions.tolist(), sub_ids.tolist(), strict=True)
+    )
     return found
 
 
@@ -46,6 +52,20 @@ def parse_all(texts: list[str]) -> dict[int, Query]:
         except QueryError:
             continue
     return queries
+
+
+def indexed(queries: dict[int, Query]) -> SubscriptionIndex:
+    index = SubscriptionIndex()
+    for sub_id, query in queries.items():
+        index.add(sub_id, query)
+    return index
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(valid_queries(), min_size=1, max_size=30), st.lists(papers(), min_size=9, max_size=70))
+def test_batches_past_a_byte_and_a_word_of_papers_match_brute_force(texts: list[str], sample: list[Paper]) -> None:
+    queries = parse_all(texts)
+    assert matched(indexed(queries), sample) == [brute_force(queries, item) for item in sample]
 
 
 @settings(max_examples=200, deadline=None)

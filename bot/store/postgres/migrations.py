@@ -104,4 +104,6 @@ PG_MIGRATIONS: tuple[str, ...] = (
         form TEXT NOT NULL
     );
     """,
+    # 13: compact matches (SQLite's 13; the packed ids are bytea).
+    postgres_ddl(MIGRATIONS[12]),
 )
