@@ -25,7 +25,6 @@ from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
-import numpy.typing as npt
 
 from bot.matching import Query
 from bot.matching.index import SubscriptionIndex
@@ -45,13 +44,12 @@ _NONE: Ids = np.zeros(0, dtype=np.int64)
 
 @dataclass(slots=True)
 class _Slice:
-    """Some papers' matches: the (subscription, paper position) pairs of subscriptions that take every match, by
-    paper and then subscription, and the threshold and gated recommend-mode subscriptions each paper matched, which
-    planning decides one by one."""
+    """Some papers' matches: each paper's subscriptions that take every match (sorted ids, in the papers' order),
+    and the threshold and gated recommend-mode subscriptions each paper matched, which planning decides one by
+    one."""
 
     paper_ids: list[str]
-    subs: npt.NDArray[np.int64]
-    positions: npt.NDArray[np.int32]
+    plain: list[Ids]
     thresholds: dict[str, list[int]] = field(default_factory=dict)
     recommend: dict[str, list[int]] = field(default_factory=dict)
 
@@ -180,16 +178,16 @@ class DeliveryPlanner:
             for start in range(0, len(new), PLAN_SLICE):
                 papers = new[start : start + PLAN_SLICE]
                 part = await self.off_loop(self._match_slice, papers)
-                if len(part.subs):
+                if any(len(ids) for ids in part.plain):
                     yield CompactMatches(await self.off_loop(self._by_paper, part, set(removed)))
                 reached = {p.id: [s for s in self._reached(part, p) if s not in removed] for p in papers}
                 if any(reached.values()):
                     yield reached
-                part.subs, part.positions = part.subs[:0], part.positions[:0]  # only the few special ones are kept
+                part.plain = []  # only the few special ones are kept
                 parts.append(part)
             for start in range(0, len(recheck) if self.thresholds else 0, PLAN_SLICE):
                 part = await self.off_loop(self._match_slice, recheck[start : start + PLAN_SLICE])
-                part.subs, part.positions = part.subs[:0], part.positions[:0]  # only thresholds take a recheck
+                part.plain = []  # only thresholds take a recheck
                 parts.append(part)
             matched: dict[str, list[int]] = {}
             for sub_id, paper_id in self._special(new, parts, recheck, recommend, removed):
@@ -200,18 +198,12 @@ class DeliveryPlanner:
             self._removed.remove(removed)
 
     def _by_paper(self, part: _Slice, removed: set[int]) -> dict[str, Ids]:
-        """A slice's plain pairs as each paper's sorted subscription ids, made with NumPy in the worker thread: no
-        Python object per pair."""
-        subs, positions = part.subs, part.positions
-        if removed:
-            kept = ~np.isin(subs, np.fromiter(removed, np.int64, len(removed)))
-            subs, positions = subs[kept], positions[kept]
-        bounds = np.flatnonzero(np.diff(positions)) + 1
-        paper_ids = part.paper_ids
+        """A slice's plain matches by paper id, without the subscriptions removed since the plan started."""
+        gone = np.fromiter(removed, np.int64, len(removed)) if removed else None
         return {
-            paper_ids[int(group[0])]: ids
-            for group, ids in zip(np.split(positions, bounds), np.split(subs, bounds), strict=True)
-            if len(group)
+            paper_id: ids if gone is None else ids[~np.isin(ids, gone)]
+            for paper_id, ids in zip(part.paper_ids, part.plain, strict=True)
+            if len(ids)
         }
 
     def _reached(self, part: _Slice, paper: Paper) -> list[int]:
@@ -251,16 +243,19 @@ class DeliveryPlanner:
         return keys
 
     def _match_slice(self, papers: Sequence[Paper]) -> _Slice:
-        """Match some papers. The plain pairs are kept by paper, each paper's in subscription order (the order
-        compact matches are packed and expanded in), as :meth:`bot.matching.index.Matches.by_paper` gives them."""
-        positions, sub_ids = self.index.match_papers(papers).by_paper()
+        """Match some papers: each paper's subscriptions in id order (the order compact matches are packed and
+        expanded in), as :meth:`bot.matching.index.Matches.by_paper` gives them, the special ones set apart."""
+        plain = self.index.match_papers(papers).by_paper()
+        part = _Slice([paper.id for paper in papers], plain)
         special_ids = sorted(self.thresholds.keys() | self.recommend.keys())
-        part = _Slice([paper.id for paper in papers], sub_ids, positions)
         if special_ids:
-            special = np.isin(sub_ids, np.array(special_ids, dtype=np.int64))
-            for position, sub_id in zip(positions[special].tolist(), sub_ids[special].tolist(), strict=True):
-                into = part.recommend if sub_id in self.recommend else part.thresholds
-                into.setdefault(papers[position].id, []).append(sub_id)
-            sub_ids, positions = sub_ids[~special], positions[~special]
-        part.subs, part.positions = sub_ids, positions
+            special_array = np.array(special_ids, dtype=np.int64)
+            for position, ids in enumerate(plain):
+                special = np.isin(ids, special_array)
+                if not special.any():
+                    continue
+                for sub_id in ids[special].tolist():
+                    into = part.recommend if sub_id in self.recommend else part.thresholds
+                    into.setdefault(papers[position].id, []).append(sub_id)
+                plain[position] = ids[~special]
         return part
