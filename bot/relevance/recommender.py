@@ -80,11 +80,17 @@ class Recommender:
         """Wait until the models have been rebuilt from the store at start (see :meth:`refresh`)."""
         await self._built.wait()
 
-    async def refresh(self, new: Sequence[Paper] = ()) -> None:
+    async def refresh(self, new: Sequence[Paper] = (), *, wanted: bool = False) -> None:
         """Take in newly stored papers (``new``, from a poll): fit the vocabulary on the newest stored papers (and
-        so refit every profile) at first and once it grew by a quarter; otherwise just add the new papers' rows."""
+        so refit every profile) at first and once it grew by a quarter; otherwise just add the new papers' rows.
+
+        Until something needs the vocabulary (a target with examples, or ``wanted``: similar papers, a refit), it
+        is not fitted at all: fitting imports scikit-learn and SciPy (~70 MB) and its transient peak (~150 MB at
+        20,000 papers) stays with the process, which a bot whose users never use relevance would pay for nothing.
+        """
         try:
-            await self._refresh(new)
+            if wanted or self.vocabulary is not None or await self.store.profile_targets():
+                await self._refresh(new)
         finally:
             self._built.set()
 
@@ -121,7 +127,9 @@ class Recommender:
         """Refit one target's model from its examples now (None when it has no liked paper left). Waits for a
         vocabulary refit in progress, so the model always indexes the current vocabulary's columns."""
         if self.vocabulary is None:
-            await self.refresh()
+            await self.refresh(wanted=True)  # fitted now, with every target's model from its current examples
+            if self.vocabulary is not None:
+                return self.models.get(target)
         async with self._lock:
             if self.vocabulary is None:
                 return None
@@ -204,7 +212,7 @@ class Recommender:
     async def similar(self, paper: Paper, limit: int) -> list[tuple[str, float, list[str]]]:
         """The stored papers most like ``paper``: (id, cosine, shared words), best first."""
         if self.vocabulary is None:
-            await self.refresh()
+            await self.refresh(wanted=True)  # the first use fits it (a few seconds at 20,000 papers)
         vocabulary = self.vocabulary
         if vocabulary is None:
             return []

@@ -215,3 +215,22 @@ async def test_max_per_day_sets_the_recommend_quota(store):
     plan = await engine._recommend_plan(fresh, T0)
     assert plan.remaining[sub.id] == 3
     assert len([k for k in engine.plan(fresh, (), plan) if k[0] == sub.id]) == 3
+
+
+async def test_no_vocabulary_is_fitted_until_something_needs_it(store):
+    papers = corpus(per_topic=10)
+    engine = await _engine(store, [p for g in papers.values() for p in g])
+    assert engine.recommender.vocabulary is None  # nobody has a profile: nothing to fit at start
+    await engine.poll(_Listing([]), None)  # the source's first poll only catalogues
+    await engine.poll(_Listing([topic_paper(1400, "speech", seed=3)]), None)
+    assert engine.recommender.vocabulary is None  # new papers alone fit nothing either
+    similar = await engine.recommender.similar(papers["speech"][0], 3)  # the first use fits it
+    assert similar and all(papers["speech"][0].id != paper_id for paper_id, _, _ in similar)
+    assert engine.recommender.vocabulary is not None and len(engine.recommender.vocabulary) == 1 + sum(
+        len(g) for g in papers.values()
+    )
+
+    await store.add_profile_examples(ME, 7, [p.id for p in papers["speech"][:2]], LIKED, "seed", T0)
+    restarted = Engine(store, clock=lambda: T0)
+    await restarted.load()  # a target with examples: fitted at start, as before
+    assert restarted.recommender.vocabulary is not None and restarted.recommender.has_profile(ME)
