@@ -12,6 +12,7 @@ from bot.engine import Engine
 from bot.matching import parse_query
 from bot.models import Mode, Owner, Paper, Schedule, Scope, Target
 from bot.relevance.planning import RECOMMEND_PER_DAY
+from bot.relevance.vocabulary import Vocabulary
 from bot.store.profiles import DISLIKED, LIKED
 from tests.conftest import T0, make_paper
 from tests.relevance.topics import corpus, topic_paper
@@ -234,3 +235,17 @@ async def test_no_vocabulary_is_fitted_until_something_needs_it(store):
     restarted = Engine(store, clock=lambda: T0)
     await restarted.load()  # a target with examples: fitted at start, as before
     assert restarted.recommender.vocabulary is not None and restarted.recommender.has_profile(ME)
+
+
+async def test_the_vocabulary_fitted_from_the_stores_corpus_rows_is_the_one_fitted_from_whole_papers(store):
+    papers = [p for g in corpus(per_topic=10).values() for p in g]
+    keywords = [("sparse attention", f"keyword{i % 3}") if i % 2 else () for i in range(len(papers))]
+    papers = [replace(p, ai_keywords=k) for p, k in zip(papers, keywords, strict=True)]
+    engine = await _engine(store, papers)
+    await engine.recommender.similar(papers[0], 1)  # fits it, from the store's corpus rows
+    fitted = engine.recommender.vocabulary
+    assert fitted is not None
+    whole = Vocabulary.fit([next(p for p in papers if p.id == paper_id) for paper_id in fitted.ids])
+    assert sorted(fitted.ids) == sorted(p.id for p in papers)
+    assert list(fitted.words) == list(whole.words) and "keyword1" in fitted.words
+    assert (fitted.matrix != whole.matrix).nnz == 0
