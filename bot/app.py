@@ -16,6 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs import access, forums, owned, relevance  # noqa: F401  (the cogs' shared modules: see setup_hook)
 from bot.config import Settings
 from bot.delivery.discord_transport import DiscordTransport, paced_requests
 from bot.delivery.sender import Sender
@@ -149,7 +150,10 @@ class PaperBot(commands.AutoShardedBot):
         )
         self.http_session = aiohttp.ClientSession(headers={"User-Agent": "paperbot (+https://github.com/)"})
         for cog in COGS:
+            # Each extension is executed afresh (a bot's command cooldowns are its own), on the loop: one at a
+            # time, the loop running in between (their shared modules are imported with this one, before it runs).
             await self.load_extension(cog)
+            await asyncio.sleep(0)
         await self.sync_commands()
         for source in self.sources:
             self.scheduler.add_job(
