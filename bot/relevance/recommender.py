@@ -241,7 +241,7 @@ def release_freed_memory() -> None:
     without this the process stays that much larger (resident) for good."""
     try:
         trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # not glibc
+    except (OSError, AttributeError, TypeError):  # not glibc (TypeError: no CDLL(None) on Windows)
         return
     trim(0)
 
