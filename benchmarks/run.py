@@ -18,6 +18,7 @@ import logging
 import os
 import platform
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -41,7 +42,7 @@ from benchmarks.soak import add_arguments as add_soak_arguments  # noqa: E402
 from benchmarks.soak import scale_from as soak_scale_from  # noqa: E402
 from benchmarks.soak import soak_rows  # noqa: E402
 from benchmarks.startup import database_row, startup_rows  # noqa: E402
-from benchmarks.world import build_database  # noqa: E402
+from benchmarks.world import DatabaseInfo, build_database  # noqa: E402
 
 
 def machine() -> str:
@@ -65,6 +66,18 @@ def machine() -> str:
         f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()} "
         f"{platform.release()}; code: {state}"
     )
+
+
+def copied_database(source: Path, workdir: Path) -> DatabaseInfo:
+    """A copy of a database a previous run kept (``--keep``: its ``big.db``), for figures 5-7 alone."""
+    path = workdir / "big.db"
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{source}{suffix}").exists():
+            shutil.copyfile(f"{source}{suffix}", f"{path}{suffix}")
+    with sqlite3.connect(path) as db:
+        papers = db.execute("SELECT COUNT(*) FROM papers").fetchone()[0]
+        subscriptions = db.execute("SELECT COUNT(*) FROM subscriptions").fetchone()[0]
+    return DatabaseInfo(path, papers, subscriptions, 0.0, 0.0)
 
 
 def run(scale: Scale, workdir: Path, profile: bool, postgres: bool = False) -> tuple[list[Row], list[str]]:
@@ -136,6 +149,12 @@ def main() -> int:
     parser.add_argument(
         "--postgres", action="store_true", help="also figures 4-6 on PostgreSQL and a 2-process cluster (needs initdb)"
     )
+    parser.add_argument(
+        "--database",
+        metavar="PATH",
+        type=Path,
+        help="only figures 5-7 (the bot's own process), on a copy of this database (a kept run's big.db)",
+    )
     parser.add_argument("--soak", action="store_true", help="run only the soak: a simulated year (benchmarks/soak.py)")
     add_soak_arguments(parser)
     args = parser.parse_args()
@@ -156,6 +175,8 @@ def main() -> int:
     try:
         if args.soak:
             rows, profiled = soak_rows(soak_scale_from(args), workdir), []
+        elif args.database:
+            rows, profiled = startup_rows(scale, copied_database(args.database, workdir), workdir), []
         elif args.scale == "1m":
             rows, profiled = index_scale_rows(workdir) + delivery_scale_rows(workdir), []
         else:

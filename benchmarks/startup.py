@@ -33,7 +33,7 @@ from benchmarks.stalls import (
     ratio_row,
 )
 from benchmarks.workload import QueryGenerator
-from benchmarks.world import DatabaseInfo, toml
+from benchmarks.world import DatabaseInfo, toml, wait_for
 from bot.devtools.emulator import DiscordEmulator
 from bot.devtools.world import LoopbackWorld
 from bot.engine import Engine
@@ -52,12 +52,14 @@ LATENCY_TARGET = 0.050
 SEARCH_LIMIT = 100  # Engine.search's default limit: the results /papers search pages through
 UNINDEXED_QUERY = "cat:cs.CL"
 PREVIEW_QUERY = "attention"
+INDEXED = "bot.engine: indexed "  # the bot's log line once Engine.load has indexed every subscription
 
 
 @dataclass
 class ProcessRun:
     gateway_seconds: float = 0.0  # process start → IDENTIFY at the emulator
     ready_seconds: float = 0.0  # process start → first slash command answered
+    indexed_seconds: float = 0.0  # process start → the bot logged its subscription index loaded
     rss_ready_mb: float = 0.0
     rss_after_mb: float = 0.0
     hwm_mb: float = 0.0
@@ -141,6 +143,10 @@ async def _run_process(world: LoopbackWorld, scale: Scale, db: DatabaseInfo, wor
             user_id=users[0], name="papers", subcommand="latest", guild_id=guild_id, channel_id=channel_id, timeout=60
         )
         run.ready_seconds = time.monotonic() - start
+        # The index loads in the background while the bot connects and answers: the window runs until it is loaded.
+        log_path = workdir / "bot-process.log"
+        await wait_for(lambda: INDEXED in log_path.read_text(errors="replace"), 300, "the subscription index to load")
+        run.indexed_seconds = time.monotonic() - start
         run.windows["start-up (connect, index loading)"] = [(start, time.monotonic())]
         await asyncio.sleep(1.0)  # let the start-up poll and first delivery run settle
         status = _status_mb(process.pid)
@@ -399,7 +405,8 @@ def startup_rows(scale: Scale, db: DatabaseInfo, workdir: Path) -> list[Row]:
             passed=run.ready_seconds <= COLD_START_TARGET,
             notes=[
                 f"process start → gateway IDENTIFY {secs(run.gateway_seconds)} → first slash command "
-                f"answered {secs(run.ready_seconds)} (database file in the OS page cache)",
+                f"answered {secs(run.ready_seconds)} (database file in the OS page cache); the subscription index "
+                f"loaded (in the background) {secs(run.indexed_seconds)} after process start",
                 f"breakdown (in-process, same DB): Store.active_subscriptions {secs(parts.fetch_subscriptions)}, "
                 f"parse_query x {db.subscriptions:,} {secs(parts.parse)}, SubscriptionIndex.add "
                 f"{secs(parts.index)}; parse + add with the garbage collector off {secs(parts.parse_index_no_gc)}",

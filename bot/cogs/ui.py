@@ -99,8 +99,9 @@ def line_embeds(title: str, lines: Sequence[str], colour: int = 0x5865F2) -> lis
 
 
 def user_cooldown(rate: int = 5, per: float = 10.0) -> Callable[[Any], Any]:
-    """A per-user, per-command rate limit (a fresh bucket for each command it decorates)."""
-    return app_commands.checks.cooldown(rate, per, key=lambda i: i.user.id)
+    """A per-user, per-command rate limit (a fresh bucket for each command it decorates), per bot: a cog's
+    commands are made once per process, which may run several bots (the tests do)."""
+    return app_commands.checks.cooldown(rate, per, key=lambda i: (id(i.client), i.user.id))
 
 
 async def timezone_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:

@@ -10,11 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from typing import Protocol
 
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# How long a thread may hold the interpreter lock while another waits for it (Python's default: 5 ms). Worker
+# threads run pure-Python work (loading the index, exact matching, decoding rows) while the event loop waits for
+# the lock after every poll of its sockets; at 5 ms per hand-over the loop ran 10-20 ms late through a 100,000-
+# subscription index load, at 1 ms 5-7 ms, with the load taking as long (benchmarks/RESULTS.md, row 7a).
+LOOP_SWITCH_INTERVAL = 0.001
 
 
 class Closable(Protocol):
@@ -25,8 +31,14 @@ class Closable(Protocol):
     async def close(self) -> None: ...
 
 
+def favour_the_loop() -> None:
+    """Make worker threads hand the interpreter lock back to the event loop within :data:`LOOP_SWITCH_INTERVAL`."""
+    sys.setswitchinterval(LOOP_SWITCH_INTERVAL)
+
+
 async def serve(bot: Closable, token: str) -> None:
     """Run ``bot`` until it stops by itself (a login failure is raised) or a stop signal arrives."""
+    favour_the_loop()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     received: list[signal.Signals] = []

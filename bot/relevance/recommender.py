@@ -8,6 +8,7 @@ function of the stored examples and papers, rebuilt at start (a 200-example prof
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import numpy as np
 
 from bot.models import Paper, Target
 from bot.store import Store
-from bot.store.profiles import LIKED
+from bot.store.profiles import LIKED, CorpusPaper
 
 if TYPE_CHECKING:
     from bot.relevance.model import ProfileMatrix, ProfileModel
@@ -80,11 +81,17 @@ class Recommender:
         """Wait until the models have been rebuilt from the store at start (see :meth:`refresh`)."""
         await self._built.wait()
 
-    async def refresh(self, new: Sequence[Paper] = ()) -> None:
+    async def refresh(self, new: Sequence[Paper] = (), *, wanted: bool = False) -> None:
         """Take in newly stored papers (``new``, from a poll): fit the vocabulary on the newest stored papers (and
-        so refit every profile) at first and once it grew by a quarter; otherwise just add the new papers' rows."""
+        so refit every profile) at first and once it grew by a quarter; otherwise just add the new papers' rows.
+
+        Until something needs the vocabulary (a target with examples, or ``wanted``: similar papers, a refit), it
+        is not fitted at all: fitting imports scikit-learn and SciPy (~70 MB) and its transient peak (~150 MB at
+        20,000 papers) stays with the process, which a bot whose users never use relevance would pay for nothing.
+        """
         try:
-            await self._refresh(new)
+            if wanted or self.vocabulary is not None or await self.store.profile_targets():
+                await self._refresh(new)
         finally:
             self._built.set()
 
@@ -95,21 +102,24 @@ class Recommender:
                 if new:  # same columns: the models stay valid
                     self.vocabulary = await asyncio.to_thread(vocabulary.with_papers, new)
                 return
-            papers = await self.store.corpus_papers(self.corpus)
-            if not papers:
+            corpus = await self.store.corpus(self.corpus)
+            if not corpus:
                 return
             try:
-                fitted = await asyncio.to_thread(_fit_vocabulary, papers)
+                fitted = await asyncio.to_thread(_fit_vocabulary, corpus)
             except ValueError:  # no paper has a single word (only empty titles, say): nothing to learn yet
-                log.warning("relevance: the %d stored papers have no words to learn from yet", len(papers))
+                log.warning("relevance: the %d stored papers have no words to learn from yet", len(corpus))
                 return
+            finally:
+                del corpus  # the fit's transient memory, now all garbage, goes back to the operating system
+                await asyncio.to_thread(release_freed_memory)
             models = {}
             for target in await self.store.profile_targets():
                 if (model := await self._fit(target, fitted)) is not None:
                     models[target] = model
             # New columns: the vocabulary and every model are swapped together, never one without the other.
-            self.vocabulary, self.models, self._matrix, self._fitted_on = fitted, models, None, len(papers)
-            log.info("relevance: vocabulary of %d papers, %d profiles", len(papers), len(models))
+            self.vocabulary, self.models, self._matrix, self._fitted_on = fitted, models, None, len(fitted)
+            log.info("relevance: vocabulary of %d papers, %d profiles", len(fitted), len(models))
 
     async def _fit(self, target: Target, vocabulary: Vocabulary) -> ProfileModel | None:
         examples = await self.store.profile_examples(target)
@@ -121,7 +131,9 @@ class Recommender:
         """Refit one target's model from its examples now (None when it has no liked paper left). Waits for a
         vocabulary refit in progress, so the model always indexes the current vocabulary's columns."""
         if self.vocabulary is None:
-            await self.refresh()
+            await self.refresh(wanted=True)  # fitted now, with every target's model from its current examples
+            if self.vocabulary is not None:
+                return self.models.get(target)
         async with self._lock:
             if self.vocabulary is None:
                 return None
@@ -204,7 +216,7 @@ class Recommender:
     async def similar(self, paper: Paper, limit: int) -> list[tuple[str, float, list[str]]]:
         """The stored papers most like ``paper``: (id, cosine, shared words), best first."""
         if self.vocabulary is None:
-            await self.refresh()
+            await self.refresh(wanted=True)  # the first use fits it (a few seconds at 20,000 papers)
         vocabulary = self.vocabulary
         if vocabulary is None:
             return []
@@ -215,10 +227,23 @@ class Recommender:
 # thread, so the bot starts (and answers commands) without waiting for them.
 
 
-def _fit_vocabulary(papers: Sequence[Paper]) -> Vocabulary:
-    from bot.relevance.vocabulary import Vocabulary
+def _fit_vocabulary(corpus: Sequence[CorpusPaper]) -> Vocabulary:
+    from bot.relevance.vocabulary import Vocabulary, relevance_text
 
-    return Vocabulary.fit(papers)
+    texts = [relevance_text(p.title, p.abstract, p.ai_keywords) for p in corpus]
+    return Vocabulary.fit_texts([p.id for p in corpus], texts)
+
+
+def release_freed_memory() -> None:
+    """Give the heap's free pages back to the operating system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    Fitting the vocabulary allocates and frees ~100 MB at 20,000 papers; glibc keeps freed memory for reuse, so
+    without this the process stays that much larger (resident) for good."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):  # not glibc (TypeError: no CDLL(None) on Windows)
+        return
+    trim(0)
 
 
 def _fit_profile(vocabulary: Vocabulary, liked: list[str], disliked: list[str], seed: int) -> ProfileModel | None:

@@ -23,7 +23,12 @@ SIMILAR_LIMIT = 10
 
 def paper_text(paper: Paper) -> str:
     """What a paper's relevance is computed from: title (twice: it says most), abstract, HF keywords."""
-    return " ".join((paper.title, paper.title, paper.abstract, " ".join(paper.ai_keywords)))
+    return relevance_text(paper.title, paper.abstract, paper.ai_keywords)
+
+
+def relevance_text(title: str, abstract: str, keywords: Sequence[str]) -> str:
+    """:func:`paper_text` from the fields alone (the store's corpus rows are not whole papers)."""
+    return " ".join((title, title, abstract, " ".join(keywords)))
 
 
 def _vectorizer() -> TfidfVectorizer:
@@ -52,14 +57,17 @@ class Vocabulary:
     @classmethod
     def fit(cls, papers: Sequence[Paper]) -> Vocabulary:
         """Fit on ``papers`` (CPU-bound: call it in a thread). Needs at least one paper with a word in it."""
+        return cls.fit_texts([p.id for p in papers], [paper_text(p) for p in papers])
+
+    @classmethod
+    def fit_texts(cls, ids: list[str], texts: Sequence[str]) -> Vocabulary:
+        """Fit on papers given as their ids and :func:`paper_text` (as :meth:`fit`)."""
         vectorizer = _vectorizer()
-        texts = [paper_text(p) for p in papers]
         try:
             matrix = sp.csr_matrix(vectorizer.fit_transform(texts))
         except ValueError:  # every word was a stop word, or too common: fall back to keeping them all
             vectorizer.set_params(max_df=1.0, stop_words=None)
             matrix = sp.csr_matrix(vectorizer.fit_transform(texts))
-        ids = [p.id for p in papers]
         return cls(vectorizer, ids, matrix, vectorizer.get_feature_names_out(), {pid: i for i, pid in enumerate(ids)})
 
     def __len__(self) -> int:

@@ -15,13 +15,23 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
-from bot.models import Paper, Scope, Target
+from bot.models import Scope, Target
 from bot.store.connection import AnyDatabase, Connection
-from bot.store.paper_rows import PAPER_COLUMNS, paper_from_row
 from bot.store.schema import SCOPE_OF_TARGET_KIND, TARGET_KIND, ts
 
 LIKED, DISLIKED = 1, -1
+
+
+class CorpusPaper(NamedTuple):
+    """What the relevance vocabulary reads of a stored paper (:meth:`ProfileQueries.corpus`)."""
+
+    id: str
+    title: str
+    abstract: str
+    ai_keywords: tuple[str, ...]
+
 
 # Every example of one target, with its time: the stored examples, then the feedback clicks, of the target's
 # people — in the channel for a channel (``:kind`` = 'channel'), anywhere for a user's alerts.
@@ -63,13 +73,16 @@ class ProfileQueries:
         latest = {row["paper_id"]: (row["paper_id"], int(row["label"]), row["origin"]) for row in rows}
         return list(latest.values())
 
-    async def corpus_papers(self, limit: int) -> list[Paper]:
-        """The newest ``limit`` stored papers, for the relevance vocabulary. Rows become Papers in a worker thread:
-        20,000 take ~0.35 s, which would otherwise stall the event loop at start."""
+    async def corpus(self, limit: int) -> list[CorpusPaper]:
+        """The newest ``limit`` stored papers, for the relevance vocabulary: only what it reads of them (20,000
+        whole Papers would hold ~75 MB at once). Rows are decoded in a worker thread, off the event loop."""
         rows = await self._db.fetchall(
-            f"SELECT {PAPER_COLUMNS} FROM papers ORDER BY first_seen_at DESC, id DESC LIMIT :limit", {"limit": limit}
+            "SELECT id, title, abstract, ai_keywords FROM papers ORDER BY first_seen_at DESC, id DESC LIMIT :limit",
+            {"limit": limit},
         )
-        return await asyncio.to_thread(lambda: [paper_from_row(row) for row in rows])
+        return await asyncio.to_thread(
+            lambda: [CorpusPaper(r["id"], r["title"], r["abstract"], tuple(json.loads(r["ai_keywords"]))) for r in rows]
+        )
 
     async def profile_targets(self) -> list[Target]:
         """Every target with at least one example."""

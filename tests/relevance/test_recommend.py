@@ -12,6 +12,7 @@ from bot.engine import Engine
 from bot.matching import parse_query
 from bot.models import Mode, Owner, Paper, Schedule, Scope, Target
 from bot.relevance.planning import RECOMMEND_PER_DAY
+from bot.relevance.vocabulary import Vocabulary
 from bot.store.profiles import DISLIKED, LIKED
 from tests.conftest import T0, make_paper
 from tests.relevance.topics import corpus, topic_paper
@@ -215,3 +216,36 @@ async def test_max_per_day_sets_the_recommend_quota(store):
     plan = await engine._recommend_plan(fresh, T0)
     assert plan.remaining[sub.id] == 3
     assert len([k for k in engine.plan(fresh, (), plan) if k[0] == sub.id]) == 3
+
+
+async def test_no_vocabulary_is_fitted_until_something_needs_it(store):
+    papers = corpus(per_topic=10)
+    engine = await _engine(store, [p for g in papers.values() for p in g])
+    assert engine.recommender.vocabulary is None  # nobody has a profile: nothing to fit at start
+    await engine.poll(_Listing([]), None)  # the source's first poll only catalogues
+    await engine.poll(_Listing([topic_paper(1400, "speech", seed=3)]), None)
+    assert engine.recommender.vocabulary is None  # new papers alone fit nothing either
+    similar = await engine.recommender.similar(papers["speech"][0], 3)  # the first use fits it
+    assert similar and all(papers["speech"][0].id != paper_id for paper_id, _, _ in similar)
+    assert engine.recommender.vocabulary is not None and len(engine.recommender.vocabulary) == 1 + sum(
+        len(g) for g in papers.values()
+    )
+
+    await store.add_profile_examples(ME, 7, [p.id for p in papers["speech"][:2]], LIKED, "seed", T0)
+    restarted = Engine(store, clock=lambda: T0)
+    await restarted.load()  # a target with examples: fitted at start, as before
+    assert restarted.recommender.vocabulary is not None and restarted.recommender.has_profile(ME)
+
+
+async def test_the_vocabulary_fitted_from_the_stores_corpus_rows_is_the_one_fitted_from_whole_papers(store):
+    papers = [p for g in corpus(per_topic=10).values() for p in g]
+    keywords = [("sparse attention", f"keyword{i % 3}") if i % 2 else () for i in range(len(papers))]
+    papers = [replace(p, ai_keywords=k) for p, k in zip(papers, keywords, strict=True)]
+    engine = await _engine(store, papers)
+    await engine.recommender.similar(papers[0], 1)  # fits it, from the store's corpus rows
+    fitted = engine.recommender.vocabulary
+    assert fitted is not None
+    whole = Vocabulary.fit([next(p for p in papers if p.id == paper_id) for paper_id in fitted.ids])
+    assert sorted(fitted.ids) == sorted(p.id for p in papers)
+    assert list(fitted.words) == list(whole.words) and "keyword1" in fitted.words
+    assert (fitted.matrix != whole.matrix).nnz == 0

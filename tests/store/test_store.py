@@ -1,4 +1,5 @@
 import asyncio
+import threading
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 
@@ -48,6 +49,23 @@ async def test_ingest_plans_only_new_papers_and_keeps_first_seen(store):
     assert second.updated == 1 and second.queued == 1
     paper = await store.get_paper("2411.00002")
     assert paper.first_seen_at == T0 and paper.upvotes == 9 and paper.ai_summary == "short"
+
+
+async def test_ingest_prepares_its_rows_off_the_event_loop(store, monkeypatch):
+    import bot.store.papers as papers
+
+    threads = []
+    original = papers.paper_params
+
+    def spy(paper, now):
+        threads.append(threading.current_thread())
+        return original(paper, now)
+
+    monkeypatch.setattr(papers, "paper_params", spy)
+    await store.ingest([make_paper(1)], lambda new, recheck: (), T0)
+    await store.ingest([make_paper(1, upvotes=5), make_paper(2)], lambda new, recheck: (), T0)  # a merge, an insert
+    assert len(threads) == 3 and threading.main_thread() not in threads
+    assert (await store.get_paper("2411.00001")).upvotes == 5 and await store.get_paper("2411.00002") is not None
 
 
 async def test_metadata_merge_never_loses_fields(store):
