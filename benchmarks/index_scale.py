@@ -3,7 +3,7 @@
 At 100k and at 1M subscriptions (the benchmark's query mix, ``benchmarks/workload.py``) stored in a real SQLite
 file, it measures what a restarted leader goes through: how long until the index is ready (``Store.open`` and
 ``Engine.load``: every stored query read, parsed and indexed), how much memory the loaded index holds per
-subscription, then a 10-paper poll (``Engine.plan``, the whole planning path) and a 2,500-paper day
+subscription, then a 10-paper poll (matched and read by paper, as planning does) and a 2,500-paper day
 (``SubscriptionIndex.match_papers``, as figure 1).
 """
 
@@ -84,7 +84,7 @@ async def _measure(subscriptions: int, workdir: Path) -> Measured:
         for number in range(POLLS):
             papers = PaperGenerator(POLL_SEED + number, id_block=60 + number).papers(10)
             started, cpu = time.perf_counter(), time.process_time()
-            pairs = len(engine.index.match_papers(papers).pairs()[0])
+            pairs = sum(len(ids) for ids in engine.index.match_papers(papers).by_paper())
             polls.append(time.perf_counter() - started)
             poll_cpu.append(time.process_time() - cpu)
         days, day_cpu, matches = [], [], 0
@@ -204,7 +204,8 @@ def _rows(found: Measured) -> list[Row]:
             baseline=f"{poll / POLL_TARGET:.2f}x target",
             passed=poll <= POLL_TARGET if gated else None,
             notes=[
-                f"SubscriptionIndex.match_papers and the expansion into (paper, subscription) arrays (as figure 2) "
+                "SubscriptionIndex.match_papers and each paper's sorted subscription ids "
+                "(Matches.by_paper, planning's call) "
                 f"of 10 fresh papers, median of {POLLS} polls; "
                 f"p95 {ms(percentile(found.polls, 95))}; median CPU time {ms(found.poll_cpu)}; "
                 f"{found.poll_pairs:,} (subscription, paper) pairs in the last"
