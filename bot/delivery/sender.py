@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -34,6 +34,8 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 MAX_PAGES_PER_DRAIN = 20
+MIN_DRAINERS = 64  # targets of a page draining at once, at the least (else twice the messages in flight)
+PLANNERS = 8  # targets planning their messages at once (sending is bounded by ``concurrency``)
 PER_TARGET_ROWS = 50  # a multiple of 10, so a target's rows fill whole messages
 RETRY_BASE_SECONDS = 5.0
 RETRY_CAP_SECONDS = 600.0
@@ -78,24 +80,34 @@ class Sender(DigestSending):
     async def drain(self, limit: int = 5000) -> DrainResult:
         """Send everything due now, ``limit`` rows a page, then any digest whose time has come.
 
-        Every target of a page drains at once, one message at a time; at most ``concurrency`` messages are
-        in flight, and when more wait, servers and users take turns for the next free slot so one large
-        server cannot starve the rest. A slot is held for one message, not for a target's whole backlog: a
-        channel waiting out its own rate-limit bucket then holds one slot at most, and the others keep the
-        transport's global pace busy. One failing target never blocks another.
+        The targets of a page drain together (:data:`MIN_DRAINERS` or twice ``concurrency`` at once, taken in
+        turn), each one message at a time; at most ``concurrency`` messages are in flight, and when more wait,
+        servers and users take turns for the next free slot so one large server cannot starve the rest. A slot is
+        held for one message, not for a target's whole backlog: a channel waiting out its own rate-limit bucket then
+        holds one slot at most, and the others keep the transport's global pace busy. One failing target never
+        blocks another.
         """
         result = DrainResult()
         stalled: set[Target] = set()  # paused or backing off during this drain: not retried until the next
         slots = FairSlots(self.concurrency)
+        # Targets plan their messages (store reads, rendering) a few at a time, in the page's fair order: thousands
+        # planning at once would each take a step of work in the same turn of the event loop, and hold it.
+        planning = asyncio.Semaphore(PLANNERS)
 
         async def drain_target(target: Target, rows: list[PendingDelivery]) -> None:
             with log_context(target=target):
                 await drain_rows(target, rows)
 
+        async def drain_turns(turns: deque[tuple[Target, list[PendingDelivery]]]) -> None:
+            while turns and not self._stopping:
+                await drain_target(*turns.popleft())
+
         async def drain_rows(target: Target, rows: list[PendingDelivery]) -> None:
             owner = rows[0].owner_id
             while rows:
-                for batch in await self._plan_batches(target, rows, result):
+                async with planning:
+                    batches = await self._plan_batches(target, rows, result)
+                for batch in batches:
                     if self._stopping:
                         return
                     async with slots.turn(owner):
@@ -114,7 +126,12 @@ class Sender(DigestSending):
             for row in page:
                 if row.target not in stalled:
                     by_target[row.target].append(row)
-            await asyncio.gather(*(drain_target(t, by_target[t]) for t in fair_order(by_target)))
+            turns = deque((t, by_target[t]) for t in fair_order(by_target))
+            # A pool of drainers takes the targets in turn, not a task per target: a page may hold thousands of
+            # targets, and as many tasks at once (with their coroutines, contexts and futures: ~100,000 objects)
+            # made each step of the loop and each garbage collection long enough to stall it for a tenth of a second.
+            drainers = max(MIN_DRAINERS, 2 * self.concurrency)
+            await asyncio.gather(*(drain_turns(turns) for _ in range(min(len(turns), drainers))))
             if len(page) < limit or not by_target or self._stopping:
                 break
         # Each digest from one process: its owner's shard's when processes split the shards (as for instant
@@ -153,9 +170,11 @@ class Sender(DigestSending):
                 # Not in the channel: send again, with a new nonce (Discord has forgotten the old one).
                 nonce = message_nonce(target.scope, target.id, *sorted(group.papers), "retry", group.attempts)
             if group.papers:
-                embeds = group.embeds()
+                embeds = await asyncio.to_thread(group.embeds)
                 batches.append(group.batch(target, [pid for pid, _ in embeds], [e for _, e in embeds], nonce))
-        embeds = fresh.embeds()
+        # Rendered in a worker thread: a page's targets reach this point together, and their embeds (~0.5 ms of
+        # Python a paper) rendered on the loop held it for a quarter of a second at a time.
+        embeds = await asyncio.to_thread(fresh.embeds)
         paper_of = {id(embed): pid for pid, embed in embeds}
         # A forum gets one post per paper; a channel up to ten papers per message.
         messages = [[e] for _, e in embeds] if is_forum else pack_messages(embed for _, embed in embeds)

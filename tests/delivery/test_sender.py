@@ -75,3 +75,37 @@ async def test_a_small_server_is_not_queued_behind_a_large_one(store):
     small = [i for i, channel in enumerate(transport.posts) if channel == 301]
     # Servers alternate for free slots: the small one's messages go out early, not after the 30 of the large one.
     assert small[-1] < 10, transport.posts
+
+
+async def test_a_page_of_many_targets_is_drained_by_a_bounded_pool_off_the_loop(store, monkeypatch):
+    """A page of thousands of targets must not become thousands of tasks (their steps and their garbage held the
+    event loop for a tenth of a second at a time), and a page's rows and embeds are made in worker threads."""
+    import threading
+
+    import bot.delivery.batches as batches
+    import bot.store.outbox as outbox
+    from bot.delivery.sender import MIN_DRAINERS
+
+    threads: set[threading.Thread] = set()
+    for module, name in ((outbox, "_pending_from_row"), (batches, "render_paper_embed")):
+        original = getattr(module, name)
+
+        def spy(*args, _original=original, **kwargs):
+            threads.add(threading.current_thread())
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, spy)
+    channels = list(range(1000, 1000 + 3 * MIN_DRAINERS))
+    await _queue(store, {1: channels}, papers=1)
+    tasks: list[int] = []
+
+    class _Counting(_RecordingTransport):
+        async def send(self, channel_id: int, message: Outgoing, nonce: str) -> int:
+            tasks.append(len(asyncio.all_tasks()))
+            return await super().send(channel_id, message, nonce)
+
+    transport = _Counting()
+    result = await Sender(store, transport, lambda: T0, concurrency=1).drain()
+    assert result.delivered == len(channels) and sorted(transport.posts) == channels
+    assert max(tasks) <= MIN_DRAINERS + 5, max(tasks)  # the test's own task and the store's, besides the pool
+    assert threads and threading.main_thread() not in threads

@@ -68,6 +68,26 @@ async def test_ingest_prepares_its_rows_off_the_event_loop(store, monkeypatch):
     assert (await store.get_paper("2411.00001")).upvotes == 5 and await store.get_paper("2411.00002") is not None
 
 
+async def test_ingest_reads_its_recheck_papers_off_the_event_loop(store, monkeypatch):
+    """A listing re-read at every poll (2,000 papers, ~50 ms of Python as rows became papers) is made in a worker
+    thread."""
+    import bot.store.papers as papers
+
+    await store.ingest([make_paper(1)], lambda new, recheck: (), T0)
+    threads = []
+    original = papers.paper_from_row
+
+    def spy(row):
+        threads.append(threading.current_thread())
+        return original(row)
+
+    monkeypatch.setattr(papers, "paper_from_row", spy)
+    rechecked = []
+    await store.ingest([make_paper(1, upvotes=9)], lambda new, recheck: rechecked.extend(recheck) or (), T0, T0)
+    assert [p.upvotes for p in rechecked] == [9]
+    assert threads and threading.main_thread() not in threads
+
+
 async def test_metadata_merge_never_loses_fields(store):
     await store.ingest(
         [make_paper(1, upvotes=30, thumbnail_url="https://x/t.png", code_url="https://g/c")],
