@@ -427,7 +427,7 @@ def startup_rows(scale: Scale, db: DatabaseInfo, workdir: Path) -> list[Row]:
         run.ticks,
         run.windows,
         tag,
-        {"2,500-paper poll (match, plan, store)": f"the poll was {run.poll_outcome}"},
+        {"2,500-paper poll (match, plan, store)": run.poll_outcome},
     )
     if parts.off_loop is not None:
         rows.append(parts.off_loop)
