@@ -3,7 +3,10 @@ API specification (tests/spec_conformance.py)."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -32,6 +35,25 @@ def make_paper(n: int = 1, **overrides: object) -> Paper:
     }
     fields.update(overrides)
     return Paper(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def threads_of(monkeypatch) -> Callable[[Any, str], list[threading.Thread]]:
+    """``threads_of(module, "name")`` replaces ``module.name`` with a spy and returns the list of the threads each
+    of its calls runs in (to check that work is done off the event loop's thread)."""
+
+    def spy_on(module: Any, name: str) -> list[threading.Thread]:
+        threads: list[threading.Thread] = []
+        original = getattr(module, name)
+
+        def spy(*args: Any, **kwargs: Any) -> Any:
+            threads.append(threading.current_thread())
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, spy)
+        return threads
+
+    return spy_on
 
 
 @pytest.fixture

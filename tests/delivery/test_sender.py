@@ -77,7 +77,7 @@ async def test_a_small_server_is_not_queued_behind_a_large_one(store):
     assert small[-1] < 10, transport.posts
 
 
-async def test_a_page_of_many_targets_is_drained_by_a_bounded_pool_off_the_loop(store, monkeypatch):
+async def test_a_page_of_many_targets_is_drained_by_a_bounded_pool_off_the_loop(store, threads_of):
     """A page of thousands of targets must not become thousands of tasks (their steps and their garbage held the
     event loop for a tenth of a second at a time), and a page's rows and embeds are made in worker threads."""
     import threading
@@ -86,15 +86,7 @@ async def test_a_page_of_many_targets_is_drained_by_a_bounded_pool_off_the_loop(
     import bot.store.outbox as outbox
     from bot.delivery.sender import MIN_DRAINERS
 
-    threads: set[threading.Thread] = set()
-    for module, name in ((outbox, "_pending_from_row"), (batches, "render_paper_embed")):
-        original = getattr(module, name)
-
-        def spy(*args, _original=original, **kwargs):
-            threads.add(threading.current_thread())
-            return _original(*args, **kwargs)
-
-        monkeypatch.setattr(module, name, spy)
+    rows, rendered = threads_of(outbox, "_pending_from_row"), threads_of(batches, "render_paper_embed")
     channels = list(range(1000, 1000 + 3 * MIN_DRAINERS))
     await _queue(store, {1: channels}, papers=1)
     tasks: list[int] = []
@@ -108,4 +100,4 @@ async def test_a_page_of_many_targets_is_drained_by_a_bounded_pool_off_the_loop(
     result = await Sender(store, transport, lambda: T0, concurrency=1).drain()
     assert result.delivered == len(channels) and sorted(transport.posts) == channels
     assert max(tasks) <= MIN_DRAINERS + 5, max(tasks)  # the test's own task and the store's, besides the pool
-    assert threads and threading.main_thread() not in threads
+    assert rows and rendered and threading.main_thread() not in rows + rendered

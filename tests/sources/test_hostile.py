@@ -100,35 +100,21 @@ async def test_a_compressed_feed_under_the_cap_is_read(feed):
     assert paper.title == "Compressed"
 
 
-async def test_feeds_are_parsed_off_the_event_loop(feed, monkeypatch):
+async def test_feeds_are_parsed_off_the_event_loop(feed, threads_of):
     import bot.sources.rss as rss
 
-    threads = []
-    original = rss._papers
-
-    def spy(document, name):
-        threads.append(threading.current_thread())
-        return original(document, name)
-
-    monkeypatch.setattr(rss, "_papers", spy)
+    threads = threads_of(rss, "_papers")
     feed.set_items([{"title": "A paper", "link": "https://journal.example/a/1"}])
     await _fetch(RssSource(FeedSettings(name="journal", url=feed.url)))
     assert threads and threads[0] is not threading.main_thread()
 
 
-async def test_arxiv_feed_parsed_off_the_event_loop(monkeypatch):
+async def test_arxiv_feed_parsed_off_the_event_loop(threads_of):
     import bot.sources.feeds as feeds
     from bot.config import ArxivSettings
     from bot.sources.arxiv import ArxivSource
 
-    threads = []
-    original = feeds.read_feed
-
-    def spy(body, where="feed"):
-        threads.append(threading.current_thread())
-        return original(body, where)
-
-    monkeypatch.setattr(feeds, "read_feed", spy)
+    threads = threads_of(feeds, "read_feed")
     server = FakeArxiv(items=[])
     await server.start()
     try:

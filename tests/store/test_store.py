@@ -51,37 +51,23 @@ async def test_ingest_plans_only_new_papers_and_keeps_first_seen(store):
     assert paper.first_seen_at == T0 and paper.upvotes == 9 and paper.ai_summary == "short"
 
 
-async def test_ingest_prepares_its_rows_off_the_event_loop(store, monkeypatch):
+async def test_ingest_prepares_its_rows_off_the_event_loop(store, threads_of):
     import bot.store.papers as papers
 
-    threads = []
-    original = papers.paper_params
-
-    def spy(paper, now):
-        threads.append(threading.current_thread())
-        return original(paper, now)
-
-    monkeypatch.setattr(papers, "paper_params", spy)
+    threads = threads_of(papers, "paper_params")
     await store.ingest([make_paper(1)], lambda new, recheck: (), T0)
     await store.ingest([make_paper(1, upvotes=5), make_paper(2)], lambda new, recheck: (), T0)  # a merge, an insert
     assert len(threads) == 3 and threading.main_thread() not in threads
     assert (await store.get_paper("2411.00001")).upvotes == 5 and await store.get_paper("2411.00002") is not None
 
 
-async def test_ingest_reads_its_recheck_papers_off_the_event_loop(store, monkeypatch):
+async def test_ingest_reads_its_recheck_papers_off_the_event_loop(store, threads_of):
     """A listing re-read at every poll (2,000 papers, ~50 ms of Python as rows became papers) is made in a worker
     thread."""
     import bot.store.papers as papers
 
     await store.ingest([make_paper(1)], lambda new, recheck: (), T0)
-    threads = []
-    original = papers.paper_from_row
-
-    def spy(row):
-        threads.append(threading.current_thread())
-        return original(row)
-
-    monkeypatch.setattr(papers, "paper_from_row", spy)
+    threads = threads_of(papers, "paper_from_row")
     rechecked = []
     await store.ingest([make_paper(1, upvotes=9)], lambda new, recheck: rechecked.extend(recheck) or (), T0, T0)
     assert [p.upvotes for p in rechecked] == [9]
