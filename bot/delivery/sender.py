@@ -34,7 +34,7 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 MAX_PAGES_PER_DRAIN = 20
-MIN_DRAINERS = 64  # targets of a page draining at once, at the least (else twice the messages in flight)
+MIN_DRAINERS = 64  # a page's targets drain this many at once, or twice ``concurrency`` if more
 PLANNERS = 8  # targets planning their messages at once (sending is bounded by ``concurrency``)
 PER_TARGET_ROWS = 50  # a multiple of 10, so a target's rows fill whole messages
 RETRY_BASE_SECONDS = 5.0
