@@ -107,11 +107,11 @@ def _plan(index: SubscriptionIndex, papers: Sequence[Paper]) -> tuple[float, Mat
     return time.perf_counter() - start, found
 
 
-def _expand(found: Matches) -> tuple[float, npt.NDArray[np.int32], npt.NDArray[np.int64]]:
-    """Expand a result into (paper position, subscription id) arrays, timed (what plan() does next)."""
+def _expand(found: Matches) -> tuple[float, list[npt.NDArray[np.int64]]]:
+    """Read a result out as each paper's sorted subscription ids, timed (what planning does next)."""
     start = time.perf_counter()
-    positions, sub_ids = found.pairs()
-    return time.perf_counter() - start, positions, sub_ids
+    by_paper = found.by_paper()
+    return time.perf_counter() - start, by_paper
 
 
 def _documents_seconds(papers: Sequence[Paper]) -> float:
@@ -137,8 +137,8 @@ def figure_day(scale: Scale, work: MatchingWorkload) -> Row:
         runs.append(seconds)
     total = sorted(runs)[len(runs) // 2]
     documents = _documents_seconds(day)
-    expand, positions, sub_ids = _expand(found)
-    pairs = len(sub_ids)
+    expand, by_paper = _expand(found)
+    pairs = sum(len(ids) for ids in by_paper)
 
     # Brute force: every query against every paper of a sample, with matches(); extrapolated to the day.
     sample = day[: scale.brute_sample]
@@ -150,16 +150,13 @@ def figure_day(scale: Scale, work: MatchingWorkload) -> Row:
     brute_seconds = time.perf_counter() - start
     per_pair = brute_seconds / (len(docs) * len(queries))
     brute_day = documents + per_pair * len(queries) * len(day)
-    ours: list[set[int]] = [set() for _ in docs]
-    in_sample = positions < len(docs)
-    for position, sub_id in zip(positions[in_sample].tolist(), sub_ids[in_sample].tolist(), strict=True):
-        ours[position].add(sub_id)
-    identical = brute == ours
+    identical = brute == [set(ids.tolist()) for ids in by_paper[: len(docs)]]
     speedup = brute_day / total
 
     passed = total <= 1.0 and speedup >= 50 and identical
     label = f"1. match: {count(scale.subscriptions)} subs x {count(scale.day_papers)} papers"
-    per_sub = np.bincount(sub_ids, minlength=len(work.queries) + 1)[1 : 1 + min(2000, len(work.queries))].tolist()
+    counts = np.bincount(np.concatenate(by_paper), minlength=len(work.queries) + 1)
+    per_sub = counts[1 : 1 + min(2000, len(work.queries))].tolist()
     return Row(
         figure=label + (" [quick]" if scale.quick else ""),
         measured=secs(total),
@@ -172,8 +169,8 @@ def figure_day(scale: Scale, work: MatchingWorkload) -> Row:
             f"building the documents alone takes {secs(documents)} of it",
             f"output: {pairs:,} (subscription, paper) matches = {pairs / len(day):,.0f} subscriptions per paper, "
             "held as one row of paper bits per matching subscription; "
-            f"expanding them into (paper, subscription) arrays, as plan() then does, takes {secs(expand)} more "
-            "(output-bound: that many rows would take minutes to insert into the outbox anyway)",
+            f"reading them out as each paper's sorted subscription ids (Matches.by_paper, as planning then does) "
+            f"takes {secs(expand)} more",
             f"median subscription matches {statistics.median(per_sub)} of the {len(day):,} papers "
             f"(mean {statistics.mean(per_sub):.1f}, sample of {len(per_sub):,} subscriptions)",
             f"brute force EXTRAPOLATED: matches(q, doc) timed on {len(docs)} papers x {len(queries):,} queries "
@@ -202,9 +199,9 @@ def figure_poll(scale: Scale, work: MatchingWorkload) -> Row:
     gc.collect()
     for _ in range(scale.poll_batches):
         seconds, found = _plan(work.index, generator.papers(scale.poll_papers))
-        expand, _, sub_ids = _expand(found)
+        expand, by_paper = _expand(found)
         times.append(seconds + expand)
-        pairs += len(sub_ids)
+        pairs += sum(len(ids) for ids in by_paper)
     typical = median(times)
     return Row(
         figure=f"2. match: {count(scale.subscriptions)} subs x {scale.poll_papers} papers"
@@ -214,8 +211,9 @@ def figure_poll(scale: Scale, work: MatchingWorkload) -> Row:
         baseline=f"{typical / 0.020:.2f}x target",
         passed=typical <= 0.020,
         notes=[
-            f"median of {len(times)} polls (fresh papers each), match_papers and the expansion into "
-            f"(paper, subscription) arrays; p95 {ms(percentile(times, 95))}, max {ms(max(times))}; "
+            f"median of {len(times)} polls (fresh papers each), match_papers and each paper's sorted "
+            f"subscription ids (Matches.by_paper, planning's read); p95 {ms(percentile(times, 95))}, "
+            f"max {ms(max(times))}; "
             f"{pairs / len(times):,.0f} matches per poll"
         ],
         values={"seconds": typical, "p95": percentile(times, 95)},
