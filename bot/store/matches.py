@@ -31,6 +31,7 @@ Ids = npt.NDArray[np.int64]
 # A poll whose plain pairs number at most this is queued in its ingest transaction, as before: small polls pay no
 # wait for the background expansion.
 IMMEDIATE_PAIRS = QUEUE_CHUNK
+HEAD_PAGE = 32  # compact rows read at a time to fill a chunk (reading up to a chunk's 4,000 each time was waste)
 # Compact rows decoded per worker-thread call when looking for some subscriptions' pairs (a digest about to go out).
 SCAN_PAGE = 200
 _OFF_LOOP_BYTES = 65_536  # a blob at least this large is decoded in a worker thread
@@ -114,20 +115,25 @@ class MatchQueries:
         orders them), and advance the compact rows' cursors in the same transaction; a row fully expanded goes.
         Returns the pairs taken (0: nothing is compact)."""
         async with self._db.transaction() as db:
-            async with db.execute(
-                "SELECT paper_id, total, expanded, created_at FROM paper_matches "
-                "ORDER BY created_at, paper_id LIMIT :most",
-                {"most": most},
-            ) as cursor:
-                heads = list(await cursor.fetchall())
             taking: list[tuple[str, int, int, int, str]] = []  # paper, total, cursor, new cursor, created_at
-            room = most
-            for row in heads:
-                if room <= 0:
+            room, after = most, ("", "")
+            while room > 0:  # the oldest rows, a page at a time: a dense paper fills a chunk from its row alone
+                async with db.execute(
+                    "SELECT paper_id, total, expanded, created_at FROM paper_matches "
+                    "WHERE (created_at, paper_id) > (:created_at, :paper_id) "
+                    "ORDER BY created_at, paper_id LIMIT :page",
+                    {"created_at": after[0], "paper_id": after[1], "page": HEAD_PAGE},
+                ) as cursor:
+                    heads = list(await cursor.fetchall())
+                for row in heads:
+                    if room <= 0:
+                        break
+                    end = min(row["total"], row["expanded"] + room)
+                    taking.append((row["paper_id"], row["total"], row["expanded"], end, row["created_at"]))
+                    room -= end - row["expanded"]
+                if len(heads) < HEAD_PAGE:
                     break
-                end = min(row["total"], row["expanded"] + room)
-                taking.append((row["paper_id"], row["total"], row["expanded"], end, row["created_at"]))
-                room -= end - row["expanded"]
+                after = (heads[-1]["created_at"], heads[-1]["paper_id"])
             by_time: dict[str, dict[str, list[int]]] = {}
             for paper_id, _, start, end, created_at in taking:
                 ids = await _unpack(await _blob(db, paper_id))

@@ -106,6 +106,17 @@ async def test_a_big_poll_is_kept_compact_and_expanded_into_exactly_the_planned_
     assert await store.outbox_depth() == (SUBS - 1) * PAPERS
 
 
+async def test_a_chunk_spanning_more_compact_rows_than_one_read_takes_them_all_in_order(store, monkeypatch):
+    monkeypatch.setattr(matches, "IMMEDIATE_PAIRS", 10)
+    monkeypatch.setattr(matches, "HEAD_PAGE", 2)  # the compact rows are read two at a time
+    engine, _ = await _engine(store)
+    papers = _papers()
+    await _ingest(engine, papers)
+    assert await store.expand_matches(SUBS * PAPERS + 1) == SUBS * PAPERS  # every row in one chunk
+    assert [(s, p) for s, p, _, _ in await _rows(store)] == sorted(engine.plan(papers))
+    assert await _compact_rows(store) == 0
+
+
 async def test_expansion_goes_oldest_paper_first_keeping_each_ingest_time(store, monkeypatch):
     monkeypatch.setattr(matches, "IMMEDIATE_PAIRS", 10)
     engine, _ = await _engine(store)
